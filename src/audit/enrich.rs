@@ -1,0 +1,340 @@
+//! Turns core findings into the reviewer's table: names, enabled state, a human detail, and
+//! whether each finding goes into the reprocess plan (and why not).
+
+use polars::prelude::*;
+
+use super::frames::{join, keep, with_literal};
+use super::{ACCESS_WITHOUT_ASSIGNMENT, MISSING_ACCESS, NOT_DELIVERED, RESOURCE_NOT_FOUND};
+use crate::error::{FrameContext, Result};
+use crate::snapshot::{col as s, roles, Tables};
+
+/// Column names of the findings table, in one place.
+pub mod col {
+    pub const CATEGORY: &str = "category";
+    pub const ASSIGNMENT_ID: &str = "assignment_id";
+    pub const PACKAGE_ID: &str = "access_package_id";
+    pub const USER_ID: &str = "user_id";
+    pub const RESOURCE_TYPE: &str = "resource_type";
+    pub const RESOURCE_ID: &str = "resource_id";
+    pub const ROLE: &str = "role";
+    pub const USER_NAME: &str = "user_display_name";
+    pub const USER_UPN: &str = "user_principal_name";
+    pub const USER_ENABLED: &str = "user_enabled";
+    pub const PACKAGE_NAME: &str = "access_package_name";
+    pub const RESOURCE_NAME: &str = "resource_name";
+    pub const ROLE_NAME: &str = "role_name";
+    pub const STATE: &str = "assignment_state";
+    /// A machine-readable cause: `not_held`, `not_in groups.json`, `unreadable: 403 ...`.
+    pub const REASON: &str = "reason";
+    pub const DETAIL: &str = "detail";
+    pub const IN_PLAN: &str = "in_plan";
+    pub const SKIP_REASON: &str = "plan_skip_reason";
+
+    /// Every findings column, in report order. The first seven are the contract's.
+    pub const ALL: [&str; 18] = [
+        CATEGORY,
+        ASSIGNMENT_ID,
+        PACKAGE_ID,
+        USER_ID,
+        RESOURCE_TYPE,
+        RESOURCE_ID,
+        ROLE,
+        USER_NAME,
+        USER_UPN,
+        USER_ENABLED,
+        PACKAGE_NAME,
+        RESOURCE_NAME,
+        ROLE_NAME,
+        STATE,
+        REASON,
+        DETAIL,
+        IN_PLAN,
+        SKIP_REASON,
+    ];
+    /// The contract's required columns (`findings.md`).
+    pub const REQUIRED: [&str; 7] = [
+        CATEGORY,
+        ASSIGNMENT_ID,
+        PACKAGE_ID,
+        USER_ID,
+        RESOURCE_TYPE,
+        RESOURCE_ID,
+        ROLE,
+    ];
+}
+
+pub const SKIP_USER_NOT_FOUND: &str = "user not found in the tenant";
+pub const SKIP_DISABLED: &str = "user account is disabled";
+pub const SKIP_ENABLED_UNKNOWN: &str = "user enabled state unknown";
+
+const USER_KNOWN: &str = "user_known";
+const DIRECTORY_NAME: &str = "directory_name";
+
+pub fn enrich(core: DataFrame, tables: &Tables) -> Result<DataFrame> {
+    let users = with_literal(
+        keep(
+            &tables.users,
+            &[s::USER_ID, s::USER_NAME, s::USER_UPN, s::USER_ENABLED],
+        )?,
+        USER_KNOWN,
+        Some("yes"),
+    )?;
+    let frame = join(&core, &users, &[s::USER_ID], JoinType::Left)?;
+    let assignments = keep(
+        &tables.assignments,
+        &[
+            s::ASSIGNMENT_ID,
+            s::STATE,
+            s::TARGET_NAME,
+            s::TARGET_PRINCIPAL_NAME,
+        ],
+    )?;
+    let frame = join(&frame, &assignments, &[s::ASSIGNMENT_ID], JoinType::Left)?;
+    let packages = keep(&tables.packages, &[s::PACKAGE_ID, s::PACKAGE_NAME])?;
+    let frame = join(&frame, &packages, &[s::PACKAGE_ID], JoinType::Left)?;
+    let role_names = keep(
+        &tables.package_roles,
+        &[
+            s::RESOURCE_TYPE,
+            s::RESOURCE_ID,
+            s::ROLE,
+            s::RESOURCE_NAME,
+            s::ROLE_NAME,
+        ],
+    )?
+    .unique_stable(
+        Some(&[
+            s::RESOURCE_TYPE.into(),
+            s::RESOURCE_ID.into(),
+            s::ROLE.into(),
+        ]),
+        UniqueKeepStrategy::First,
+        None,
+    )
+    .frame("role names")?;
+    let frame = join(
+        &frame,
+        &role_names,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        JoinType::Left,
+    )?;
+    let mut directory_names = keep(
+        &tables.resource_status,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::RESOURCE_NAME],
+    )?;
+    directory_names
+        .rename(s::RESOURCE_NAME, DIRECTORY_NAME.into())
+        .frame("directory names")?;
+    let not_null = directory_names
+        .column(DIRECTORY_NAME)
+        .frame("directory names")?
+        .is_not_null();
+    let directory_names = directory_names
+        .filter(&not_null)
+        .frame("directory names")?
+        .unique_stable(
+            Some(&[s::RESOURCE_TYPE.into(), s::RESOURCE_ID.into()]),
+            UniqueKeepStrategy::First,
+            None,
+        )
+        .frame("directory names")?;
+    let frame = join(
+        &frame,
+        &directory_names,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID],
+        JoinType::Left,
+    )?;
+    derive_columns(frame)
+}
+
+/// One pass over the findings (not over the tenant) for the text columns.
+fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
+    let text = |name: &str| -> Result<Vec<Option<String>>> {
+        Ok(frame
+            .column(name)
+            .frame("findings column")?
+            .str()
+            .frame("findings column")?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
+    };
+    let categories = text(col::CATEGORY)?;
+    let user_names = text(s::USER_NAME)?;
+    let target_names = text(s::TARGET_NAME)?;
+    let upns = text(s::USER_UPN)?;
+    let target_upns = text(s::TARGET_PRINCIPAL_NAME)?;
+    let known = text(USER_KNOWN)?;
+    let types = text(col::RESOURCE_TYPE)?;
+    let resource_ids = text(col::RESOURCE_ID)?;
+    let roles_ = text(col::ROLE)?;
+    let scope_names = text(s::RESOURCE_NAME)?;
+    let directory_names = text(DIRECTORY_NAME)?;
+    let role_names = text(s::ROLE_NAME)?;
+    let package_names = text(s::PACKAGE_NAME)?;
+    let states = text(s::STATE)?;
+    let reasons = text(col::REASON)?;
+    let enabled: Vec<Option<bool>> = frame
+        .column(s::USER_ENABLED)
+        .frame("findings column")?
+        .bool()
+        .frame("findings column")?
+        .iter()
+        .collect();
+
+    let height = frame.height();
+    let mut out_user_names = Vec::with_capacity(height);
+    let mut out_upns = Vec::with_capacity(height);
+    let mut out_enabled = Vec::with_capacity(height);
+    let mut out_resource_names = Vec::with_capacity(height);
+    let mut out_role_names = Vec::with_capacity(height);
+    let mut details = Vec::with_capacity(height);
+    let mut in_plan = Vec::with_capacity(height);
+    let mut skip = Vec::with_capacity(height);
+
+    for i in 0..height {
+        let category = categories[i].as_deref().unwrap_or_default();
+        let user = user_names[i].clone().or_else(|| target_names[i].clone());
+        let resource_name = directory_names[i]
+            .clone()
+            .or_else(|| scope_names[i].clone());
+        let role_name = role_names[i]
+            .clone()
+            .or_else(|| match roles_[i].as_deref() {
+                Some("member") => Some("Member".to_string()),
+                Some("owner") => Some("Owner".to_string()),
+                _ => None,
+            });
+        let user_known = known[i].is_some();
+        let enabled_text = match (user_known, enabled[i]) {
+            (false, _) => "",
+            (true, Some(true)) => "yes",
+            (true, Some(false)) => "no",
+            (true, None) => "unknown",
+        };
+        let (plan, why_not) = if category == MISSING_ACCESS {
+            match (user_known, enabled[i]) {
+                (false, _) => ("no", SKIP_USER_NOT_FOUND),
+                (true, Some(true)) => ("yes", ""),
+                (true, Some(false)) => ("no", SKIP_DISABLED),
+                (true, None) => ("no", SKIP_ENABLED_UNKNOWN),
+            }
+        } else {
+            ("no", skip_reason(category))
+        };
+        let describe = Describe {
+            user: user.as_deref().unwrap_or("the target"),
+            resource_type: types[i].as_deref().unwrap_or_default(),
+            resource: resource_name
+                .as_deref()
+                .or(resource_ids[i].as_deref())
+                .unwrap_or_default(),
+            role: role_name
+                .as_deref()
+                .or(roles_[i].as_deref())
+                .unwrap_or_default(),
+            package: package_names[i].as_deref().unwrap_or("its package"),
+            state: states[i].as_deref().unwrap_or_default(),
+            reason: reasons[i].as_deref().unwrap_or_default(),
+        };
+        details.push(describe.detail(category));
+        out_user_names.push(user);
+        out_upns.push(upns[i].clone().or_else(|| target_upns[i].clone()));
+        out_enabled.push(enabled_text);
+        out_resource_names.push(resource_name);
+        out_role_names.push(role_name);
+        in_plan.push(plan);
+        skip.push(why_not);
+    }
+
+    let columns = vec![
+        frame.column(col::CATEGORY).frame("findings")?.clone(),
+        frame.column(col::ASSIGNMENT_ID).frame("findings")?.clone(),
+        frame.column(col::PACKAGE_ID).frame("findings")?.clone(),
+        frame.column(col::USER_ID).frame("findings")?.clone(),
+        frame.column(col::RESOURCE_TYPE).frame("findings")?.clone(),
+        frame.column(col::RESOURCE_ID).frame("findings")?.clone(),
+        frame.column(col::ROLE).frame("findings")?.clone(),
+        Column::new(col::USER_NAME.into(), out_user_names),
+        Column::new(col::USER_UPN.into(), out_upns),
+        Column::new(col::USER_ENABLED.into(), out_enabled),
+        Column::new(col::PACKAGE_NAME.into(), package_names),
+        Column::new(col::RESOURCE_NAME.into(), out_resource_names),
+        Column::new(col::ROLE_NAME.into(), out_role_names),
+        Column::new(col::STATE.into(), states),
+        Column::new(col::REASON.into(), reasons),
+        Column::new(col::DETAIL.into(), details),
+        Column::new(col::IN_PLAN.into(), in_plan),
+        Column::new(col::SKIP_REASON.into(), skip),
+    ];
+    DataFrame::new(height, columns).frame("findings table")
+}
+
+fn skip_reason(category: &str) -> &'static str {
+    match category {
+        RESOURCE_NOT_FOUND => "the resource no longer exists: reprocessing cannot restore it",
+        NOT_DELIVERED => "not delivered: retry the assignment request instead",
+        ACCESS_WITHOUT_ASSIGNMENT => "no assignment to reprocess: review and remove the access",
+        _ => "could not be verified: check it by hand",
+    }
+}
+
+struct Describe<'a> {
+    user: &'a str,
+    resource_type: &'a str,
+    resource: &'a str,
+    role: &'a str,
+    package: &'a str,
+    state: &'a str,
+    reason: &'a str,
+}
+
+impl Describe<'_> {
+    fn what(&self) -> String {
+        match self.resource_type {
+            roles::GROUP => format!("{} of group {}", self.role.to_lowercase(), self.resource),
+            roles::APPLICATION => {
+                format!("app role {} of application {}", self.role, self.resource)
+            }
+            roles::SHAREPOINT_SITE => format!(
+                "site role {} of SharePoint site {}",
+                self.role, self.resource
+            ),
+            roles::DIRECTORY_ROLE => format!("directory role {} ({})", self.resource, self.role),
+            other => format!("role {} of {} resource {}", self.role, other, self.resource),
+        }
+    }
+
+    fn detail(&self, category: &str) -> String {
+        match category {
+            MISSING_ACCESS => format!(
+                "{} lacks {}, which package {} delivers; the assignment still shows delivered",
+                self.user,
+                self.what(),
+                self.package
+            ),
+            RESOURCE_NOT_FOUND => format!(
+                "package {} delivers {}, but the resource does not exist ({})",
+                self.package,
+                self.what(),
+                self.reason
+            ),
+            NOT_DELIVERED => format!(
+                "the assignment of {} to package {} is {}",
+                self.user, self.package, self.state
+            ),
+            ACCESS_WITHOUT_ASSIGNMENT => format!(
+                "{} holds {}, but no delivered, delivering or partially delivered assignment of theirs grants it",
+                self.user,
+                self.what()
+            ),
+            _ => format!(
+                "{} of {} could not be checked for {}: {}",
+                self.what(),
+                self.package,
+                self.user,
+                self.reason
+            ),
+        }
+    }
+}

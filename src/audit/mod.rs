@@ -1,0 +1,303 @@
+//! The audit: pure dataframe joins from snapshot tables to the findings table
+//! (`shared/reference/findings.md`). No I/O, no per-row loops over the large tables.
+
+mod enrich;
+mod frames;
+pub mod summary;
+
+pub use enrich::{col, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};
+
+use polars::prelude::*;
+
+use crate::error::{FrameContext, Result};
+use crate::snapshot::{col as s, read_status, Tables};
+use frames::{filter_in, join, keep, with_literal};
+
+/// The five categories, in report order.
+pub const MISSING_ACCESS: &str = "missing_access";
+pub const RESOURCE_NOT_FOUND: &str = "resource_not_found";
+pub const UNVERIFIABLE: &str = "unverifiable";
+pub const NOT_DELIVERED: &str = "not_delivered";
+pub const ACCESS_WITHOUT_ASSIGNMENT: &str = "access_without_assignment";
+pub const CATEGORIES: [&str; 5] = [
+    MISSING_ACCESS,
+    RESOURCE_NOT_FOUND,
+    UNVERIFIABLE,
+    NOT_DELIVERED,
+    ACCESS_WITHOUT_ASSIGNMENT,
+];
+
+/// Lower-cased assignment states the contract names.
+const DELIVERED: &str = "delivered";
+const EXPLAINING_STATES: [&str; 3] = ["delivered", "delivering", "partiallydelivered"];
+const NOT_DELIVERED_STATES: [&str; 2] = ["partiallydelivered", "deliveryfailed"];
+
+/// The columns every category frame has before enrichment, in order.
+const CORE: [&str; 9] = [
+    CATEGORY_RANK,
+    enrich::col::CATEGORY,
+    s::ASSIGNMENT_ID,
+    s::PACKAGE_ID,
+    s::USER_ID,
+    s::RESOURCE_TYPE,
+    s::RESOURCE_ID,
+    s::ROLE,
+    enrich::col::REASON,
+];
+const CATEGORY_RANK: &str = "category_rank";
+
+/// Computes the findings table, sorted deterministically, enriched for reviewers.
+pub fn audit(tables: &Tables) -> Result<DataFrame> {
+    let core = core_findings(tables)?;
+    enrich::enrich(core, tables)
+}
+
+/// The findings with only the contract's key columns, a reason code and the sort rank.
+fn core_findings(tables: &Tables) -> Result<DataFrame> {
+    let delivered = filter_in(&tables.assignments, s::STATE, &[DELIVERED])?;
+    let expected = join(
+        &keep(&delivered, &[s::ASSIGNMENT_ID, s::PACKAGE_ID, s::USER_ID])?,
+        &keep(
+            &tables.package_roles,
+            &[
+                s::PACKAGE_ID,
+                s::RESOURCE_TYPE,
+                s::RESOURCE_ID,
+                s::ROLE,
+                s::COLLECTION,
+            ],
+        )?,
+        &[s::PACKAGE_ID],
+        JoinType::Inner,
+    )?;
+
+    // A target without an objectId cannot hold anything we could look up.
+    let no_target_mask = expected.column(s::USER_ID).frame("target ids")?.is_null();
+    let no_target = expected
+        .filter(&no_target_mask)
+        .frame("targets without objectId")?;
+    let with_target = expected
+        .filter(&!no_target_mask)
+        .frame("targets with objectId")?;
+
+    let status = keep(
+        &tables.resource_status,
+        &[
+            s::RESOURCE_TYPE,
+            s::RESOURCE_ID,
+            s::COLLECTION,
+            s::READ_STATUS,
+            s::READ_REASON,
+        ],
+    )?;
+    let judged = join(
+        &with_target,
+        &status,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION],
+        JoinType::Left,
+    )?;
+    let complete = filter_in(&judged, s::READ_STATUS, &[read_status::COMPLETE])?;
+    let missing = join(
+        &complete,
+        &tables.holdings,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE, s::USER_ID],
+        JoinType::Anti,
+    )?;
+    let not_found = filter_in(&judged, s::READ_STATUS, &[read_status::NOT_FOUND])?;
+    // Everything else — unreadable, unsupported, or never reported on by the source — could
+    // not be checked. A resource the source did not mention is treated as not read.
+    let status_column = judged.column(s::READ_STATUS).frame("read status")?;
+    // A null status compares as null, and a null mask row is dropped by `filter`: fill it so
+    // that unreported resources land here instead of vanishing.
+    let judged_mask = (status_column
+        .str()
+        .frame("read status")?
+        .equal(read_status::COMPLETE)
+        | status_column
+            .str()
+            .frame("read status")?
+            .equal(read_status::NOT_FOUND))
+    .fill_null_with_values(false)
+    .frame("read status")?;
+    let unchecked = judged.filter(&!judged_mask).frame("unchecked roles")?;
+
+    let mut parts = vec![
+        category(missing, 0, MISSING_ACCESS, Reason::Fixed("not_held"))?,
+        category(
+            not_found,
+            1,
+            RESOURCE_NOT_FOUND,
+            Reason::Column(s::READ_REASON),
+        )?,
+        category(unchecked, 2, UNVERIFIABLE, Reason::Status)?,
+        category(
+            no_target,
+            2,
+            UNVERIFIABLE,
+            Reason::Fixed("target_has_no_object_id"),
+        )?,
+    ];
+
+    let not_delivered = keep(
+        &filter_in(&tables.assignments, s::STATE, &NOT_DELIVERED_STATES)?,
+        &[s::ASSIGNMENT_ID, s::PACKAGE_ID, s::USER_ID, s::STATE],
+    )?;
+    let mut not_delivered = with_literal(not_delivered, s::RESOURCE_TYPE, None)?;
+    for name in [s::RESOURCE_ID, s::ROLE] {
+        not_delivered = with_literal(not_delivered, name, None)?;
+    }
+    parts.push(category(
+        not_delivered,
+        3,
+        NOT_DELIVERED,
+        Reason::Column(s::STATE),
+    )?);
+    parts.push(category(
+        access_without_assignment(tables)?,
+        4,
+        ACCESS_WITHOUT_ASSIGNMENT,
+        Reason::Fixed("no_assignment"),
+    )?);
+
+    let mut all = parts.remove(0);
+    for part in &parts {
+        all.vstack_mut(part).frame("collecting findings")?;
+    }
+    all.sort(
+        [
+            CATEGORY_RANK,
+            s::PACKAGE_ID,
+            s::ASSIGNMENT_ID,
+            s::USER_ID,
+            s::RESOURCE_TYPE,
+            s::RESOURCE_ID,
+            s::ROLE,
+        ],
+        SortMultipleOptions::default()
+            .with_nulls_last(true)
+            .with_maintain_order(true),
+    )
+    .frame("sorting findings")
+}
+
+/// Users holding a delivered role that no assignment of theirs explains.
+fn access_without_assignment(tables: &Tables) -> Result<DataFrame> {
+    // Only users count. Graph types every member; where a recording did not, the users table
+    // decides, so a group or service principal is never reported.
+    let typed = filter_in(&tables.holdings, s::PRINCIPAL_TYPE, &["user"])?;
+    let untyped = join(
+        &filter_in(&tables.holdings, s::PRINCIPAL_TYPE, &["unknown"])?,
+        &keep(&tables.users, &[s::USER_ID])?,
+        &[s::USER_ID],
+        JoinType::Semi,
+    )?;
+    let mut user_holdings = typed;
+    user_holdings.vstack_mut(&untyped).frame("user holdings")?;
+
+    // Only roles some package delivers, on resources read completely.
+    let complete = filter_in(
+        &tables.resource_status,
+        s::READ_STATUS,
+        &[read_status::COMPLETE],
+    )?;
+    let delivered_roles = join(
+        &keep(
+            &tables.package_roles,
+            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE, s::COLLECTION],
+        )?,
+        &complete,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION],
+        JoinType::Semi,
+    )?;
+    let candidates = join(
+        &user_holdings,
+        &delivered_roles,
+        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        JoinType::Semi,
+    )?;
+
+    let explaining = filter_in(&tables.assignments, s::STATE, &EXPLAINING_STATES)?;
+    let explained = join(
+        &keep(&explaining, &[s::PACKAGE_ID, s::USER_ID])?,
+        &keep(
+            &tables.package_roles,
+            &[s::PACKAGE_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        )?,
+        &[s::PACKAGE_ID],
+        JoinType::Inner,
+    )?;
+    let unexplained = join(
+        &candidates,
+        &explained,
+        &[s::USER_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        JoinType::Anti,
+    )?;
+    let unexplained = keep(
+        &unexplained,
+        &[s::USER_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+    )?;
+    let unexplained = with_literal(unexplained, s::ASSIGNMENT_ID, None)?;
+    with_literal(unexplained, s::PACKAGE_ID, None)
+}
+
+enum Reason {
+    Fixed(&'static str),
+    Column(&'static str),
+    /// `read_status: read_reason`, or `not_read` where the source reported nothing.
+    Status,
+}
+
+/// Shapes one category's rows into the common core columns.
+fn category(mut frame: DataFrame, rank: u8, name: &str, reason: Reason) -> Result<DataFrame> {
+    let height = frame.height();
+    let reason_values: Vec<Option<String>> = match reason {
+        Reason::Fixed(text) => vec![Some(text.to_string()); height],
+        Reason::Column(column) => frame
+            .column(column)
+            .frame("reason")?
+            .str()
+            .frame("reason")?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        Reason::Status => {
+            let status = frame
+                .column(s::READ_STATUS)
+                .frame("reason")?
+                .str()
+                .frame("reason")?;
+            let detail = frame
+                .column(s::READ_REASON)
+                .frame("reason")?
+                .str()
+                .frame("reason")?;
+            status
+                .iter()
+                .zip(detail.iter())
+                .map(|(status, detail)| {
+                    Some(match (status, detail) {
+                        (None, _) => "not_read".to_string(),
+                        (Some(status), Some(detail)) if !detail.is_empty() => {
+                            format!("{status}: {detail}")
+                        }
+                        (Some(status), _) => status.to_string(),
+                    })
+                })
+                .collect()
+        }
+    };
+    frame
+        .with_column(Column::new(enrich::col::REASON.into(), reason_values))
+        .frame("reason")?;
+    frame
+        .with_column(Column::new(
+            CATEGORY_RANK.into(),
+            vec![u32::from(rank); height],
+        ))
+        .frame("rank")?;
+    let frame = with_literal(frame, enrich::col::CATEGORY, Some(name))?;
+    keep(&frame, &CORE)
+}
+
+#[cfg(test)]
+mod tests;

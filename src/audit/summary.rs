@@ -1,0 +1,99 @@
+//! Counts for the Summary sheet and the stderr summary: findings per category, and where
+//! missing access concentrates.
+
+use std::collections::HashMap;
+
+use polars::prelude::DataFrame;
+
+use super::{col, CATEGORIES, MISSING_ACCESS};
+use crate::error::Result;
+use crate::report::StringRows;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryCount {
+    pub category: &'static str,
+    pub findings: usize,
+    pub in_plan: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked {
+    pub id: String,
+    pub label: String,
+    pub missing: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub categories: Vec<CategoryCount>,
+    pub total: usize,
+    pub top_packages: Vec<Ranked>,
+    pub top_resources: Vec<Ranked>,
+}
+
+pub const TOP: usize = 10;
+
+pub fn summarise(findings: &DataFrame) -> Result<Summary> {
+    let rows = StringRows::new(
+        findings,
+        &[
+            col::CATEGORY,
+            col::IN_PLAN,
+            col::PACKAGE_ID,
+            col::PACKAGE_NAME,
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::RESOURCE_NAME,
+        ],
+    )?;
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut packages: HashMap<String, (String, usize)> = HashMap::new();
+    let mut resources: HashMap<String, (String, usize)> = HashMap::new();
+    for row in rows.iter() {
+        let entry = counts.entry(row[0]).or_default();
+        entry.0 += 1;
+        if row[1] == "yes" {
+            entry.1 += 1;
+        }
+        if row[0] == MISSING_ACCESS {
+            let label = if row[3].is_empty() { row[2] } else { row[3] };
+            packages
+                .entry(row[2].to_string())
+                .or_insert((label.to_string(), 0))
+                .1 += 1;
+            let label = if row[6].is_empty() { row[5] } else { row[6] };
+            resources
+                .entry(format!("{} {}", row[4], row[5]))
+                .or_insert((format!("{} ({})", label, row[4]), 0))
+                .1 += 1;
+        }
+    }
+    let categories = CATEGORIES
+        .iter()
+        .map(|category| {
+            let (findings, in_plan) = counts.get(category).copied().unwrap_or_default();
+            CategoryCount {
+                category,
+                findings,
+                in_plan,
+            }
+        })
+        .collect();
+    Ok(Summary {
+        categories,
+        total: rows.len(),
+        top_packages: top(packages),
+        top_resources: top(resources),
+    })
+}
+
+/// Most missing first; ties by id so the order is stable.
+fn top(counts: HashMap<String, (String, usize)>) -> Vec<Ranked> {
+    let mut ranked: Vec<Ranked> = counts
+        .into_iter()
+        .map(|(id, (label, missing))| Ranked { id, label, missing })
+        .collect();
+    ranked.sort_by(|a, b| b.missing.cmp(&a.missing).then_with(|| a.id.cmp(&b.id)));
+    ranked.truncate(TOP);
+    ranked
+}

@@ -1,0 +1,16 @@
+//! entra-drift: finds and fixes access drift in Microsoft Entra ID entitlement management.
+//!
+//! The pipeline: a source (tenant directory or Graph) → [`snapshot`] tables → [`audit`]
+//! findings → [`report`] files and a reprocess [`plan`].
+
+pub mod audit;
+pub mod error;
+pub mod model;
+pub mod snapshot;
+pub mod tenant_dir;
+
+pub use error::{Error, Result};
+pub mod cli;
+pub mod commands;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,55 @@
+//! The `entra-drift` binary: parse arguments, set up logging, run, and map the result to an
+//! exit code. This is the only place that decides exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use entra_drift::cli::{Cli, Command};
+use entra_drift::commands::{self, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match &cli.command {
+        Command::Audit(args) => commands::audit::run(args, cli.quiet),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Drift { detailed_exitcode }) => {
+            if detailed_exitcode {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr; stdout carries data only. `RUST_LOG` overrides the verbosity flags.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},warn")));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}

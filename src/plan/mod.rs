@@ -1,0 +1,181 @@
+//! The reprocess plan: which assignments to reprocess and why, as a versioned, digested file.
+//! A plan is data; approving and applying it are separate steps.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::audit::col;
+use crate::error::{Error, Result};
+use crate::report::StringRows;
+use crate::snapshot::SnapshotInfo;
+
+/// What `format` says; a reader refuses any other.
+pub const FORMAT: &str = "entra-drift/reprocess-plan";
+/// Bumped on any change a version-1 reader would misread.
+pub const VERSION: u32 = 1;
+pub const DEFAULT_EXPIRY_DAYS: i64 = 7;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    pub version: u32,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    /// When and from what the snapshot was taken.
+    pub snapshot_taken_at: DateTime<Utc>,
+    pub snapshot_source: String,
+    /// Digest of the findings the plan came from ([`findings_digest`]).
+    pub findings_digest: String,
+    /// Digest of `items` ([`items_digest`]); apply refuses items that do not match it.
+    pub items_digest: String,
+    pub items: Vec<PlanItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub assignment_id: String,
+    pub access_package_id: String,
+    pub access_package_name: String,
+    pub user_id: String,
+    pub user_display_name: String,
+    pub user_principal_name: String,
+    pub missing_roles: Vec<MissingRole>,
+    /// Why this assignment is in the plan, for the reviewer.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingRole {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub role: String,
+    pub resource_name: String,
+    pub role_name: String,
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Digest over the items' canonical JSON (field order is the struct's, so it is stable).
+pub fn items_digest(items: &[PlanItem]) -> String {
+    // Serialising plain strings and vectors cannot fail.
+    digest(&serde_json::to_vec(items).expect("plan items serialise"))
+}
+
+/// Digest over the findings' required columns, one `\x1f`-separated line per finding, in the
+/// findings' (deterministic) order: stable across report cosmetics.
+pub fn findings_digest(findings: &DataFrame) -> Result<String> {
+    let rows = StringRows::new(findings, &col::REQUIRED)?;
+    let mut hasher = Sha256::new();
+    for row in rows.iter() {
+        hasher.update(row.join("\x1f").as_bytes());
+        hasher.update(b"\n");
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+/// One item per assignment with `in_plan = yes` findings, in findings order.
+pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
+    let rows = StringRows::new(
+        findings,
+        &[
+            col::IN_PLAN,
+            col::ASSIGNMENT_ID,
+            col::PACKAGE_ID,
+            col::PACKAGE_NAME,
+            col::USER_ID,
+            col::USER_NAME,
+            col::USER_UPN,
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::ROLE,
+            col::RESOURCE_NAME,
+            col::ROLE_NAME,
+        ],
+    )?;
+    let mut items: Vec<PlanItem> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for row in rows.iter().filter(|row| row[0] == "yes") {
+        let role = MissingRole {
+            resource_type: row[7].into(),
+            resource_id: row[8].into(),
+            role: row[9].into(),
+            resource_name: row[10].into(),
+            role_name: row[11].into(),
+        };
+        match index.get(row[1]) {
+            Some(&at) => items[at].missing_roles.push(role),
+            None => {
+                index.insert(row[1].to_string(), items.len());
+                items.push(PlanItem {
+                    assignment_id: row[1].into(),
+                    access_package_id: row[2].into(),
+                    access_package_name: row[3].into(),
+                    user_id: row[4].into(),
+                    user_display_name: row[5].into(),
+                    user_principal_name: row[6].into(),
+                    missing_roles: vec![role],
+                    reason: String::new(),
+                });
+            }
+        }
+    }
+    for item in &mut items {
+        let count = item.missing_roles.len();
+        item.reason = format!(
+            "assignment shows delivered but the user lacks {count} of its package's resource role{}; reprocess re-applies them",
+            if count == 1 { "" } else { "s" }
+        );
+    }
+    Ok(items)
+}
+
+impl Plan {
+    pub fn new(
+        info: &SnapshotInfo,
+        findings: &DataFrame,
+        created: DateTime<Utc>,
+        expiry_days: i64,
+    ) -> Result<Plan> {
+        let items = plan_items(findings)?;
+        Ok(Plan {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            tenant_id: info.tenant_id.clone(),
+            tenant_name: info.tenant_name.clone(),
+            created,
+            expires: created + Duration::days(expiry_days),
+            snapshot_taken_at: info.taken_at,
+            snapshot_source: info.source.clone(),
+            findings_digest: findings_digest(findings)?,
+            items_digest: items_digest(&items),
+            items,
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self).expect("plan serialises");
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+}
+
+impl MissingRole {
+    /// The role's display name, or its id where the package did not name it.
+    pub fn role_name_or_role(&self) -> &str {
+        if self.role_name.is_empty() {
+            &self.role
+        } else {
+            &self.role_name
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `findings.csv`: every finding, UTF-8, RFC 4180, with spreadsheet formulas neutralised.
+
+use std::path::Path;
+
+use polars::prelude::DataFrame;
+
+use super::StringRows;
+use crate::audit::col;
+use crate::error::{Error, Result};
+
+/// Prefixes a cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR)
+/// with `'`, as OWASP recommends for CSV injection. Ids and names never start so legitimately
+/// often enough to matter; the Excel report keeps the exact text.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+pub fn write_findings_csv(path: &Path, findings: &DataFrame) -> Result<()> {
+    let error = |source| Error::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_path(path)
+        .map_err(error)?;
+    writer.write_record(col::ALL).map_err(error)?;
+    let rows = StringRows::new(findings, &col::ALL)?;
+    for row in rows.iter() {
+        writer
+            .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
+            .map_err(error)?;
+    }
+    writer.flush().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_neutralised() {
+        for bad in ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(bad), format!("'{bad}"));
+        }
+        for good in ["Zoë Ångström", "李雷", "a=b", ""] {
+            assert_eq!(neutralise(good), good);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Writers of the run folder: findings as CSV and Excel, the plan as JSON. Writers only: what
+//! they write is computed by the audit and the plan.
+
+mod csv_report;
+mod rows;
+mod xlsx;
+
+pub use csv_report::{neutralise, write_findings_csv};
+pub use rows::StringRows;
+pub use xlsx::{write_workbook, WorkbookInput, EXCEL_MAX_ROWS};
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+
+pub const FINDINGS_CSV: &str = "findings.csv";
+pub const DRIFT_XLSX: &str = "drift.xlsx";
+pub const PLAN_JSON: &str = "plan.json";
+
+/// Creates `<root>/<tenant>/<UTC timestamp>/`, never reusing an existing folder.
+pub fn create_run_dir(root: &Path, tenant_id: &str, at: DateTime<Utc>) -> Result<PathBuf> {
+    let tenant_dir = root.join(safe_component(tenant_id));
+    std::fs::create_dir_all(&tenant_dir).map_err(|e| Error::io(&tenant_dir, e))?;
+    let stamp = at.format("%Y%m%dT%H%M%SZ").to_string();
+    for attempt in 0..1000 {
+        let name = if attempt == 0 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{attempt}")
+        };
+        let dir = tenant_dir.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::Usage(format!(
+        "too many runs for `{}` within one second",
+        tenant_dir.display()
+    )))
+}
+
+/// A tenant id is a GUID; anything else is made safe to use as one path component.
+fn safe_component(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match cleaned.trim_matches('.') {
+        "" => "tenant".to_string(),
+        trimmed => trimmed.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_dirs_are_unique_and_safe() {
+        let root = tempfile::tempdir().unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-29T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let first = create_run_dir(root.path(), "../evil/id", at).unwrap();
+        let second = create_run_dir(root.path(), "../evil/id", at).unwrap();
+        assert_eq!(first, root.path().join("_evil_id/20261129T080000Z"));
+        assert_eq!(second, root.path().join("_evil_id/20261129T080000Z-1"));
+    }
+}

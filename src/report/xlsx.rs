@@ -1,0 +1,309 @@
+//! `drift.xlsx`: a Summary sheet, one sheet per category (split past Excel's row limit), and
+//! the Plan sheet. Every text is written as a string, never as a formula.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use polars::prelude::DataFrame;
+use rust_xlsxwriter::{
+    Chart, ChartType, DocProperties, Format, Url, Workbook, Worksheet, XlsxError,
+};
+
+use super::StringRows;
+use crate::audit::summary::Summary;
+use crate::audit::{col, CATEGORIES};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::snapshot::SnapshotInfo;
+
+/// Rows in one Excel worksheet, header included.
+pub const EXCEL_MAX_ROWS: usize = 1_048_576;
+/// Excel stops honouring hyperlinks past 65,530 per worksheet; beyond it the ids stay as text.
+const MAX_LINKS_PER_SHEET: usize = 65_530;
+
+const SHEET_NAMES: [&str; 5] = [
+    "Missing access",
+    "Resource not found",
+    "Unverifiable",
+    "Not delivered",
+    "Access without assignment",
+];
+
+pub struct WorkbookInput<'a> {
+    pub info: &'a SnapshotInfo,
+    pub generated_at: DateTime<Utc>,
+    pub findings: &'a DataFrame,
+    pub summary: &'a Summary,
+    pub plan: Option<&'a Plan>,
+    /// Data rows per category sheet before continuing on the next (tests lower it).
+    pub max_data_rows: usize,
+}
+
+pub fn write_workbook(path: &Path, input: &WorkbookInput) -> Result<()> {
+    let error = |source| Error::Xlsx {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut workbook = Workbook::new();
+    // A fixed creation time makes the file reproducible from the same findings.
+    workbook.set_properties(
+        &DocProperties::new()
+            .set_title("entra-drift access drift report")
+            .set_company(input.info.tenant_name.as_deref().unwrap_or_default())
+            .set_creation_datetime(&input.generated_at),
+    );
+    let sheets = write_summary(&mut workbook, input).map_err(error)?;
+    write_categories(&mut workbook, input, &sheets).map_err(error)?;
+    if let Some(plan) = input.plan {
+        write_plan(&mut workbook, plan).map_err(error)?;
+    }
+    workbook.save(path).map_err(error)
+}
+
+/// The sheet names each category is written to (several when it is split).
+fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
+    input
+        .summary
+        .categories
+        .iter()
+        .zip(SHEET_NAMES)
+        .map(|(count, base)| {
+            let parts = count.findings.div_ceil(input.max_data_rows).max(1);
+            (1..=parts)
+                .map(|part| {
+                    if part == 1 {
+                        base.to_string()
+                    } else {
+                        format!("{base} ({part})")
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn write_summary(
+    workbook: &mut Workbook,
+    input: &WorkbookInput,
+) -> Result<Vec<Vec<String>>, XlsxError> {
+    let bold = Format::new().set_bold();
+    let title = Format::new().set_bold().set_font_size(14);
+    let sheets = sheet_names(input);
+    let sheet = workbook.add_worksheet().set_name("Summary")?;
+    sheet.set_column_width(0, 34)?;
+    sheet.set_column_width(1, 44)?;
+    sheet.set_column_width(2, 12)?;
+    sheet.set_column_width(3, 40)?;
+    sheet.write_string_with_format(0, 0, "entra-drift access drift report", &title)?;
+    let info = input.info;
+    let facts = [
+        ("Tenant", info.tenant_name.clone().unwrap_or_default()),
+        ("Tenant id", info.tenant_id.clone()),
+        (
+            "Snapshot taken (UTC)",
+            info.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ),
+        ("Source", info.source.clone()),
+        (
+            "Report generated (UTC)",
+            input.generated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ),
+        ("Findings", input.summary.total.to_string()),
+    ];
+    for (row, (label, value)) in (2u32..).zip(facts) {
+        sheet.write_string_with_format(row, 0, label, &bold)?;
+        sheet.write_string(row, 1, value)?;
+    }
+
+    let table_row = 9u32;
+    for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
+        sheet.write_string_with_format(table_row, column, header, &bold)?;
+    }
+    for (row, (count, names)) in (table_row + 1..).zip(input.summary.categories.iter().zip(&sheets))
+    {
+        sheet.write_string(row, 0, count.category)?;
+        sheet.write_number(row, 1, count.findings as f64)?;
+        sheet.write_number(row, 2, count.in_plan as f64)?;
+        let link = Url::new(format!("internal:'{}'!A1", names[0])).set_text(names.join(", "));
+        sheet.write_url(row, 3, link)?;
+    }
+    let last = table_row + CATEGORIES.len() as u32;
+    let mut chart = Chart::new(ChartType::Bar);
+    chart
+        .add_series()
+        .set_name("Findings")
+        .set_categories(("Summary", table_row + 1, 0, last, 0))
+        .set_values(("Summary", table_row + 1, 1, last, 1));
+    chart.title().set_name("Findings per category");
+    chart.legend().set_hidden();
+    sheet.insert_chart(1, 5, &chart)?;
+
+    let mut row = last + 3;
+    for (heading, ranked) in [
+        (
+            "Packages with most missing access",
+            &input.summary.top_packages,
+        ),
+        (
+            "Resources with most missing access",
+            &input.summary.top_resources,
+        ),
+    ] {
+        sheet.write_string_with_format(row, 0, heading, &bold)?;
+        row += 1;
+        for (column, header) in (0u16..).zip(["Name", "Id", "Missing"]) {
+            sheet.write_string_with_format(row, column, header, &bold)?;
+        }
+        row += 1;
+        if ranked.is_empty() {
+            sheet.write_string(row, 0, "(none)")?;
+            row += 1;
+        }
+        for entry in ranked {
+            sheet.write_string(row, 0, &entry.label)?;
+            sheet.write_string(row, 1, &entry.id)?;
+            sheet.write_number(row, 2, entry.missing as f64)?;
+            row += 1;
+        }
+        row += 1;
+    }
+    Ok(sheets)
+}
+
+/// Column widths of the findings sheets, by column name.
+fn width(name: &str) -> f64 {
+    match name {
+        col::CATEGORY => 24.0,
+        col::DETAIL => 80.0,
+        col::SKIP_REASON => 40.0,
+        col::USER_NAME | col::USER_UPN | col::PACKAGE_NAME | col::RESOURCE_NAME => 30.0,
+        col::ROLE | col::USER_ENABLED | col::IN_PLAN => 12.0,
+        _ => 38.0,
+    }
+}
+
+fn start_findings_sheet<'a>(
+    workbook: &'a mut Workbook,
+    name: &str,
+) -> Result<&'a mut Worksheet, XlsxError> {
+    let bold = Format::new().set_bold();
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
+    sheet.set_name(name)?;
+    for (column, header) in (0u16..).zip(col::ALL) {
+        sheet.set_column_width(column, width(header))?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    for (column, header) in (0u16..).zip(col::ALL) {
+        sheet.write_string_with_format(0, column, header, &bold)?;
+    }
+    Ok(sheet)
+}
+
+fn write_categories(
+    workbook: &mut Workbook,
+    input: &WorkbookInput,
+    sheets: &[Vec<String>],
+) -> Result<(), XlsxError> {
+    let rows = StringRows::new(input.findings, &col::ALL)
+        .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+    let user_col = col::ALL
+        .iter()
+        .position(|c| *c == col::USER_NAME)
+        .unwrap_or(0);
+    let package_col = col::ALL
+        .iter()
+        .position(|c| *c == col::PACKAGE_NAME)
+        .unwrap_or(0);
+    let mut rows = rows.iter().peekable();
+    for (category, names) in CATEGORIES.iter().zip(sheets) {
+        for name in names {
+            let sheet = start_findings_sheet(workbook, name)?;
+            let mut written = 0usize;
+            let mut links = 0usize;
+            while written < input.max_data_rows {
+                let Some(row) = rows.next_if(|row| row[0] == *category) else {
+                    break;
+                };
+                let excel_row = written as u32 + 1;
+                for (column, cell) in (0u16..).zip(&row) {
+                    let link = match column as usize {
+                        c if c == user_col && !row[3].is_empty() => Some(user_url(row[3])),
+                        c if c == package_col && !row[2].is_empty() => Some(package_url(row[2])),
+                        _ => None,
+                    };
+                    match link {
+                        Some(url) if links < MAX_LINKS_PER_SHEET && !cell.is_empty() => {
+                            sheet.write_url_with_text(excel_row, column, Url::new(url), *cell)?;
+                            links += 1;
+                        }
+                        _ => {
+                            sheet.write_string(excel_row, column, *cell)?;
+                        }
+                    }
+                }
+                written += 1;
+            }
+            sheet.autofilter(0, 0, written as u32, col::ALL.len() as u16 - 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
+    let bold = Format::new().set_bold();
+    let sheet = workbook.add_worksheet().set_name("Plan")?;
+    let headers = [
+        ("assignment_id", 38.0),
+        ("access_package_name", 30.0),
+        ("access_package_id", 38.0),
+        ("user_display_name", 30.0),
+        ("user_principal_name", 30.0),
+        ("user_id", 38.0),
+        ("missing_roles", 60.0),
+        ("reason", 60.0),
+    ];
+    for (column, (header, width)) in (0u16..).zip(headers) {
+        sheet.set_column_width(column, width)?;
+        sheet.write_string_with_format(0, column, header, &bold)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    for (row, item) in (1u32..).zip(&plan.items) {
+        let roles: Vec<String> = item
+            .missing_roles
+            .iter()
+            .map(|r| {
+                let name = if r.resource_name.is_empty() {
+                    &r.resource_id
+                } else {
+                    &r.resource_name
+                };
+                format!("{} {} of {}", r.resource_type, r.role_name_or_role(), name)
+            })
+            .collect();
+        let cells = [
+            item.assignment_id.as_str(),
+            item.access_package_name.as_str(),
+            item.access_package_id.as_str(),
+            item.user_display_name.as_str(),
+            item.user_principal_name.as_str(),
+            item.user_id.as_str(),
+            &roles.join("; "),
+            item.reason.as_str(),
+        ];
+        for (column, cell) in (0u16..).zip(cells) {
+            sheet.write_string(row, column, cell)?;
+        }
+    }
+    sheet.autofilter(0, 0, plan.items.len() as u32, headers.len() as u16 - 1)?;
+    Ok(())
+}
+
+/// The Entra admin center's user page.
+pub fn user_url(user_id: &str) -> String {
+    format!("https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{user_id}")
+}
+
+/// The Entra admin center's access package page.
+pub fn package_url(package_id: &str) -> String {
+    format!("https://entra.microsoft.com/#view/Microsoft_Azure_ELMAdmin/EntitlementMenuBlade/~/overview/entitlementId/{package_id}")
+}

@@ -1,0 +1,400 @@
+//! Collects Graph objects from any source, checks that they form a consistent tenant, and
+//! builds the snapshot [`Tables`]. Errors name the object and where it came from.
+
+use std::collections::{HashMap, HashSet};
+
+use polars::prelude::*;
+
+use super::roles::{self, ClassifiedRole};
+use super::{col, Tables};
+use crate::error::{Error, FrameContext, Result};
+use crate::model::{
+    AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
+};
+
+/// A resource one read covers: `(resource_type, resource_id, collection)`.
+pub type ResourceKey = (&'static str, String, &'static str);
+
+#[derive(Default)]
+pub struct SnapshotBuilder {
+    package_ids: HashSet<String>,
+    packages: Columns<3>,
+    package_roles: Columns<7>,
+    package_role_collections: Vec<Option<&'static str>>,
+    assignment_ids: HashSet<String>,
+    /// `(assignment id, package id, origin)`: checked against the packages at the end, when
+    /// every package has been seen whatever the order of reading.
+    assignment_packages: Vec<(String, String, String)>,
+    assignments: Columns<6>,
+    assignment_targets: Vec<Option<String>>,
+    user_ids: HashSet<String>,
+    users: Columns<4>,
+    user_enabled: Vec<Option<bool>>,
+    holdings: Columns<5>,
+    status: HashMap<ResourceKey, (String, String, Option<String>)>,
+}
+
+/// Row-wise accumulation of string columns, turned into a frame once.
+struct Columns<const N: usize>([Vec<Option<String>>; N]);
+
+impl<const N: usize> Default for Columns<N> {
+    fn default() -> Self {
+        Columns(std::array::from_fn(|_| Vec::new()))
+    }
+}
+
+impl<const N: usize> Columns<N> {
+    fn push(&mut self, row: [Option<String>; N]) {
+        for (column, value) in self.0.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+
+    fn into_columns(self, names: [&str; N]) -> Vec<Column> {
+        self.0
+            .into_iter()
+            .zip(names)
+            .map(|(values, name)| Column::new(name.into(), values))
+            .collect()
+    }
+}
+
+fn lower(value: &str) -> String {
+    value.to_ascii_lowercase()
+}
+
+impl SnapshotBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a package and its resource roles. `origin` names where it was read (a file, a URL).
+    pub fn add_package(&mut self, package: &AccessPackage, origin: &str) -> Result<()> {
+        let id = lower(&package.id);
+        let at = || format!("{origin}: access package `{}`", package.id);
+        if !self.package_ids.insert(id.clone()) {
+            return Err(Error::inconsistent(at(), "duplicate access package id"));
+        }
+        let scopes = package.resource_role_scopes.as_ref().ok_or_else(|| {
+            Error::inconsistent(
+                at(),
+                "has no `resourceRoleScopes` (read it with `$expand=resourceRoleScopes($expand=role,scope)`)",
+            )
+        })?;
+        let catalog = package
+            .catalog_id
+            .clone()
+            .or_else(|| package.catalog.as_ref().and_then(|c| c.id.clone()));
+        self.packages
+            .push([Some(id.clone()), package.display_name.clone(), catalog]);
+        let mut seen = HashSet::new();
+        for scope in scopes {
+            let (Some(role), Some(resource_scope)) = (&scope.role, &scope.scope) else {
+                return Err(Error::inconsistent(
+                    at(),
+                    format!(
+                        "resource role scope `{}` lacks its expanded `role` or `scope`",
+                        scope.id.as_deref().unwrap_or("?")
+                    ),
+                ));
+            };
+            let classified = roles::classify(role, resource_scope).map_err(|reason| {
+                Error::inconsistent(
+                    at(),
+                    format!(
+                        "resource role scope `{}`: {reason}",
+                        scope.id.as_deref().unwrap_or("?")
+                    ),
+                )
+            })?;
+            let ClassifiedRole {
+                resource_type,
+                resource_id,
+                role: role_key,
+                collection,
+                origin_system,
+            } = classified;
+            // The same role listed twice in one package would double every finding.
+            if !seen.insert((resource_type, resource_id.clone(), role_key.clone())) {
+                continue;
+            }
+            self.package_roles.push([
+                Some(id.clone()),
+                Some(resource_type.to_string()),
+                Some(resource_id),
+                Some(role_key),
+                resource_scope.display_name.clone(),
+                role.display_name.clone(),
+                Some(origin_system),
+            ]);
+            self.package_role_collections.push(collection);
+        }
+        Ok(())
+    }
+
+    /// Adds an assignment. The package it names must be added too (before or after).
+    pub fn add_assignment(
+        &mut self,
+        assignment: &AccessPackageAssignment,
+        origin: &str,
+    ) -> Result<()> {
+        let id = lower(&assignment.id);
+        let at = || format!("{origin}: assignment `{}`", assignment.id);
+        if !self.assignment_ids.insert(id.clone()) {
+            return Err(Error::inconsistent(at(), "duplicate assignment id"));
+        }
+        let state = assignment
+            .state
+            .as_deref()
+            .ok_or_else(|| Error::inconsistent(at(), "has no `state`"))?;
+        let package_id = assignment
+            .access_package
+            .as_ref()
+            .and_then(|p| p.id.as_deref())
+            .ok_or_else(|| {
+                Error::inconsistent(
+                    at(),
+                    "has no `accessPackage.id` (read it with `$expand=accessPackage`)",
+                )
+            })?;
+        let target = assignment.target.as_ref();
+        let target_id = target
+            .and_then(|t| t.object_id.as_deref())
+            .filter(|s| !s.is_empty())
+            .map(lower);
+        self.assignment_packages
+            .push((id.clone(), lower(package_id), at()));
+        self.assignments.push([
+            Some(id),
+            Some(lower(package_id)),
+            Some(lower(state)),
+            assignment.status.clone(),
+            // Kept for targets the snapshot has no user object for.
+            target.and_then(|t| t.display_name.clone()),
+            target.and_then(|t| t.principal_name.clone()),
+        ]);
+        self.assignment_targets.push(target_id);
+        Ok(())
+    }
+
+    pub fn add_user(&mut self, user: &User, origin: &str) -> Result<()> {
+        let id = lower(&user.id);
+        if !self.user_ids.insert(id.clone()) {
+            return Err(Error::inconsistent(
+                format!("{origin}: user `{}`", user.id),
+                "duplicate user id",
+            ));
+        }
+        self.users.push([
+            Some(id),
+            user.display_name.clone(),
+            user.user_principal_name.clone(),
+            user.user_type.clone(),
+        ]);
+        self.user_enabled.push(user.account_enabled);
+        Ok(())
+    }
+
+    /// Records the direct members (or owners) of a group as holdings of `member` (`owner`).
+    pub fn add_group_principals(
+        &mut self,
+        group_id: &str,
+        role: &str,
+        objects: &[DirectoryObject],
+    ) {
+        let group_id = lower(group_id);
+        for object in objects {
+            self.holdings.push([
+                Some(roles::GROUP.to_string()),
+                Some(group_id.clone()),
+                Some(role.to_string()),
+                Some(lower(&object.id)),
+                Some(principal_type_of(object.odata_type.as_deref())),
+            ]);
+        }
+    }
+
+    /// Records a service principal's `appRoleAssignedTo`.
+    pub fn add_app_role_assignments(
+        &mut self,
+        service_principal_id: &str,
+        items: &[AppRoleAssignment],
+    ) {
+        let sp = lower(service_principal_id);
+        for item in items {
+            let principal_type = item
+                .principal_type
+                .as_deref()
+                .map(lower)
+                .unwrap_or_else(|| "unknown".to_string());
+            self.holdings.push([
+                Some(roles::APPLICATION.to_string()),
+                Some(sp.clone()),
+                Some(lower(&item.app_role_id)),
+                Some(lower(&item.principal_id)),
+                Some(principal_type),
+            ]);
+        }
+    }
+
+    /// Every resource read the audit needs, from the packages added so far, sorted.
+    pub fn governed_resources(&self) -> Vec<(ResourceKey, Option<String>)> {
+        let types = &self.package_roles.0[1];
+        let ids = &self.package_roles.0[2];
+        let names = &self.package_roles.0[4];
+        let mut seen: HashMap<ResourceKey, Option<String>> = HashMap::new();
+        for (index, collection) in self.package_role_collections.iter().enumerate() {
+            let resource_type = static_type(types[index].as_deref().unwrap_or_default());
+            let key = (
+                resource_type,
+                ids[index].clone().unwrap_or_default(),
+                collection.unwrap_or(""),
+            );
+            seen.entry(key).or_insert_with(|| names[index].clone());
+        }
+        let mut resources: Vec<_> = seen.into_iter().collect();
+        resources.sort_by(|a, b| a.0.cmp(&b.0));
+        resources
+    }
+
+    /// Records how the read of one resource went. `name` is its display name when known.
+    pub fn set_resource_status(
+        &mut self,
+        key: ResourceKey,
+        status: &str,
+        reason: impl Into<String>,
+        name: Option<String>,
+    ) {
+        self.status
+            .insert(key, (status.to_string(), reason.into(), name));
+    }
+
+    /// Checks references and builds the tables.
+    pub fn finish(self) -> Result<Tables> {
+        for (_, package, at) in &self.assignment_packages {
+            if !self.package_ids.contains(package) {
+                return Err(Error::inconsistent(
+                    at.clone(),
+                    format!(
+                        "refers to access package `{package}`, which the snapshot does not contain"
+                    ),
+                ));
+            }
+        }
+        // A resource the source never reported on was not read: it must stay unverifiable.
+        let mut status_columns: Columns<6> = Columns::default();
+        let mut status: Vec<_> = self.status.into_iter().collect();
+        status.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((resource_type, resource_id, collection), (state, reason, name)) in status {
+            status_columns.push([
+                Some(resource_type.to_string()),
+                Some(resource_id),
+                Some(collection.to_string()),
+                Some(state),
+                Some(reason),
+                name,
+            ]);
+        }
+
+        let packages = frame(self.packages.into_columns([
+            col::PACKAGE_ID,
+            col::PACKAGE_NAME,
+            col::CATALOG_ID,
+        ]))?;
+
+        let mut role_columns = self.package_roles.into_columns([
+            col::PACKAGE_ID,
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::ROLE,
+            col::RESOURCE_NAME,
+            col::ROLE_NAME,
+            col::ORIGIN_SYSTEM,
+        ]);
+        role_columns.insert(
+            4,
+            Column::new(
+                col::COLLECTION.into(),
+                self.package_role_collections
+                    .iter()
+                    .map(|c| c.unwrap_or("").to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let package_roles = frame(role_columns)?;
+
+        let mut assignment_columns = self.assignments.into_columns([
+            col::ASSIGNMENT_ID,
+            col::PACKAGE_ID,
+            col::STATE,
+            col::STATUS,
+            col::TARGET_NAME,
+            col::TARGET_PRINCIPAL_NAME,
+        ]);
+        assignment_columns.push(Column::new(col::TARGET_ID.into(), self.assignment_targets));
+        let assignments = frame(assignment_columns)?;
+
+        let mut user_columns =
+            self.users
+                .into_columns([col::USER_ID, col::USER_NAME, col::USER_UPN, col::USER_TYPE]);
+        user_columns.insert(3, Column::new(col::USER_ENABLED.into(), self.user_enabled));
+        let users = frame(user_columns)?;
+
+        let holdings = frame(self.holdings.into_columns([
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::ROLE,
+            col::PRINCIPAL_ID,
+            col::PRINCIPAL_TYPE,
+        ]))?
+        .unique_stable(None, UniqueKeepStrategy::First, None)
+        .frame("deduplicating holdings")?;
+
+        let resource_status = frame(status_columns.into_columns([
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::COLLECTION,
+            col::READ_STATUS,
+            col::READ_REASON,
+            col::RESOURCE_NAME,
+        ]))?;
+
+        Ok(Tables {
+            packages,
+            package_roles,
+            assignments,
+            users,
+            holdings,
+            resource_status,
+        })
+    }
+}
+
+fn frame(columns: Vec<Column>) -> Result<DataFrame> {
+    DataFrame::new_infer_height(columns).frame("building a snapshot table")
+}
+
+fn static_type(resource_type: &str) -> &'static str {
+    [
+        roles::GROUP,
+        roles::APPLICATION,
+        roles::SHAREPOINT_SITE,
+        roles::DIRECTORY_ROLE,
+    ]
+    .into_iter()
+    .find(|known| *known == resource_type)
+    .unwrap_or(roles::OTHER)
+}
+
+/// `#microsoft.graph.user` → `user`. Graph sends `@odata.type` on every directory object of a
+/// member list; without it we cannot tell a user from a group, so the type stays `unknown`
+/// (which never yields `access_without_assignment`, but still satisfies an expectation).
+pub fn principal_type_of(odata_type: Option<&str>) -> String {
+    match odata_type {
+        Some(t) => lower(
+            t.trim_start_matches('#')
+                .trim_start_matches("microsoft.graph."),
+        ),
+        None => "unknown".to_string(),
+    }
+}

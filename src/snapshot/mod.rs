@@ -1,0 +1,97 @@
+//! The snapshot: what one read of a tenant saw, normalised into the dataframes the audit reads.
+//!
+//! Sources (a tenant directory, live Graph) feed a [`SnapshotBuilder`]; the audit sees only
+//! [`Tables`]. This is the one seam between reading a tenant and judging it.
+
+mod builder;
+pub mod roles;
+
+pub use builder::SnapshotBuilder;
+
+use chrono::{DateTime, Utc};
+use polars::prelude::DataFrame;
+
+/// Column names of the snapshot tables, in one place.
+pub mod col {
+    pub const PACKAGE_ID: &str = "access_package_id";
+    pub const PACKAGE_NAME: &str = "access_package_name";
+    pub const CATALOG_ID: &str = "catalog_id";
+
+    pub const RESOURCE_TYPE: &str = "resource_type";
+    pub const RESOURCE_ID: &str = "resource_id";
+    pub const ROLE: &str = "role";
+    pub const COLLECTION: &str = "collection";
+    pub const RESOURCE_NAME: &str = "resource_name";
+    pub const ROLE_NAME: &str = "role_name";
+    pub const ORIGIN_SYSTEM: &str = "origin_system";
+
+    pub const ASSIGNMENT_ID: &str = "assignment_id";
+    /// Lower-cased `state`: `delivered`, `partiallydelivered`, ... or whatever Graph sent.
+    pub const STATE: &str = "assignment_state";
+    pub const STATUS: &str = "assignment_status";
+    /// `target.objectId`, lower-cased; null when the subject is not yet a directory object.
+    pub const TARGET_ID: &str = "user_id";
+    pub const TARGET_NAME: &str = "target_display_name";
+    pub const TARGET_PRINCIPAL_NAME: &str = "target_principal_name";
+
+    pub const USER_ID: &str = "user_id";
+    pub const USER_NAME: &str = "user_display_name";
+    pub const USER_UPN: &str = "user_principal_name";
+    pub const USER_ENABLED: &str = "user_enabled";
+    pub const USER_TYPE: &str = "user_type";
+
+    pub const PRINCIPAL_ID: &str = "user_id";
+    /// `user`, `group`, `servicePrincipal`, ... lower-cased; `unknown` when Graph did not say.
+    pub const PRINCIPAL_TYPE: &str = "principal_type";
+
+    /// One of the `status` values below.
+    pub const READ_STATUS: &str = "read_status";
+    pub const READ_REASON: &str = "read_reason";
+}
+
+/// Values of [`col::READ_STATUS`].
+pub mod read_status {
+    /// Read completely: absence of a principal is meaningful.
+    pub const COMPLETE: &str = "complete";
+    /// The resource does not exist (Graph `404`, or absent from a tenant directory).
+    pub const NOT_FOUND: &str = "not_found";
+    /// The read was refused or failed; the reason column says how.
+    pub const UNREADABLE: &str = "unreadable";
+    /// Graph's directory API cannot read this kind of resource.
+    pub const UNSUPPORTED: &str = "unsupported";
+}
+
+/// The normalised tables. Ids are lower-cased GUID strings; every table is deduplicated.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// `access_package_id, access_package_name, catalog_id`
+    pub packages: DataFrame,
+    /// `access_package_id, resource_type, resource_id, role, collection ("": unverifiable),
+    /// resource_name, role_name, origin_system`
+    pub package_roles: DataFrame,
+    /// `assignment_id, access_package_id, assignment_state, assignment_status, user_id (null
+    /// when the target has no objectId), target_display_name, target_principal_name`
+    pub assignments: DataFrame,
+    /// `user_id, user_display_name, user_principal_name, user_enabled (null: unknown), user_type`
+    pub users: DataFrame,
+    /// `resource_type, resource_id, role, user_id, principal_type`: what resources really hold.
+    pub holdings: DataFrame,
+    /// `resource_type, resource_id, collection, read_status, read_reason, resource_name`
+    pub resource_status: DataFrame,
+}
+
+/// Where a snapshot came from, and when.
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    pub tenant_id: String,
+    pub tenant_name: Option<String>,
+    pub taken_at: DateTime<Utc>,
+    /// A human description: `tenant directory fixtures/contoso`, `Microsoft Graph`, ...
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub info: SnapshotInfo,
+    pub tables: Tables,
+}

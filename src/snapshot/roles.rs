@@ -1,0 +1,178 @@
+//! Classifies an access package's resource role into what the audit compares: which resource,
+//! which role on it, and which collection of that resource holds the role.
+
+use crate::model::{ResourceRole, ResourceScope};
+
+pub const GROUP: &str = "group";
+pub const APPLICATION: &str = "application";
+pub const SHAREPOINT_SITE: &str = "sharepoint_site";
+pub const DIRECTORY_ROLE: &str = "directory_role";
+/// A resource type this version does not know (a future `originSystem`): always unverifiable.
+pub const OTHER: &str = "other";
+
+/// Collections that hold roles: the part of a resource that one read returns.
+pub const MEMBERS: &str = "members";
+pub const OWNERS: &str = "owners";
+pub const APP_ROLE_ASSIGNED_TO: &str = "appRoleAssignedTo";
+
+/// The empty app role id: "Default Access" on an application that defines no roles.
+pub const DEFAULT_ACCESS_ROLE: &str = "00000000-0000-0000-0000-000000000000";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifiedRole {
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub role: String,
+    /// The collection to read; `None` when Graph's directory API cannot verify the role.
+    pub collection: Option<&'static str>,
+    pub origin_system: String,
+}
+
+/// Maps a `resourceRoleScope` to the resource and role it grants.
+///
+/// Returns `Err` with a reason when the role lacks what identifies it, so the caller can name
+/// the package in its error.
+pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<ClassifiedRole, String> {
+    let origin_system = role
+        .origin_system
+        .clone()
+        .or_else(|| scope.origin_system.clone())
+        .ok_or("role has no originSystem")?;
+    let role_origin = role
+        .origin_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or("role has no originId")?;
+    let scope_origin = scope
+        .origin_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or("scope has no originId")?;
+
+    let classified = match origin_system.to_ascii_lowercase().as_str() {
+        "aadgroup" => {
+            let (kind, group_in_role) = role_origin.split_once('_').unwrap_or((role_origin, ""));
+            let (role, collection) = match kind.to_ascii_lowercase().as_str() {
+                "member" => ("member".to_string(), Some(MEMBERS)),
+                "owner" => ("owner".to_string(), Some(OWNERS)),
+                // A group role we do not know how to read: keep it visible as unverifiable.
+                _ => (role_origin.to_ascii_lowercase(), None),
+            };
+            // The scope names the group; the role's suffix repeats it. Prefer the scope, which
+            // is what the catalog resource points at, but refuse a contradiction.
+            if !group_in_role.is_empty() && !group_in_role.eq_ignore_ascii_case(scope_origin) {
+                return Err(format!(
+                    "role originId `{role_origin}` names another group than scope originId `{scope_origin}`"
+                ));
+            }
+            ClassifiedRole {
+                resource_type: GROUP,
+                resource_id: scope_origin.to_ascii_lowercase(),
+                role,
+                collection,
+                origin_system,
+            }
+        }
+        "aadapplication" => ClassifiedRole {
+            resource_type: APPLICATION,
+            resource_id: scope_origin.to_ascii_lowercase(),
+            role: role_origin.to_ascii_lowercase(),
+            collection: Some(APP_ROLE_ASSIGNED_TO),
+            origin_system,
+        },
+        "sharepointonline" => ClassifiedRole {
+            resource_type: SHAREPOINT_SITE,
+            resource_id: scope_origin.to_string(),
+            role: role_origin.to_string(),
+            collection: None,
+            origin_system,
+        },
+        "directoryrole" => ClassifiedRole {
+            resource_type: DIRECTORY_ROLE,
+            resource_id: scope_origin.to_ascii_lowercase(),
+            role: role_origin.to_string(),
+            collection: None,
+            origin_system,
+        },
+        _ => ClassifiedRole {
+            resource_type: OTHER,
+            resource_id: scope_origin.to_string(),
+            role: role_origin.to_string(),
+            collection: None,
+            origin_system,
+        },
+    };
+    Ok(classified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(system: &str, origin: &str) -> ResourceRole {
+        ResourceRole {
+            id: None,
+            display_name: None,
+            origin_system: Some(system.into()),
+            origin_id: Some(origin.into()),
+        }
+    }
+
+    fn scope(origin: &str) -> ResourceScope {
+        ResourceScope {
+            id: None,
+            display_name: None,
+            origin_system: None,
+            origin_id: Some(origin.into()),
+            is_root_scope: Some(true),
+        }
+    }
+
+    #[test]
+    fn group_member_and_owner() {
+        let gid = "7B56EDE0-9b58-40bd-b11e-b3d18fc32698";
+        let member = classify(&role("AadGroup", &format!("Member_{gid}")), &scope(gid)).unwrap();
+        assert_eq!(member.resource_type, GROUP);
+        assert_eq!(member.resource_id, gid.to_ascii_lowercase());
+        assert_eq!(member.role, "member");
+        assert_eq!(member.collection, Some(MEMBERS));
+        let owner = classify(&role("aadgroup", &format!("Owner_{gid}")), &scope(gid)).unwrap();
+        assert_eq!(
+            (owner.role.as_str(), owner.collection),
+            ("owner", Some(OWNERS))
+        );
+    }
+
+    #[test]
+    fn contradicting_group_ids_are_refused() {
+        let error = classify(&role("AadGroup", "Member_aaa"), &scope("bbb")).unwrap_err();
+        assert!(error.contains("Member_aaa"), "{error}");
+    }
+
+    #[test]
+    fn application_sharepoint_directory_and_unknown() {
+        let app = classify(&role("AadApplication", DEFAULT_ACCESS_ROLE), &scope("SP-1")).unwrap();
+        assert_eq!(
+            (app.resource_type, app.resource_id.as_str(), app.collection),
+            (APPLICATION, "sp-1", Some(APP_ROLE_ASSIGNED_TO))
+        );
+        let site = "https://contoso.sharepoint.com/sites/Finance";
+        let sp = classify(&role("SharePointOnline", "4"), &scope(site)).unwrap();
+        assert_eq!(
+            (sp.resource_type, sp.resource_id.as_str()),
+            (SHAREPOINT_SITE, site)
+        );
+        assert_eq!(sp.collection, None);
+        let dir = classify(&role("DirectoryRole", "Eligible"), &scope("r1")).unwrap();
+        assert_eq!(dir.resource_type, DIRECTORY_ROLE);
+        let other = classify(&role("origin-type", "x"), &scope("y")).unwrap();
+        assert_eq!((other.resource_type, other.collection), (OTHER, None));
+    }
+
+    #[test]
+    fn missing_origin_is_an_error() {
+        let mut bare = role("AadGroup", "Member_g");
+        bare.origin_id = None;
+        assert!(classify(&bare, &scope("g")).is_err());
+    }
+}
