@@ -14,3 +14,5 @@ pub mod cli;
 pub mod commands;
 pub mod plan;
 pub mod report;
+pub mod graph;
+pub mod fake;

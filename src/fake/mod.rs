@@ -1,0 +1,1 @@
+//! A local fake of Microsoft Graph for tests, demos and benchmarks.

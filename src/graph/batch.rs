@@ -1,0 +1,140 @@
+//! JSON batching: up to 20 GETs per `POST /$batch`. The batch's own `200` says nothing about
+//! its parts: each inner response is judged, and throttled ones are retried, on its own.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{retry, status_error, GraphClient, GraphError, GraphErrorKind, Stats, BATCH_SIZE};
+
+#[derive(Debug, Deserialize)]
+struct BatchReply {
+    responses: Vec<InnerResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InnerResponse {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    #[serde(default)]
+    body: Value,
+}
+
+impl InnerResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| value.as_str())
+    }
+}
+
+impl GraphClient {
+    /// GETs each path (relative to `/v1.0/`) through `$batch`; results in input order.
+    pub async fn batch_get(&self, paths: &[String]) -> Vec<Result<Value, GraphError>> {
+        let chunks = paths.chunks(BATCH_SIZE).map(|chunk| self.batch_chunk(chunk));
+        futures_util::stream::iter(chunks)
+            .buffered(self.concurrency())
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await
+    }
+
+    async fn batch_chunk(&self, paths: &[String]) -> Vec<Result<Value, GraphError>> {
+        let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; paths.len()];
+        let mut pending: Vec<usize> = (0..paths.len()).collect();
+        let mut attempt = 0u32;
+        let mut waited = Duration::ZERO;
+        while !pending.is_empty() {
+            attempt += 1;
+            let requests: Vec<Value> = pending
+                .iter()
+                .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i])}))
+                .collect();
+            Stats::add(&self.stats.batched_requests, pending.len() as u64);
+            let reply = self
+                .execute(Method::POST, &self.url("$batch"), Some(&json!({ "requests": requests })))
+                .await
+                .and_then(|answer| {
+                    if !(200..300).contains(&answer.status) {
+                        return Err(status_error("POST $batch", answer.status, &answer.body));
+                    }
+                    serde_json::from_slice::<BatchReply>(&answer.body)
+                        .map_err(|e| GraphError::new(GraphErrorKind::Decode, "POST $batch", e.to_string()))
+                });
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) => {
+                    for &i in &pending {
+                        results[i] = Some(Err(error.clone()));
+                    }
+                    break;
+                }
+            };
+
+            let mut retry_later = Vec::new();
+            let mut hint: Option<Duration> = None;
+            let mut answered = vec![false; paths.len()];
+            for inner in reply.responses {
+                let Some(i) = inner.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
+                    continue;
+                };
+                answered[i] = true;
+                let request = format!("GET {}", paths[i]);
+                if let Some(units) = inner.header("x-ms-resource-unit").and_then(|v| v.trim().parse().ok()) {
+                    Stats::add(&self.stats.resource_units, units);
+                }
+                if (200..300).contains(&inner.status) {
+                    results[i] = Some(Ok(inner.body));
+                } else if retry::is_retryable_status(inner.status) {
+                    if inner.status == 429 {
+                        Stats::add(&self.stats.throttled, 1);
+                    }
+                    let after = inner
+                        .header("retry-after")
+                        .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+                    hint = hint.max(after);
+                    results[i] = Some(Err(status_error(&request, inner.status, inner.body.to_string().as_bytes())));
+                    retry_later.push(i);
+                } else {
+                    results[i] = Some(Err(status_error(&request, inner.status, inner.body.to_string().as_bytes())));
+                }
+            }
+            // A part the reply left out is retried like a transient failure.
+            for &i in &pending {
+                if !answered[i] {
+                    results[i] = Some(Err(GraphError::new(
+                        GraphErrorKind::Transport,
+                        format!("GET {}", paths[i]),
+                        "missing from the $batch reply",
+                    )));
+                    retry_later.push(i);
+                }
+            }
+            if retry_later.is_empty() {
+                break;
+            }
+            match self.retry.next_wait(attempt, hint, waited) {
+                Some(wait) => {
+                    self.pause(wait).await;
+                    waited += wait;
+                    retry_later.sort_unstable();
+                    pending = retry_later;
+                }
+                // The last error of each part stays as its result.
+                None => break,
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| Err(GraphError::new(GraphErrorKind::Transport, "POST $batch", "no answer")))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,365 @@
+//! The Microsoft Graph client: the only code that speaks HTTP to Graph. Paging, JSON
+//! batching, bounded concurrency, throttle-aware retry, token refresh, and request counting.
+
+pub mod auth;
+mod batch;
+pub mod error;
+pub mod retry;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+pub use auth::{Authenticator, Cloud, CredentialKind, CredentialSettings};
+pub use error::{GraphError, GraphErrorKind};
+pub use retry::RetryPolicy;
+
+/// Requests in flight at once, by default. Graph throttles per app and tenant on resource
+/// units, not connections; a few parallel requests keep the pipe full without bursting.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Graph's limit of requests in one `$batch`.
+pub const BATCH_SIZE: usize = 20;
+/// The largest `$top` the member, owner and user lists accept.
+pub const PAGE_SIZE: u32 = 999;
+/// Pages one list may have before we stop trusting its nextLinks (10 million members at 999).
+const MAX_PAGES: usize = 20_000;
+
+/// Installs the ring crypto provider for rustls (reqwest is built without one). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds the one HTTP client every Graph and token request goes through. Trusts the system
+/// roots; `SSL_CERT_FILE` replaces them (as for the fake Graph server's test certificate).
+pub fn build_http_client() -> Result<reqwest::Client, GraphError> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("entra-drift/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| GraphError::new(GraphErrorKind::Transport, "client", e.to_string()))
+}
+
+/// What the client did, for the manifest and the benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    /// Inner requests of `$batch` calls (each costs resource units on its own).
+    pub batched_requests: AtomicU64,
+    pub resource_units: AtomicU64,
+    pub throttled: AtomicU64,
+    pub throttle_wait_ms: AtomicU64,
+    pub retries: AtomicU64,
+    pub token_renewals: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StatsReport {
+    pub requests: u64,
+    pub batched_requests: u64,
+    pub resource_units: u64,
+    pub throttled: u64,
+    pub throttle_wait_ms: u64,
+    pub retries: u64,
+    pub token_renewals: u64,
+}
+
+impl Stats {
+    pub fn report(&self) -> StatsReport {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsReport {
+            requests: get(&self.requests),
+            batched_requests: get(&self.batched_requests),
+            resource_units: get(&self.resource_units),
+            throttled: get(&self.throttled),
+            throttle_wait_ms: get(&self.throttle_wait_ms),
+            retries: get(&self.retries),
+            token_renewals: get(&self.token_renewals),
+        }
+    }
+
+    fn add(counter: &AtomicU64, value: u64) {
+        counter.fetch_add(value, Ordering::Relaxed);
+    }
+}
+
+/// One answer, body read in full.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+}
+
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    /// `https://graph.microsoft.com/v1.0`
+    base: String,
+    auth: Arc<Authenticator>,
+    stats: Arc<Stats>,
+    retry: RetryPolicy,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl GraphClient {
+    pub fn new(http: reqwest::Client, graph_root: &str, auth: Authenticator, retry: RetryPolicy, concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        GraphClient {
+            http,
+            base: format!("{}/v1.0", graph_root.trim_end_matches('/')),
+            auth: Arc::new(auth),
+            stats: Arc::new(Stats::default()),
+            retry,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+        }
+    }
+
+    pub fn stats(&self) -> StatsReport {
+        self.stats.report()
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// The absolute URL of a path relative to `/v1.0/`.
+    pub fn url(&self, relative: &str) -> String {
+        format!("{}/{}", self.base, relative.trim_start_matches('/'))
+    }
+
+    /// The path and query of a URL below the Graph root, for messages and `$batch`.
+    pub fn relative<'a>(&self, url: &'a str) -> &'a str {
+        url.strip_prefix(&self.base).unwrap_or(url).trim_start_matches('/')
+    }
+
+    /// Sends one request, retrying transient failures and renewing the token once on `401`.
+    /// Returns the final answer whatever its status; transport failures after retries are errors.
+    async fn execute(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer, GraphError> {
+        let request_name = format!("{method} {}", self.relative(url));
+        let mut attempt = 0u32;
+        let mut waited = Duration::ZERO;
+        let mut renewed = false;
+        loop {
+            attempt += 1;
+            let token = self.auth.token().await?;
+            let sent = {
+                let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                let mut request = self
+                    .http
+                    .request(method.clone(), url)
+                    .bearer_auth(token.secret())
+                    .header("Retry-Attempt", (attempt - 1).to_string());
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                Stats::add(&self.stats.requests, 1);
+                match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let headers = response.headers().clone();
+                        // A body cut off mid-way is a transport failure, retried like one.
+                        response.bytes().await.map(|body| Answer { status, headers, body })
+                    }
+                    Err(error) => Err(error),
+                }
+            };
+            match sent {
+                Ok(answer) => {
+                    if let Some(units) = header_number(&answer.headers, "x-ms-resource-unit") {
+                        Stats::add(&self.stats.resource_units, units);
+                    }
+                    if answer.status == 401 && !renewed {
+                        renewed = true;
+                        Stats::add(&self.stats.token_renewals, 1);
+                        tracing::info!(request = %request_name, "401 from Graph: renewing the token once");
+                        self.auth.renew().await?;
+                        continue;
+                    }
+                    if retry::is_retryable_status(answer.status) {
+                        let hint = answer
+                            .headers
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+                        if answer.status == 429 {
+                            Stats::add(&self.stats.throttled, 1);
+                        }
+                        if let Some(wait) = self.retry.next_wait(attempt, hint, waited) {
+                            tracing::debug!(request = %request_name, status = answer.status, wait_ms = wait.as_millis() as u64, "retrying");
+                            self.pause(wait).await;
+                            waited += wait;
+                            continue;
+                        }
+                    }
+                    return Ok(answer);
+                }
+                Err(error) => {
+                    let message = transport_message(&error);
+                    if let Some(wait) = self.retry.next_wait(attempt, None, waited) {
+                        tracing::debug!(request = %request_name, error = %message, "transport error, retrying");
+                        self.pause(wait).await;
+                        waited += wait;
+                        continue;
+                    }
+                    return Err(GraphError::new(GraphErrorKind::Transport, request_name, message));
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, wait: Duration) {
+        Stats::add(&self.stats.retries, 1);
+        Stats::add(&self.stats.throttle_wait_ms, wait.as_millis() as u64);
+        tokio::time::sleep(wait).await;
+    }
+
+    /// GET one JSON object; a non-2xx status is an error carrying Graph's message.
+    pub async fn get_json(&self, url: &str) -> Result<Value, GraphError> {
+        let answer = self.execute(Method::GET, url, None).await?;
+        decode(self.relative(url), answer)
+    }
+
+    /// POST with no body (actions such as reprocess); returns the 2xx status.
+    pub async fn post_action(&self, url: &str) -> Result<u16, GraphError> {
+        let answer = self.execute(Method::POST, url, None).await?;
+        let request = format!("POST {}", self.relative(url));
+        if (200..300).contains(&answer.status) {
+            Ok(answer.status)
+        } else {
+            Err(status_error(&request, answer.status, &answer.body))
+        }
+    }
+
+    /// Every item of a collection, following `@odata.nextLink` verbatim until it is absent.
+    pub async fn list(&self, url: &str) -> Result<Vec<Value>, GraphError> {
+        let first = self.get_json(url).await?;
+        self.list_rest(url, first).await
+    }
+
+    /// Typed [`GraphClient::list`]; an item that does not fit `T` is a decode error naming it.
+    pub async fn list_as<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, GraphError> {
+        let items = self.list(url).await?;
+        items
+            .into_iter()
+            .map(|item| {
+                serde_json::from_value(item)
+                    .map_err(|e| GraphError::new(GraphErrorKind::Decode, format!("GET {}", self.relative(url)), e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Continues a collection from its first page (read directly or inside a batch).
+    async fn list_rest(&self, url: &str, first: Value) -> Result<Vec<Value>, GraphError> {
+        let mut seen = HashSet::from([url.to_string()]);
+        let mut page = first;
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (values, next) = split_page(self.relative(url), page)?;
+            items.extend(values);
+            let Some(next) = next else {
+                return Ok(items);
+            };
+            if !seen.insert(next.clone()) {
+                return Err(GraphError::new(
+                    GraphErrorKind::NextLinkLoop,
+                    format!("GET {}", self.relative(url)),
+                    format!("nextLink `{}` was already read", self.relative(&next)),
+                ));
+            }
+            page = self.get_json(&next).await?;
+        }
+        Err(GraphError::new(
+            GraphErrorKind::NextLinkLoop,
+            format!("GET {}", self.relative(url)),
+            format!("more than {MAX_PAGES} pages"),
+        ))
+    }
+
+    /// Reads many collections (paths relative to `/v1.0/`): first pages through `$batch`,
+    /// further pages directly. Each collection succeeds or fails on its own, in input order.
+    pub async fn list_many(&self, paths: &[String]) -> Vec<Result<Vec<Value>, GraphError>> {
+        use futures_util::StreamExt;
+        let first_pages = self.batch_get(paths).await;
+        let work = paths.iter().zip(first_pages).map(|(path, first)| async move {
+            let url = self.url(path);
+            self.list_rest(&url, first?).await
+        });
+        futures_util::stream::iter(work)
+            .buffered(self.concurrency * BATCH_SIZE)
+            .collect()
+            .await
+    }
+}
+
+/// `{"value": [...], "@odata.nextLink": "..."}` → items and the next link.
+fn split_page(request: &str, page: Value) -> Result<(Vec<Value>, Option<String>), GraphError> {
+    let Value::Object(mut object) = page else {
+        return Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "a page is not a JSON object"));
+    };
+    let next = match object.remove("@odata.nextLink") {
+        Some(Value::String(link)) => Some(link),
+        Some(Value::Null) | None => None,
+        Some(_) => {
+            return Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "@odata.nextLink is not a string"))
+        }
+    };
+    match object.remove("value") {
+        Some(Value::Array(values)) => Ok((values, next)),
+        _ => Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "a page has no `value` array")),
+    }
+}
+
+fn decode(relative: &str, answer: Answer) -> Result<Value, GraphError> {
+    let request = format!("GET {relative}");
+    if !(200..300).contains(&answer.status) {
+        return Err(status_error(&request, answer.status, &answer.body));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| GraphError::new(GraphErrorKind::Decode, request, e.to_string()))
+}
+
+/// A status error with Graph's own `error.code: error.message`, when the body has one.
+pub(crate) fn status_error(request: &str, status: u16, body: &[u8]) -> GraphError {
+    GraphError::new(GraphErrorKind::Status(status), request, graph_message(body))
+}
+
+fn graph_message(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
+    match (code, message) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        (None, Some(message)) => message.to_string(),
+        (None, None) => "no error details".to_string(),
+    }
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The error and its causes on one line (Graph URLs carry no credentials; tokens are headers).
+fn transport_message(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
