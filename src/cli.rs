@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+use crate::graph::{Cloud, CredentialKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,26 +26,46 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr; no summary.
+    /// Only errors on stderr; no summary, no progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Audit a tenant: snapshot, findings, reports and a reprocess plan.
     Audit(AuditArgs),
+    /// Take a snapshot (Parquet tables and a manifest) without auditing it.
+    Snapshot(SnapshotArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["tenant_dir", "snapshot", "tenant"])))]
 pub struct AuditArgs {
     /// Read a recorded tenant directory instead of Microsoft Graph (see fixtures/contoso).
     #[arg(long, value_name = "DIR")]
-    pub tenant_dir: PathBuf,
+    pub tenant_dir: Option<PathBuf>,
 
-    /// Root of the report folders; each run writes <OUT>/<tenant id>/<UTC timestamp>/.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub out: PathBuf,
+    /// Re-audit a stored snapshot (a folder with snapshot.json), offline.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub graph: GraphArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Do not write plan.json nor the Plan sheet.
     #[arg(long)]
@@ -57,4 +79,72 @@ pub struct AuditArgs {
     /// Exit 2 when there are findings (0 when none), for schedulers; errors still exit 1.
     #[arg(long)]
     pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("snapshot_source").required(true).args(["tenant_dir", "tenant"])))]
+pub struct SnapshotArgs {
+    /// Normalise a recorded tenant directory instead of reading Microsoft Graph.
+    #[arg(long, value_name = "DIR")]
+    pub tenant_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub graph: GraphArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Root of the run folders; each run writes <OUT>/<tenant id>/<UTC timestamp>/.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+}
+
+/// How to reach Microsoft Graph. Secrets come only from the environment, never from flags
+/// (flags show in process lists and shell history).
+#[derive(Debug, Clone, Args)]
+pub struct GraphArgs {
+    /// Read this tenant live from Microsoft Graph (its directory id, a GUID).
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Option<String>,
+
+    /// The app registration's client (application) id [default: $AZURE_CLIENT_ID].
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// Which credential to use. `auto` takes the first that is configured: AZURE_CLIENT_SECRET,
+    /// AZURE_CLIENT_CERTIFICATE_PATH (PKCS#12), AZURE_FEDERATED_TOKEN_FILE (workload identity),
+    /// a managed identity (IDENTITY_ENDPOINT), then the Azure CLI's login.
+    #[arg(long, value_enum, default_value_t = CredentialKind::Auto)]
+    pub credential: CredentialKind,
+
+    /// National cloud: picks the sign-in authority and the Graph root together.
+    #[arg(long, value_enum, default_value_t = Cloud::Global)]
+    pub cloud: Cloud,
+
+    /// Override the sign-in authority (https only) [default: the cloud's, or $AZURE_AUTHORITY_HOST].
+    #[arg(long, value_name = "URL")]
+    pub authority_host: Option<String>,
+
+    /// Override the Graph root, e.g. a local fake-graph (https only).
+    #[arg(long, value_name = "URL")]
+    pub graph_url: Option<String>,
+
+    /// Graph requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = crate::graph::DEFAULT_CONCURRENCY,
+          value_parser = concurrency_in_range)]
+    pub concurrency: usize,
+
+    /// First retry backoff in milliseconds when Graph gives no Retry-After (tests lower it).
+    #[arg(long, value_name = "MS", default_value_t = 2000, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+fn concurrency_in_range(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 64".to_string()),
+    }
 }

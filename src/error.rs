@@ -45,6 +45,9 @@ pub enum Error {
         #[source]
         source: rust_xlsxwriter::XlsxError,
     },
+    /// Microsoft Graph could not be read or written.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
     /// Writing a CSV report failed.
     #[error("writing `{path}`: {source}")]
     Csv {

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use entra_drift::cli::{Cli, Command};
+use entra_drift::cli::{Cli, Command, LogFormat};
 use entra_drift::commands::{self, Outcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
+    entra_drift::graph::install_crypto_provider();
     let result = match &cli.command {
         Command::Audit(args) => commands::audit::run(args, cli.quiet),
+        Command::Snapshot(args) => commands::snapshot::run(args, cli.quiet),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; stdout carries data only. `RUST_LOG` overrides the verbosity flags.
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -47,9 +49,12 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},warn")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

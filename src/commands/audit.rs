@@ -4,14 +4,19 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use super::Outcome;
+use super::{connect, Outcome};
 use crate::audit::{self, summary};
 use crate::cli::AuditArgs;
 use crate::error::Result;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::report::{self, WorkbookInput, EXCEL_MAX_ROWS};
-use crate::snapshot::Snapshot;
+use crate::snapshot::store::{self, StoreExtras};
+use crate::snapshot::{live, Snapshot};
 use crate::tenant_dir::TenantDir;
+
+/// Folder of a run that holds the stored snapshot of a live audit.
+pub const SNAPSHOT_DIR: &str = "snapshot";
 
 pub struct Written {
     pub run_dir: PathBuf,
@@ -21,9 +26,14 @@ pub struct Written {
 }
 
 pub fn run(args: &AuditArgs, quiet: bool) -> Result<Outcome> {
-    tracing::info!(dir = %args.tenant_dir.display(), "reading tenant directory");
-    let snapshot = TenantDir::read(&args.tenant_dir)?.to_snapshot()?;
-    let written = audit_and_report(&snapshot, &args.out, !args.no_plan, args.plan_expiry_days)?;
+    let (snapshot, extras) = load(args, quiet)?;
+    let written = audit_and_report(
+        &snapshot,
+        &args.output.out,
+        !args.no_plan,
+        args.plan_expiry_days,
+        extras,
+    )?;
     if !quiet {
         print_summary(&snapshot, &written);
     }
@@ -37,12 +47,47 @@ pub fn run(args: &AuditArgs, quiet: bool) -> Result<Outcome> {
     })
 }
 
-/// The part shared by every source: audit the snapshot and write the run folder.
+/// Reads the snapshot from whichever source the flags name. A live read also returns what
+/// is needed to store it beside the reports.
+fn load(args: &AuditArgs, quiet: bool) -> Result<(Snapshot, Option<StoreExtras>)> {
+    if let Some(dir) = &args.tenant_dir {
+        tracing::info!(dir = %dir.display(), "reading tenant directory");
+        return Ok((TenantDir::read(dir)?.to_snapshot()?, None));
+    }
+    if let Some(dir) = &args.snapshot {
+        tracing::info!(dir = %dir.display(), "reading stored snapshot");
+        return Ok((store::read(dir)?.0, None));
+    }
+    let taken = read_live(&args.graph, quiet)?;
+    let extras = StoreExtras {
+        started: taken.started,
+        finished: taken.finished,
+        graph: Some(taken.stats),
+        resources: taken.resources,
+    };
+    Ok((taken.snapshot, Some(extras)))
+}
+
+/// A live snapshot from Microsoft Graph.
+pub fn read_live(graph: &crate::cli::GraphArgs, quiet: bool) -> Result<live::LiveSnapshot> {
+    let connection = connect::connect(graph, "")?;
+    let progress = Progress::new(quiet);
+    connect::runtime()?.block_on(live::read(
+        &connection.client,
+        &connection.tenant_id,
+        &connection.graph_root,
+        &progress,
+    ))
+}
+
+/// The part shared by every source: audit the snapshot and write the run folder (with the
+/// snapshot itself when `stored` is given).
 pub fn audit_and_report(
     snapshot: &Snapshot,
     out: &Path,
     with_plan: bool,
     expiry_days: i64,
+    stored: Option<StoreExtras>,
 ) -> Result<Written> {
     let started = std::time::Instant::now();
     let findings = audit::audit(&snapshot.tables)?;
@@ -56,6 +101,9 @@ pub fn audit_and_report(
     let run_dir = report::create_run_dir(out, &snapshot.info.tenant_id, generated_at)?;
 
     let mut files = Vec::new();
+    if let Some(extras) = stored {
+        files.push(store::write(&run_dir.join(SNAPSHOT_DIR), snapshot, extras)?);
+    }
     let csv_path = run_dir.join(report::FINDINGS_CSV);
     report::write_findings_csv(&csv_path, &findings)?;
     files.push(csv_path);

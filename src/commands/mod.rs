@@ -1,6 +1,8 @@
 //! One module per subcommand, wiring the stages together.
 
 pub mod audit;
+pub mod connect;
+pub mod snapshot;
 
 /// What a successful command found, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

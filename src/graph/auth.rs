@@ -8,10 +8,10 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, SecretBytes, TokenCredential};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions, ClientCertificateCredential,
-    ClientCertificateCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
+    ClientCertificateCredential, ClientCertificateCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use clap::ValueEnum;
 use tokio::sync::Mutex;
@@ -92,7 +92,10 @@ impl std::fmt::Debug for CredentialSettings {
             .field("kind", &self.kind)
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("authority_host", &self.authority_host)
             .finish_non_exhaustive()
     }
@@ -102,8 +105,19 @@ impl CredentialSettings {
     /// Reads `<prefix>AZURE_CLIENT_ID`, `..._CLIENT_SECRET`, `..._CLIENT_CERTIFICATE_PATH`,
     /// `..._CLIENT_CERTIFICATE_PASSWORD`, `..._FEDERATED_TOKEN_FILE`. The prefix lets `apply` use
     /// another identity than `audit` (e.g. `APPLY_AZURE_CLIENT_SECRET`).
-    pub fn from_env(prefix: &str, kind: CredentialKind, tenant_id: String, client_id: Option<String>, authority_host: String, graph_root: String) -> Self {
-        let var = |name: &str| std::env::var(format!("{prefix}{name}")).ok().filter(|v| !v.is_empty());
+    pub fn from_env(
+        prefix: &str,
+        kind: CredentialKind,
+        tenant_id: String,
+        client_id: Option<String>,
+        authority_host: String,
+        graph_root: String,
+    ) -> Self {
+        let var = |name: &str| {
+            std::env::var(format!("{prefix}{name}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
         CredentialSettings {
             kind,
             tenant_id,
@@ -124,8 +138,12 @@ impl CredentialSettings {
         match self.kind {
             CredentialKind::Auto if self.client_secret.is_some() => CredentialKind::Secret,
             CredentialKind::Auto if self.certificate_path.is_some() => CredentialKind::Certificate,
-            CredentialKind::Auto if self.federated_token_file.is_some() => CredentialKind::WorkloadIdentity,
-            CredentialKind::Auto if self.managed_identity_available => CredentialKind::ManagedIdentity,
+            CredentialKind::Auto if self.federated_token_file.is_some() => {
+                CredentialKind::WorkloadIdentity
+            }
+            CredentialKind::Auto if self.managed_identity_available => {
+                CredentialKind::ManagedIdentity
+            }
             CredentialKind::Auto => CredentialKind::AzureCli,
             kind => kind,
         }
@@ -164,10 +182,9 @@ impl CredentialSettings {
                 .map_err(|e| fail(e.to_string()))?
             }
             CredentialKind::Certificate => {
-                let path = self
-                    .certificate_path
-                    .clone()
-                    .ok_or_else(|| fail("no certificate: set AZURE_CLIENT_CERTIFICATE_PATH".into()))?;
+                let path = self.certificate_path.clone().ok_or_else(|| {
+                    fail("no certificate: set AZURE_CLIENT_CERTIFICATE_PATH".into())
+                })?;
                 let bytes = std::fs::read(&path)
                     .map_err(|e| fail(format!("reading certificate `{}`: {e}", path.display())))?;
                 ClientCertificateCredential::new(
@@ -177,30 +194,33 @@ impl CredentialSettings {
                     Some(ClientCertificateCredentialOptions {
                         client_options,
                         password: self.certificate_password.clone(),
-                        ..Default::default()
                     }),
                 )
                 .map_err(|e| fail(format!("certificate `{}`: {e}", path.display())))?
             }
-            CredentialKind::ManagedIdentity => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                user_assigned_id: self.client_id.clone().map(UserAssignedId::ClientId),
-                client_options,
-                ..Default::default()
-            }))
-            .map_err(|e| fail(e.to_string()))?,
-            CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions { client_options },
-                client_id: Some(client_id()?),
-                tenant_id: Some(self.tenant_id.clone()),
-                token_file_path: self.federated_token_file.clone(),
-                ..Default::default()
-            }))
-            .map_err(|e| fail(e.to_string()))?,
-            CredentialKind::AzureCli | CredentialKind::Auto => AzureCliCredential::new(Some(AzureCliCredentialOptions {
-                tenant_id: Some(self.tenant_id.clone()),
-                ..Default::default()
-            }))
-            .map_err(|e| fail(e.to_string()))?,
+            CredentialKind::ManagedIdentity => {
+                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                    user_assigned_id: self.client_id.clone().map(UserAssignedId::ClientId),
+                    client_options,
+                }))
+                .map_err(|e| fail(e.to_string()))?
+            }
+            CredentialKind::WorkloadIdentity => {
+                WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                    credential_options: ClientAssertionCredentialOptions { client_options },
+                    client_id: Some(client_id()?),
+                    tenant_id: Some(self.tenant_id.clone()),
+                    token_file_path: self.federated_token_file.clone(),
+                }))
+                .map_err(|e| fail(e.to_string()))?
+            }
+            CredentialKind::AzureCli | CredentialKind::Auto => {
+                AzureCliCredential::new(Some(AzureCliCredentialOptions {
+                    tenant_id: Some(self.tenant_id.clone()),
+                    ..Default::default()
+                }))
+                .map_err(|e| fail(e.to_string()))?
+            }
         };
         Ok(credential)
     }
@@ -275,11 +295,26 @@ mod tests {
 
     #[test]
     fn auto_picks_in_documented_order() {
-        assert_eq!(settings(true, true, true, true).resolved_kind(), CredentialKind::Secret);
-        assert_eq!(settings(false, true, true, true).resolved_kind(), CredentialKind::Certificate);
-        assert_eq!(settings(false, false, true, true).resolved_kind(), CredentialKind::WorkloadIdentity);
-        assert_eq!(settings(false, false, false, true).resolved_kind(), CredentialKind::ManagedIdentity);
-        assert_eq!(settings(false, false, false, false).resolved_kind(), CredentialKind::AzureCli);
+        assert_eq!(
+            settings(true, true, true, true).resolved_kind(),
+            CredentialKind::Secret
+        );
+        assert_eq!(
+            settings(false, true, true, true).resolved_kind(),
+            CredentialKind::Certificate
+        );
+        assert_eq!(
+            settings(false, false, true, true).resolved_kind(),
+            CredentialKind::WorkloadIdentity
+        );
+        assert_eq!(
+            settings(false, false, false, true).resolved_kind(),
+            CredentialKind::ManagedIdentity
+        );
+        assert_eq!(
+            settings(false, false, false, false).resolved_kind(),
+            CredentialKind::AzureCli
+        );
     }
 
     #[test]
@@ -291,9 +326,21 @@ mod tests {
 
     #[test]
     fn clouds_pair_authority_and_graph() {
-        assert_eq!(Cloud::UsGovL5.graph_root(), "https://dod-graph.microsoft.us");
-        assert_eq!(Cloud::UsGovL5.authority_host(), "https://login.microsoftonline.us");
-        assert_eq!(Cloud::China.authority_host(), "https://login.chinacloudapi.cn");
-        assert_eq!(settings(false, false, false, false).scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(
+            Cloud::UsGovL5.graph_root(),
+            "https://dod-graph.microsoft.us"
+        );
+        assert_eq!(
+            Cloud::UsGovL5.authority_host(),
+            "https://login.microsoftonline.us"
+        );
+        assert_eq!(
+            Cloud::China.authority_host(),
+            "https://login.chinacloudapi.cn"
+        );
+        assert_eq!(
+            settings(false, false, false, false).scope(),
+            "https://graph.microsoft.com/.default"
+        );
     }
 }

@@ -37,7 +37,9 @@ impl InnerResponse {
 impl GraphClient {
     /// GETs each path (relative to `/v1.0/`) through `$batch`; results in input order.
     pub async fn batch_get(&self, paths: &[String]) -> Vec<Result<Value, GraphError>> {
-        let chunks = paths.chunks(BATCH_SIZE).map(|chunk| self.batch_chunk(chunk));
+        let chunks = paths
+            .chunks(BATCH_SIZE)
+            .map(|chunk| self.batch_chunk(chunk));
         futures_util::stream::iter(chunks)
             .buffered(self.concurrency())
             .flat_map(futures_util::stream::iter)
@@ -58,14 +60,19 @@ impl GraphClient {
                 .collect();
             Stats::add(&self.stats.batched_requests, pending.len() as u64);
             let reply = self
-                .execute(Method::POST, &self.url("$batch"), Some(&json!({ "requests": requests })))
+                .execute(
+                    Method::POST,
+                    &self.url("$batch"),
+                    Some(&json!({ "requests": requests })),
+                )
                 .await
                 .and_then(|answer| {
                     if !(200..300).contains(&answer.status) {
                         return Err(status_error("POST $batch", answer.status, &answer.body));
                     }
-                    serde_json::from_slice::<BatchReply>(&answer.body)
-                        .map_err(|e| GraphError::new(GraphErrorKind::Decode, "POST $batch", e.to_string()))
+                    serde_json::from_slice::<BatchReply>(&answer.body).map_err(|e| {
+                        GraphError::new(GraphErrorKind::Decode, "POST $batch", e.to_string())
+                    })
                 });
             let reply = match reply {
                 Ok(reply) => reply,
@@ -81,12 +88,20 @@ impl GraphClient {
             let mut hint: Option<Duration> = None;
             let mut answered = vec![false; paths.len()];
             for inner in reply.responses {
-                let Some(i) = inner.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
+                let Some(i) = inner
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| pending.contains(i))
+                else {
                     continue;
                 };
                 answered[i] = true;
                 let request = format!("GET {}", paths[i]);
-                if let Some(units) = inner.header("x-ms-resource-unit").and_then(|v| v.trim().parse().ok()) {
+                if let Some(units) = inner
+                    .header("x-ms-resource-unit")
+                    .and_then(|v| v.trim().parse().ok())
+                {
                     Stats::add(&self.stats.resource_units, units);
                 }
                 if (200..300).contains(&inner.status) {
@@ -99,10 +114,18 @@ impl GraphClient {
                         .header("retry-after")
                         .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
                     hint = hint.max(after);
-                    results[i] = Some(Err(status_error(&request, inner.status, inner.body.to_string().as_bytes())));
+                    results[i] = Some(Err(status_error(
+                        &request,
+                        inner.status,
+                        inner.body.to_string().as_bytes(),
+                    )));
                     retry_later.push(i);
                 } else {
-                    results[i] = Some(Err(status_error(&request, inner.status, inner.body.to_string().as_bytes())));
+                    results[i] = Some(Err(status_error(
+                        &request,
+                        inner.status,
+                        inner.body.to_string().as_bytes(),
+                    )));
                 }
             }
             // A part the reply left out is retried like a transient failure.
@@ -133,7 +156,13 @@ impl GraphClient {
         results
             .into_iter()
             .map(|result| {
-                result.unwrap_or_else(|| Err(GraphError::new(GraphErrorKind::Transport, "POST $batch", "no answer")))
+                result.unwrap_or_else(|| {
+                    Err(GraphError::new(
+                        GraphErrorKind::Transport,
+                        "POST $batch",
+                        "no answer",
+                    ))
+                })
             })
             .collect()
     }

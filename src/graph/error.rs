@@ -25,7 +25,11 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    pub fn new(kind: GraphErrorKind, request: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        kind: GraphErrorKind,
+        request: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         GraphError {
             kind,
             request: request.into(),
@@ -47,7 +51,9 @@ impl GraphError {
             GraphErrorKind::Status(status) => format!("HTTP {status}: {}", self.message),
             GraphErrorKind::Transport => format!("transport error: {}", self.message),
             GraphErrorKind::Decode => format!("unreadable response: {}", self.message),
-            GraphErrorKind::NextLinkLoop => "nextLink loop: Graph returned a page already read".to_string(),
+            GraphErrorKind::NextLinkLoop => {
+                "nextLink loop: Graph returned a page already read".to_string()
+            }
             GraphErrorKind::Auth => format!("authentication: {}", self.message),
         }
     }
@@ -70,7 +76,12 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Graph request `{}` failed: {}", self.request, self.reason())?;
+        write!(
+            f,
+            "Graph request `{}` failed: {}",
+            self.request,
+            self.reason()
+        )?;
         if let Some(hint) = self.hint() {
             write!(f, "\nhint: {hint}")?;
         }

@@ -114,7 +114,13 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    pub fn new(http: reqwest::Client, graph_root: &str, auth: Authenticator, retry: RetryPolicy, concurrency: usize) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        graph_root: &str,
+        auth: Authenticator,
+        retry: RetryPolicy,
+        concurrency: usize,
+    ) -> Self {
         let concurrency = concurrency.max(1);
         GraphClient {
             http,
@@ -142,12 +148,19 @@ impl GraphClient {
 
     /// The path and query of a URL below the Graph root, for messages and `$batch`.
     pub fn relative<'a>(&self, url: &'a str) -> &'a str {
-        url.strip_prefix(&self.base).unwrap_or(url).trim_start_matches('/')
+        url.strip_prefix(&self.base)
+            .unwrap_or(url)
+            .trim_start_matches('/')
     }
 
     /// Sends one request, retrying transient failures and renewing the token once on `401`.
     /// Returns the final answer whatever its status; transport failures after retries are errors.
-    async fn execute(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer, GraphError> {
+    async fn execute(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, GraphError> {
         let request_name = format!("{method} {}", self.relative(url));
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
@@ -156,7 +169,11 @@ impl GraphClient {
             attempt += 1;
             let token = self.auth.token().await?;
             let sent = {
-                let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
                 let mut request = self
                     .http
                     .request(method.clone(), url)
@@ -171,7 +188,11 @@ impl GraphClient {
                         let status = response.status().as_u16();
                         let headers = response.headers().clone();
                         // A body cut off mid-way is a transport failure, retried like one.
-                        response.bytes().await.map(|body| Answer { status, headers, body })
+                        response.bytes().await.map(|body| Answer {
+                            status,
+                            headers,
+                            body,
+                        })
                     }
                     Err(error) => Err(error),
                 }
@@ -214,7 +235,11 @@ impl GraphClient {
                         waited += wait;
                         continue;
                     }
-                    return Err(GraphError::new(GraphErrorKind::Transport, request_name, message));
+                    return Err(GraphError::new(
+                        GraphErrorKind::Transport,
+                        request_name,
+                        message,
+                    ));
                 }
             }
         }
@@ -255,8 +280,13 @@ impl GraphClient {
         items
             .into_iter()
             .map(|item| {
-                serde_json::from_value(item)
-                    .map_err(|e| GraphError::new(GraphErrorKind::Decode, format!("GET {}", self.relative(url)), e.to_string()))
+                serde_json::from_value(item).map_err(|e| {
+                    GraphError::new(
+                        GraphErrorKind::Decode,
+                        format!("GET {}", self.relative(url)),
+                        e.to_string(),
+                    )
+                })
             })
             .collect()
     }
@@ -293,10 +323,13 @@ impl GraphClient {
     pub async fn list_many(&self, paths: &[String]) -> Vec<Result<Vec<Value>, GraphError>> {
         use futures_util::StreamExt;
         let first_pages = self.batch_get(paths).await;
-        let work = paths.iter().zip(first_pages).map(|(path, first)| async move {
-            let url = self.url(path);
-            self.list_rest(&url, first?).await
-        });
+        let work = paths
+            .iter()
+            .zip(first_pages)
+            .map(|(path, first)| async move {
+                let url = self.url(path);
+                self.list_rest(&url, first?).await
+            });
         futures_util::stream::iter(work)
             .buffered(self.concurrency * BATCH_SIZE)
             .collect()
@@ -307,18 +340,30 @@ impl GraphClient {
 /// `{"value": [...], "@odata.nextLink": "..."}` → items and the next link.
 fn split_page(request: &str, page: Value) -> Result<(Vec<Value>, Option<String>), GraphError> {
     let Value::Object(mut object) = page else {
-        return Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "a page is not a JSON object"));
+        return Err(GraphError::new(
+            GraphErrorKind::Decode,
+            format!("GET {request}"),
+            "a page is not a JSON object",
+        ));
     };
     let next = match object.remove("@odata.nextLink") {
         Some(Value::String(link)) => Some(link),
         Some(Value::Null) | None => None,
         Some(_) => {
-            return Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "@odata.nextLink is not a string"))
+            return Err(GraphError::new(
+                GraphErrorKind::Decode,
+                format!("GET {request}"),
+                "@odata.nextLink is not a string",
+            ))
         }
     };
     match object.remove("value") {
         Some(Value::Array(values)) => Ok((values, next)),
-        _ => Err(GraphError::new(GraphErrorKind::Decode, format!("GET {request}"), "a page has no `value` array")),
+        _ => Err(GraphError::new(
+            GraphErrorKind::Decode,
+            format!("GET {request}"),
+            "a page has no `value` array",
+        )),
     }
 }
 
@@ -327,7 +372,8 @@ fn decode(relative: &str, answer: Answer) -> Result<Value, GraphError> {
     if !(200..300).contains(&answer.status) {
         return Err(status_error(&request, answer.status, &answer.body));
     }
-    serde_json::from_slice(&answer.body).map_err(|e| GraphError::new(GraphErrorKind::Decode, request, e.to_string()))
+    serde_json::from_slice(&answer.body)
+        .map_err(|e| GraphError::new(GraphErrorKind::Decode, request, e.to_string()))
 }
 
 /// A status error with Graph's own `error.code: error.message`, when the body has one.

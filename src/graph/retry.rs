@@ -37,7 +37,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (attempt counts from 1), or `None` to give up.
-    pub fn next_wait(&self, attempt: u32, retry_after: Option<Duration>, waited: Duration) -> Option<Duration> {
+    pub fn next_wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        waited: Duration,
+    ) -> Option<Duration> {
         if attempt >= self.max_attempts {
             return None;
         }
@@ -52,7 +57,10 @@ impl RetryPolicy {
     /// requests throttled together do not come back together.
     fn backoff(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(16);
-        let ceiling = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let half = ceiling / 2;
         let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
         half + Duration::from_millis(jitter)
@@ -63,9 +71,12 @@ impl RetryPolicy {
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
     }
-    let date = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let date = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((date - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -74,7 +85,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-29T08:49:37Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-29T08:49:37Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -83,7 +96,10 @@ mod tests {
             ("5", Some(Duration::from_secs(5))),
             ("0.25", Some(Duration::from_millis(250))),
             (" 2 ", Some(Duration::from_secs(2))),
-            ("Sun, 29 Nov 2026 08:49:47 GMT", Some(Duration::from_secs(10))),
+            (
+                "Sun, 29 Nov 2026 08:49:47 GMT",
+                Some(Duration::from_secs(10)),
+            ),
             ("Sun, 29 Nov 2026 08:49:30 GMT", Some(Duration::ZERO)),
             ("-1", None),
             ("soon", None),
@@ -113,13 +129,28 @@ mod tests {
             max_total_wait: Duration::from_secs(3),
         };
         let hinted = Some(Duration::from_secs(10));
-        assert_eq!(policy.next_wait(1, hinted, Duration::ZERO), Some(Duration::from_secs(1)), "capped at max_delay");
-        assert_eq!(policy.next_wait(3, None, Duration::ZERO), None, "out of attempts");
-        assert_eq!(policy.next_wait(1, hinted, Duration::from_millis(2500)), None, "out of total wait");
+        assert_eq!(
+            policy.next_wait(1, hinted, Duration::ZERO),
+            Some(Duration::from_secs(1)),
+            "capped at max_delay"
+        );
+        assert_eq!(
+            policy.next_wait(3, None, Duration::ZERO),
+            None,
+            "out of attempts"
+        );
+        assert_eq!(
+            policy.next_wait(1, hinted, Duration::from_millis(2500)),
+            None,
+            "out of total wait"
+        );
         for attempt in 1..3 {
             let wait = policy.next_wait(attempt, None, Duration::ZERO).unwrap();
             let ceiling = Duration::from_millis(100 << (attempt - 1));
-            assert!(wait >= ceiling / 2 && wait <= ceiling, "{attempt}: {wait:?}");
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{attempt}: {wait:?}"
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 //! [`Tables`]. This is the one seam between reading a tenant and judging it.
 
 mod builder;
+pub mod live;
 pub mod roles;
+pub mod store;
 
 pub use builder::SnapshotBuilder;
 

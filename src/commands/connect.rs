@@ -1,0 +1,74 @@
+//! Turns the Graph flags and `AZURE_*` variables into a connected [`GraphClient`].
+
+use std::time::Duration;
+
+use crate::cli::GraphArgs;
+use crate::error::{Error, Result};
+use crate::graph::{self, Authenticator, CredentialSettings, GraphClient, RetryPolicy};
+
+pub struct Connection {
+    pub client: GraphClient,
+    pub tenant_id: String,
+    pub graph_root: String,
+}
+
+/// `env_prefix` selects another identity's variables (`APPLY_AZURE_CLIENT_SECRET`, ...).
+pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
+    let tenant_id = args
+        .tenant
+        .clone()
+        .ok_or_else(|| Error::Usage("no tenant: pass --tenant <TENANT_ID>".into()))?;
+    let authority_host = args
+        .authority_host
+        .clone()
+        .or_else(|| {
+            std::env::var("AZURE_AUTHORITY_HOST")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or_else(|| args.cloud.authority_host().to_string());
+    let graph_root = args
+        .graph_url
+        .clone()
+        .unwrap_or_else(|| args.cloud.graph_root().to_string())
+        .trim_end_matches('/')
+        .to_string();
+    for (what, url) in [
+        ("--authority-host", &authority_host),
+        ("--graph-url", &graph_root),
+    ] {
+        if !url.starts_with("https://") {
+            return Err(Error::Usage(format!(
+                "{what} `{url}` must be an https:// URL"
+            )));
+        }
+    }
+    let settings = CredentialSettings::from_env(
+        env_prefix,
+        args.credential,
+        tenant_id.clone(),
+        args.client_id.clone(),
+        authority_host,
+        graph_root.clone(),
+    );
+    tracing::info!(credential = ?settings.resolved_kind(), graph = %graph_root, "connecting to Microsoft Graph");
+    let http = graph::build_http_client()?;
+    let auth = Authenticator::new(settings, http.clone())?;
+    let retry = RetryPolicy {
+        base_delay: Duration::from_millis(args.retry_base_ms),
+        ..RetryPolicy::default()
+    };
+    Ok(Connection {
+        client: GraphClient::new(http, &graph_root, auth, retry, args.concurrency),
+        tenant_id,
+        graph_root,
+    })
+}
+
+/// A multi-threaded runtime for the commands that talk to Graph.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("starting the async runtime: {e}")))
+}

@@ -1,0 +1,226 @@
+//! Stored snapshots: the six tables as Parquet plus `snapshot.json` (tenant, times, counts,
+//! Graph requests, per-resource read status, table digests). Re-auditing one gives the same
+//! findings as the run that took it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::live::ResourceRead;
+use super::{col, Snapshot, SnapshotInfo, Tables};
+use crate::error::{Error, FrameContext, Result};
+use crate::graph::StatsReport;
+use crate::plan::digest;
+
+pub const MANIFEST: &str = "snapshot.json";
+pub const FORMAT: &str = "entra-drift/snapshot";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    pub format: String,
+    pub version: u32,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+    pub source: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// Rows per table.
+    pub counts: BTreeMap<String, usize>,
+    /// Graph requests, resource units and throttled waits (live snapshots only).
+    #[serde(default)]
+    pub graph: Option<StatsReport>,
+    /// How each governed resource was read (live snapshots only).
+    #[serde(default)]
+    pub resources: Vec<ResourceRead>,
+    /// `<table>.parquet` → `sha256:<hex>` of the file.
+    pub tables: BTreeMap<String, String>,
+}
+
+/// The tables in a fixed order, with the columns each must have.
+fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'static str]); 6] {
+    [
+        (
+            "packages",
+            &tables.packages,
+            &[col::PACKAGE_ID, col::PACKAGE_NAME, col::CATALOG_ID],
+        ),
+        (
+            "package_roles",
+            &tables.package_roles,
+            &[
+                col::PACKAGE_ID,
+                col::RESOURCE_TYPE,
+                col::RESOURCE_ID,
+                col::ROLE,
+                col::COLLECTION,
+                col::RESOURCE_NAME,
+                col::ROLE_NAME,
+                col::ORIGIN_SYSTEM,
+            ],
+        ),
+        (
+            "assignments",
+            &tables.assignments,
+            &[
+                col::ASSIGNMENT_ID,
+                col::PACKAGE_ID,
+                col::STATE,
+                col::STATUS,
+                col::TARGET_NAME,
+                col::TARGET_PRINCIPAL_NAME,
+                col::TARGET_ID,
+            ],
+        ),
+        (
+            "users",
+            &tables.users,
+            &[
+                col::USER_ID,
+                col::USER_NAME,
+                col::USER_UPN,
+                col::USER_ENABLED,
+                col::USER_TYPE,
+            ],
+        ),
+        (
+            "holdings",
+            &tables.holdings,
+            &[
+                col::RESOURCE_TYPE,
+                col::RESOURCE_ID,
+                col::ROLE,
+                col::PRINCIPAL_ID,
+                col::PRINCIPAL_TYPE,
+            ],
+        ),
+        (
+            "resource_status",
+            &tables.resource_status,
+            &[
+                col::RESOURCE_TYPE,
+                col::RESOURCE_ID,
+                col::COLLECTION,
+                col::READ_STATUS,
+                col::READ_REASON,
+                col::RESOURCE_NAME,
+            ],
+        ),
+    ]
+}
+
+pub struct StoreExtras {
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub graph: Option<StatsReport>,
+    pub resources: Vec<ResourceRead>,
+}
+
+/// Writes the tables and manifest into `dir` (created if needed).
+pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut counts = BTreeMap::new();
+    let mut digests = BTreeMap::new();
+    for (name, frame, _) in table_specs(&snapshot.tables) {
+        let file_name = format!("{name}.parquet");
+        let path = dir.join(&file_name);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut frame = frame.clone();
+        ParquetWriter::new(file)
+            .finish(&mut frame)
+            .frame("writing a snapshot table")?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        digests.insert(file_name, digest(&bytes));
+        counts.insert(name.to_string(), frame.height());
+    }
+    let manifest = SnapshotManifest {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        tenant_id: snapshot.info.tenant_id.clone(),
+        tenant_name: snapshot.info.tenant_name.clone(),
+        source: snapshot.info.source.clone(),
+        started: extras.started,
+        finished: extras.finished,
+        counts,
+        graph: extras.graph,
+        resources: extras.resources,
+        tables: digests,
+    };
+    let path = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// Reads a stored snapshot, refusing one whose tables do not match the manifest's digests.
+pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
+    let manifest_path = dir.join(MANIFEST);
+    let manifest: SnapshotManifest = crate::tenant_dir::read_json(&manifest_path)?;
+    if manifest.format != FORMAT || manifest.version != VERSION {
+        return Err(Error::inconsistent(
+            manifest_path.display().to_string(),
+            format!(
+                "is `{}` version {}; this entra-drift reads `{FORMAT}` version {VERSION}",
+                manifest.format, manifest.version
+            ),
+        ));
+    }
+    let mut frames = Vec::new();
+    let empty = Tables::empty()?;
+    for (name, _, columns) in table_specs(&empty) {
+        let file_name = format!("{name}.parquet");
+        let path = dir.join(&file_name);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let expected = manifest.tables.get(&file_name).ok_or_else(|| {
+            Error::inconsistent(
+                manifest_path.display().to_string(),
+                format!("lists no digest for `{file_name}`"),
+            )
+        })?;
+        if &digest(&bytes) != expected {
+            return Err(Error::inconsistent(
+                path.display().to_string(),
+                "does not match the digest in snapshot.json: the snapshot was changed after it was taken",
+            ));
+        }
+        let frame = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(|e| Error::inconsistent(path.display().to_string(), e.to_string()))?;
+        let frame = frame.select(columns.iter().copied()).map_err(|e| {
+            Error::inconsistent(path.display().to_string(), format!("missing a column: {e}"))
+        })?;
+        frames.push(frame);
+    }
+    let mut frames = frames.into_iter();
+    let mut next = || frames.next().expect("six tables read");
+    let tables = Tables {
+        packages: next(),
+        package_roles: next(),
+        assignments: next(),
+        users: next(),
+        holdings: next(),
+        resource_status: next(),
+    };
+    let snapshot = Snapshot {
+        info: SnapshotInfo {
+            tenant_id: manifest.tenant_id.clone(),
+            tenant_name: manifest.tenant_name.clone(),
+            taken_at: manifest.started,
+            source: format!("stored snapshot {} ({})", dir.display(), manifest.source),
+        },
+        tables,
+    };
+    Ok((snapshot, manifest))
+}
+
+impl Tables {
+    /// Tables with no rows (and the right columns).
+    pub fn empty() -> Result<Tables> {
+        super::SnapshotBuilder::new().finish()
+    }
+}
