@@ -48,6 +48,89 @@ pub enum Command {
     Audit(AuditArgs),
     /// Take a snapshot (Parquet tables and a manifest) without auditing it.
     Snapshot(SnapshotArgs),
+    /// Review and approve a reprocess plan.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Reprocess the approved items of a plan, re-checking each live first.
+    Apply(ApplyArgs),
+    /// Re-read the resources of a plan's items: restored, or still missing?
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Summarise a plan for a reviewer.
+    Show {
+        /// The plan.json of an audit run.
+        plan: PathBuf,
+    },
+    /// Record who approved which items (all, or a selection), without changing the items.
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The plan.json of an audit run.
+    pub plan: PathBuf,
+
+    /// Who approves (a name or an email; recorded in the plan and the apply journal).
+    #[arg(long, value_name = "NAME")]
+    pub approver: String,
+
+    /// A change or ticket reference to record with the approval.
+    #[arg(long, value_name = "REF")]
+    pub ticket: Option<String>,
+
+    /// Approve only these assignments (repeatable).
+    #[arg(long, value_name = "ASSIGNMENT_ID", num_args = 1.., conflicts_with = "from_xlsx")]
+    pub only: Vec<String>,
+
+    /// Approve every item but these assignments (repeatable).
+    #[arg(long, value_name = "ASSIGNMENT_ID", num_args = 1.., conflicts_with = "from_xlsx")]
+    pub exclude: Vec<String>,
+
+    /// Take the decisions from the Approve column of the run's drift.xlsx (Plan sheet).
+    #[arg(long, value_name = "XLSX")]
+    pub from_xlsx: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The approved plan.json. The journal and results are written beside it.
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub graph: GraphArgs,
+
+    /// Refuse plans with more approved items than this.
+    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_ITEMS)]
+    pub max_items: usize,
+
+    /// Perform every check and write nothing to Graph.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Read the write identity from <PREFIX>AZURE_CLIENT_ID, <PREFIX>AZURE_CLIENT_SECRET, ...
+    /// so that apply can use another app than the read-only audit (e.g. APPLY_).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub env_prefix: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The plan.json that was applied.
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub graph: GraphArgs,
+
+    /// Read the identity from <PREFIX>AZURE_* variables.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub env_prefix: String,
+
+    /// Exit 2 when an approved item's access is still missing.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod snapshot;
 pub mod tenant_dir;
 
 pub use error::{Error, Result};
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod fake;

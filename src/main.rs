@@ -10,12 +10,23 @@ use entra_drift::cli::{Cli, Command, LogFormat};
 use entra_drift::commands::{self, Outcome};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which is our "drift found" code: map it to 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { 1 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     entra_drift::graph::install_crypto_provider();
     let result = match &cli.command {
         Command::Audit(args) => commands::audit::run(args, cli.quiet),
         Command::Snapshot(args) => commands::snapshot::run(args, cli.quiet),
+        Command::Plan(command) => commands::plan::run(command),
+        Command::Apply(args) => commands::apply::run(args, cli.quiet),
+        Command::Verify(args) => commands::verify::run(args, cli.quiet),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -26,6 +37,8 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Ok(Outcome::ItemsFailed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(error) => {
             eprintln!("error: {error}");
             let mut source = std::error::Error::source(&error);

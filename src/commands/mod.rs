@@ -1,8 +1,11 @@
 //! One module per subcommand, wiring the stages together.
 
+pub mod apply;
 pub mod audit;
 pub mod connect;
+pub mod plan;
 pub mod snapshot;
+pub mod verify;
 
 /// What a successful command found, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,4 +15,8 @@ pub enum Outcome {
     Drift {
         detailed_exitcode: bool,
     },
+    /// Some items failed to apply (exit 1; the results file says which).
+    ItemsFailed,
+    /// Stopped by Ctrl-C after the calls in flight (exit 130).
+    Interrupted,
 }

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::report::StringRows;
 use crate::snapshot::SnapshotInfo;
 
+pub mod approval;
+
 /// What `format` says; a reader refuses any other.
 pub const FORMAT: &str = "entra-drift/reprocess-plan";
 /// Bumped on any change a version-1 reader would misread.
@@ -36,6 +38,9 @@ pub struct Plan {
     /// Digest of `items` ([`items_digest`]); apply refuses items that do not match it.
     pub items_digest: String,
     pub items: Vec<PlanItem>,
+    /// Who approved which items; absent until `plan approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<approval::Approval>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,13 +164,63 @@ impl Plan {
             findings_digest: findings_digest(findings)?,
             items_digest: items_digest(&items),
             items,
+            approval: None,
         })
     }
 
+    /// Writes the plan atomically (a temporary file renamed over the target), so a crash
+    /// never leaves half a plan.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("plan serialises");
         text.push('\n');
-        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, text).map_err(|e| Error::io(&temporary, e))?;
+        std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a plan, checking the format and version before anything else, then the items
+    /// against their digest.
+    pub fn read(path: &Path) -> Result<Plan> {
+        let plan_error = |message: String| Error::Plan {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: serde_json::Value = crate::tenant_dir::read_json(path)?;
+        let format = raw.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        let version = raw.get("version").and_then(|v| v.as_u64());
+        if format != FORMAT {
+            return Err(plan_error(format!(
+                "is not an entra-drift reprocess plan (format `{format}`, expected `{FORMAT}`)"
+            )));
+        }
+        if version != Some(u64::from(VERSION)) {
+            return Err(plan_error(format!(
+                "has format version {}, which this entra-drift ({}) does not understand (it reads version {VERSION})\nhint: audit again with this version to get a plan it can apply",
+                version.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into()),
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let plan: Plan =
+            serde_json::from_value(raw).map_err(|e| plan_error(format!("is malformed: {e}")))?;
+        plan.check_integrity().map_err(plan_error)?;
+        Ok(plan)
+    }
+
+    /// The items must hash to `items_digest`: any edit to them after the audit is refused.
+    pub fn check_integrity(&self) -> std::result::Result<(), String> {
+        let actual = items_digest(&self.items);
+        if actual != self.items_digest {
+            return Err(format!(
+                "its items do not match their digest ({} recorded, {actual} computed): the plan was edited after the audit\nhint: audit again for a fresh plan; never edit plan items by hand",
+                self.items_digest
+            ));
+        }
+        if let Some(approval) = &self.approval {
+            if approval.items_digest != self.items_digest {
+                return Err("its approval was given for other items (digest differs)\nhint: approve the plan again".into());
+            }
+        }
+        Ok(())
     }
 }
 

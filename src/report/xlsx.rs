@@ -6,13 +6,15 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
-    Chart, ChartType, DocProperties, Format, Url, Workbook, Worksheet, XlsxError,
+    Chart, ChartType, DataValidation, DocProperties, Format, ProtectionOptions, Url, Workbook,
+    Worksheet, XlsxError,
 };
 
 use super::StringRows;
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
+use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, PLAN_SHEET};
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;
 
@@ -249,11 +251,15 @@ fn write_categories(
     Ok(())
 }
 
+/// The Plan sheet: one row per item, an `approve` column (Yes/No drop-down, pre-set to No)
+/// that a reviewer fills in, and every other cell locked so the items cannot be edited.
 fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
     let bold = Format::new().set_bold();
-    let sheet = workbook.add_worksheet().set_name("Plan")?;
+    let unlocked = Format::new().set_unlocked().set_background_color("FFF2CC");
+    let sheet = workbook.add_worksheet().set_name(PLAN_SHEET)?;
     let headers = [
-        ("assignment_id", 38.0),
+        (APPROVE_COLUMN, 10.0),
+        (ASSIGNMENT_COLUMN, 38.0),
         ("access_package_name", 30.0),
         ("access_package_id", 38.0),
         ("user_display_name", 30.0),
@@ -266,7 +272,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         sheet.set_column_width(column, width)?;
         sheet.write_string_with_format(0, column, header, &bold)?;
     }
-    sheet.set_freeze_panes(1, 0)?;
+    sheet.set_freeze_panes(1, 2)?;
     for (row, item) in (1u32..).zip(&plan.items) {
         let roles: Vec<String> = item
             .missing_roles
@@ -280,6 +286,11 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
                 format!("{} {} of {}", r.resource_type, r.role_name_or_role(), name)
             })
             .collect();
+        let approved = plan
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.approved.contains(&item.assignment_id));
+        sheet.write_string_with_format(row, 0, if approved { "Yes" } else { "No" }, &unlocked)?;
         let cells = [
             item.assignment_id.as_str(),
             item.access_package_name.as_str(),
@@ -290,11 +301,26 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             &roles.join("; "),
             item.reason.as_str(),
         ];
-        for (column, cell) in (0u16..).zip(cells) {
+        for (column, cell) in (1u16..).zip(cells) {
             sheet.write_string(row, column, cell)?;
         }
     }
-    sheet.autofilter(0, 0, plan.items.len() as u32, headers.len() as u16 - 1)?;
+    let last = plan.items.len() as u32;
+    if last > 0 {
+        let choice = DataValidation::new()
+            .allow_list_strings(&["Yes", "No"])?
+            .set_error_title("Approve")?
+            .set_error_message("Choose Yes to reprocess this assignment, or No.")?;
+        sheet.add_data_validation(1, 0, last, 0, &choice)?;
+    }
+    sheet.autofilter(0, 0, last, headers.len() as u16 - 1)?;
+    let options = ProtectionOptions {
+        use_autofilter: true,
+        sort: false,
+        format_columns: true,
+        ..ProtectionOptions::default()
+    };
+    sheet.protect_with_options(&options);
     Ok(())
 }
 

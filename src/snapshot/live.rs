@@ -200,7 +200,7 @@ pub async fn read(
 }
 
 /// The Graph path that lists one collection of a governed resource.
-fn collection_path(key: &ResourceKey) -> Option<String> {
+pub fn collection_path(key: &ResourceKey) -> Option<String> {
     let (kind, id, collection) = key;
     match (*kind, *collection) {
         (GROUP, MEMBERS) => Some(format!("groups/{id}/members?$select=id&$top={PAGE_SIZE}")),
@@ -246,5 +246,34 @@ fn record(key: &ResourceKey, status: &str, reason: &str, items: usize) -> Resour
         status: status.to_string(),
         reason: reason.to_string(),
         items,
+    }
+}
+
+/// Who holds which role in a collection read completely: `(role, principal id)` pairs,
+/// lower-cased, for re-checking access one resource at a time (apply, verify).
+pub fn holders(
+    key: &ResourceKey,
+    items: Vec<Value>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let lower = |s: &str| s.to_ascii_lowercase();
+    if key.0 == APPLICATION {
+        items
+            .into_iter()
+            .map(|item| {
+                serde_json::from_value::<AppRoleAssignment>(item)
+                    .map(|a| (lower(&a.app_role_id), lower(&a.principal_id)))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    } else {
+        let role = if key.2 == OWNERS { "owner" } else { "member" };
+        items
+            .into_iter()
+            .map(|item| {
+                serde_json::from_value::<DirectoryObject>(item)
+                    .map(|o| (role.to_string(), lower(&o.id)))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
     }
 }

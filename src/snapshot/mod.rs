@@ -3,7 +3,7 @@
 //! Sources (a tenant directory, live Graph) feed a [`SnapshotBuilder`]; the audit sees only
 //! [`Tables`]. This is the one seam between reading a tenant and judging it.
 
-mod builder;
+pub mod builder;
 pub mod live;
 pub mod roles;
 pub mod store;

@@ -1,0 +1,282 @@
+//! Live re-checks before a write and after it: does the assignment still exist and show
+//! delivered, is the user still there and enabled, is the access still missing.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::graph::{GraphClient, GraphError};
+use crate::plan::{MissingRole, PlanItem};
+use crate::snapshot::builder::ResourceKey;
+use crate::snapshot::live::{collection_path, holders};
+use crate::snapshot::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
+
+const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
+
+/// The collection that holds a missing role, or `None` for kinds a plan cannot contain.
+pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
+    match (role.resource_type.as_str(), role.role.as_str()) {
+        (GROUP, "member") => Some((GROUP, role.resource_id.clone(), MEMBERS)),
+        (GROUP, "owner") => Some((GROUP, role.resource_id.clone(), OWNERS)),
+        (APPLICATION, _) => Some((APPLICATION, role.resource_id.clone(), APP_ROLE_ASSIGNED_TO)),
+        _ => None,
+    }
+}
+
+/// What each affected resource holds now: `(role, principal)` pairs, or why it is unknown.
+pub type Holdings = HashMap<ResourceKey, Result<HashSet<(String, String)>, String>>;
+
+/// Reads every resource the items' missing roles live on, once each.
+pub async fn read_holdings(client: &GraphClient, items: &[&PlanItem]) -> Holdings {
+    let mut keys: Vec<ResourceKey> = items
+        .iter()
+        .flat_map(|item| item.missing_roles.iter().filter_map(key_of))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let paths: Vec<String> = keys.iter().filter_map(collection_path).collect();
+    let results = client.list_many(&paths).await;
+    keys.into_iter()
+        .zip(results)
+        .map(|(key, result)| {
+            let held = result
+                .map_err(|e| e.reason())
+                .and_then(|items| holders(&key, items))
+                .map(|pairs| pairs.into_iter().collect());
+            (key, held)
+        })
+        .collect()
+}
+
+/// Per role: `Ok(true)` held now, `Ok(false)` still missing, `Err` unknown.
+pub fn role_held(holdings: &Holdings, user_id: &str, role: &MissingRole) -> Result<bool, String> {
+    let key =
+        key_of(role).ok_or_else(|| format!("{} roles cannot be checked", role.resource_type))?;
+    match holdings.get(&key) {
+        Some(Ok(held)) => {
+            Ok(held.contains(&(role.role.to_ascii_lowercase(), user_id.to_ascii_lowercase())))
+        }
+        Some(Err(reason)) => Err(reason.clone()),
+        None => Err("not read".into()),
+    }
+}
+
+/// The verdict of the pre-write checks for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed and access is still missing.
+    Reprocess,
+    /// The item no longer needs reprocessing (or no longer may be).
+    Skip(String),
+    /// The checks themselves could not be completed: no write without them.
+    Unchecked(String),
+}
+
+/// Assignment and user as Graph shows them now, read through `$batch`.
+pub struct Current {
+    pub assignments: HashMap<String, Result<Value, GraphError>>,
+    pub users: HashMap<String, Result<Value, GraphError>>,
+}
+
+pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current {
+    let assignment_paths: Vec<String> = items
+        .iter()
+        .map(|i| {
+            format!(
+                "{ENTITLEMENT}/assignments/{}?$expand=target",
+                i.assignment_id
+            )
+        })
+        .collect();
+    let mut user_ids: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let user_paths: Vec<String> = user_ids
+        .iter()
+        .map(|id| format!("users/{id}?$select=id,accountEnabled"))
+        .collect();
+    let assignments = client.batch_get(&assignment_paths).await;
+    let users = client.batch_get(&user_paths).await;
+    Current {
+        assignments: items
+            .iter()
+            .map(|i| i.assignment_id.clone())
+            .zip(assignments)
+            .collect(),
+        users: user_ids
+            .into_iter()
+            .map(str::to_string)
+            .zip(users)
+            .collect(),
+    }
+}
+
+/// Decides one item from the live state (pure, so it is tested as a table).
+pub fn judge(item: &PlanItem, current: &Current, holdings: &Holdings) -> Verdict {
+    match current.assignments.get(&item.assignment_id) {
+        Some(Ok(assignment)) => {
+            let state = assignment
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !state.eq_ignore_ascii_case("delivered") {
+                return Verdict::Skip(format!("the assignment is now `{state}`, not delivered"));
+            }
+            let target = assignment
+                .pointer("/target/objectId")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !target.eq_ignore_ascii_case(&item.user_id) {
+                return Verdict::Skip(format!(
+                    "the assignment's target is now `{target}`, not the planned user"
+                ));
+            }
+        }
+        Some(Err(e)) if e.status() == Some(404) => {
+            return Verdict::Skip("the assignment no longer exists".into())
+        }
+        Some(Err(e)) => {
+            return Verdict::Unchecked(format!("could not re-read the assignment: {}", e.reason()))
+        }
+        None => return Verdict::Unchecked("the assignment was not re-read".into()),
+    }
+    match current.users.get(&item.user_id) {
+        Some(Ok(user)) => {
+            if user.get("accountEnabled").and_then(Value::as_bool) != Some(true) {
+                return Verdict::Skip("the user is disabled now".into());
+            }
+        }
+        Some(Err(e)) if e.status() == Some(404) => {
+            return Verdict::Skip("the user no longer exists".into())
+        }
+        Some(Err(e)) => {
+            return Verdict::Unchecked(format!("could not re-read the user: {}", e.reason()))
+        }
+        None => return Verdict::Unchecked("the user was not re-read".into()),
+    }
+    let mut missing = 0;
+    for role in &item.missing_roles {
+        match role_held(holdings, &item.user_id, role) {
+            Ok(true) => {}
+            Ok(false) => missing += 1,
+            Err(reason) => {
+                return Verdict::Unchecked(format!(
+                    "could not re-check {} {}: {reason}",
+                    role.resource_type, role.resource_id
+                ))
+            }
+        }
+    }
+    if missing == 0 {
+        Verdict::Skip("the access was restored since the audit".into())
+    } else {
+        Verdict::Reprocess
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::GraphErrorKind;
+
+    fn item() -> PlanItem {
+        PlanItem {
+            assignment_id: "a1".into(),
+            access_package_id: "p1".into(),
+            access_package_name: "P".into(),
+            user_id: "u1".into(),
+            user_display_name: "U".into(),
+            user_principal_name: "u@x".into(),
+            missing_roles: vec![MissingRole {
+                resource_type: GROUP.into(),
+                resource_id: "g1".into(),
+                role: "member".into(),
+                resource_name: String::new(),
+                role_name: String::new(),
+            }],
+            reason: String::new(),
+        }
+    }
+
+    fn current(assignment: Result<Value, u16>, user: Result<Value, u16>) -> Current {
+        let wrap = |r: Result<Value, u16>| {
+            r.map_err(|s| GraphError::new(GraphErrorKind::Status(s), "GET x", "e"))
+        };
+        Current {
+            assignments: HashMap::from([("a1".to_string(), wrap(assignment))]),
+            users: HashMap::from([("u1".to_string(), wrap(user))]),
+        }
+    }
+
+    fn holdings(members: &[&str]) -> Holdings {
+        let held = members
+            .iter()
+            .map(|m| ("member".to_string(), m.to_string()))
+            .collect();
+        HashMap::from([((GROUP, "g1".to_string(), MEMBERS), Ok(held))])
+    }
+
+    #[test]
+    fn verdicts() {
+        let delivered = json!({"state": "Delivered", "target": {"objectId": "U1"}});
+        let enabled = json!({"accountEnabled": true});
+        let cases = [
+            (
+                current(Ok(delivered.clone()), Ok(enabled.clone())),
+                holdings(&[]),
+                Verdict::Reprocess,
+            ),
+            (
+                current(Ok(delivered.clone()), Ok(enabled.clone())),
+                holdings(&["u1"]),
+                Verdict::Skip("the access was restored since the audit".into()),
+            ),
+            (
+                current(Err(404), Ok(enabled.clone())),
+                holdings(&[]),
+                Verdict::Skip("the assignment no longer exists".into()),
+            ),
+            (
+                current(
+                    Ok(json!({"state": "expired", "target": {"objectId": "u1"}})),
+                    Ok(enabled.clone()),
+                ),
+                holdings(&[]),
+                Verdict::Skip("the assignment is now `expired`, not delivered".into()),
+            ),
+            (
+                current(Ok(delivered.clone()), Ok(json!({"accountEnabled": false}))),
+                holdings(&[]),
+                Verdict::Skip("the user is disabled now".into()),
+            ),
+            (
+                current(Ok(delivered.clone()), Err(404)),
+                holdings(&[]),
+                Verdict::Skip("the user no longer exists".into()),
+            ),
+        ];
+        for (index, (current, holdings, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                judge(&item(), &current, &holdings),
+                expected,
+                "case {index}"
+            );
+        }
+        let unreadable: Holdings =
+            HashMap::from([((GROUP, "g1".to_string(), MEMBERS), Err("403".to_string()))]);
+        assert!(matches!(
+            judge(
+                &item(),
+                &current(Ok(delivered.clone()), Ok(enabled.clone())),
+                &unreadable
+            ),
+            Verdict::Unchecked(_)
+        ));
+        assert!(matches!(
+            judge(&item(), &current(Err(503), Ok(enabled)), &holdings(&[])),
+            Verdict::Unchecked(_)
+        ));
+    }
+}

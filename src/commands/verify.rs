@@ -1,0 +1,113 @@
+//! `entra-drift verify PLAN`: after apply, is each item's access restored? Reprocess is
+//! asynchronous, so "still missing" soon after apply may only mean "not yet".
+
+use super::{connect, Outcome};
+use crate::apply::checks::{read_holdings, role_held};
+use crate::apply::results::{write_csv, VERIFY_RESULTS_CSV};
+use crate::cli::VerifyArgs;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+
+pub fn run(args: &VerifyArgs, quiet: bool) -> Result<Outcome> {
+    let plan = Plan::read(&args.plan)?;
+    let tenant = args
+        .graph
+        .tenant
+        .clone()
+        .unwrap_or_else(|| plan.tenant_id.clone());
+    if !tenant.eq_ignore_ascii_case(&plan.tenant_id) {
+        return Err(Error::Plan {
+            path: args.plan.clone(),
+            message: format!("the plan is for tenant {}, not {tenant}", plan.tenant_id),
+        });
+    }
+    let mut graph = args.graph.clone();
+    graph.tenant = Some(tenant);
+    let connection = connect::connect(&graph, &args.env_prefix)?;
+    let items: Vec<_> = plan.items.iter().collect();
+    let holdings = connect::runtime()?.block_on(read_holdings(&connection.client, &items));
+    let mut rows = Vec::new();
+    let (mut restored, mut missing, mut unknown) = (0, 0, 0);
+    for item in &plan.items {
+        let approved = plan
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.approved.contains(&item.assignment_id));
+        let checks: Vec<_> = item
+            .missing_roles
+            .iter()
+            .map(|role| role_held(&holdings, &item.user_id, role))
+            .collect();
+        let status = if checks.iter().any(|c| c.is_err()) {
+            unknown += 1;
+            "unverifiable"
+        } else if checks.iter().all(|c| matches!(c, Ok(true))) {
+            restored += 1;
+            "restored"
+        } else {
+            if approved {
+                missing += 1;
+            }
+            "still_missing"
+        };
+        let detail: Vec<String> = item
+            .missing_roles
+            .iter()
+            .zip(&checks)
+            .map(|(role, check)| {
+                let state = match check {
+                    Ok(true) => "held".to_string(),
+                    Ok(false) => "missing".to_string(),
+                    Err(reason) => format!("unknown ({reason})"),
+                };
+                format!(
+                    "{} {} of {}: {state}",
+                    role.resource_type,
+                    role.role_name_or_role(),
+                    role.resource_id
+                )
+            })
+            .collect();
+        rows.push(vec![
+            item.assignment_id.clone(),
+            item.user_id.clone(),
+            item.user_display_name.clone(),
+            if approved { "yes" } else { "no" }.to_string(),
+            status.to_string(),
+            detail.join("; "),
+        ]);
+    }
+    let dir = args
+        .plan
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let path = dir.join(VERIFY_RESULTS_CSV);
+    write_csv(
+        &path,
+        &[
+            "assignment_id",
+            "user_id",
+            "user_display_name",
+            "approved",
+            "status",
+            "roles",
+        ],
+        rows.into_iter(),
+    )?;
+    if !quiet {
+        eprintln!(
+            "Verified {} items: {restored} restored, {missing} approved still missing, {unknown} unverifiable",
+            plan.items.len()
+        );
+        eprintln!("Wrote {}", path.display());
+    }
+    println!("{}", path.display());
+    Ok(if missing > 0 && args.detailed_exitcode {
+        Outcome::Drift {
+            detailed_exitcode: true,
+        }
+    } else {
+        Outcome::Clean
+    })
+}
