@@ -55,6 +55,35 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Re-read the resources of a plan's items: restored, or still missing?
     Verify(VerifyArgs),
+    /// Write a synthetic tenant with known drift, and its ground-truth findings.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// small (seconds; CI), large (Entra's default quota: 300,000 assignments, 20,000
+    /// packages, ~10 M memberships) or xl (3 M assignments, ~30 M memberships).
+    #[arg(long, value_parser = ["small", "large", "xl"], default_value = "small")]
+    pub size: String,
+
+    /// The same seed and size always give the same tenant.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Folder to write (created; must be empty or absent).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// A tenant directory (JSON, servable by fake-graph) or a stored snapshot (Parquet,
+    /// for `audit --snapshot`).
+    #[arg(long, value_enum, default_value_t = GenerateFormat::TenantDir)]
+    pub format: GenerateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateFormat {
+    TenantDir,
+    Snapshot,
 }
 
 #[derive(Debug, Subcommand)]

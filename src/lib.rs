@@ -14,6 +14,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod fake;
+pub mod generate;
 pub mod graph;
 pub mod plan;
 pub mod progress;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Plan(command) => commands::plan::run(command),
         Command::Apply(args) => commands::apply::run(args, cli.quiet),
         Command::Verify(args) => commands::verify::run(args, cli.quiet),
+        Command::Generate(args) => commands::generate::run(args, cli.quiet),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -240,3 +240,59 @@ fn sub_dirs(dir: &Path, kind: &str, known: &HashSet<String>) -> Result<Vec<(Stri
     found.sort();
     Ok(found)
 }
+
+impl TenantDir {
+    /// Writes the directory in the recorded-tenant format (the generator's output).
+    pub fn write(&self, root: &Path) -> Result<()> {
+        fn put<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, value).map_err(|e| Error::json(path, &e))?;
+            std::io::Write::flush(&mut writer).map_err(|e| Error::io(path, e))
+        }
+        fn collection<T: serde::Serialize>(items: &[T]) -> serde_json::Value {
+            serde_json::json!({ "value": items })
+        }
+        put(
+            &root.join(TENANT_FILE),
+            &serde_json::json!({
+                "id": self.tenant.id,
+                "displayName": self.tenant.display_name,
+                "defaultDomain": self.tenant.default_domain,
+            }),
+        )?;
+        put(&root.join(PACKAGES_FILE), &collection(&self.packages))?;
+        put(&root.join(ASSIGNMENTS_FILE), &collection(&self.assignments))?;
+        put(&root.join(USERS_FILE), &collection(&self.users))?;
+        put(&root.join(GROUPS_FILE), &collection(&self.groups))?;
+        put(
+            &root.join(SERVICE_PRINCIPALS_FILE),
+            &collection(&self.service_principals),
+        )?;
+        for (id, members) in &self.members {
+            put(
+                &root.join(GROUPS_DIR).join(id).join(MEMBERS_FILE),
+                &collection(members),
+            )?;
+        }
+        for (id, owners) in &self.owners {
+            put(
+                &root.join(GROUPS_DIR).join(id).join(OWNERS_FILE),
+                &collection(owners),
+            )?;
+        }
+        for (id, items) in &self.app_role_assigned_to {
+            put(
+                &root
+                    .join(SERVICE_PRINCIPALS_DIR)
+                    .join(id)
+                    .join(APP_ROLE_ASSIGNED_TO_FILE),
+                &collection(items),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,29 @@
-fn main() {}
+//! `fake-graph`: a local fake of Microsoft Graph over HTTPS (see `entra_drift::fake`).
+//! Parses arguments, logs to stderr, and runs the server until SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use entra_drift::fake::{run, FakeArgs};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = FakeArgs::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("entra_drift=info,warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    entra_drift::graph::install_crypto_provider();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fake-graph: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod audit;
 pub mod connect;
+pub mod generate;
 pub mod plan;
 pub mod snapshot;
 pub mod verify;

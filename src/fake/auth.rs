@@ -36,7 +36,12 @@ fn aad_error(status: u16, error: &str, code: u32, description: &str) -> TokenErr
 }
 
 fn invalid_client() -> TokenError {
-    aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+    aad_error(
+        401,
+        "invalid_client",
+        7000215,
+        "Invalid client secret provided.",
+    )
 }
 
 fn missing(parameter: &str) -> TokenError {
@@ -55,7 +60,12 @@ pub fn check_token_request(
     form: &HashMap<String, String>,
 ) -> Result<(), TokenError> {
     if !path_tenant.eq_ignore_ascii_case(rules.tenant_id) {
-        return Err(aad_error(400, "invalid_request", 90002, "Tenant not found."));
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            90002,
+            "Tenant not found.",
+        ));
     }
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     match field("grant_type") {
@@ -76,7 +86,10 @@ pub fn check_token_request(
     if field("scope").is_none() {
         return Err(missing("scope"));
     }
-    if rules.client_id.is_some_and(|expected| !expected.eq_ignore_ascii_case(client_id)) {
+    if rules
+        .client_id
+        .is_some_and(|expected| !expected.eq_ignore_ascii_case(client_id))
+    {
         return Err(invalid_client());
     }
     match (field("client_secret"), field("client_assertion")) {
@@ -121,7 +134,9 @@ pub fn check_token_request(
 /// fake, and checking it would need the app's certificate; only the shape is verified.
 fn assertion_names_client(assertion: &str, client_id: &str) -> bool {
     let mut parts = assertion.split('.');
-    let (Some(_header), Some(payload), Some(_signature)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(_header), Some(payload), Some(_signature)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let Some(bytes) = base64url_decode(payload) else {
@@ -170,7 +185,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn bearer_token(header: Option<&str>) -> Option<&str> {
     let header = header?.trim();
     let (scheme, token) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -180,7 +198,10 @@ mod tests {
     const TENANT: &str = "a27b43c7-0a4f-4c67-a4d9-b08c482f4357";
 
     fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn b64(text: &str) -> String {
@@ -188,7 +209,10 @@ mod tests {
         let bytes = text.as_bytes();
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
             for i in 0..=chunk.len() {
                 out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -199,7 +223,11 @@ mod tests {
     #[test]
     fn base64url_round_trip() {
         for text in ["", "a", "ab", "abc", "abcd", r#"{"iss":"x","sub":"x"}"#] {
-            assert_eq!(base64url_decode(&b64(text)).unwrap(), text.as_bytes(), "{text}");
+            assert_eq!(
+                base64url_decode(&b64(text)).unwrap(),
+                text.as_bytes(),
+                "{text}"
+            );
         }
         assert!(base64url_decode("a").is_none());
         assert!(base64url_decode("a*b").is_none());
@@ -207,7 +235,11 @@ mod tests {
 
     #[test]
     fn token_requests() {
-        let rules = ClientRules { tenant_id: TENANT, client_id: Some("app-1"), client_secret: Some("s3cret") };
+        let rules = ClientRules {
+            tenant_id: TENANT,
+            client_id: Some("app-1"),
+            client_secret: Some("s3cret"),
+        };
         let ok = form(&[
             ("client_id", "APP-1"),
             ("scope", "https://graph.microsoft.com/.default"),
@@ -216,40 +248,77 @@ mod tests {
         ]);
         assert!(check_token_request(rules, &TENANT.to_uppercase(), &ok).is_ok());
         let error = check_token_request(rules, "other", &ok).unwrap_err();
-        assert_eq!((error.status, error.body["error_codes"][0].as_u64()), (400, Some(90002)));
+        assert_eq!(
+            (error.status, error.body["error_codes"][0].as_u64()),
+            (400, Some(90002))
+        );
 
         let mut wrong = ok.clone();
         wrong.insert("client_secret".into(), "guess".into());
         let error = check_token_request(rules, TENANT, &wrong).unwrap_err();
         assert_eq!(error.status, 401);
         assert_eq!(error.body["error"], "invalid_client");
-        assert!(!error.body.to_string().contains("guess"), "never echo the secret");
+        assert!(
+            !error.body.to_string().contains("guess"),
+            "never echo the secret"
+        );
         let mut other_client = ok.clone();
         other_client.insert("client_id".into(), "app-2".into());
-        assert_eq!(check_token_request(rules, TENANT, &other_client).unwrap_err().status, 401);
+        assert_eq!(
+            check_token_request(rules, TENANT, &other_client)
+                .unwrap_err()
+                .status,
+            401
+        );
 
         let assertion = |claims: &str| format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(claims));
         let mut jwt = ok.clone();
         jwt.remove("client_secret");
         jwt.insert("client_assertion_type".into(), JWT_BEARER.into());
-        jwt.insert("client_assertion".into(), assertion(r#"{"iss":"app-1","sub":"app-1","aud":"x"}"#));
+        jwt.insert(
+            "client_assertion".into(),
+            assertion(r#"{"iss":"app-1","sub":"app-1","aud":"x"}"#),
+        );
         assert!(check_token_request(rules, TENANT, &jwt).is_ok());
-        jwt.insert("client_assertion".into(), assertion(r#"{"iss":"app-1","sub":"app-9"}"#));
-        assert_eq!(check_token_request(rules, TENANT, &jwt).unwrap_err().status, 401);
+        jwt.insert(
+            "client_assertion".into(),
+            assertion(r#"{"iss":"app-1","sub":"app-9"}"#),
+        );
+        assert_eq!(
+            check_token_request(rules, TENANT, &jwt).unwrap_err().status,
+            401
+        );
         jwt.insert("client_assertion".into(), "not-a-jwt".into());
-        assert_eq!(check_token_request(rules, TENANT, &jwt).unwrap_err().status, 401);
+        assert_eq!(
+            check_token_request(rules, TENANT, &jwt).unwrap_err().status,
+            401
+        );
 
-        let open = ClientRules { tenant_id: TENANT, client_id: None, client_secret: None };
+        let open = ClientRules {
+            tenant_id: TENANT,
+            client_id: None,
+            client_secret: None,
+        };
         let mut anyone = ok.clone();
         anyone.insert("client_id".into(), "whoever".into());
         anyone.insert("client_secret".into(), "anything".into());
         assert!(check_token_request(open, TENANT, &anyone).is_ok());
         let mut no_scope = ok.clone();
         no_scope.remove("scope");
-        assert_eq!(check_token_request(rules, TENANT, &no_scope).unwrap_err().status, 400);
+        assert_eq!(
+            check_token_request(rules, TENANT, &no_scope)
+                .unwrap_err()
+                .status,
+            400
+        );
         let mut bad_grant = ok.clone();
         bad_grant.insert("grant_type".into(), "password".into());
-        assert_eq!(check_token_request(rules, TENANT, &bad_grant).unwrap_err().body["error"], "unsupported_grant_type");
+        assert_eq!(
+            check_token_request(rules, TENANT, &bad_grant)
+                .unwrap_err()
+                .body["error"],
+            "unsupported_grant_type"
+        );
     }
 
     #[test]

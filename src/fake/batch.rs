@@ -34,7 +34,13 @@ struct InnerRequest {
 pub fn handle(shared: &Shared, body: &[u8]) -> Reply {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
-        Err(e) => return envelope_reply(Reply::error(400, "BadRequest", format!("Invalid batch payload: {e}"))),
+        Err(e) => {
+            return envelope_reply(Reply::error(
+                400,
+                "BadRequest",
+                format!("Invalid batch payload: {e}"),
+            ))
+        }
     };
     if envelope.requests.len() > MAX_REQUESTS {
         return envelope_reply(Reply::error(
@@ -49,11 +55,17 @@ pub fn handle(shared: &Shared, body: &[u8]) -> Reply {
             return envelope_reply(Reply::error(
                 400,
                 "BadRequest",
-                format!("Batch request ids must be unique: '{}' appears twice.", request.id),
+                format!(
+                    "Batch request ids must be unique: '{}' appears twice.",
+                    request.id
+                ),
             ));
         }
     }
-    Counters::add(&shared.counters.batch_inner_requests, envelope.requests.len() as u64);
+    Counters::add(
+        &shared.counters.batch_inner_requests,
+        envelope.requests.len() as u64,
+    );
 
     let mut dropped = false;
     let mut responses = Vec::with_capacity(envelope.requests.len());
@@ -78,7 +90,13 @@ fn envelope_reply(mut reply: Reply) -> Reply {
 fn inner(shared: &Shared, request: &InnerRequest) -> Reply {
     let method = request.method.to_ascii_uppercase();
     let (path, query) = split_target(&request.url);
-    let refuse = |message: &str| charge(shared, Reply::error(400, "BadRequest", message), cost_of(path, query));
+    let refuse = |message: &str| {
+        charge(
+            shared,
+            Reply::error(400, "BadRequest", message),
+            cost_of(path, query),
+        )
+    };
     if request.url.contains("://") {
         return refuse("Inner request URLs must be relative to the version root.");
     }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::faults::{BodyFault, PreFault};
-use super::query::{parse_assignment_filter, percent_decode, AssignmentClause, ODataQuery, PageCursor};
+use super::query::{
+    parse_assignment_filter, percent_decode, AssignmentClause, ODataQuery, PageCursor,
+};
 use super::server::{Settings, Shared};
 use super::state::{lock, Counters, Data};
 use super::throttle::{format_retry_after, resource_units, Admission};
@@ -25,20 +27,37 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
-        Reply { status, headers: Vec::new(), body: Some(body), body_fault: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+            body_fault: None,
+        }
     }
 
     pub fn empty(status: u16) -> Reply {
-        Reply { status, headers: Vec::new(), body: None, body_fault: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: None,
+            body_fault: None,
+        }
     }
 
     /// Graph's error shape: `{"error": {"code": ..., "message": ...}}`.
     pub fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
-        Reply::json(status, json!({"error": {"code": code, "message": message.into()}}))
+        Reply::json(
+            status,
+            json!({"error": {"code": code, "message": message.into()}}),
+        )
     }
 
     pub fn unauthenticated() -> Reply {
-        Reply::error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        )
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -118,7 +137,9 @@ fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64)
                     "TooManyRequests",
                     "Too many requests: the application's resource unit budget for this tenant is spent.",
                 );
-                reply.headers.push(("Retry-After", format_retry_after(retry_after)));
+                reply
+                    .headers
+                    .push(("Retry-After", format_retry_after(retry_after)));
                 return reply;
             }
         }
@@ -126,13 +147,28 @@ fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64)
     let pre_fault = lock(&shared.faults).before(path, cursor.page);
     match pre_fault {
         Some(PreFault::Forbidden) => {
-            return Reply::error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+            return Reply::error(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
         }
         Some(PreFault::NotFound) => {
-            return Reply::error(404, "Request_ResourceNotFound", format!("Resource '{path}' does not exist."))
+            return Reply::error(
+                404,
+                "Request_ResourceNotFound",
+                format!("Resource '{path}' does not exist."),
+            )
         }
-        Some(PreFault::ServerError { status, retry_after }) => {
-            let mut reply = Reply::error(status, status_code_name(status), "Injected server error (fake-graph faults).");
+        Some(PreFault::ServerError {
+            status,
+            retry_after,
+        }) => {
+            let mut reply = Reply::error(
+                status,
+                status_code_name(status),
+                "Injected server error (fake-graph faults).",
+            );
             if let Some(seconds) = retry_after {
                 reply.headers.push(("Retry-After", format!("{seconds}")));
             }
@@ -145,7 +181,13 @@ fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64)
         Err(reply) => return reply,
     };
     let loops = lock(&shared.faults).loops_next_link(path);
-    let list = ListRequest { shared, path, query: &query, cursor, loops };
+    let list = ListRequest {
+        shared,
+        path,
+        query: &query,
+        cursor,
+        loops,
+    };
     let mut reply = handle(shared, route, &list);
     if reply.status == 200 {
         reply.body_fault = lock(&shared.faults).on_body(path, cursor.page);
@@ -180,7 +222,11 @@ enum Read {
 impl Route {
     /// Path segments compare case-sensitively; ids are kept as sent.
     fn parse(method: &str, path: &str) -> Result<Route, Reply> {
-        let decoded: Vec<String> = path.trim_end_matches('/').split('/').map(percent_decode).collect();
+        let decoded: Vec<String> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
         let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let id = |s: &str| s.to_string();
         let read = match segments.as_slice() {
@@ -191,9 +237,13 @@ impl Route {
                 };
             }
             ["identityGovernance", "entitlementManagement", "assignments"] => Read::Assignments,
-            ["identityGovernance", "entitlementManagement", "assignments", a] => Read::Assignment(id(a)),
+            ["identityGovernance", "entitlementManagement", "assignments", a] => {
+                Read::Assignment(id(a))
+            }
             ["identityGovernance", "entitlementManagement", "accessPackages"] => Read::Packages,
-            ["identityGovernance", "entitlementManagement", "accessPackages", p] => Read::Package(id(p)),
+            ["identityGovernance", "entitlementManagement", "accessPackages", p] => {
+                Read::Package(id(p))
+            }
             ["users"] => Read::Users,
             ["users", u] => Read::User(id(u)),
             ["groups"] => Read::Groups,
@@ -204,7 +254,12 @@ impl Route {
             ["servicePrincipals", s] => Read::ServicePrincipal(id(s)),
             ["servicePrincipals", s, "appRoleAssignedTo"] => Read::AssignedTo(id(s)),
             _ => {
-                let segment = segments.iter().rev().find(|s| !s.is_empty()).copied().unwrap_or_default();
+                let segment = segments
+                    .iter()
+                    .rev()
+                    .find(|s| !s.is_empty())
+                    .copied()
+                    .unwrap_or_default();
                 return Err(Reply::error(
                     400,
                     "BadRequest",
@@ -220,7 +275,11 @@ impl Route {
 }
 
 fn method_not_allowed() -> Reply {
-    Reply::error(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+    Reply::error(
+        405,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
 }
 
 /// The parts of a request a list answer needs.
@@ -241,7 +300,9 @@ impl ListRequest<'_> {
             Some(top) => Err(Reply::error(
                 400,
                 "Request_BadRequest",
-                format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
+                format!(
+                    "Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+                ),
             )),
         }
     }
@@ -249,7 +310,11 @@ impl ListRequest<'_> {
     fn no_filter(&self) -> Result<(), Reply> {
         match &self.query.filter {
             None => Ok(()),
-            Some(_) => Err(Reply::error(400, "Request_UnsupportedQuery", "Unsupported query: fake-graph supports $filter only on assignments.")),
+            Some(_) => Err(Reply::error(
+                400,
+                "Request_UnsupportedQuery",
+                "Unsupported query: fake-graph supports $filter only on assignments.",
+            )),
         }
     }
 
@@ -265,7 +330,13 @@ impl ListRequest<'_> {
     }
 
     /// One page of `items` (those `keep` accepts), starting at the cursor.
-    fn page(&self, context: &str, items: &[Value], page_size: usize, keep: impl Fn(&Value) -> bool) -> Reply {
+    fn page(
+        &self,
+        context: &str,
+        items: &[Value],
+        page_size: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Reply {
         let mut value = Vec::new();
         let mut next = None;
         for (index, item) in items.iter().enumerate().skip(self.cursor.index) {
@@ -273,13 +344,19 @@ impl ListRequest<'_> {
                 continue;
             }
             if value.len() == page_size {
-                next = Some(PageCursor { page: self.cursor.page + 1, index });
+                next = Some(PageCursor {
+                    page: self.cursor.page + 1,
+                    index,
+                });
                 break;
             }
             value.push(item.clone());
         }
         let mut body = Map::new();
-        body.insert("@odata.context".into(), json!(format!("{}/v1.0/$metadata#{context}", self.shared.base_url)));
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/v1.0/$metadata#{context}", self.shared.base_url)),
+        );
         body.insert("value".into(), Value::Array(value));
         if self.loops {
             body.insert("@odata.nextLink".into(), json!(self.link(None)));
@@ -308,7 +385,11 @@ fn not_found(id: &str) -> Reply {
 }
 
 fn em_not_found(id: &str) -> Reply {
-    Reply::error(404, "ResourceNotFound", format!("The requested resource '{id}' was not found."))
+    Reply::error(
+        404,
+        "ResourceNotFound",
+        format!("The requested resource '{id}' was not found."),
+    )
 }
 
 fn str_at<'v>(item: &'v Value, pointer: &str) -> Option<&'v str> {
@@ -316,7 +397,9 @@ fn str_at<'v>(item: &'v Value, pointer: &str) -> Option<&'v str> {
 }
 
 fn assignment_matches(item: &Value, clauses: &[AssignmentClause]) -> bool {
-    let same = |pointer: &str, wanted: &str| str_at(item, pointer).is_some_and(|v| v.eq_ignore_ascii_case(wanted));
+    let same = |pointer: &str, wanted: &str| {
+        str_at(item, pointer).is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+    };
     clauses.iter().all(|clause| match clause {
         AssignmentClause::State(v) => same("/state", v),
         AssignmentClause::AccessPackageId(v) => same("/accessPackage/id", v),
@@ -334,13 +417,19 @@ fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>) -> Reply {
     }
 }
 
-fn read(data: &Data, settings: &Settings, route: Read, list: &ListRequest<'_>) -> Result<Reply, Reply> {
+fn read(
+    data: &Data,
+    settings: &Settings,
+    route: Read,
+    list: &ListRequest<'_>,
+) -> Result<Reply, Reply> {
     const ASSIGNMENTS: &str = "identityGovernance/entitlementManagement/assignments";
     const PACKAGES: &str = "identityGovernance/entitlementManagement/accessPackages";
-    let entity = |context: &str, item: Option<&Value>, missing: fn(&str) -> Reply, id: &str| match item {
-        Some(item) => Ok(list.entity(context, item)),
-        None => Err(missing(id)),
-    };
+    let entity =
+        |context: &str, item: Option<&Value>, missing: fn(&str) -> Reply, id: &str| match item {
+            Some(item) => Ok(list.entity(context, item)),
+            None => Err(missing(id)),
+        };
     let whole = |context: &str, items: &[Value]| -> Result<Reply, Reply> {
         list.no_filter()?;
         let size = list.page_size(settings.page_size)?;
@@ -350,12 +439,17 @@ fn read(data: &Data, settings: &Settings, route: Read, list: &ListRequest<'_>) -
         Read::Assignments => {
             let clauses = match &list.query.filter {
                 None => Vec::new(),
-                Some(text) => parse_assignment_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?,
+                Some(text) => {
+                    parse_assignment_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?
+                }
             };
             // Assignments ignore $top: their page size is the server's.
-            Ok(list.page(ASSIGNMENTS, &data.assignments.items, settings.assignment_page_size, |item| {
-                assignment_matches(item, &clauses)
-            }))
+            Ok(list.page(
+                ASSIGNMENTS,
+                &data.assignments.items,
+                settings.assignment_page_size,
+                |item| assignment_matches(item, &clauses),
+            ))
         }
         Read::Assignment(id) => entity(ASSIGNMENTS, data.assignments.get(&id), em_not_found, &id),
         Read::Packages => whole(PACKAGES, &data.packages.items),
@@ -368,7 +462,12 @@ fn read(data: &Data, settings: &Settings, route: Read, list: &ListRequest<'_>) -
         Read::Members(id) => whole("directoryObjects", sub_items(&data.members, &id)),
         Read::Owners(id) => whole("directoryObjects", sub_items(&data.owners, &id)),
         Read::ServicePrincipals => whole("servicePrincipals", &data.service_principals.items),
-        Read::ServicePrincipal(id) => entity("servicePrincipals", data.service_principals.get(&id), not_found, &id),
+        Read::ServicePrincipal(id) => entity(
+            "servicePrincipals",
+            data.service_principals.get(&id),
+            not_found,
+            &id,
+        ),
         Read::AssignedTo(id) if !data.service_principals.contains(&id) => Err(not_found(&id)),
         Read::AssignedTo(id) => whole(
             &format!("servicePrincipals('{id}')/appRoleAssignedTo"),
@@ -379,7 +478,9 @@ fn read(data: &Data, settings: &Settings, route: Read, list: &ListRequest<'_>) -
 
 /// The stored sub-collection of a resource (lower-cased id); none is an empty list.
 fn sub_items<'d>(map: &'d HashMap<String, Vec<Value>>, id: &str) -> &'d [Value] {
-    map.get(&id.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or_default()
+    map.get(&id.to_ascii_lowercase())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// `POST …/assignments/{id}/reprocess`: re-enforces a delivered assignment (see
@@ -387,16 +488,29 @@ fn sub_items<'d>(map: &'d HashMap<String, Vec<Value>>, id: &str) -> &'d [Value] 
 fn reprocess(shared: &Shared, id: &str) -> Reply {
     let settings = &shared.settings;
     let mut data = lock(&shared.data);
-    if settings.fail_writes_after.is_some_and(|n| data.reprocess_successes >= n) {
+    if settings
+        .fail_writes_after
+        .is_some_and(|n| data.reprocess_successes >= n)
+    {
         let status = settings.fail_writes_status;
-        return Reply::error(status, status_code_name(status), "Injected write failure (fake-graph fail_writes_after).");
+        return Reply::error(
+            status,
+            status_code_name(status),
+            "Injected write failure (fake-graph fail_writes_after).",
+        );
     }
     let Some(raw) = data.assignments.get(id) else {
         return em_not_found(id);
     };
     let assignment: AccessPackageAssignment = match serde_json::from_value(raw.clone()) {
         Ok(assignment) => assignment,
-        Err(e) => return Reply::error(500, "InternalServerError", format!("stored assignment `{id}` is malformed: {e}")),
+        Err(e) => {
+            return Reply::error(
+                500,
+                "InternalServerError",
+                format!("stored assignment `{id}` is malformed: {e}"),
+            )
+        }
     };
     let state = assignment.state.clone().unwrap_or_default();
     if !state.eq_ignore_ascii_case("delivered") {
@@ -408,7 +522,10 @@ fn reprocess(shared: &Shared, id: &str) -> Reply {
     }
     let added = data.restore_access(&assignment);
     data.reprocess_successes += 1;
-    *data.reprocess_counts.entry(assignment.id.clone()).or_default() += 1;
+    *data
+        .reprocess_counts
+        .entry(assignment.id.clone())
+        .or_default() += 1;
     tracing::debug!(assignment = %assignment.id, added, "reprocess");
     Reply::empty(202)
 }

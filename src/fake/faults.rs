@@ -129,11 +129,21 @@ impl Faults {
             .server_errors
             .iter()
             .map(|f| (&f.path, f.count, f.page))
-            .chain(self.drop_connection.iter().map(|f| (&f.path, f.count, f.page)))
-            .chain(self.truncate_body.iter().map(|f| (&f.path, f.count, f.page)));
+            .chain(
+                self.drop_connection
+                    .iter()
+                    .map(|f| (&f.path, f.count, f.page)),
+            )
+            .chain(
+                self.truncate_body
+                    .iter()
+                    .map(|f| (&f.path, f.count, f.page)),
+            );
         for (path, count, page) in counts {
             if count < -1 {
-                return Err(format!("`{path}`: count must be -1 (always) or at least 0, not {count}"));
+                return Err(format!(
+                    "`{path}`: count must be -1 (always) or at least 0, not {count}"
+                ));
             }
             if page == Some(0) {
                 return Err(format!("`{path}`: pages are numbered from 1"));
@@ -141,15 +151,23 @@ impl Faults {
         }
         for fault in &self.server_errors {
             if !(400..=599).contains(&fault.status) {
-                return Err(format!("`{}`: status {} is not an error status", fault.path, fault.status));
+                return Err(format!(
+                    "`{}`: status {} is not an error status",
+                    fault.path, fault.status
+                ));
             }
             if fault.retry_after.is_some_and(|s| !s.is_finite() || s < 0.0) {
-                return Err(format!("`{}`: retry_after must be a number of seconds ≥ 0", fault.path));
+                return Err(format!(
+                    "`{}`: retry_after must be a number of seconds ≥ 0",
+                    fault.path
+                ));
             }
         }
         if let Some(status) = self.fail_writes_status {
             if !(400..=599).contains(&status) {
-                return Err(format!("fail_writes_status {status} is not an error status"));
+                return Err(format!(
+                    "fail_writes_status {status} is not an error status"
+                ));
             }
         }
         Ok(())
@@ -167,7 +185,10 @@ pub fn normalize_path(path: &str) -> String {
 pub enum PreFault {
     Forbidden,
     NotFound,
-    ServerError { status: u16, retry_after: Option<f64> },
+    ServerError {
+        status: u16,
+        retry_after: Option<f64>,
+    },
 }
 
 /// What happens to a `200` body.
@@ -303,7 +324,8 @@ mod tests {
     fn unknown_or_invalid_fields_are_rejected() {
         let error = Faults::parse(r#"{"forbiden": []}"#).unwrap_err();
         assert!(error.contains("unknown field `forbiden`"), "{error}");
-        let error = Faults::parse(r#"{"drop_connection": [{"path": "users", "pages": 2}]}"#).unwrap_err();
+        let error =
+            Faults::parse(r#"{"drop_connection": [{"path": "users", "pages": 2}]}"#).unwrap_err();
         assert!(error.contains("unknown field `pages`"), "{error}");
         assert!(Faults::parse(r#"{"server_errors": [{"path": "x", "status": 200}]}"#).is_err());
         assert!(Faults::parse(r#"{"truncate_body": [{"path": "x", "count": -2}]}"#).is_err());
@@ -322,14 +344,24 @@ mod tests {
         )
         .unwrap();
         let mut state = FaultState::new(&faults);
-        assert_eq!(state.before("groups/ab/members", 3), Some(PreFault::Forbidden));
+        assert_eq!(
+            state.before("groups/ab/members", 3),
+            Some(PreFault::Forbidden)
+        );
         assert_eq!(state.before("groups/ab", 1), None);
-        let error = Some(PreFault::ServerError { status: 503, retry_after: None });
+        let error = Some(PreFault::ServerError {
+            status: 503,
+            retry_after: None,
+        });
         assert_eq!(state.before("groups/X/owners", 1), error);
         assert_eq!(state.before("/groups/x/owners", 1), error);
         assert_eq!(state.before("groups/x/owners", 1), None, "count used up");
         assert_eq!(state.on_body("users", 1), Some(BodyFault::Truncate));
-        assert_eq!(state.on_body("users", 1), Some(BodyFault::Truncate), "always");
+        assert_eq!(
+            state.on_body("users", 1),
+            Some(BodyFault::Truncate),
+            "always"
+        );
         assert_eq!(state.on_body("users", 2), Some(BodyFault::Drop));
         assert_eq!(state.on_body("users", 2), None);
         assert!(state.loops_next_link("groups/q/members"));

@@ -96,7 +96,9 @@ pub fn parse_assignment_filter(text: &str) -> Result<Vec<AssignmentClause>, Stri
         let (op, after) = take_word(rest);
         rest = after;
         if !op.eq_ignore_ascii_case("eq") {
-            return Err(format!("Invalid filter clause: expected `eq` after `{property}`."));
+            return Err(format!(
+                "Invalid filter clause: expected `eq` after `{property}`."
+            ));
         }
         let (value, after) = take_quoted(rest)?;
         rest = after.trim_start();
@@ -117,7 +119,9 @@ pub fn parse_assignment_filter(text: &str) -> Result<Vec<AssignmentClause>, Stri
         }
         let (joiner, after) = take_word(rest);
         if !joiner.eq_ignore_ascii_case("and") {
-            return Err(format!("Invalid filter clause: unsupported operator `{joiner}`."));
+            return Err(format!(
+                "Invalid filter clause: unsupported operator `{joiner}`."
+            ));
         }
         rest = after;
     }
@@ -183,7 +187,10 @@ impl PageCursor {
         let (page, index) = plain.split_once(':')?;
         let page: u32 = page.parse().ok()?;
         (page >= 2).then_some(())?;
-        Some(PageCursor { page, index: index.parse().ok()? })
+        Some(PageCursor {
+            page,
+            index: index.parse().ok()?,
+        })
     }
 }
 
@@ -203,7 +210,11 @@ mod tests {
                 " accessPackage/id eq 'P1' and TARGET/OBJECTID eq 'u1'  AND state Eq 'delivered' "
             )
             .unwrap(),
-            vec![AccessPackageId("P1".into()), TargetObjectId("u1".into()), State("delivered".into())]
+            vec![
+                AccessPackageId("P1".into()),
+                TargetObjectId("u1".into()),
+                State("delivered".into())
+            ]
         );
         assert_eq!(
             parse_assignment_filter("target/objectId eq 'o''brien'").unwrap(),
@@ -225,13 +236,18 @@ mod tests {
 
     #[test]
     fn query_options() {
-        let q = ODataQuery::parse("$filter=state%20eq%20'Delivered'&$top=5&$select=id&$skiptoken=abc&x=1")
-            .unwrap();
+        let q = ODataQuery::parse(
+            "$filter=state%20eq%20'Delivered'&$top=5&$select=id&$skiptoken=abc&x=1",
+        )
+        .unwrap();
         assert_eq!(q.filter.as_deref(), Some("state eq 'Delivered'"));
         assert_eq!(q.top, Some(5));
         assert!(q.select && !q.expand);
         assert_eq!(q.skiptoken.as_deref(), Some("abc"));
-        assert_eq!(q.raw_without_skiptoken, "$filter=state%20eq%20'Delivered'&$top=5&$select=id&x=1");
+        assert_eq!(
+            q.raw_without_skiptoken,
+            "$filter=state%20eq%20'Delivered'&$top=5&$select=id&x=1"
+        );
         let q = ODataQuery::parse("%24expand=target&$filter=state+eq+'x'").unwrap();
         assert!(q.expand);
         assert_eq!(q.filter.as_deref(), Some("state eq 'x'"));
@@ -241,11 +257,21 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
-        let cursor = PageCursor { page: 7, index: 12345 };
+        let cursor = PageCursor {
+            page: 7,
+            index: 12345,
+        };
         let token = cursor.encode();
         assert!(token.starts_with("fg") && token.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_eq!(PageCursor::decode(&token), Some(cursor));
-        for bad in ["", "fg", "fg3", "xx373a31", "fgzz", &PageCursor { page: 1, index: 0 }.encode()] {
+        for bad in [
+            "",
+            "fg",
+            "fg3",
+            "xx373a31",
+            "fgzz",
+            &PageCursor { page: 1, index: 0 }.encode(),
+        ] {
             assert_eq!(PageCursor::decode(bad), None, "{bad:?}");
         }
     }

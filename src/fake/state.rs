@@ -16,7 +16,9 @@ use crate::tenant_dir::{self, TenantDir};
 /// Locks a mutex, taking the data of a poisoned one (a panicking handler leaves consistent
 /// data behind: every mutation is a single push).
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What `GET /_fake/stats` answers.
@@ -74,7 +76,9 @@ impl Table {
     }
 
     pub fn get(&self, id: &str) -> Option<&Value> {
-        self.index.get(&id.to_ascii_lowercase()).map(|&i| &self.items[i])
+        self.index
+            .get(&id.to_ascii_lowercase())
+            .map(|&i| &self.items[i])
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -143,7 +147,12 @@ impl Data {
             .items
             .iter()
             .enumerate()
-            .filter_map(|(i, u)| Some((u.get("userPrincipalName")?.as_str()?.to_ascii_lowercase(), i)))
+            .filter_map(|(i, u)| {
+                Some((
+                    u.get("userPrincipalName")?.as_str()?.to_ascii_lowercase(),
+                    i,
+                ))
+            })
             .collect();
         let groups_dir = root.join(tenant_dir::GROUPS_DIR);
         Ok(Data {
@@ -153,7 +162,9 @@ impl Data {
             users,
             users_by_upn,
             groups: Table::new(read_raw(&root.join(tenant_dir::GROUPS_FILE))?),
-            service_principals: Table::new(read_raw(&root.join(tenant_dir::SERVICE_PRINCIPALS_FILE))?),
+            service_principals: Table::new(read_raw(
+                &root.join(tenant_dir::SERVICE_PRINCIPALS_FILE),
+            )?),
             members: read_sub_collections(&groups_dir, tenant_dir::MEMBERS_FILE)?,
             owners: read_sub_collections(&groups_dir, tenant_dir::OWNERS_FILE)?,
             app_role_assigned_to: read_sub_collections(
@@ -213,7 +224,8 @@ impl Data {
                     }
                     let entries = list.entry(resource_id.to_ascii_lowercase()).or_default();
                     if !entries.iter().any(|o| same_id(o.get("id"), &principal)) {
-                        entries.push(json!({"@odata.type": "#microsoft.graph.user", "id": principal}));
+                        entries
+                            .push(json!({"@odata.type": "#microsoft.graph.user", "id": principal}));
                         added += 1;
                     }
                 }
@@ -226,7 +238,8 @@ impl Data {
                         .entry(resource_id.to_ascii_lowercase())
                         .or_default();
                     let present = entries.iter().any(|a| {
-                        same_id(a.get("principalId"), &principal) && same_id(a.get("appRoleId"), &role_origin)
+                        same_id(a.get("principalId"), &principal)
+                            && same_id(a.get("appRoleId"), &role_origin)
                     });
                     if !present {
                         entries.push(json!({
@@ -248,7 +261,9 @@ impl Data {
 }
 
 fn same_id(value: Option<&Value>, id: &str) -> bool {
-    value.and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(id))
+    value
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(id))
 }
 
 /// An id shaped like Graph's appRoleAssignment ids (43 base64url characters).
@@ -280,7 +295,10 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(expire_after: Option<u64>) -> Self {
-        Tokens { expire_after, ..Tokens::default() }
+        Tokens {
+            expire_after,
+            ..Tokens::default()
+        }
     }
 
     pub fn issue(&mut self) -> String {
@@ -293,7 +311,10 @@ impl Tokens {
     /// Checks a bearer token; a valid one counts as an authenticated request, and the
     /// `expire_token_after`-th such request revokes every token issued so far.
     pub fn authenticate(&mut self, token: &str) -> bool {
-        let valid = self.issued.get(token).is_some_and(|&seq| seq >= self.revoked_below);
+        let valid = self
+            .issued
+            .get(token)
+            .is_some_and(|&seq| seq >= self.revoked_below);
         if valid {
             self.authenticated += 1;
             if self.expire_after == Some(self.authenticated) {
@@ -329,17 +350,30 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/contoso");
         let mut data = Data::load(&root).unwrap();
         // Adele's Finance Analysts assignment: member of 15f02b30…, app role 8fb69c55… on de04b46d….
-        let raw = data.assignments.get("3B280E9F-A116-499A-BEBC-FB9CCAE627B7").unwrap().clone();
+        let raw = data
+            .assignments
+            .get("3B280E9F-A116-499A-BEBC-FB9CCAE627B7")
+            .unwrap()
+            .clone();
         let assignment: AccessPackageAssignment = serde_json::from_value(raw).unwrap();
         let adele = "94db7a08-d8e3-49ea-a571-f2e8f55015b0";
         let group = "15f02b30-b055-4983-ba88-8d6ab2e2d0dc";
         let sp = "de04b46d-fab4-48fd-9ec3-1eb67c11a4e6";
         assert_eq!(data.restore_access(&assignment), 0, "nothing missing");
-        data.members.get_mut(group).unwrap().retain(|m| !same_id(m.get("id"), adele));
-        data.app_role_assigned_to.get_mut(sp).unwrap().retain(|a| !same_id(a.get("principalId"), adele));
+        data.members
+            .get_mut(group)
+            .unwrap()
+            .retain(|m| !same_id(m.get("id"), adele));
+        data.app_role_assigned_to
+            .get_mut(sp)
+            .unwrap()
+            .retain(|a| !same_id(a.get("principalId"), adele));
         assert_eq!(data.restore_access(&assignment), 2);
         let member = data.members[group].last().unwrap();
-        assert_eq!(member, &json!({"@odata.type": "#microsoft.graph.user", "id": adele}));
+        assert_eq!(
+            member,
+            &json!({"@odata.type": "#microsoft.graph.user", "id": adele})
+        );
         let grant = data.app_role_assigned_to[sp].last().unwrap();
         assert_eq!(grant["appRoleId"], "8fb69c55-9790-4800-a904-65ad91ce2fc7");
         assert_eq!(grant["principalType"], "User");

@@ -134,8 +134,20 @@ mod tests {
             ("groups/g1/members", true, false, Some(5), 1),
             ("groups/g1/transitiveMembers", false, false, None, 5),
             ("groups/g1/transitiveMembers", false, true, None, 6),
-            ("servicePrincipals/s/appRoleAssignedTo", false, false, None, 2),
-            ("servicePrincipals/s/appRoleAssignments", false, false, Some(1), 1),
+            (
+                "servicePrincipals/s/appRoleAssignedTo",
+                false,
+                false,
+                None,
+                2,
+            ),
+            (
+                "servicePrincipals/s/appRoleAssignments",
+                false,
+                false,
+                Some(1),
+                1,
+            ),
             ("users/u/appRoleAssignments", true, false, None, 1),
             ("users", false, false, None, 2),
             ("users", true, false, Some(19), 1),
@@ -143,8 +155,20 @@ mod tests {
             ("users/u1", false, false, None, 1),
             ("groups/g1", true, false, Some(1), 1),
             ("groups/g1/owners", false, false, None, 1),
-            ("identityGovernance/entitlementManagement/assignments", false, true, None, 2),
-            ("identityGovernance/entitlementManagement/accessPackages/p", false, true, None, 2),
+            (
+                "identityGovernance/entitlementManagement/assignments",
+                false,
+                true,
+                None,
+                2,
+            ),
+            (
+                "identityGovernance/entitlementManagement/accessPackages/p",
+                false,
+                true,
+                None,
+                2,
+            ),
             ("/groups/g1/members/", false, false, None, 3),
         ];
         for &(path, select, expand, top, expected) in cases {
@@ -166,14 +190,18 @@ mod tests {
         // Needs 2: the first entry (4 RU at t=0) frees at t=1000.
         assert_eq!(
             w.try_spend(ms(650), 2),
-            Admission::Throttled { retry_after: ms(350) }
+            Admission::Throttled {
+                retry_after: ms(350)
+            }
         );
         // A throttled request spends nothing.
         assert_eq!(w.spent(ms(650)), 10);
         // Needs 6: the first two entries must go; the second frees at t=1300.
         assert_eq!(
             w.try_spend(ms(700), 6),
-            Admission::Throttled { retry_after: ms(600) }
+            Admission::Throttled {
+                retry_after: ms(600)
+            }
         );
         assert_eq!(w.try_spend(ms(1000), 2), Admission::Admitted);
         assert_eq!(w.spent(ms(1000)), 8);
@@ -187,12 +215,16 @@ mod tests {
         assert_eq!(w.try_spend(ms(0), 5), Admission::Admitted);
         assert_eq!(
             w.try_spend(ms(99), 1),
-            Admission::Throttled { retry_after: MIN_RETRY_AFTER }
+            Admission::Throttled {
+                retry_after: MIN_RETRY_AFTER
+            }
         );
         // Costs more than the budget: admitted once the window is empty, not before.
         assert_eq!(
             w.try_spend(ms(50), 7),
-            Admission::Throttled { retry_after: ms(50) }
+            Admission::Throttled {
+                retry_after: ms(50)
+            }
         );
         assert_eq!(w.try_spend(ms(100), 7), Admission::Admitted);
         assert_eq!(w.spent(ms(100)), 7);

@@ -156,10 +156,12 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
         {
             "yes" => approved.push(item.assignment_id.clone()),
             "no" | "" => {}
-            other => return Err(refuse(format!(
+            other => {
+                return Err(refuse(format!(
                 "sheet `{PLAN_SHEET}` row {} has `{other}` in `{APPROVE_COLUMN}`; use Yes or No",
                 index + 2
-            ))),
+            )))
+            }
         }
     }
     Ok(approved)

@@ -1,0 +1,81 @@
+//! `entra-drift generate`: a synthetic tenant and its ground truth, for tests and benchmarks.
+
+use chrono::Utc;
+
+use super::Outcome;
+use crate::cli::{GenerateArgs, GenerateFormat};
+use crate::error::{Error, Result};
+use crate::generate::{generate, write_truth, Profile};
+use crate::snapshot::store::{self, StoreExtras};
+
+pub const TRUTH_FILE: &str = "ground-truth.csv";
+
+pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
+    let profile = Profile::named(&args.size)
+        .ok_or_else(|| Error::Usage(format!("unknown size `{}`", args.size)))?;
+    if args.out.exists()
+        && std::fs::read_dir(&args.out)
+            .map_err(|e| Error::io(&args.out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::Usage(format!(
+            "`{}` is not empty; choose a new folder",
+            args.out.display()
+        )));
+    }
+    let started = Utc::now();
+    let generated = generate(&profile, args.seed);
+    match args.format {
+        GenerateFormat::TenantDir => generated.tenant.write(&args.out)?,
+        GenerateFormat::Snapshot => {
+            let mut snapshot = generated.tenant.to_snapshot()?;
+            snapshot.info.source = format!("generated {} tenant, seed {}", args.size, args.seed);
+            store::write(
+                &args.out,
+                &snapshot,
+                StoreExtras {
+                    started,
+                    finished: Utc::now(),
+                    graph: None,
+                    resources: Vec::new(),
+                },
+            )?;
+        }
+    }
+    let truth_path = args.out.join(TRUTH_FILE);
+    write_truth(&truth_path, &generated.truth)?;
+    if !quiet {
+        let memberships: usize = generated
+            .tenant
+            .members
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+            + generated
+                .tenant
+                .owners
+                .values()
+                .map(Vec::len)
+                .sum::<usize>()
+            + generated
+                .tenant
+                .app_role_assigned_to
+                .values()
+                .map(Vec::len)
+                .sum::<usize>();
+        eprintln!(
+            "Generated {} tenant (seed {}): {} users, {} packages, {} assignments, {} memberships, {} expected findings",
+            args.size,
+            args.seed,
+            generated.tenant.users.len(),
+            generated.tenant.packages.len(),
+            generated.tenant.assignments.len(),
+            memberships,
+            generated.truth.len()
+        );
+        eprintln!("Wrote {} and {}", args.out.display(), truth_path.display());
+    }
+    println!("{}", args.out.display());
+    Ok(Outcome::Clean)
+}

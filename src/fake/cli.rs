@@ -1,0 +1,116 @@
+//! The `fake-graph` command line: its arguments, and running the server until SIGTERM/SIGINT
+//! after printing the one ready line on stdout.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::{start, FakeConfig, Faults};
+
+/// A local fake of Microsoft Graph serving a tenant directory over HTTPS on 127.0.0.1.
+///
+/// When ready it prints one line on stdout, `{"url":"https://127.0.0.1:PORT","ca":"<path or null>"}`,
+/// and runs until SIGTERM or SIGINT. Logs go to stderr.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "fake-graph", version)]
+pub struct FakeArgs {
+    /// The tenant directory to serve.
+    #[arg(long)]
+    pub tenant_dir: PathBuf,
+    /// Address to listen on (127.0.0.1 only; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// Write the self-signed certificate (PEM) here, for clients to trust.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+    /// Accept only this client id at the token endpoint (default: any).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Environment variable holding the only accepted client secret (unset: any secret).
+    #[arg(long, default_value = "FAKE_GRAPH_CLIENT_SECRET")]
+    pub client_secret_env: String,
+    /// Sleep this long once per HTTP request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Resource-unit budget per window (default: no throttling).
+    #[arg(long)]
+    pub throttle_ru: Option<u64>,
+    /// Length of the sliding throttle window.
+    #[arg(long, default_value_t = 10_000)]
+    pub throttle_window_ms: u64,
+    /// Page size of lists when `$top` is absent.
+    #[arg(long, default_value_t = 100)]
+    pub page_size: usize,
+    /// Page size of the assignments list (which ignores `$top`).
+    #[arg(long, default_value_t = 100)]
+    pub assignment_page_size: usize,
+    /// Faults file (default: <tenant dir>/faults.json if present). Format: see src/fake/faults.rs.
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
+}
+
+impl FakeArgs {
+    /// The server configuration; reads the secret's variable and the faults file.
+    pub fn to_config(&self) -> Result<FakeConfig, String> {
+        let mut config = FakeConfig::new(&self.tenant_dir);
+        config.addr = self.addr;
+        config.ca_out = self.ca_out.clone();
+        config.client_id = self.client_id.clone();
+        config.client_secret = std::env::var(&self.client_secret_env)
+            .ok()
+            .filter(|s| !s.is_empty());
+        if config.client_secret.is_none() {
+            tracing::warn!(variable = %self.client_secret_env, "no client secret set: any secret is accepted");
+        }
+        config.latency_ms = self.latency_ms;
+        config.throttle_ru = self.throttle_ru;
+        config.throttle_window_ms = self.throttle_window_ms;
+        config.page_size = self.page_size;
+        config.assignment_page_size = self.assignment_page_size;
+        config.faults = match &self.faults {
+            Some(path) => Some(Faults::read(path)?),
+            None => None,
+        };
+        Ok(config)
+    }
+}
+
+/// Starts the server, prints the ready line, and serves until SIGTERM or SIGINT.
+pub async fn run(args: FakeArgs) -> Result<(), String> {
+    let config = args.to_config()?;
+    let ca = config.ca_out.as_ref().map(|p| p.display().to_string());
+    let fake = start(config).await?;
+    let line = serde_json::json!({ "url": fake.url, "ca": ca });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing the ready line: {e}"))?;
+    drop(stdout);
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    fake.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Result<(), String> {
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("Ctrl-C handler: {e}"))
+}

@@ -1,0 +1,451 @@
+//! Synthetic tenants with known drift: a seed and a size give a tenant directory (or a stored
+//! snapshot) and the findings it must produce. The truth is recorded as the drift is
+//! injected, never computed by the audit's rules.
+
+mod truth;
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::model::{
+    AccessPackage, AccessPackageAssignment, DirectoryObject, Group, ServicePrincipal, TenantInfo,
+    User,
+};
+use crate::tenant_dir::TenantDir;
+pub use truth::{write_truth, TruthRow};
+
+/// How big a tenant, and how much drift of each kind.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub users: usize,
+    pub packages: usize,
+    pub governed_groups: usize,
+    pub applications: usize,
+    pub assignments: usize,
+    /// Groups no package governs, and the members each holds (the bulk of real memberships).
+    pub other_groups: usize,
+    pub other_group_members: usize,
+    /// Share of delivered assignment roles whose access was removed by hand.
+    pub missing_rate: f64,
+    /// Share of governed groups deleted while packages still list them.
+    pub deleted_group_rate: f64,
+    /// Share of packages that also deliver a SharePoint site role.
+    pub sharepoint_rate: f64,
+    /// Share of delivered assignments whose target has no objectId.
+    pub no_object_id_rate: f64,
+    /// Users given a governed role with no assignment, per assignment.
+    pub unassigned_access_rate: f64,
+    /// Share of expired assignments whose access was never removed.
+    pub expired_kept_rate: f64,
+    pub disabled_user_rate: f64,
+}
+
+impl Profile {
+    pub fn named(name: &str) -> Option<Profile> {
+        let base = Profile {
+            users: 1_000,
+            packages: 60,
+            governed_groups: 120,
+            applications: 8,
+            assignments: 2_000,
+            other_groups: 40,
+            other_group_members: 200,
+            missing_rate: 0.03,
+            deleted_group_rate: 0.02,
+            sharepoint_rate: 0.05,
+            no_object_id_rate: 0.005,
+            unassigned_access_rate: 0.01,
+            expired_kept_rate: 0.2,
+            disabled_user_rate: 0.03,
+        };
+        match name {
+            "small" => Some(base),
+            // Entra's default quota: 300,000 assignments, 20,000 packages; ~10 M memberships.
+            "large" => Some(Profile {
+                users: 250_000,
+                packages: 20_000,
+                governed_groups: 30_000,
+                applications: 1_000,
+                assignments: 300_000,
+                other_groups: 5_000,
+                other_group_members: 1_850,
+                missing_rate: 0.01,
+                deleted_group_rate: 0.002,
+                sharepoint_rate: 0.01,
+                no_object_id_rate: 0.001,
+                unassigned_access_rate: 0.005,
+                ..base
+            }),
+            "xl" => Some(Profile {
+                users: 2_000_000,
+                packages: 30_000,
+                governed_groups: 45_000,
+                applications: 2_000,
+                assignments: 3_000_000,
+                other_groups: 10_000,
+                other_group_members: 2_400,
+                missing_rate: 0.01,
+                deleted_group_rate: 0.002,
+                sharepoint_rate: 0.01,
+                no_object_id_rate: 0.001,
+                unassigned_access_rate: 0.005,
+                ..base
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A role a package delivers, as the generator models it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Role {
+    Member(usize),
+    Owner(usize),
+    App(usize, usize),
+    Site(usize),
+}
+
+pub struct Generated {
+    pub tenant: TenantDir,
+    pub truth: Vec<TruthRow>,
+}
+
+fn guid(rng: &mut StdRng) -> String {
+    let v: u128 = rng.random();
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+pub fn generate(profile: &Profile, seed: u64) -> Generated {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tenant = TenantInfo {
+        id: guid(&mut rng),
+        display_name: Some(format!("Synthetic tenant (seed {seed})")),
+        default_domain: Some("synthetic.example".into()),
+    };
+    let user_ids: Vec<String> = (0..profile.users).map(|_| guid(&mut rng)).collect();
+    let users: Vec<User> = user_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| User {
+            id: id.clone(),
+            display_name: Some(format!("User {i}")),
+            user_principal_name: Some(format!("user{i}@synthetic.example")),
+            account_enabled: Some(!rng.random_bool(profile.disabled_user_rate)),
+            user_type: Some("Member".into()),
+        })
+        .collect();
+    let enabled: Vec<bool> = users
+        .iter()
+        .map(|u| u.account_enabled == Some(true))
+        .collect();
+
+    let group_ids: Vec<String> = (0..profile.governed_groups)
+        .map(|_| guid(&mut rng))
+        .collect();
+    let deleted: Vec<bool> = (0..profile.governed_groups)
+        .map(|_| rng.random_bool(profile.deleted_group_rate))
+        .collect();
+    let sp_ids: Vec<String> = (0..profile.applications).map(|_| guid(&mut rng)).collect();
+    let app_roles: Vec<Vec<String>> = (0..profile.applications)
+        .map(|_| (0..3).map(|_| guid(&mut rng)).collect())
+        .collect();
+    let site = |i: usize| format!("https://synthetic.sharepoint.com/sites/site{i}");
+
+    // Packages: 1–4 roles each, mostly group membership.
+    let mut package_roles: Vec<Vec<Role>> = Vec::with_capacity(profile.packages);
+    for _ in 0..profile.packages {
+        let mut roles = Vec::new();
+        for _ in 0..rng.random_range(1..=3) {
+            let group = rng.random_range(0..profile.governed_groups);
+            let role = match rng.random_range(0..10) {
+                0 => Role::Owner(group),
+                1 | 2 if profile.applications > 0 => {
+                    let app = rng.random_range(0..profile.applications);
+                    Role::App(app, rng.random_range(0..3))
+                }
+                _ => Role::Member(group),
+            };
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        if rng.random_bool(profile.sharepoint_rate) {
+            roles.push(Role::Site(rng.random_range(0..50)));
+        }
+        package_roles.push(roles);
+    }
+    let package_ids: Vec<String> = (0..profile.packages).map(|_| guid(&mut rng)).collect();
+
+    let mut builder = truth::Builder::new(&group_ids, &sp_ids, &app_roles, &user_ids, &enabled);
+    let mut assignments = Vec::with_capacity(profile.assignments);
+    // Every (user, role) belongs to at most one assignment, so each injected fault has one
+    // unambiguous finding.
+    let mut owner: HashMap<(usize, Role), ()> = HashMap::new();
+    let mut attempts = 0;
+    while assignments.len() < profile.assignments && attempts < profile.assignments * 20 {
+        attempts += 1;
+        let user = rng.random_range(0..profile.users);
+        let package = rng.random_range(0..profile.packages);
+        let roles = &package_roles[package];
+        if roles.iter().any(|r| owner.contains_key(&(user, r.clone()))) {
+            continue;
+        }
+        for role in roles {
+            owner.insert((user, role.clone()), ());
+        }
+        let id = guid(&mut rng);
+        let state = match rng.random_range(0..1000) {
+            0..=849 => "Delivered",
+            850..=869 => "Delivering",
+            870..=879 => "PartiallyDelivered",
+            880..=889 => "DeliveryFailed",
+            _ => "Expired",
+        };
+        let no_object_id = state == "Delivered" && rng.random_bool(profile.no_object_id_rate);
+        let target = if no_object_id {
+            Value::Null
+        } else {
+            json!(user_ids[user])
+        };
+        assignments.push(assignment(&id, state, target, &package_ids[package], user));
+
+        let roles = roles.clone();
+        match state {
+            "Delivered" if no_object_id => {
+                for role in &roles {
+                    builder.unverifiable(
+                        &id,
+                        &package_ids[package],
+                        None,
+                        role_key(role, &group_ids, &sp_ids, &app_roles, &site),
+                    );
+                }
+            }
+            "Delivered" => {
+                for role in &roles {
+                    let key = role_key(role, &group_ids, &sp_ids, &app_roles, &site);
+                    match role {
+                        Role::Site(_) => {
+                            builder.unverifiable(&id, &package_ids[package], Some(user), key)
+                        }
+                        Role::Member(g) | Role::Owner(g) if deleted[*g] => {
+                            builder.not_found(&id, &package_ids[package], user, key)
+                        }
+                        _ if rng.random_bool(profile.missing_rate) => {
+                            builder.missing(&id, &package_ids[package], user, key)
+                        }
+                        _ => builder.hold(user, key),
+                    }
+                }
+            }
+            "PartiallyDelivered" | "DeliveryFailed" => {
+                builder.not_delivered(&id, &package_ids[package], user);
+                if state == "PartiallyDelivered" {
+                    for role in &roles {
+                        if !matches!(role, Role::Site(_)) {
+                            builder.hold_quietly(
+                                user,
+                                role_key(role, &group_ids, &sp_ids, &app_roles, &site),
+                                !deleted_of(role, &deleted),
+                            );
+                        }
+                    }
+                }
+            }
+            "Delivering" => {
+                for role in &roles {
+                    if !matches!(role, Role::Site(_)) && rng.random_bool(0.5) {
+                        builder.hold_quietly(
+                            user,
+                            role_key(role, &group_ids, &sp_ids, &app_roles, &site),
+                            !deleted_of(role, &deleted),
+                        );
+                    }
+                }
+            }
+            _ => {
+                // Expired: access removed, except where nobody cleaned up.
+                for role in &roles {
+                    if !matches!(role, Role::Site(_))
+                        && !deleted_of(role, &deleted)
+                        && rng.random_bool(profile.expired_kept_rate)
+                    {
+                        builder.unexplained(
+                            user,
+                            role_key(role, &group_ids, &sp_ids, &app_roles, &site),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // Access granted by hand to users with no assignment for it.
+    let governed: Vec<Role> = package_roles
+        .iter()
+        .flatten()
+        .filter(|r| !matches!(r, Role::Site(_)))
+        .cloned()
+        .collect();
+    let extra = (profile.assignments as f64 * profile.unassigned_access_rate) as usize;
+    for _ in 0..extra {
+        let user = rng.random_range(0..profile.users);
+        let role = governed[rng.random_range(0..governed.len())].clone();
+        if deleted_of(&role, &deleted) || owner.contains_key(&(user, role.clone())) {
+            continue;
+        }
+        owner.insert((user, role.clone()), ());
+        builder.unexplained(
+            user,
+            role_key(&role, &group_ids, &sp_ids, &app_roles, &site),
+        );
+    }
+    // Nested groups as members of governed groups: never a finding.
+    let other_ids: Vec<String> = (0..profile.other_groups).map(|_| guid(&mut rng)).collect();
+    for (g, group_id) in group_ids
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| !deleted[*g])
+        .step_by(7)
+    {
+        if let Some(nested) = other_ids.get(g % other_ids.len().max(1)) {
+            builder.nested(group_id, nested);
+        }
+    }
+
+    let packages: Vec<AccessPackage> = package_ids
+        .iter()
+        .zip(&package_roles)
+        .enumerate()
+        .map(|(i, (id, roles))| package(i, id, roles, &group_ids, &sp_ids, &app_roles, &site))
+        .collect();
+    let groups: Vec<Group> = group_ids
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| !deleted[*g])
+        .map(|(g, id)| Group {
+            id: id.clone(),
+            display_name: Some(format!("Governed group {g}")),
+        })
+        .chain(other_ids.iter().enumerate().map(|(g, id)| Group {
+            id: id.clone(),
+            display_name: Some(format!("Other group {g}")),
+        }))
+        .collect();
+    let service_principals: Vec<ServicePrincipal> = sp_ids
+        .iter()
+        .zip(&app_roles)
+        .enumerate()
+        .map(|(i, (id, roles))| {
+            serde_json::from_value(json!({"id": id, "appId": guid(&mut rng), "displayName": format!("App {i}"),
+                "appRoles": roles.iter().enumerate().map(|(r, rid)| json!({"id": rid, "displayName": format!("Role {r}"), "value": format!("role{r}")})).collect::<Vec<_>>()}))
+            .expect("static shape")
+        })
+        .collect();
+
+    let deleted_ids: std::collections::HashSet<&str> = group_ids
+        .iter()
+        .zip(&deleted)
+        .filter(|(_, d)| **d)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let (mut members, owners, app_role_assigned_to, truth) =
+        builder.finish(|id| !deleted_ids.contains(id));
+    // The bulk: members of groups no package governs.
+    for id in &other_ids {
+        let list: Vec<DirectoryObject> = (0..profile.other_group_members)
+            .map(|_| DirectoryObject {
+                id: user_ids[rng.random_range(0..profile.users)].clone(),
+                odata_type: Some("#microsoft.graph.user".into()),
+            })
+            .collect();
+        members.insert(id.clone(), list);
+    }
+
+    Generated {
+        tenant: TenantDir {
+            root: std::path::PathBuf::from("(generated)"),
+            tenant,
+            packages,
+            assignments,
+            users,
+            groups,
+            service_principals,
+            members,
+            owners,
+            app_role_assigned_to,
+        },
+        truth,
+    }
+}
+
+fn deleted_of(role: &Role, deleted: &[bool]) -> bool {
+    matches!(role, Role::Member(g) | Role::Owner(g) if deleted[*g])
+}
+
+fn role_key(
+    role: &Role,
+    groups: &[String],
+    sps: &[String],
+    app_roles: &[Vec<String>],
+    site: &dyn Fn(usize) -> String,
+) -> truth::Key {
+    match role {
+        Role::Member(g) => truth::Key::group(&groups[*g], "member"),
+        Role::Owner(g) => truth::Key::group(&groups[*g], "owner"),
+        Role::App(a, r) => truth::Key::app(&sps[*a], &app_roles[*a][*r]),
+        Role::Site(s) => truth::Key::site(&site(*s)),
+    }
+}
+
+fn assignment(
+    id: &str,
+    state: &str,
+    target: Value,
+    package: &str,
+    user: usize,
+) -> AccessPackageAssignment {
+    serde_json::from_value(json!({
+        "id": id, "state": state, "status": state,
+        "target": {"objectId": target, "displayName": format!("User {user}"), "principalName": format!("user{user}@synthetic.example"), "subjectType": "user"},
+        "accessPackage": {"id": package}
+    }))
+    .expect("static shape")
+}
+
+fn package(
+    index: usize,
+    id: &str,
+    roles: &[Role],
+    groups: &[String],
+    sps: &[String],
+    app_roles: &[Vec<String>],
+    site: &dyn Fn(usize) -> String,
+) -> AccessPackage {
+    let scopes: Vec<Value> = roles
+        .iter()
+        .map(|role| {
+            let (system, origin, scope, name) = match role {
+                Role::Member(g) => ("AadGroup", format!("Member_{}", groups[*g]), groups[*g].clone(), "Member".to_string()),
+                Role::Owner(g) => ("AadGroup", format!("Owner_{}", groups[*g]), groups[*g].clone(), "Owner".to_string()),
+                Role::App(a, r) => ("AadApplication", app_roles[*a][*r].clone(), sps[*a].clone(), format!("Role {r}")),
+                Role::Site(s) => ("SharePointOnline", "4".to_string(), site(*s), "Site member".to_string()),
+            };
+            json!({"role": {"displayName": name, "originSystem": system, "originId": origin},
+                   "scope": {"displayName": format!("Resource {scope}"), "originSystem": system, "originId": scope, "isRootScope": true}})
+        })
+        .collect();
+    serde_json::from_value(json!({"id": id, "displayName": format!("Package {index}"), "catalogId": "synthetic-catalog", "resourceRoleScopes": scopes}))
+        .expect("static shape")
+}
