@@ -1,6 +1,7 @@
 //! `fake-graph`: a local fake of Microsoft Graph over HTTPS (see `entra_drift::fake`).
 //! Parses arguments, logs to stderr, and runs the server until SIGTERM/SIGINT.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,6 +18,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     entra_drift::graph::install_crypto_provider();
     match run(args).await {

@@ -82,7 +82,12 @@ pub async fn run(args: FakeArgs) -> Result<(), String> {
     let config = args.to_config()?;
     let ca = config.ca_out.as_ref().map(|p| p.display().to_string());
     let fake = start(config).await?;
-    let line = serde_json::json!({ "url": fake.url, "ca": ca });
+    // Written by hand to keep the key order `url`, `ca` (serde_json sorts object keys).
+    let line = format!(
+        r#"{{"url":{},"ca":{}}}"#,
+        serde_json::Value::from(fake.url.as_str()),
+        ca.map_or(serde_json::Value::Null, serde_json::Value::from)
+    );
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
@@ -91,6 +96,7 @@ pub async fn run(args: FakeArgs) -> Result<(), String> {
     wait_for_signal().await?;
     tracing::info!("stopping");
     fake.shutdown().await;
+    tracing::debug!("stopped");
     Ok(())
 }
 

@@ -59,13 +59,6 @@ impl Reply {
             "Access token is empty or invalid.",
         )
     }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
 }
 
 fn status_code_name(status: u16) -> &'static str {

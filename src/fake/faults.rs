@@ -32,6 +32,12 @@
 //! **count** is how many times the fault fires in the server's lifetime; `-1` (the default)
 //! means always. Each firing uses one.
 //!
+//! `path`, `page` and `count` are the fields of `server_errors`, `drop_connection` and
+//! `truncate_body` entries (only `path` is required); `status` and `retry_after` belong to
+//! `server_errors` alone. The file is read once, at startup. In the library,
+//! `FakeConfig::faults = None` means "the tenant directory's faults.json if any" and
+//! `Some(Faults::default())` means no faults at all.
+//!
 //! | key | effect |
 //! |---|---|
 //! | `forbidden` | `403` `Authorization_RequestDenied`, always |
@@ -45,7 +51,9 @@
 //!
 //! Order of checks for one request: authentication, throttling (reads only), `forbidden`,
 //! `not_found`, `server_errors`, the handler, then `drop_connection` / `truncate_body` (which
-//! fire only on a `200`; a non-matching status does not use up a count).
+//! fire only on a `200`; a non-matching status does not use up a count). Path faults apply to
+//! every method, reprocess included. A reprocess checks `fail_writes_after` first, before its
+//! own `404` / `400` checks.
 
 use std::path::Path;
 

@@ -42,8 +42,8 @@ pub struct Settings {
     pub fail_writes_status: u16,
 }
 
-/// Everything the handlers share. Locks are never held across an `await`, and never two at
-/// once except `data` → nothing else.
+/// Everything the handlers share. A lock is never held across an `await`, and never while
+/// another is held (so lock order cannot deadlock).
 pub struct Shared {
     /// `https://127.0.0.1:PORT`
     pub base_url: String,
