@@ -173,40 +173,46 @@ fn with_faults(faults: serde_json::Value) -> impl FnOnce(&mut FakeConfig) {
 #[test]
 fn each_fault_changes_nothing_but_verifiability() {
     let offline = offline("contoso");
+    // Group members come through `groups/delta` first and through `groups/{id}/members`
+    // when a delta round fails: a fault on a group's members hits both paths.
+    let members = format!("groups/{GROUP}/members");
+    let delta = "groups/delta".to_string();
+    let assigned = format!("servicePrincipals/{APP}/appRoleAssignedTo");
     let cases = [
-        (
-            "forbidden",
-            json!({"forbidden": [format!("groups/{GROUP}/members")]}),
-            true,
-        ),
+        ("forbidden", json!({"forbidden": [members, delta]}), true),
         (
             "always 503",
-            json!({"server_errors": [{"path": format!("servicePrincipals/{APP}/appRoleAssignedTo"), "status": 503, "count": -1}]}),
+            json!({"server_errors": [{"path": assigned, "status": 503, "count": -1}]}),
             true,
         ),
         (
             "a 5xx burst",
-            json!({"server_errors": [{"path": format!("groups/{GROUP}/members"), "status": 503, "count": 2}]}),
+            json!({"server_errors": [{"path": delta, "status": 503, "count": 2}, {"path": members, "status": 503, "count": 2}]}),
             false,
         ),
         (
             "a 504 with Retry-After",
-            json!({"server_errors": [{"path": format!("groups/{GROUP}/members"), "status": 504, "count": 1, "retry_after": 0.1}]}),
+            json!({"server_errors": [{"path": delta, "status": 504, "count": 1, "retry_after": 0.1}]}),
             false,
         ),
         (
             "a dropped connection",
-            json!({"drop_connection": [{"path": format!("groups/{GROUP}/members"), "page": 1, "count": 1}]}),
+            json!({"drop_connection": [{"path": delta, "page": 1, "count": 1}]}),
+            false,
+        ),
+        (
+            "a dropped connection on the direct read",
+            json!({"drop_connection": [{"path": members, "page": 1, "count": 1}], "forbidden": [delta]}),
             false,
         ),
         (
             "a truncated body",
-            json!({"truncate_body": [{"path": format!("servicePrincipals/{APP}/appRoleAssignedTo"), "page": 1, "count": -1}]}),
+            json!({"truncate_body": [{"path": assigned, "page": 1, "count": -1}]}),
             true,
         ),
         (
             "a nextLink loop",
-            json!({"next_link_loop": [format!("groups/{GROUP}/members")]}),
+            json!({"next_link_loop": [members, delta]}),
             true,
         ),
         ("an expired token", json!({"expire_token_after": 4}), false),
@@ -238,7 +244,7 @@ fn each_fault_changes_nothing_but_verifiability() {
 fn a_404_marks_the_resource_not_found_never_missing() {
     let fake = Fake::start(
         "contoso",
-        with_faults(json!({"not_found": [format!("groups/{GROUP}/members")]})),
+        with_faults(json!({"not_found": [format!("groups/{GROUP}/members"), "groups/delta"]})),
     );
     let out = tempfile::tempdir().unwrap();
     let live = rows(
@@ -532,4 +538,37 @@ fn the_fake_graph_binary_serves_a_demo_audit() {
         rows(&run_dir(&output).join("findings.csv")),
         offline("contoso")
     );
+}
+
+#[test]
+fn group_delta_reads_members_for_fewer_resource_units_than_direct_reads() {
+    let units = |naive: bool| {
+        let fake = Fake::start("contoso", |_| {});
+        let out = tempfile::tempdir().unwrap();
+        let mut command = fake.command(
+            &["-q", "audit", "--out", out.path().to_str().unwrap()],
+            SECRET,
+        );
+        if naive {
+            command.env("ENTRA_DRIFT_NAIVE_CLIENT", "1");
+        }
+        let dir = run_dir(&command.output().unwrap());
+        assert_eq!(
+            rows(&dir.join("findings.csv")),
+            offline("contoso"),
+            "naive: {naive}"
+        );
+        fake.server().stats()
+    };
+    let smart = units(false);
+    let naive = units(true);
+    assert!(
+        smart.resource_units < naive.resource_units,
+        "delta {smart:?} vs direct {naive:?}"
+    );
+    assert!(
+        smart.requests < naive.requests,
+        "batching {smart:?} vs one request per read {naive:?}"
+    );
+    assert_eq!(naive.batch_inner_requests, 0);
 }

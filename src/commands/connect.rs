@@ -6,6 +6,10 @@ use crate::cli::GraphArgs;
 use crate::error::{Error, Result};
 use crate::graph::{self, Authenticator, CredentialSettings, GraphClient, RetryPolicy};
 
+/// Set (to anything) to read Graph as a naive client would: every read its own request, and
+/// group members one group at a time. For the benchmarks' comparison only.
+pub const NAIVE_CLIENT_VARIABLE: &str = "ENTRA_DRIFT_NAIVE_CLIENT";
+
 pub struct Connection {
     pub client: GraphClient,
     pub tenant_id: String,
@@ -58,8 +62,16 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         base_delay: Duration::from_millis(args.retry_base_ms),
         ..RetryPolicy::default()
     };
+    let mut client = GraphClient::new(http, &graph_root, auth, retry, args.concurrency);
+    // Benchmark-only: the naive comparison client (README, Benchmarks).
+    if std::env::var_os(NAIVE_CLIENT_VARIABLE).is_some() {
+        tracing::warn!(
+            "{NAIVE_CLIENT_VARIABLE} is set: no $batch, no group delta (benchmark comparison only)"
+        );
+        client = client.without_batching();
+    }
     Ok(Connection {
-        client: GraphClient::new(http, &graph_root, auth, retry, args.concurrency),
+        client,
         tenant_id,
         graph_root,
     })

@@ -46,7 +46,7 @@ pub struct FakeArgs {
     /// Page size of the assignments list (which ignores `$top`).
     #[arg(long, default_value_t = 100)]
     pub assignment_page_size: usize,
-    /// Faults file (default: <tenant dir>/faults.json if present). Format: see src/fake/faults.rs.
+    /// Faults file (default: TENANT_DIR/faults.json if present). Format: see src/fake/faults.rs.
     #[arg(long)]
     pub faults: Option<PathBuf>,
 }

@@ -204,6 +204,8 @@ enum Read {
     Users,
     User(String),
     Groups,
+    /// `groups/delta?$select=members&$filter=id eq '…' or …` (initial round, members only).
+    GroupsDelta,
     Group(String),
     Members(String),
     Owners(String),
@@ -240,6 +242,7 @@ impl Route {
             ["users"] => Read::Users,
             ["users", u] => Read::User(id(u)),
             ["groups"] => Read::Groups,
+            ["groups", "delta"] => Read::GroupsDelta,
             ["groups", g] => Read::Group(id(g)),
             ["groups", g, "members"] => Read::Members(id(g)),
             ["groups", g, "owners"] => Read::Owners(id(g)),
@@ -450,6 +453,47 @@ fn read(
         Read::Users => whole("users", &data.users.items),
         Read::User(id) => entity("users", data.user(&id), not_found, &id),
         Read::Groups => whole("groups", &data.groups.items),
+        Read::GroupsDelta => {
+            let ids = match &list.query.filter {
+                Some(text) => parse_id_filter(text)
+                    .map_err(|m| Reply::error(400, "Request_UnsupportedQuery", m))?,
+                None => {
+                    return Err(Reply::error(
+                        400,
+                        "Request_UnsupportedQuery",
+                        "fake-graph needs $filter=id eq '…' on groups/delta",
+                    ))
+                }
+            };
+            // One entry per group per chunk of members: a large group spans entries (and pages),
+            // as Graph's delta does; the client merges them.
+            let mut entries = Vec::new();
+            for id in ids.iter().filter(|id| data.groups.contains(id)) {
+                let members = sub_items(&data.members, id);
+                let chunks: Vec<&[Value]> = if members.is_empty() {
+                    vec![&[]]
+                } else {
+                    members.chunks(DELTA_MEMBERS_PER_ENTRY).collect()
+                };
+                for chunk in chunks {
+                    entries.push(json!({"id": id, "members@delta": chunk}));
+                }
+            }
+            let size = list.page_size(settings.page_size)?;
+            let mut reply = list.page("groups", &entries, size, |_| true);
+            // The last page carries a deltaLink (for the next round) instead of a nextLink.
+            if let Some(Value::Object(body)) = reply.body.as_mut() {
+                if !body.contains_key("@odata.nextLink") {
+                    let link = format!(
+                        "{}/v1.0/groups/delta?$deltatoken=fake-{}",
+                        list.shared.base_url,
+                        entries.len()
+                    );
+                    body.insert("@odata.deltaLink".into(), json!(link));
+                }
+            }
+            Ok(reply)
+        }
         Read::Group(id) => entity("groups", data.groups.get(&id), not_found, &id),
         Read::Members(id) | Read::Owners(id) if !data.groups.contains(&id) => Err(not_found(&id)),
         Read::Members(id) => whole("directoryObjects", sub_items(&data.members, &id)),
@@ -467,6 +511,33 @@ fn read(
             sub_items(&data.app_role_assigned_to, &id),
         ),
     }
+}
+
+/// Members listed in one `members@delta` entry before the group continues in another.
+const DELTA_MEMBERS_PER_ENTRY: usize = 500;
+
+/// `id eq 'a' or id eq 'b'` → the ids; Graph allows at most 50.
+fn parse_id_filter(text: &str) -> Result<Vec<String>, String> {
+    let ids: Vec<String> = text
+        .split(" or ")
+        .map(|clause| {
+            let clause = clause.trim();
+            clause
+                .strip_prefix("id eq '")
+                .and_then(|rest| rest.strip_suffix('\''))
+                .map(|id| id.to_ascii_lowercase())
+                .ok_or_else(|| {
+                    format!("unsupported filter clause `{clause}`: only id eq '…' joined with or")
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.len() > 50 {
+        return Err(format!(
+            "{} ids in one filter: at most 50 are allowed",
+            ids.len()
+        ));
+    }
+    Ok(ids)
 }
 
 /// The stored sub-collection of a resource (lower-cased id); none is an empty list.

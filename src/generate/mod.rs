@@ -63,6 +63,17 @@ impl Profile {
         };
         match name {
             "small" => Some(base),
+            // For live benchmarks against fake-graph: big enough for throttling to bind.
+            "medium" => Some(Profile {
+                users: 25_000,
+                packages: 2_000,
+                governed_groups: 3_000,
+                applications: 100,
+                assignments: 30_000,
+                other_groups: 300,
+                other_group_members: 1_000,
+                ..base
+            }),
             // Entra's default quota: 300,000 assignments, 20,000 packages; ~10 M memberships.
             "large" => Some(Profile {
                 users: 250_000,

@@ -56,7 +56,8 @@ impl GraphClient {
             attempt += 1;
             let requests: Vec<Value> = pending
                 .iter()
-                .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i])}))
+                // Spaces (in `$filter`) must be encoded inside a batch's relative URL.
+                .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
                 .collect();
             Stats::add(&self.stats.batched_requests, pending.len() as u64);
             let reply = self

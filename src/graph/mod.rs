@@ -111,6 +111,8 @@ pub struct GraphClient {
     retry: RetryPolicy,
     permits: Arc<Semaphore>,
     concurrency: usize,
+    /// `false` for the naive comparison client of the benchmarks: one request per read.
+    batching: bool,
 }
 
 impl GraphClient {
@@ -130,7 +132,14 @@ impl GraphClient {
             retry,
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
+            batching: true,
         }
+    }
+
+    /// Turns `$batch` off (every read a request of its own): the benchmarks' naive client.
+    pub fn without_batching(mut self) -> Self {
+        self.batching = false;
+        self
     }
 
     pub fn stats(&self) -> StatsReport {
@@ -139,6 +148,10 @@ impl GraphClient {
 
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    pub fn batching(&self) -> bool {
+        self.batching
     }
 
     /// The absolute URL of a path relative to `/v1.0/`.
@@ -322,6 +335,15 @@ impl GraphClient {
     /// further pages directly. Each collection succeeds or fails on its own, in input order.
     pub async fn list_many(&self, paths: &[String]) -> Vec<Result<Vec<Value>, GraphError>> {
         use futures_util::StreamExt;
+        if !self.batching {
+            let reads = paths
+                .iter()
+                .map(|path| async move { self.list(&self.url(path)).await });
+            return futures_util::stream::iter(reads)
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+        }
         let first_pages = self.batch_get(paths).await;
         let work = paths
             .iter()

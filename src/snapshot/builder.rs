@@ -30,7 +30,7 @@ pub struct SnapshotBuilder {
     user_ids: HashSet<String>,
     users: Columns<4>,
     user_enabled: Vec<Option<bool>>,
-    holdings: Columns<5>,
+    holdings: Holdings,
     status: HashMap<ResourceKey, (String, String, Option<String>)>,
 }
 
@@ -202,15 +202,10 @@ impl SnapshotBuilder {
         role: &str,
         objects: &[DirectoryObject],
     ) {
-        let group_id = lower(group_id);
+        let key = self.holdings.key(roles::GROUP, &lower(group_id), role);
         for object in objects {
-            self.holdings.push([
-                Some(roles::GROUP.to_string()),
-                Some(group_id.clone()),
-                Some(role.to_string()),
-                Some(lower(&object.id)),
-                Some(principal_type_of(object.odata_type.as_deref())),
-            ]);
+            let kind = principal_type_of(object.odata_type.as_deref());
+            self.holdings.push(key, lower(&object.id), &kind);
         }
     }
 
@@ -222,18 +217,15 @@ impl SnapshotBuilder {
     ) {
         let sp = lower(service_principal_id);
         for item in items {
-            let principal_type = item
+            let kind = item
                 .principal_type
                 .as_deref()
                 .map(lower)
                 .unwrap_or_else(|| "unknown".to_string());
-            self.holdings.push([
-                Some(roles::APPLICATION.to_string()),
-                Some(sp.clone()),
-                Some(lower(&item.app_role_id)),
-                Some(lower(&item.principal_id)),
-                Some(principal_type),
-            ]);
+            let key = self
+                .holdings
+                .key(roles::APPLICATION, &sp, &lower(&item.app_role_id));
+            self.holdings.push(key, lower(&item.principal_id), &kind);
         }
     }
 
@@ -340,15 +332,9 @@ impl SnapshotBuilder {
         user_columns.insert(3, Column::new(col::USER_ENABLED.into(), self.user_enabled));
         let users = frame(user_columns)?;
 
-        let holdings = frame(self.holdings.into_columns([
-            col::RESOURCE_TYPE,
-            col::RESOURCE_ID,
-            col::ROLE,
-            col::PRINCIPAL_ID,
-            col::PRINCIPAL_TYPE,
-        ]))?
-        .unique_stable(None, UniqueKeepStrategy::First, None)
-        .frame("deduplicating holdings")?;
+        let holdings = frame(self.holdings.into_columns())?
+            .unique_stable(None, UniqueKeepStrategy::First, None)
+            .frame("deduplicating holdings")?;
 
         let resource_status = frame(status_columns.into_columns([
             col::RESOURCE_TYPE,
@@ -367,6 +353,71 @@ impl SnapshotBuilder {
             holdings,
             resource_status,
         })
+    }
+}
+
+/// Holdings, the one table that reaches tens of millions of rows: the resource and role of a
+/// row are interned (one `u32`), the principal type is a small code, so a row costs one id
+/// string instead of five strings.
+#[derive(Default)]
+struct Holdings {
+    keys: Vec<(&'static str, String, String)>,
+    key_index: HashMap<(&'static str, String, String), u32>,
+    kinds: Vec<String>,
+    row_keys: Vec<u32>,
+    row_principals: Vec<String>,
+    row_kinds: Vec<u8>,
+}
+
+impl Holdings {
+    fn key(&mut self, resource_type: &'static str, resource_id: &str, role: &str) -> u32 {
+        let key = (resource_type, resource_id.to_string(), role.to_string());
+        if let Some(index) = self.key_index.get(&key) {
+            return *index;
+        }
+        let index = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.key_index.insert(key, index);
+        index
+    }
+
+    fn push(&mut self, key: u32, principal: String, kind: &str) {
+        let code = match self.kinds.iter().position(|k| k == kind) {
+            Some(code) => code,
+            None => {
+                self.kinds.push(kind.to_string());
+                self.kinds.len() - 1
+            }
+        };
+        self.row_keys.push(key);
+        self.row_principals.push(principal);
+        // Principal types are a handful (user, group, servicePrincipal, ...).
+        self.row_kinds.push(u8::try_from(code).unwrap_or(u8::MAX));
+    }
+
+    fn into_columns(self) -> Vec<Column> {
+        let Holdings {
+            keys,
+            kinds,
+            row_keys,
+            row_principals,
+            row_kinds,
+            ..
+        } = self;
+        let part = |pick: for<'k> fn(&'k (&'static str, String, String)) -> &'k str| -> Vec<&str> {
+            row_keys.iter().map(|k| pick(&keys[*k as usize])).collect()
+        };
+        let kind_names: Vec<&str> = row_kinds
+            .iter()
+            .map(|k| kinds.get(*k as usize).map_or("unknown", String::as_str))
+            .collect();
+        vec![
+            Column::new(col::RESOURCE_TYPE.into(), part(|k| k.0)),
+            Column::new(col::RESOURCE_ID.into(), part(|k| k.1.as_str())),
+            Column::new(col::ROLE.into(), part(|k| k.2.as_str())),
+            Column::new(col::PRINCIPAL_ID.into(), row_principals),
+            Column::new(col::PRINCIPAL_TYPE.into(), kind_names),
+        ]
     }
 }
 
