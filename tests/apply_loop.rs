@@ -504,3 +504,53 @@ fn throttled_writes_are_retried() {
     assert_eq!(counts.get(PLAN_ITEMS[0]), Some(&1), "{counts:?}");
     assert!(fake.server().stats().throttled >= 2);
 }
+
+#[test]
+fn ctrl_c_stops_after_the_calls_in_flight() {
+    let fake = Fake::start("contoso", |config| config.latency_ms = 300);
+    let out = tempfile::tempdir().unwrap();
+    let run = audit(&fake, out.path());
+    let plan = run.join("plan.json");
+    assert!(approve(&plan, &[]).status.success());
+    let journal = run.join("plan.journal.jsonl");
+    let child = fake
+        .command(
+            &["-q", "apply", plan.to_str().unwrap(), "--concurrency", "1"],
+            SECRET,
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains("\"sending\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never started sending"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    // The call in flight finished and was journaled; nothing was left in doubt.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let sending = text.matches("\"sending\"").count();
+    let settled = text.matches("\"reprocessed\"").count() + text.matches("\"failed\"").count();
+    assert_eq!(sending, settled, "{text}");
+    assert!(reprocess_counts(&fake).len() < 4, "stopped before the end");
+    // And the same command finishes the rest, each item once.
+    assert!(apply(&fake, &plan, &["--concurrency", "1"])
+        .status
+        .success());
+    let counts = reprocess_counts(&fake);
+    assert_eq!(counts.len(), 4);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
