@@ -1,4 +1,5 @@
-//! Command-line types only (clap). Resolved into work by `commands`.
+//! Command-line types only (clap). Resolved into settings by `settings` (audit: flags over
+//! the configuration file over defaults) and into work by `commands`.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,10 @@ pub struct Cli {
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Configuration file (entra-drift.toml) for `audit`; its flags override it.
+    #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_VARIABLE)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,6 +62,33 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write a synthetic tenant with known drift, and its ground-truth findings.
     Generate(GenerateArgs),
+    /// Check a configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the evidence of audit runs: manifests, files and the chain between runs.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (and the exceptions register it names); errors point at
+    /// the file, line and column. Exits 0 when valid, 1 otherwise.
+    Check {
+        /// The file [default: --config, or $ENTRA_DRIFT_CONFIG].
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Report every edited, missing or extra file and every broken link of the chain. DIR is
+    /// a run folder, a tenant folder (all its runs) or an --out root. Exits 0 when intact, 1
+    /// otherwise.
+    Verify {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -163,7 +195,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["tenant_dir", "snapshot", "tenant"])))]
+#[command(group(ArgGroup::new("source").args(["tenant_dir", "snapshot", "tenant"])))]
 pub struct AuditArgs {
     /// Read a recorded tenant directory instead of Microsoft Graph (see fixtures/contoso).
     #[arg(long, value_name = "DIR")]
@@ -191,6 +223,36 @@ pub struct AuditArgs {
     /// Exit 2 when there are findings (0 when none), for schedulers; errors still exit 1.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Exceptions register (CSV or TOML): excepted findings are marked and never planned.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+
+    /// Keep only the newest N run folders of the tenant (after a successful run); index.csv
+    /// keeps a row for each pruned run.
+    #[arg(long, value_name = "N", value_parser = keep_in_range)]
+    pub keep: Option<usize>,
+
+    /// Take over a tenant's run lock older than this even if its process seems alive
+    /// [default: 24].
+    #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(i64).range(1..=2160))]
+    pub lock_max_age_hours: Option<i64>,
+
+    /// Report only on packages of this catalog (repeatable; replaces the file's list).
+    #[arg(long, value_name = "CATALOG_ID")]
+    pub include_catalog: Vec<String>,
+
+    /// Leave out packages of this catalog (repeatable).
+    #[arg(long, value_name = "CATALOG_ID")]
+    pub exclude_catalog: Vec<String>,
+
+    /// Report only on this package, by id or exact name (repeatable).
+    #[arg(long, value_name = "PACKAGE")]
+    pub include_package: Vec<String>,
+
+    /// Leave out this package, by id or exact name (repeatable).
+    #[arg(long, value_name = "PACKAGE")]
+    pub exclude_package: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +314,13 @@ pub struct GraphArgs {
     /// First retry backoff in milliseconds when Graph gives no Retry-After (tests lower it).
     #[arg(long, value_name = "MS", default_value_t = 2000, hide = true)]
     pub retry_base_ms: u64,
+}
+
+fn keep_in_range(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 100000".to_string()),
+    }
 }
 
 fn concurrency_in_range(text: &str) -> Result<usize, String> {

@@ -1,18 +1,25 @@
 //! The `entra-drift` binary: parse arguments, set up logging, run, and map the result to an
 //! exit code. This is the only place that decides exit codes.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
-use entra_drift::cli::{Cli, Command, LogFormat};
+use entra_drift::cli::{Cli, Command, ConfigCommand, EvidenceCommand, LogFormat};
 use entra_drift::commands::{self, Outcome};
+use entra_drift::settings::Given;
 
 fn main() -> ExitCode {
     // clap exits 2 on a usage error, which is our "drift found" code: map it to 1.
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The matches are kept beside the parsed flags: settings need to know which flags were
+    // given, so that a configuration file value is not overridden by a flag's default.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let code = if error.use_stderr() { 1 } else { 0 };
             let _ = error.print();
@@ -22,12 +29,24 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     entra_drift::graph::install_crypto_provider();
     let result = match &cli.command {
-        Command::Audit(args) => commands::audit::run(args, cli.quiet),
+        Command::Audit(args) => {
+            let given = matches
+                .subcommand_matches("audit")
+                .map(Given::from_matches)
+                .unwrap_or_default();
+            commands::audit::run(args, &given, cli.config.as_deref(), cli.quiet)
+        }
         Command::Snapshot(args) => commands::snapshot::run(args, cli.quiet),
         Command::Plan(command) => commands::plan::run(command),
         Command::Apply(args) => commands::apply::run(args, cli.quiet),
         Command::Verify(args) => commands::verify::run(args, cli.quiet),
         Command::Generate(args) => commands::generate::run(args, cli.quiet),
+        Command::Config(ConfigCommand::Check { file }) => {
+            commands::config::check(file.as_deref(), cli.config.as_deref(), cli.quiet)
+        }
+        Command::Evidence(EvidenceCommand::Verify { dir }) => {
+            commands::evidence::verify(dir, cli.quiet)
+        }
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -38,7 +57,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Ok(Outcome::ItemsFailed) => ExitCode::from(1),
+        Ok(Outcome::ItemsFailed | Outcome::CheckFailed) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(error) => {
             eprintln!("error: {error}");
@@ -63,8 +82,10 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},warn")));
+    // Colours only on a terminal: cron mail, journald and CI logs get plain text.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_target(false);
     match format {

@@ -14,7 +14,7 @@ use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, Collection, DirectoryObject, Group,
     ServicePrincipal, TenantInfo, User,
 };
-use crate::snapshot::roles::{self, APPLICATION, GROUP};
+use crate::snapshot::roles::{self, APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
 use crate::snapshot::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
 
 pub const TENANT_FILE: &str = "tenant.json";
@@ -134,14 +134,30 @@ impl TenantDir {
         for user in &self.users {
             builder.add_user(user, &users_origin)?;
         }
+        // Like a live snapshot, keep only the collections some package governs: the audit
+        // needs nothing else, and ungoverned groups hold most of a tenant's memberships.
+        let governed: HashSet<(&'static str, String, &'static str)> = builder
+            .governed_resources()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        let wanted = |kind: &'static str, id: &str, collection: &'static str| {
+            governed.contains(&(kind, id.to_ascii_lowercase(), collection))
+        };
         for (group, objects) in &self.members {
-            builder.add_group_principals(group, "member", objects);
+            if wanted(GROUP, group, MEMBERS) {
+                builder.add_group_principals(group, "member", objects);
+            }
         }
         for (group, objects) in &self.owners {
-            builder.add_group_principals(group, "owner", objects);
+            if wanted(GROUP, group, OWNERS) {
+                builder.add_group_principals(group, "owner", objects);
+            }
         }
         for (sp, items) in &self.app_role_assigned_to {
-            builder.add_app_role_assignments(sp, items);
+            if wanted(APPLICATION, sp, APP_ROLE_ASSIGNED_TO) {
+                builder.add_app_role_assignments(sp, items);
+            }
         }
 
         let group_names: HashMap<String, Option<String>> = self

@@ -29,9 +29,20 @@ pub mod col {
     pub const DETAIL: &str = "detail";
     pub const IN_PLAN: &str = "in_plan";
     pub const SKIP_REASON: &str = "plan_skip_reason";
+    /// Added by `annotate` (history and exceptions), after every column above so that readers
+    /// of earlier reports find their columns where they were.
+    pub const FIRST_SEEN: &str = "first_seen";
+    pub const DAYS_OPEN: &str = "days_open";
+    /// `new` or `persisting`.
+    pub const STATUS: &str = "status";
+    /// Id of the exception that covers the finding (or covered it, when expired).
+    pub const EXCEPTION: &str = "exception";
+    /// `active`, `expired`, or empty.
+    pub const EXCEPTION_STATE: &str = "exception_state";
 
-    /// Every findings column, in report order. The first seven are the contract's.
-    pub const ALL: [&str; 18] = [
+    /// Every findings column, in report order. The first seven are the contract's; the last
+    /// five exist once the findings are annotated.
+    pub const ALL: [&str; 23] = [
         CATEGORY,
         ASSIGNMENT_ID,
         PACKAGE_ID,
@@ -50,7 +61,14 @@ pub mod col {
         DETAIL,
         IN_PLAN,
         SKIP_REASON,
+        FIRST_SEEN,
+        DAYS_OPEN,
+        STATUS,
+        EXCEPTION,
+        EXCEPTION_STATE,
     ];
+    /// The columns `annotate` adds (the last of [`ALL`]).
+    pub const ANNOTATIONS: [&str; 5] = [FIRST_SEEN, DAYS_OPEN, STATUS, EXCEPTION, EXCEPTION_STATE];
     /// The contract's required columns (`findings.md`).
     pub const REQUIRED: [&str; 7] = [
         CATEGORY,
@@ -61,6 +79,15 @@ pub mod col {
         RESOURCE_ID,
         ROLE,
     ];
+
+    /// The columns of [`ALL`] that `frame` has, in report order: a frame straight from the
+    /// audit lacks the annotations, and is reported without them.
+    pub fn present(frame: &polars::prelude::DataFrame) -> Vec<&'static str> {
+        ALL.iter()
+            .copied()
+            .filter(|name| frame.column(name).is_ok())
+            .collect()
+    }
 }
 
 pub const SKIP_USER_NOT_FOUND: &str = "user not found in the tenant";

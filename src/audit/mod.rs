@@ -1,8 +1,10 @@
 //! The audit: pure dataframe joins from snapshot tables to the findings table
 //! (`shared/reference/findings.md`). No I/O, no per-row loops over the large tables.
 
+pub mod annotate;
 mod enrich;
 mod frames;
+pub mod scope;
 pub mod summary;
 
 pub use enrich::{col, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};

@@ -1,19 +1,28 @@
-//! `entra-drift audit`: snapshot → findings → reports and plan in a new run folder.
+//! `entra-drift audit`: settings → lock → snapshot → findings (scoped, annotated with history
+//! and exceptions) → reports, plan and evidence in a new run folder → index and retention.
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{connect, Outcome};
-use crate::audit::{self, summary};
+use crate::audit::annotate::{self, exception_rows, Annotated, EXCEPTION_EXPIRED};
+use crate::audit::scope::{self, Scope};
+use crate::audit::{self as audit_stage, summary};
 use crate::cli::AuditArgs;
 use crate::error::Result;
+use crate::evidence::{self, ManifestInput};
+use crate::exceptions::{self, Register};
+use crate::history::{self, NewRun, RunIndex, TrendPoint, TREND_RUNS};
+use crate::lock::RunLock;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::{self, WorkbookInput, EXCEL_MAX_ROWS};
+use crate::report::{self, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS};
+use crate::settings::{self, AuditSettings, Given, Source};
 use crate::snapshot::store::{self, StoreExtras};
 use crate::snapshot::{live, Snapshot};
 use crate::tenant_dir::TenantDir;
+use crate::{clock, config};
 
 /// Folder of a run that holds the stored snapshot of a live audit.
 pub const SNAPSHOT_DIR: &str = "snapshot";
@@ -23,49 +32,113 @@ pub struct Written {
     pub files: Vec<PathBuf>,
     pub summary: summary::Summary,
     pub plan_items: Option<usize>,
+    pub previous: Option<String>,
+    pub new: usize,
+    pub persisting: usize,
+    pub resolved: usize,
+    pub excepted: usize,
+    /// Ids of the register's exceptions that have expired.
+    pub expired_exceptions: Vec<String>,
+    /// Run folders deleted by retention.
+    pub pruned: Vec<String>,
 }
 
-pub fn run(args: &AuditArgs, quiet: bool) -> Result<Outcome> {
-    let (snapshot, extras) = load(args, quiet)?;
+/// How a run is written, beyond the snapshot.
+pub struct RunOptions<'a> {
+    pub out: &'a Path,
+    pub with_plan: bool,
+    pub expiry_days: i64,
+    pub now: DateTime<Utc>,
+    pub scope: &'a Scope,
+    pub register: Option<&'a Register>,
+    pub keep: Option<usize>,
+}
+
+pub fn run(
+    args: &AuditArgs,
+    given: &Given,
+    config_path: Option<&Path>,
+    quiet: bool,
+) -> Result<Outcome> {
+    let now = clock::now()?;
+    let config = config_path.map(config::read).transpose()?;
+    let settings = settings::resolve_audit(args, given, config.as_ref(), now)?;
+    // A bad register must fail the run before Graph is read or anything is written.
+    let register = settings
+        .exceptions
+        .as_deref()
+        .map(exceptions::read)
+        .transpose()?;
+
+    // A live read is long: lock before it, by the tenant the flags name. Offline sources are
+    // read first (quickly), since their tenant id is inside them.
+    let early_lock = match (&settings.source, &settings.graph.tenant) {
+        (Source::Live, Some(tenant)) => Some(lock(&settings, tenant)?),
+        _ => None,
+    };
+    let (snapshot, extras) = load(&settings, quiet)?;
+    let _lock = match early_lock {
+        Some(lock) => lock,
+        None => lock(&settings, &snapshot.info.tenant_id)?,
+    };
     let written = audit_and_report(
         &snapshot,
-        &args.output.out,
-        !args.no_plan,
-        args.plan_expiry_days,
+        &RunOptions {
+            out: &settings.out,
+            with_plan: settings.with_plan,
+            expiry_days: settings.plan_expiry_days,
+            now,
+            scope: &settings.scope,
+            register: register.as_ref(),
+            keep: settings.keep,
+        },
         extras,
     )?;
     if !quiet {
         print_summary(&snapshot, &written);
     }
     println!("{}", written.run_dir.display());
-    Ok(if written.summary.total == 0 {
+    // Excepted findings are accepted drift: a scheduler hears only about the rest.
+    Ok(if written.summary.total == written.excepted {
         Outcome::Clean
     } else {
         Outcome::Drift {
-            detailed_exitcode: args.detailed_exitcode,
+            detailed_exitcode: settings.detailed_exitcode,
         }
     })
 }
 
-/// Reads the snapshot from whichever source the flags name. A live read also returns what
+fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
+    RunLock::acquire(
+        &report::tenant_dir(&settings.out, tenant),
+        settings.lock_max_age,
+        settings.now,
+    )
+}
+
+/// Reads the snapshot from whichever source the settings name. A live read also returns what
 /// is needed to store it beside the reports.
-fn load(args: &AuditArgs, quiet: bool) -> Result<(Snapshot, Option<StoreExtras>)> {
-    if let Some(dir) = &args.tenant_dir {
-        tracing::info!(dir = %dir.display(), "reading tenant directory");
-        return Ok((TenantDir::read(dir)?.to_snapshot()?, None));
+fn load(settings: &AuditSettings, quiet: bool) -> Result<(Snapshot, Option<StoreExtras>)> {
+    match &settings.source {
+        Source::TenantDir(dir) => {
+            tracing::info!(dir = %dir.display(), "reading tenant directory");
+            Ok((TenantDir::read(dir)?.to_snapshot()?, None))
+        }
+        Source::Snapshot(dir) => {
+            tracing::info!(dir = %dir.display(), "reading stored snapshot");
+            Ok((store::read(dir)?.0, None))
+        }
+        Source::Live => {
+            let taken = read_live(&settings.graph, quiet)?;
+            let extras = StoreExtras {
+                started: taken.started,
+                finished: taken.finished,
+                graph: Some(taken.stats),
+                resources: taken.resources,
+            };
+            Ok((taken.snapshot, Some(extras)))
+        }
     }
-    if let Some(dir) = &args.snapshot {
-        tracing::info!(dir = %dir.display(), "reading stored snapshot");
-        return Ok((store::read(dir)?.0, None));
-    }
-    let taken = read_live(&args.graph, quiet)?;
-    let extras = StoreExtras {
-        started: taken.started,
-        finished: taken.finished,
-        graph: Some(taken.stats),
-        resources: taken.resources,
-    };
-    Ok((taken.snapshot, Some(extras)))
 }
 
 /// A live snapshot from Microsoft Graph.
@@ -81,35 +154,85 @@ pub fn read_live(graph: &crate::cli::GraphArgs, quiet: bool) -> Result<live::Liv
 }
 
 /// The part shared by every source: audit the snapshot and write the run folder (with the
-/// snapshot itself when `stored` is given).
+/// snapshot itself when `stored` is given), its manifest, the index row and retention. The
+/// caller holds the tenant's lock.
 pub fn audit_and_report(
     snapshot: &Snapshot,
-    out: &Path,
-    with_plan: bool,
-    expiry_days: i64,
+    options: &RunOptions,
     stored: Option<StoreExtras>,
 ) -> Result<Written> {
     let started = std::time::Instant::now();
-    let findings = audit::audit(&snapshot.tables)?;
+    let findings = audit_stage::audit(&snapshot.tables)?;
     tracing::info!(
         findings = findings.height(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "audit done"
     );
-    let summary = summary::summarise(&findings)?;
-    let generated_at = Utc::now();
-    let run_dir = report::create_run_dir(out, &snapshot.info.tenant_id, generated_at)?;
+    let (findings, scoped) = scope::apply(findings, &snapshot.tables, options.scope)?;
+    for entry in &scoped.unknown {
+        tracing::warn!(%entry, "the scope names no catalog or package of this tenant");
+    }
+    if !options.scope.is_everything() {
+        tracing::info!(
+            packages = scoped.packages_in_scope,
+            of = scoped.packages_total,
+            dropped = scoped.findings_dropped,
+            "scope applied"
+        );
+    }
+
+    let tenant_id = &snapshot.info.tenant_id;
+    let tenant_dir = report::tenant_dir(options.out, tenant_id);
+    let mut index = RunIndex::read(&tenant_dir)?;
+    let previous = history::previous_run(&tenant_dir, &index)?;
+    let today = options.now.date_naive();
+    let annotated = annotate::annotate(findings, previous.as_ref(), options.register, today)?;
+    let summary = summary::summarise(&annotated.findings)?;
+    let exceptions = options
+        .register
+        .map(|register| exception_rows(register, &annotated.exception_use, today));
+    let expired_exceptions: Vec<String> = exceptions
+        .iter()
+        .flatten()
+        .filter(|row| row.state == EXCEPTION_EXPIRED)
+        .map(|row| {
+            tracing::warn!(exception = %row.id, expired = %row.expires, findings = row.findings, "an exception has expired and no longer applies; renew it or remove it from the register");
+            row.id.clone()
+        })
+        .collect();
+
+    let generated_at = options.now;
+    let run_dir = report::create_run_dir(options.out, tenant_id, generated_at)?;
+    let run_name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
 
     let mut files = Vec::new();
     if let Some(extras) = stored {
         files.push(store::write(&run_dir.join(SNAPSHOT_DIR), snapshot, extras)?);
     }
     let csv_path = run_dir.join(report::FINDINGS_CSV);
-    report::write_findings_csv(&csv_path, &findings)?;
+    report::write_findings_csv(&csv_path, &annotated.findings)?;
     files.push(csv_path);
+    if previous.is_some() {
+        let path = run_dir.join(report::RESOLVED_CSV);
+        report::write_resolved_csv(&path, &annotated.resolved)?;
+        files.push(path);
+    }
+    if let Some(rows) = &exceptions {
+        let path = run_dir.join(report::EXCEPTIONS_CSV);
+        report::write_exceptions_csv(&path, rows)?;
+        files.push(path);
+    }
 
-    let plan = if with_plan {
-        let plan = Plan::new(&snapshot.info, &findings, generated_at, expiry_days)?;
+    let plan = if options.with_plan {
+        let plan = Plan::new(
+            &snapshot.info,
+            &annotated.findings,
+            generated_at,
+            options.expiry_days,
+        )?;
         let path = run_dir.join(report::PLAN_JSON);
         plan.write(&path)?;
         files.push(path);
@@ -118,26 +241,145 @@ pub fn audit_and_report(
         None
     };
 
+    let counts: [usize; 5] = std::array::from_fn(|i| summary.categories[i].findings);
+    let in_plan: usize = summary.categories.iter().map(|c| c.in_plan).sum();
+    let current = TrendPoint {
+        run: run_name.clone(),
+        generated_at,
+        categories: counts,
+        total: summary.total,
+        new: annotated.new,
+        resolved: annotated.resolved.len(),
+        excepted: annotated.excepted,
+    };
+    let mut trend = history::trend(&index.records);
+    trend.push(current);
+    if trend.len() > TREND_RUNS {
+        trend.remove(0);
+    }
     let xlsx_path = run_dir.join(report::DRIFT_XLSX);
-    report::write_workbook(
+    report::write_workbook_with(
         &xlsx_path,
         &WorkbookInput {
             info: &snapshot.info,
             generated_at,
-            findings: &findings,
+            findings: &annotated.findings,
             summary: &summary,
             plan: plan.as_ref(),
             max_data_rows: EXCEL_MAX_ROWS - 1,
         },
+        &WorkbookExtras {
+            facts: facts(
+                &annotated,
+                previous.as_ref().map(|p| p.run.as_str()),
+                options,
+                expired_exceptions.len(),
+            ),
+            trend: &trend,
+            resolved: previous.as_ref().map(|_| annotated.resolved.as_slice()),
+            exceptions: exceptions.as_deref(),
+        },
     )?;
     files.push(xlsx_path);
+
+    // Last: the manifest seals every file above, and links to the previous run of the index.
+    let previous_in_chain = index.records.last().map(|r| r.run.clone());
+    let manifest_sha256 = evidence::write_manifest(&ManifestInput {
+        run_dir: &run_dir,
+        tenant_id,
+        created: generated_at,
+        previous: previous_in_chain.as_deref(),
+    })?;
+    files.push(run_dir.join(evidence::MANIFEST_JSON));
+
+    // The index row commits the run; retention runs only after it is written.
+    index.records.push(
+        NewRun {
+            run: &run_name,
+            generated_at,
+            snapshot_taken_at: snapshot.info.taken_at,
+            source: &snapshot.info.source,
+            categories: counts,
+            new: annotated.new,
+            persisting: annotated.persisting,
+            resolved: annotated.resolved.len(),
+            excepted: annotated.excepted,
+            in_plan,
+            manifest_sha256,
+        }
+        .record(),
+    );
+    index.write()?;
+    let pruned = match options.keep {
+        Some(keep) => {
+            let pruned = history::prune(&tenant_dir, &mut index, keep, options.now);
+            if !pruned.is_empty() {
+                index.write()?;
+            }
+            pruned
+        }
+        None => Vec::new(),
+    };
+
     files.sort();
     Ok(Written {
         run_dir,
         files,
         summary,
         plan_items: plan.map(|p| p.items.len()),
+        previous: previous.map(|p| p.run),
+        new: annotated.new,
+        persisting: annotated.persisting,
+        resolved: annotated.resolved.len(),
+        excepted: annotated.excepted,
+        expired_exceptions,
+        pruned,
     })
+}
+
+/// The Summary sheet's extra facts.
+fn facts(
+    annotated: &Annotated,
+    previous: Option<&str>,
+    options: &RunOptions,
+    expired: usize,
+) -> Vec<(&'static str, String)> {
+    let mut facts = vec![
+        (
+            "Previous run",
+            previous
+                .unwrap_or("(none: first run of this tenant)")
+                .to_string(),
+        ),
+        ("New findings", annotated.new.to_string()),
+        ("Persisting findings", annotated.persisting.to_string()),
+        (
+            "Resolved since previous run",
+            annotated.resolved.len().to_string(),
+        ),
+    ];
+    if let Some(register) = options.register {
+        facts.push(("Exceptions register", register.path.display().to_string()));
+        facts.push(("Excepted findings", annotated.excepted.to_string()));
+        facts.push(("Expired exceptions", expired.to_string()));
+    }
+    if !options.scope.is_everything() {
+        let scope = options.scope;
+        let describe = |label: &str, values: &[String]| {
+            (!values.is_empty()).then(|| format!("{label} {}", values.join(", ")))
+        };
+        let parts: Vec<String> = [
+            describe("catalogs", &scope.include_catalogs),
+            describe("packages", &scope.include_packages),
+            describe("except catalogs", &scope.exclude_catalogs),
+            describe("except packages", &scope.exclude_packages),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        facts.push(("Scope", parts.join("; ")));
+    }
+    facts
 }
 
 fn print_summary(snapshot: &Snapshot, written: &Written) {
@@ -152,9 +394,32 @@ fn print_summary(snapshot: &Snapshot, written: &Written) {
         eprintln!("  {:<27} {:>8}", count.category, count.findings);
     }
     eprintln!("  {:<27} {:>8}", "total", written.summary.total);
+    match &written.previous {
+        Some(previous) => eprintln!(
+            "Since {previous}: {} new, {} persisting, {} resolved",
+            written.new, written.persisting, written.resolved
+        ),
+        None => eprintln!("First run of this tenant: every finding is new"),
+    }
+    if written.excepted > 0 || !written.expired_exceptions.is_empty() {
+        eprintln!("Excepted: {} finding(s)", written.excepted);
+    }
+    if !written.expired_exceptions.is_empty() {
+        eprintln!(
+            "Expired exceptions (no longer applied): {}",
+            written.expired_exceptions.join(", ")
+        );
+    }
     match written.plan_items {
         Some(items) => eprintln!("Reprocess plan: {items} assignment(s)"),
         None => eprintln!("Reprocess plan: not written (--no-plan)"),
+    }
+    if !written.pruned.is_empty() {
+        eprintln!(
+            "Retention: deleted {} old run folder(s): {}",
+            written.pruned.len(),
+            written.pruned.join(", ")
+        );
     }
     eprintln!("Wrote:");
     for file in &written.files {

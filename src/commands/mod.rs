@@ -2,7 +2,9 @@
 
 pub mod apply;
 pub mod audit;
+pub mod config;
 pub mod connect;
+pub mod evidence;
 pub mod generate;
 pub mod plan;
 pub mod snapshot;
@@ -20,4 +22,6 @@ pub enum Outcome {
     ItemsFailed,
     /// Stopped by Ctrl-C after the calls in flight (exit 130).
     Interrupted,
+    /// A check found problems (exit 1; printed by the command): `evidence verify`.
+    CheckFailed,
 }

@@ -27,8 +27,9 @@ pub fn write_findings_csv(path: &Path, findings: &DataFrame) -> Result<()> {
         .terminator(csv::Terminator::CRLF)
         .from_path(path)
         .map_err(error)?;
-    writer.write_record(col::ALL).map_err(error)?;
-    let rows = StringRows::new(findings, &col::ALL)?;
+    let columns = col::present(findings);
+    writer.write_record(&columns).map_err(error)?;
+    let rows = StringRows::new(findings, &columns)?;
     for row in rows.iter() {
         writer
             .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
@@ -37,9 +38,31 @@ pub fn write_findings_csv(path: &Path, findings: &DataFrame) -> Result<()> {
     writer.flush().map_err(|e| Error::io(path, e))
 }
 
+/// Undoes [`neutralise`] for a cell read back from a findings CSV written by this tool.
+pub fn unneutralise(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest)
+            if matches!(
+                rest.chars().next(),
+                Some('=' | '+' | '-' | '@' | '\t' | '\r')
+            ) =>
+        {
+            rest
+        }
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unneutralise_inverts_neutralise() {
+        for cell in ["=1+2", "-1", "@x", "plain", "'quoted", ""] {
+            assert_eq!(unneutralise(&neutralise(cell)), cell);
+        }
+    }
 
     #[test]
     fn formula_starts_are_neutralised() {

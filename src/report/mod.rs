@@ -2,12 +2,20 @@
 //! they write is computed by the audit and the plan.
 
 mod csv_report;
+mod history_csv;
 mod rows;
 mod xlsx;
+mod xlsx_history;
 
-pub use csv_report::{neutralise, write_findings_csv};
+pub use csv_report::{neutralise, unneutralise, write_findings_csv};
+pub use history_csv::{
+    write_exceptions_csv, write_resolved_csv, EXCEPTIONS_CSV, EXCEPTION_COLUMNS, RESOLVED_CSV,
+};
 pub use rows::StringRows;
-pub use xlsx::{write_workbook, WorkbookInput, EXCEL_MAX_ROWS};
+pub use xlsx::{
+    write_workbook, write_workbook_with, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS,
+};
+pub use xlsx_history::{EXCEPTIONS_SHEET, RESOLVED_SHEET};
 
 use std::path::{Path, PathBuf};
 
@@ -19,9 +27,14 @@ pub const FINDINGS_CSV: &str = "findings.csv";
 pub const DRIFT_XLSX: &str = "drift.xlsx";
 pub const PLAN_JSON: &str = "plan.json";
 
+/// `<root>/<tenant>`: the folder of a tenant's runs, its `index.csv` and its lock.
+pub fn tenant_dir(root: &Path, tenant_id: &str) -> PathBuf {
+    root.join(safe_component(&tenant_id.to_ascii_lowercase()))
+}
+
 /// Creates `<root>/<tenant>/<UTC timestamp>/`, never reusing an existing folder.
 pub fn create_run_dir(root: &Path, tenant_id: &str, at: DateTime<Utc>) -> Result<PathBuf> {
-    let tenant_dir = root.join(safe_component(tenant_id));
+    let tenant_dir = tenant_dir(root, tenant_id);
     std::fs::create_dir_all(&tenant_dir).map_err(|e| Error::io(&tenant_dir, e))?;
     let stamp = at.format("%Y%m%dT%H%M%SZ").to_string();
     for attempt in 0..1000 {

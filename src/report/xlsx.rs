@@ -10,10 +10,13 @@ use rust_xlsxwriter::{
     Worksheet, XlsxError,
 };
 
+use super::xlsx_history::{write_exceptions_sheet, write_resolved_sheet, write_trend};
 use super::StringRows;
+use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
+use crate::history::TrendPoint;
 use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, PLAN_SHEET};
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;
@@ -41,7 +44,31 @@ pub struct WorkbookInput<'a> {
     pub max_data_rows: usize,
 }
 
+/// What a run adds to the workbook beyond the findings: history and exceptions. Empty by
+/// default, which gives the workbook of a bare audit.
+#[derive(Debug, Default)]
+pub struct WorkbookExtras<'a> {
+    /// More label/value rows for the Summary's facts (new, resolved, excepted, ...).
+    pub facts: Vec<(&'static str, String)>,
+    /// Past runs and this one, oldest first; no trend table when empty.
+    pub trend: &'a [TrendPoint],
+    /// The Resolved sheet, written when there is a previous run (even when empty).
+    pub resolved: Option<&'a [Resolved]>,
+    /// The Exceptions sheet, written when a register is configured.
+    pub exceptions: Option<&'a [ExceptionRow]>,
+}
+
 pub fn write_workbook(path: &Path, input: &WorkbookInput) -> Result<()> {
+    write_workbook_with(path, input, &WorkbookExtras::default())
+}
+
+/// The workbook with history and exceptions: sheets Summary, the categories, Resolved (with
+/// a previous run), Exceptions (with a register), Plan.
+pub fn write_workbook_with(
+    path: &Path,
+    input: &WorkbookInput,
+    extras: &WorkbookExtras,
+) -> Result<()> {
     let error = |source| Error::Xlsx {
         path: path.to_path_buf(),
         source,
@@ -54,8 +81,14 @@ pub fn write_workbook(path: &Path, input: &WorkbookInput) -> Result<()> {
             .set_company(input.info.tenant_name.as_deref().unwrap_or_default())
             .set_creation_datetime(&input.generated_at),
     );
-    let sheets = write_summary(&mut workbook, input).map_err(error)?;
+    let sheets = write_summary(&mut workbook, input, extras).map_err(error)?;
     write_categories(&mut workbook, input, &sheets).map_err(error)?;
+    if let Some(resolved) = extras.resolved {
+        write_resolved_sheet(&mut workbook, resolved).map_err(error)?;
+    }
+    if let Some(exceptions) = extras.exceptions {
+        write_exceptions_sheet(&mut workbook, exceptions).map_err(error)?;
+    }
     if let Some(plan) = input.plan {
         write_plan(&mut workbook, plan).map_err(error)?;
     }
@@ -87,6 +120,7 @@ fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
 fn write_summary(
     workbook: &mut Workbook,
     input: &WorkbookInput,
+    extras: &WorkbookExtras,
 ) -> Result<Vec<Vec<String>>, XlsxError> {
     let bold = Format::new().set_bold();
     let title = Format::new().set_bold().set_font_size(14);
@@ -98,7 +132,7 @@ fn write_summary(
     sheet.set_column_width(3, 40)?;
     sheet.write_string_with_format(0, 0, "entra-drift access drift report", &title)?;
     let info = input.info;
-    let facts = [
+    let mut facts = vec![
         ("Tenant", info.tenant_name.clone().unwrap_or_default()),
         ("Tenant id", info.tenant_id.clone()),
         (
@@ -112,12 +146,15 @@ fn write_summary(
         ),
         ("Findings", input.summary.total.to_string()),
     ];
+    facts.extend(extras.facts.iter().cloned());
+    let fact_count = facts.len() as u32;
     for (row, (label, value)) in (2u32..).zip(facts) {
         sheet.write_string_with_format(row, 0, label, &bold)?;
         sheet.write_string(row, 1, value)?;
     }
 
-    let table_row = 9u32;
+    // Below the facts, with one empty row between (row 9 for a bare audit's six facts).
+    let table_row = 3 + fact_count;
     for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
         sheet.write_string_with_format(table_row, column, header, &bold)?;
     }
@@ -169,6 +206,7 @@ fn write_summary(
         }
         row += 1;
     }
+    write_trend(sheet, row, extras.trend)?;
     Ok(sheets)
 }
 
@@ -180,6 +218,8 @@ fn width(name: &str) -> f64 {
         col::SKIP_REASON => 40.0,
         col::USER_NAME | col::USER_UPN | col::PACKAGE_NAME | col::RESOURCE_NAME => 30.0,
         col::ROLE | col::USER_ENABLED | col::IN_PLAN => 12.0,
+        col::FIRST_SEEN | col::DAYS_OPEN | col::STATUS | col::EXCEPTION_STATE => 12.0,
+        col::EXCEPTION => 20.0,
         _ => 38.0,
     }
 }
@@ -187,16 +227,17 @@ fn width(name: &str) -> f64 {
 fn start_findings_sheet<'a>(
     workbook: &'a mut Workbook,
     name: &str,
+    columns: &[&str],
 ) -> Result<&'a mut Worksheet, XlsxError> {
     let bold = Format::new().set_bold();
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name(name)?;
-    for (column, header) in (0u16..).zip(col::ALL) {
+    for (column, header) in (0u16..).zip(columns) {
         sheet.set_column_width(column, width(header))?;
     }
     sheet.set_freeze_panes(1, 0)?;
-    for (column, header) in (0u16..).zip(col::ALL) {
-        sheet.write_string_with_format(0, column, header, &bold)?;
+    for (column, header) in (0u16..).zip(columns) {
+        sheet.write_string_with_format(0, column, *header, &bold)?;
     }
     Ok(sheet)
 }
@@ -206,20 +247,18 @@ fn write_categories(
     input: &WorkbookInput,
     sheets: &[Vec<String>],
 ) -> Result<(), XlsxError> {
-    let rows = StringRows::new(input.findings, &col::ALL)
+    let columns = col::present(input.findings);
+    let rows = StringRows::new(input.findings, &columns)
         .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
-    let user_col = col::ALL
-        .iter()
-        .position(|c| *c == col::USER_NAME)
-        .unwrap_or(0);
-    let package_col = col::ALL
-        .iter()
-        .position(|c| *c == col::PACKAGE_NAME)
-        .unwrap_or(0);
+    let position = |name: &str| columns.iter().position(|c| *c == name);
+    let user_col = position(col::USER_NAME).unwrap_or(usize::MAX);
+    let package_col = position(col::PACKAGE_NAME).unwrap_or(usize::MAX);
+    // Days open is a number, so that a reviewer can sort and filter on it.
+    let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
     let mut rows = rows.iter().peekable();
     for (category, names) in CATEGORIES.iter().zip(sheets) {
         for name in names {
-            let sheet = start_findings_sheet(workbook, name)?;
+            let sheet = start_findings_sheet(workbook, name, &columns)?;
             let mut written = 0usize;
             let mut links = 0usize;
             while written < input.max_data_rows {
@@ -238,14 +277,19 @@ fn write_categories(
                             sheet.write_url_with_text(excel_row, column, Url::new(url), *cell)?;
                             links += 1;
                         }
-                        _ => {
-                            sheet.write_string(excel_row, column, *cell)?;
-                        }
+                        _ => match cell.parse::<u32>() {
+                            Ok(days) if column as usize == days_col => {
+                                sheet.write_number(excel_row, column, f64::from(days))?;
+                            }
+                            _ => {
+                                sheet.write_string(excel_row, column, *cell)?;
+                            }
+                        },
                     }
                 }
                 written += 1;
             }
-            sheet.autofilter(0, 0, written as u32, col::ALL.len() as u16 - 1)?;
+            sheet.autofilter(0, 0, written as u32, columns.len() as u16 - 1)?;
         }
     }
     Ok(())

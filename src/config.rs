@@ -1,0 +1,442 @@
+//! The configuration file (`entra-drift.toml`): its keys, and reading it into checked values.
+//! Every error names the file, line and column (from the TOML parser's span, or from the span
+//! of the offending value); unknown keys are errors, so a typo never silently falls back to a
+//! default. Merging the file with flags and defaults is `settings`' job, not this module's.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::audit::scope::Scope;
+use crate::error::{Error, Result};
+use crate::graph::{Cloud, CredentialKind};
+
+/// Names the configuration file when `--config` is not given.
+pub const CONFIG_VARIABLE: &str = "ENTRA_DRIFT_CONFIG";
+
+/// Bounds shared with the flags of the same meaning (`cli.rs`).
+pub const CONCURRENCY_RANGE: (i64, i64) = (1, 64);
+pub const PLAN_EXPIRY_RANGE: (i64, i64) = (1, 90);
+pub const KEEP_RANGE: (i64, i64) = (1, 100_000);
+/// A lock older than this is taken over even if its process seems alive (a hung run).
+pub const LOCK_MAX_AGE_RANGE: (i64, i64) = (1, 24 * 90);
+
+/// The file as written. Values whose meaning is checked after parsing keep their span.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    tenant: Option<Spanned<String>>,
+    tenant_dir: Option<Spanned<String>>,
+    snapshot: Option<Spanned<String>>,
+    cloud: Option<Spanned<String>>,
+    credential: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    authority_host: Option<Spanned<String>>,
+    graph_url: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
+    out: Option<Spanned<String>>,
+    exceptions: Option<Spanned<String>>,
+    plan: Option<bool>,
+    plan_expiry_days: Option<Spanned<i64>>,
+    detailed_exitcode: Option<bool>,
+    keep: Option<Spanned<i64>>,
+    lock_max_age_hours: Option<Spanned<i64>>,
+    scope: Option<RawScope>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScope {
+    #[serde(default)]
+    include_catalogs: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude_catalogs: Vec<Spanned<String>>,
+    #[serde(default)]
+    include_packages: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude_packages: Vec<Spanned<String>>,
+}
+
+/// Where the audit reads the tenant from, as the file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    Tenant(String),
+    TenantDir(PathBuf),
+    Snapshot(PathBuf),
+}
+
+/// The checked file: every value in range, paths made absolute against the file's folder
+/// (a scheduler's working directory is rarely the one the file was written in).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub path: PathBuf,
+    pub source: Option<ConfigSource>,
+    pub cloud: Option<Cloud>,
+    pub credential: Option<CredentialKind>,
+    pub client_id: Option<String>,
+    pub authority_host: Option<String>,
+    pub graph_url: Option<String>,
+    pub concurrency: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub exceptions: Option<PathBuf>,
+    pub plan: Option<bool>,
+    pub plan_expiry_days: Option<i64>,
+    pub detailed_exitcode: Option<bool>,
+    pub keep: Option<usize>,
+    pub lock_max_age_hours: Option<i64>,
+    pub scope: Scope,
+}
+
+/// Reads and checks a configuration file.
+pub fn read(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, path)
+}
+
+/// Checks the text of a configuration file; `path` names it in errors and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    let raw: RawConfig = toml::from_str(text).map_err(|error| {
+        let span = error.span().unwrap_or(0..0);
+        at(text, path, &span, hint_for(error.message()))
+    })?;
+    let checker = Checker { text, path };
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let resolve = |value: &Spanned<String>| -> Result<PathBuf> {
+        let text = checker.non_empty(value)?;
+        let given = PathBuf::from(text);
+        Ok(if given.is_absolute() {
+            given
+        } else {
+            folder.join(given)
+        })
+    };
+
+    let mut source = None;
+    let mut first_source: Option<&'static str> = None;
+    for (key, value) in [
+        ("tenant", &raw.tenant),
+        ("tenant_dir", &raw.tenant_dir),
+        ("snapshot", &raw.snapshot),
+    ] {
+        let Some(value) = value else { continue };
+        if let Some(first) = first_source {
+            return Err(checker.error(
+                value.span(),
+                format!("`{key}` and `{first}` both name a source; keep one"),
+            ));
+        }
+        first_source = Some(key);
+        source = Some(match key {
+            "tenant" => ConfigSource::Tenant(checker.non_empty(value)?.to_string()),
+            "tenant_dir" => ConfigSource::TenantDir(resolve(value)?),
+            _ => ConfigSource::Snapshot(resolve(value)?),
+        });
+    }
+
+    let scope = raw.scope.unwrap_or_default();
+    let list = |values: &[Spanned<String>]| -> Result<Vec<String>> {
+        values
+            .iter()
+            .map(|value| checker.non_empty(value).map(str::to_string))
+            .collect()
+    };
+    Ok(Config {
+        path: path.to_path_buf(),
+        source,
+        cloud: raw
+            .cloud
+            .as_ref()
+            .map(|v| checker.choice::<Cloud>(v))
+            .transpose()?,
+        credential: raw
+            .credential
+            .as_ref()
+            .map(|v| checker.choice::<CredentialKind>(v))
+            .transpose()?,
+        client_id: raw
+            .client_id
+            .as_ref()
+            .map(|v| checker.non_empty(v).map(str::to_string))
+            .transpose()?,
+        authority_host: raw
+            .authority_host
+            .as_ref()
+            .map(|v| checker.https(v))
+            .transpose()?,
+        graph_url: raw
+            .graph_url
+            .as_ref()
+            .map(|v| checker.https(v))
+            .transpose()?,
+        concurrency: raw
+            .concurrency
+            .as_ref()
+            .map(|v| checker.within(v, CONCURRENCY_RANGE).map(|n| n as usize))
+            .transpose()?,
+        out: raw.out.as_ref().map(resolve).transpose()?,
+        exceptions: raw.exceptions.as_ref().map(resolve).transpose()?,
+        plan: raw.plan,
+        plan_expiry_days: raw
+            .plan_expiry_days
+            .as_ref()
+            .map(|v| checker.within(v, PLAN_EXPIRY_RANGE))
+            .transpose()?,
+        detailed_exitcode: raw.detailed_exitcode,
+        keep: raw
+            .keep
+            .as_ref()
+            .map(|v| checker.within(v, KEEP_RANGE).map(|n| n as usize))
+            .transpose()?,
+        lock_max_age_hours: raw
+            .lock_max_age_hours
+            .as_ref()
+            .map(|v| checker.within(v, LOCK_MAX_AGE_RANGE))
+            .transpose()?,
+        scope: Scope {
+            include_catalogs: list(&scope.include_catalogs)?,
+            exclude_catalogs: list(&scope.exclude_catalogs)?,
+            include_packages: list(&scope.include_packages)?,
+            exclude_packages: list(&scope.exclude_packages)?,
+        },
+    })
+}
+
+/// Adds a hint to the parser's message where a common mistake is recognisable.
+fn hint_for(message: &str) -> String {
+    let message = message
+        .trim_end()
+        .replace("expected i64", "expected a whole number");
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("unknown field")
+        && ["secret", "password", "certificate"]
+            .iter()
+            .any(|word| lower.contains(word))
+    {
+        return format!(
+            "{message}\nhint: secrets are never read from the configuration file; set AZURE_CLIENT_SECRET (or the certificate variables) in the environment"
+        );
+    }
+    message
+}
+
+/// Checks values against the text they came from, to point at them.
+struct Checker<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: Range<usize>, message: String) -> Error {
+        at(self.text, self.path, &span, message)
+    }
+
+    fn non_empty<'v>(&self, value: &'v Spanned<String>) -> Result<&'v str> {
+        let text = value.get_ref().trim();
+        if text.is_empty() {
+            return Err(self.error(value.span(), "must not be empty".into()));
+        }
+        Ok(text)
+    }
+
+    fn within(&self, value: &Spanned<i64>, (low, high): (i64, i64)) -> Result<i64> {
+        let number = *value.get_ref();
+        if !(low..=high).contains(&number) {
+            return Err(self.error(
+                value.span(),
+                format!("{number} is out of range: expected a whole number from {low} to {high}"),
+            ));
+        }
+        Ok(number)
+    }
+
+    fn https(&self, value: &Spanned<String>) -> Result<String> {
+        let text = self.non_empty(value)?;
+        if !text.starts_with("https://") {
+            return Err(self.error(value.span(), format!("`{text}` must be an https:// URL")));
+        }
+        Ok(text.to_string())
+    }
+
+    /// One of a clap value enum's names (the same spelling as the flag takes).
+    fn choice<T: ValueEnum>(&self, value: &Spanned<String>) -> Result<T> {
+        let text = value.get_ref().trim();
+        T::from_str(text, true).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            self.error(
+                value.span(),
+                format!("`{text}` is not one of: {}", names.join(", ")),
+            )
+        })
+    }
+}
+
+/// An error at a byte range of `text`, as line and column (both 1-based, columns in characters).
+pub fn at(text: &str, path: &Path, span: &Range<usize>, message: String) -> Error {
+    let (line, column) = line_and_column(text, span.start);
+    // `Error::Json` is the crate's "position in an input file" error; its message names no format.
+    Error::Json {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset; offsets past the end clamp.
+pub fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Result<Config> {
+        parse(text, Path::new("/etc/entra-drift/entra-drift.toml"))
+    }
+
+    fn error_of(text: &str) -> (usize, usize, String) {
+        match parsed(text).unwrap_err() {
+            Error::Json {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_full_file_is_read_and_paths_resolve_against_its_folder() {
+        let config = parsed(
+            r#"
+tenant = "a27b43c7-0a4f-4c67-a4d9-b08c482f4357"
+cloud = "us-gov-l4"
+credential = "managed-identity"
+client_id = "5f1c2d3e-0000-4000-8000-00000000c1d1"
+out = "reports"
+exceptions = "/srv/exceptions.toml"
+plan = false
+plan_expiry_days = 3
+detailed_exitcode = true
+keep = 26
+lock_max_age_hours = 6
+concurrency = 4
+
+[scope]
+include_catalogs = ["7bc8d763-a519-4280-84b0-9e59fdfc4071"]
+exclude_packages = ["Project Falcon (legacy)"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.source,
+            Some(ConfigSource::Tenant(
+                "a27b43c7-0a4f-4c67-a4d9-b08c482f4357".into()
+            ))
+        );
+        assert_eq!(config.cloud, Some(Cloud::UsGovL4));
+        assert_eq!(config.credential, Some(CredentialKind::ManagedIdentity));
+        assert_eq!(config.out, Some(PathBuf::from("/etc/entra-drift/reports")));
+        assert_eq!(
+            config.exceptions,
+            Some(PathBuf::from("/srv/exceptions.toml"))
+        );
+        assert_eq!(
+            (config.plan, config.plan_expiry_days, config.keep),
+            (Some(false), Some(3), Some(26))
+        );
+        assert_eq!(config.lock_max_age_hours, Some(6));
+        assert_eq!(config.concurrency, Some(4));
+        assert_eq!(config.scope.exclude_packages, ["Project Falcon (legacy)"]);
+    }
+
+    #[test]
+    fn an_empty_file_is_valid_and_sets_nothing() {
+        let config = parsed("# nothing yet\n").unwrap();
+        assert!(config.source.is_none() && config.out.is_none() && config.keep.is_none());
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_at_its_line() {
+        let (line, column, message) = error_of("out = \"r\"\nkeeep = 4\n");
+        assert_eq!((line, column), (2, 1), "{message}");
+        assert!(message.contains("keeep"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_scope_is_an_error_too() {
+        let (line, _, message) = error_of("[scope]\ninclude_catalog = [\"x\"]\n");
+        assert_eq!(line, 2, "{message}");
+        assert!(message.contains("include_catalog"), "{message}");
+    }
+
+    #[test]
+    fn a_secret_key_is_refused_with_a_hint() {
+        let (line, _, message) = error_of("tenant = \"t\"\nclient_secret = \"x\"\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("AZURE_CLIENT_SECRET"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_type_points_at_the_value() {
+        let (line, column, message) = error_of("out = \"r\"\nkeep = \"many\"\n");
+        assert_eq!((line, column), (2, 8), "{message}");
+    }
+
+    #[test]
+    fn out_of_range_and_bad_choices_point_at_the_value() {
+        let (line, column, message) = error_of("\n\nplan_expiry_days = 0\n");
+        assert_eq!((line, column), (3, 20));
+        assert!(message.contains("from 1 to 90"), "{message}");
+        let (line, column, message) = error_of("cloud = \"mars\"\n");
+        assert_eq!((line, column), (1, 9));
+        assert!(message.contains("global"), "{message}");
+        let (_, _, message) = error_of("graph_url = \"http://x\"\n");
+        assert!(message.contains("https://"), "{message}");
+    }
+
+    #[test]
+    fn two_sources_are_an_error_at_the_second() {
+        let (line, _, message) = error_of("tenant = \"t\"\ntenant_dir = \"d\"\n");
+        assert_eq!(line, 2);
+        assert!(
+            message.contains("tenant_dir") && message.contains("tenant"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_has_a_line_and_column() {
+        let (line, _, _) = error_of("out = \"r\"\nkeep = \n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "a = \"ø\"\nbé = 1";
+        assert_eq!(line_and_column(text, 0), (1, 1));
+        assert_eq!(line_and_column(text, text.find("bé").unwrap()), (2, 1));
+        assert_eq!(line_and_column(text, text.find(" = 1").unwrap()), (2, 3));
+        assert_eq!(line_and_column(text, 999), (2, 7));
+    }
+}

@@ -1,0 +1,185 @@
+//! Evidence: each run folder's `manifest.json` seals what the audit wrote (the SHA-256 of
+//! every file) and links to the previous run's manifest by its digest, so runs form a chain
+//! that `evidence verify` can check long after. Writing lives here; checking in [`verify`].
+//!
+//! The manifest is written last, after every other file of the run, and excludes itself.
+//! Files that later steps add to a run folder on purpose (`plan approve` rewrites `plan.json`
+//! with an approval; `apply` and `verify` add their journal and results) are recognised by
+//! `verify` and reported as later additions, not as tampering.
+
+pub mod verify;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const MANIFEST_JSON: &str = "manifest.json";
+/// What `format` says; a reader refuses any other.
+pub const FORMAT: &str = "entra-drift/evidence-manifest";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub tool: String,
+    pub tenant_id: String,
+    /// The run folder's name; a manifest copied into another folder no longer matches it.
+    pub run: String,
+    pub created: DateTime<Utc>,
+    /// The run before this one in the tenant's `index.csv`; `null` for the first.
+    pub previous: Option<Link>,
+    /// Every file of the run folder but this manifest, sorted by path.
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub run: String,
+    /// `sha256:<hex>` of that run's `manifest.json` bytes; `null` when it was already
+    /// missing when this run was written (which `verify` reports as a broken link).
+    pub manifest_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the run folder, with `/` separators.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `sha256:<hex>` of a file's bytes, read in chunks (stored snapshots can be large).
+pub fn file_digest(path: &Path) -> Result<(u64, String)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        total += read as u64;
+    }
+    Ok((total, format!("sha256:{}", hex::encode(hasher.finalize()))))
+}
+
+/// Every regular file under `dir` (recursively) as `(relative path with /, absolute path)`,
+/// sorted by relative path.
+pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&folder, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if kind.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .map_err(|_| {
+                    Error::Usage(format!(
+                        "`{}` is outside `{}`",
+                        path.display(),
+                        dir.display()
+                    ))
+                })?
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            found.push((relative, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// What a new run links to and records.
+pub struct ManifestInput<'a> {
+    pub run_dir: &'a Path,
+    pub tenant_id: &'a str,
+    pub created: DateTime<Utc>,
+    /// The previous run's folder name (from `index.csv`), if any.
+    pub previous: Option<&'a str>,
+}
+
+/// Writes `manifest.json` into the run folder (call it after every other file) and returns
+/// the `sha256:` digest of its bytes, for `index.csv` and the next run's link.
+pub fn write_manifest(input: &ManifestInput) -> Result<String> {
+    let run_dir = input.run_dir;
+    let run = folder_name(run_dir);
+    let mut files = Vec::new();
+    for (relative, path) in list_files(run_dir)? {
+        if relative == MANIFEST_JSON {
+            continue;
+        }
+        let (bytes, sha256) = file_digest(&path)?;
+        files.push(FileEntry {
+            path: relative,
+            bytes,
+            sha256,
+        });
+    }
+    let previous = input.previous.map(|name| {
+        let path = sibling(run_dir, name).join(MANIFEST_JSON);
+        let manifest_sha256 = match file_digest(&path) {
+            Ok((_, digest)) => Some(digest),
+            Err(error) => {
+                tracing::warn!(%error, "the previous run's manifest cannot be read; the evidence chain is broken at this run");
+                None
+            }
+        };
+        Link {
+            run: name.to_string(),
+            manifest_sha256,
+        }
+    });
+    let manifest = Manifest {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        tool: format!("entra-drift {}", env!("CARGO_PKG_VERSION")),
+        tenant_id: input.tenant_id.to_string(),
+        run,
+        created: input.created,
+        previous,
+        files,
+    };
+    // Plain strings, numbers and dates always serialise.
+    let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    text.push('\n');
+    let path = run_dir.join(MANIFEST_JSON);
+    let temporary = run_dir.join(format!(".{MANIFEST_JSON}.tmp"));
+    std::fs::write(&temporary, &text).map_err(|e| Error::io(&temporary, e))?;
+    std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
+    Ok(bytes_digest(text.as_bytes()))
+}
+
+pub fn bytes_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Another run folder of the same tenant.
+fn sibling(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir
+        .parent()
+        .map(|p| p.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}

@@ -1,0 +1,469 @@
+//! `evidence verify`: checks run folders against their manifests and the chain of manifests
+//! against itself and `index.csv`. Reports every edited, missing or extra file, every broken
+//! link, and notes what is legitimate (a run pruned by retention, an approval added by
+//! `plan approve`, the journal and results of `apply` and `verify`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::{bytes_digest, file_digest, list_files, Manifest, FORMAT, MANIFEST_JSON, VERSION};
+use crate::error::{Error, Result};
+use crate::history::{RunIndex, INDEX_CSV};
+use crate::plan::Plan;
+use crate::report::PLAN_JSON;
+
+/// Files that `apply` and `verify` write into a run folder after the audit.
+const LATER_ADDITIONS: [&str; 5] = [
+    "plan.journal.jsonl",
+    crate::apply::results::APPLY_RESULTS_CSV,
+    crate::apply::results::APPLY_RESULTS_XLSX,
+    crate::apply::results::VERIFY_RESULTS_CSV,
+    "apply-dry-run.csv",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A file's bytes differ from its recorded digest.
+    Edited,
+    /// A recorded file is gone.
+    Missing,
+    /// A file that the manifest does not list.
+    Extra,
+    /// The manifest itself is missing, unreadable, or not this run's.
+    Manifest,
+    /// A link of the chain does not hold (the previous manifest changed or vanished, the
+    /// index records another digest, runs were reordered).
+    BrokenChain,
+    /// A run folder with a manifest that `index.csv` does not list.
+    Unrecorded,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Edited => "edited",
+            Kind::Missing => "missing",
+            Kind::Extra => "extra",
+            Kind::Manifest => "manifest",
+            Kind::BrokenChain => "broken chain",
+            Kind::Unrecorded => "unrecorded run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub run: String,
+    pub kind: Kind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub run: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Verification {
+    /// Run folders checked (as paths).
+    pub checked: Vec<PathBuf>,
+    pub problems: Vec<Problem>,
+    pub notes: Vec<Note>,
+}
+
+impl Verification {
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, run: &str, kind: Kind, detail: String) {
+        self.problems.push(Problem {
+            run: run.to_string(),
+            kind,
+            detail,
+        });
+    }
+
+    fn note(&mut self, run: &str, detail: String) {
+        self.notes.push(Note {
+            run: run.to_string(),
+            detail,
+        });
+    }
+}
+
+/// Verifies a run folder, a tenant folder (every run and the whole chain) or an `--out` root
+/// (every tenant folder in it).
+pub fn verify(dir: &Path) -> Result<Verification> {
+    let mut result = Verification::default();
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!("`{}` is not a folder", dir.display())));
+    }
+    if is_run_folder(dir) {
+        let tenant_dir = dir.parent().unwrap_or(Path::new("."));
+        let index = read_index(tenant_dir)?;
+        let name = name_of(dir);
+        if let Some(index) = &index {
+            if index.find(&name).is_none() {
+                result.problem(
+                    &name,
+                    Kind::Unrecorded,
+                    format!("`{}` does not list this run", index.path.display()),
+                );
+            }
+        }
+        verify_run(tenant_dir, &name, index.as_ref(), None, &mut result)?;
+        return Ok(result);
+    }
+    if dir.join(INDEX_CSV).is_file() {
+        verify_tenant(dir, &mut result)?;
+        return Ok(result);
+    }
+    let mut tenants: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.join(INDEX_CSV).is_file())
+        .collect();
+    tenants.sort();
+    if tenants.is_empty() {
+        return Err(Error::Usage(format!(
+            "`{}` has no {MANIFEST_JSON} and no {INDEX_CSV}: it is not a run folder, a tenant folder or an --out root of entra-drift audits",
+            dir.display()
+        )));
+    }
+    for tenant in tenants {
+        verify_tenant(&tenant, &mut result)?;
+    }
+    Ok(result)
+}
+
+/// A run folder has a manifest, or is listed by its tenant's index (its manifest deleted).
+fn is_run_folder(dir: &Path) -> bool {
+    if dir.join(MANIFEST_JSON).is_file() {
+        return true;
+    }
+    let Some(parent) = dir.parent() else {
+        return false;
+    };
+    parent.join(INDEX_CSV).is_file()
+        && RunIndex::read(parent)
+            .ok()
+            .is_some_and(|index| index.find(&name_of(dir)).is_some())
+}
+
+fn read_index(tenant_dir: &Path) -> Result<Option<RunIndex>> {
+    if tenant_dir.join(INDEX_CSV).is_file() {
+        RunIndex::read(tenant_dir).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn name_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Every run of the index in order, its link to the one before, and folders the index does
+/// not know.
+fn verify_tenant(tenant_dir: &Path, result: &mut Verification) -> Result<()> {
+    let index = RunIndex::read(tenant_dir)?;
+    let mut listed = HashSet::new();
+    let mut before: Option<&str> = None;
+    for record in &index.records {
+        listed.insert(record.run.clone());
+        let folder = tenant_dir.join(&record.run);
+        if let Some(pruned) = record.pruned_at {
+            if folder.exists() {
+                result.note(
+                    &record.run,
+                    format!(
+                        "marked pruned on {} but its folder still exists; not checked",
+                        pruned.to_rfc3339()
+                    ),
+                );
+            }
+        } else if !folder.is_dir() {
+            result.problem(
+                &record.run,
+                Kind::BrokenChain,
+                format!(
+                    "the run folder `{}` is gone, and retention did not prune it",
+                    folder.display()
+                ),
+            );
+        } else {
+            verify_run(tenant_dir, &record.run, Some(&index), Some(before), result)?;
+        }
+        before = Some(&record.run);
+    }
+    let mut others: Vec<PathBuf> = std::fs::read_dir(tenant_dir)
+        .map_err(|e| Error::io(tenant_dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_dir() && !listed.contains(&name_of(path)))
+        .collect();
+    others.sort();
+    for folder in others {
+        let name = name_of(&folder);
+        if folder.join(MANIFEST_JSON).is_file() {
+            result.problem(
+                &name,
+                Kind::Unrecorded,
+                format!("has a manifest but `{}` does not list it (a run that failed before finishing, or a folder added by hand)", index.path.display()),
+            );
+        } else {
+            result.note(&name, "skipped: no manifest.json (a stored snapshot, a run that failed, or one written before evidence existed)".into());
+        }
+    }
+    Ok(())
+}
+
+/// One run: its files against its manifest, its manifest against the index, and its link.
+/// `expected_previous` is the run before it in the index (`None`: do not check the order).
+fn verify_run(
+    tenant_dir: &Path,
+    run: &str,
+    index: Option<&RunIndex>,
+    expected_previous: Option<Option<&str>>,
+    result: &mut Verification,
+) -> Result<()> {
+    let run_dir = tenant_dir.join(run);
+    result.checked.push(run_dir.clone());
+    let manifest_path = run_dir.join(MANIFEST_JSON);
+    let bytes = match std::fs::read(&manifest_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            result.problem(
+                run,
+                Kind::Manifest,
+                format!(
+                    "`{}` is missing: nothing in this run can be verified",
+                    manifest_path.display()
+                ),
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(Error::io(&manifest_path, e)),
+    };
+    let manifest: Manifest = match parse_manifest(&bytes, &manifest_path) {
+        Ok(manifest) => manifest,
+        Err(message) => {
+            result.problem(run, Kind::Manifest, message);
+            return Ok(());
+        }
+    };
+    let digest = bytes_digest(&bytes);
+    if manifest.run != run {
+        result.problem(
+            run,
+            Kind::Manifest,
+            format!(
+                "the manifest is run `{}`'s, not this folder's",
+                manifest.run
+            ),
+        );
+    }
+    if let Some(record) = index.and_then(|i| i.find(run)) {
+        if record.manifest_sha256 != digest {
+            result.problem(
+                run,
+                Kind::BrokenChain,
+                format!(
+                    "manifest.json is {digest}, but index.csv recorded {} when the run finished",
+                    record.manifest_sha256
+                ),
+            );
+        }
+    }
+    check_files(&run_dir, run, &manifest, result)?;
+    check_link(tenant_dir, run, &manifest, index, expected_previous, result)
+}
+
+fn parse_manifest(bytes: &[u8], path: &Path) -> std::result::Result<Manifest, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::json(path, &e).to_string())?;
+    let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
+    if format != FORMAT {
+        return Err(format!(
+            "`{}` is not an evidence manifest (format `{format}`)",
+            path.display()
+        ));
+    }
+    if value.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) {
+        return Err(format!(
+            "`{}` has a manifest version this entra-drift does not read (it reads {VERSION})",
+            path.display()
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("`{}` is malformed: {e}", path.display()))
+}
+
+fn check_files(
+    run_dir: &Path,
+    run: &str,
+    manifest: &Manifest,
+    result: &mut Verification,
+) -> Result<()> {
+    let mut recorded = HashSet::new();
+    for entry in &manifest.files {
+        recorded.insert(entry.path.as_str());
+        // A recorded path must stay inside the run folder.
+        if entry
+            .path
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+            || entry.path.starts_with('/')
+        {
+            result.problem(
+                run,
+                Kind::Manifest,
+                format!(
+                    "the manifest lists `{}`, which is not a path inside the run",
+                    entry.path
+                ),
+            );
+            continue;
+        }
+        let path = run_dir.join(&entry.path);
+        if !path.is_file() {
+            result.problem(run, Kind::Missing, entry.path.clone());
+            continue;
+        }
+        let (_, actual) = file_digest(&path)?;
+        if actual == entry.sha256 {
+            continue;
+        }
+        match approval_only(&path, &entry.sha256) {
+            Some(approver) => result.note(run, format!("{}: approval by {approver} added after the audit (the audit's content is intact)", entry.path)),
+            None => result.problem(run, Kind::Edited, format!("{} (recorded {}, now {actual})", entry.path, entry.sha256)),
+        }
+    }
+    for (relative, _) in list_files(run_dir)? {
+        if relative == MANIFEST_JSON || recorded.contains(relative.as_str()) {
+            continue;
+        }
+        if LATER_ADDITIONS.contains(&relative.as_str()) {
+            result.note(run, format!("{relative}: written after the audit by apply or verify (not sealed by this manifest)"));
+        } else {
+            result.problem(run, Kind::Extra, relative);
+        }
+    }
+    Ok(())
+}
+
+/// When `plan.json` differs only by the approval that `plan approve` adds, returns who
+/// approved. The plan is re-serialised without it exactly as `Plan::write` writes it.
+fn approval_only(path: &Path, recorded: &str) -> Option<String> {
+    if path.file_name()? != PLAN_JSON {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut plan: Plan = serde_json::from_str(&text).ok()?;
+    let approval = plan.approval.take()?;
+    let mut original = serde_json::to_string_pretty(&plan).ok()?;
+    original.push('\n');
+    (bytes_digest(original.as_bytes()) == recorded).then_some(approval.approver)
+}
+
+fn check_link(
+    tenant_dir: &Path,
+    run: &str,
+    manifest: &Manifest,
+    index: Option<&RunIndex>,
+    expected_previous: Option<Option<&str>>,
+    result: &mut Verification,
+) -> Result<()> {
+    let link = match (&manifest.previous, expected_previous) {
+        (None, Some(Some(expected))) => {
+            result.problem(run, Kind::BrokenChain, format!("the manifest links to no previous run, but index.csv lists `{expected}` before it"));
+            return Ok(());
+        }
+        (None, _) => return Ok(()),
+        (Some(link), Some(expected)) if expected != Some(link.run.as_str()) => {
+            result.problem(
+                run,
+                Kind::BrokenChain,
+                format!(
+                    "the manifest links to `{}`, but index.csv lists {} before it",
+                    link.run,
+                    expected
+                        .map(|e| format!("`{e}`"))
+                        .unwrap_or("no run".into())
+                ),
+            );
+            link
+        }
+        (Some(link), _) => link,
+    };
+    if link.run.contains(['/', '\\']) || link.run.starts_with('.') {
+        result.problem(
+            run,
+            Kind::Manifest,
+            format!("the previous run `{}` is not a folder name", link.run),
+        );
+        return Ok(());
+    }
+    let Some(recorded) = &link.manifest_sha256 else {
+        result.problem(
+            run,
+            Kind::BrokenChain,
+            format!(
+                "the previous run `{}` had no readable manifest when this run was written",
+                link.run
+            ),
+        );
+        return Ok(());
+    };
+    let previous_dir = tenant_dir.join(&link.run);
+    let previous_manifest = previous_dir.join(MANIFEST_JSON);
+    if previous_dir.is_dir() && !previous_manifest.is_file() {
+        result.problem(
+            run,
+            Kind::BrokenChain,
+            format!("the previous run `{}` has lost its manifest.json", link.run),
+        );
+        return Ok(());
+    }
+    if previous_manifest.is_file() {
+        let (_, actual) = file_digest(&previous_manifest)?;
+        if &actual != recorded {
+            result.problem(
+                run,
+                Kind::BrokenChain,
+                format!("the previous run `{}`'s manifest.json changed after this run was written (recorded {recorded}, now {actual})", link.run),
+            );
+        }
+        return Ok(());
+    }
+    match index.and_then(|i| i.find(&link.run)) {
+        Some(record) if record.pruned_at.is_some() => {
+            if &record.manifest_sha256 != recorded {
+                result.problem(
+                    run,
+                    Kind::BrokenChain,
+                    format!(
+                        "the pruned run `{}` is recorded in index.csv with another manifest digest",
+                        link.run
+                    ),
+                );
+            } else {
+                let when = record
+                    .pruned_at
+                    .map(|at| at.to_rfc3339())
+                    .unwrap_or_default();
+                result.note(run, format!("previous run `{}` was pruned by retention on {when}; the chain is verified from this run on", link.run));
+            }
+        }
+        _ => result.problem(
+            run,
+            Kind::BrokenChain,
+            format!(
+                "the previous run `{}` is gone, and index.csv does not record it as pruned",
+                link.run
+            ),
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Resolves what an audit will do from three layers — flags, then the configuration file,
+//! then defaults — before any work starts. A flag counts only when it was given (on the
+//! command line or through its environment variable), never through its clap default, so
+//! that a file value is not overridden by a default.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+
+use crate::audit::scope::Scope;
+use crate::cli::{AuditArgs, GraphArgs};
+use crate::config::{Config, ConfigSource};
+use crate::error::{Error, Result};
+use crate::lock::DEFAULT_MAX_AGE_HOURS;
+
+/// The argument ids that were given explicitly.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    ids: HashSet<String>,
+}
+
+impl Given {
+    /// From a subcommand's matches.
+    pub fn from_matches(matches: &ArgMatches) -> Self {
+        let ids = matches
+            .ids()
+            .filter(|id| {
+                matches!(
+                    matches.value_source(id.as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .map(|id| id.as_str().to_string())
+            .collect();
+        Given { ids }
+    }
+
+    /// For callers without matches (tests): these ids count as given.
+    pub fn of(ids: &[&str]) -> Self {
+        Given {
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+}
+
+/// Where the snapshot comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    TenantDir(PathBuf),
+    Snapshot(PathBuf),
+    /// Microsoft Graph; the tenant is `graph.tenant`.
+    Live,
+}
+
+/// Everything an audit run needs, checked.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub source: Source,
+    /// The Graph flags with the file's values filled in where no flag was given.
+    pub graph: GraphArgs,
+    pub out: PathBuf,
+    pub with_plan: bool,
+    pub plan_expiry_days: i64,
+    pub detailed_exitcode: bool,
+    pub keep: Option<usize>,
+    pub lock_max_age: Duration,
+    pub exceptions: Option<PathBuf>,
+    pub scope: Scope,
+    pub now: DateTime<Utc>,
+}
+
+/// Flags over file over defaults.
+pub fn resolve_audit(
+    args: &AuditArgs,
+    given: &Given,
+    config: Option<&Config>,
+    now: DateTime<Utc>,
+) -> Result<AuditSettings> {
+    let empty = Config::default();
+    let file = config.unwrap_or(&empty);
+
+    let mut graph = args.graph.clone();
+    let source = if let Some(dir) = &args.tenant_dir {
+        Source::TenantDir(dir.clone())
+    } else if let Some(dir) = &args.snapshot {
+        Source::Snapshot(dir.clone())
+    } else if args.graph.tenant.is_some() {
+        Source::Live
+    } else {
+        match &file.source {
+            Some(ConfigSource::TenantDir(dir)) => Source::TenantDir(dir.clone()),
+            Some(ConfigSource::Snapshot(dir)) => Source::Snapshot(dir.clone()),
+            Some(ConfigSource::Tenant(tenant)) => {
+                graph.tenant = Some(tenant.clone());
+                Source::Live
+            }
+            None => {
+                return Err(Error::Usage(
+                    "nothing to audit: pass --tenant <TENANT_ID>, --tenant-dir <DIR> or --snapshot <DIR>, or set `tenant` in the configuration file (--config)".into(),
+                ))
+            }
+        }
+    };
+    if !given.contains("client_id") && graph.client_id.is_none() {
+        graph.client_id = file.client_id.clone();
+    }
+    if !given.contains("credential") {
+        if let Some(kind) = file.credential {
+            graph.credential = kind;
+        }
+    }
+    if !given.contains("cloud") {
+        if let Some(cloud) = file.cloud {
+            graph.cloud = cloud;
+        }
+    }
+    if !given.contains("authority_host") && graph.authority_host.is_none() {
+        graph.authority_host = file.authority_host.clone();
+    }
+    if !given.contains("graph_url") && graph.graph_url.is_none() {
+        graph.graph_url = file.graph_url.clone();
+    }
+    if !given.contains("concurrency") {
+        if let Some(concurrency) = file.concurrency {
+            graph.concurrency = concurrency;
+        }
+    }
+
+    let pick = |flag: &[String], from_file: &[String]| -> Vec<String> {
+        if flag.is_empty() {
+            from_file.to_vec()
+        } else {
+            flag.to_vec()
+        }
+    };
+    let scope = Scope {
+        include_catalogs: pick(&args.include_catalog, &file.scope.include_catalogs),
+        exclude_catalogs: pick(&args.exclude_catalog, &file.scope.exclude_catalogs),
+        include_packages: pick(&args.include_package, &file.scope.include_packages),
+        exclude_packages: pick(&args.exclude_package, &file.scope.exclude_packages),
+    };
+
+    Ok(AuditSettings {
+        source,
+        graph,
+        out: if given.contains("out") {
+            args.output.out.clone()
+        } else {
+            file.out.clone().unwrap_or_else(|| args.output.out.clone())
+        },
+        with_plan: !args.no_plan && file.plan.unwrap_or(true),
+        plan_expiry_days: if given.contains("plan_expiry_days") {
+            args.plan_expiry_days
+        } else {
+            file.plan_expiry_days.unwrap_or(args.plan_expiry_days)
+        },
+        detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
+        keep: args.keep.or(file.keep),
+        lock_max_age: Duration::hours(
+            args.lock_max_age_hours
+                .or(file.lock_max_age_hours)
+                .unwrap_or(DEFAULT_MAX_AGE_HOURS),
+        ),
+        exceptions: args.exceptions.clone().or_else(|| file.exceptions.clone()),
+        scope,
+        now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::graph::{Cloud, CredentialKind};
+
+    /// Parses `entra-drift audit ARGS` the way `main` does.
+    fn audit(args: &[&str]) -> (AuditArgs, Given) {
+        let matches = Cli::command()
+            .try_get_matches_from(["entra-drift", "audit"].iter().chain(args))
+            .unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let given = Given::from_matches(matches.subcommand_matches("audit").unwrap());
+        match cli.command {
+            Command::Audit(args) => (args, given),
+            _ => unreachable!(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn file() -> Config {
+        crate::config::parse(
+            "tenant = \"a27b43c7-0a4f-4c67-a4d9-b08c482f4357\"\ncloud = \"china\"\ncredential = \"secret\"\nout = \"/var/reports\"\nplan_expiry_days = 3\nkeep = 5\nplan = false\nconcurrency = 2\n[scope]\nexclude_packages = [\"p\"]\n",
+            std::path::Path::new("/etc/entra-drift.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_file_overrides_defaults() {
+        let (args, given) = audit(&[]);
+        let settings = resolve_audit(&args, &given, Some(&file()), now()).unwrap();
+        assert_eq!(settings.source, Source::Live);
+        assert_eq!(
+            settings.graph.tenant.as_deref(),
+            Some("a27b43c7-0a4f-4c67-a4d9-b08c482f4357")
+        );
+        assert_eq!(settings.graph.cloud, Cloud::China);
+        assert_eq!(settings.graph.credential, CredentialKind::Secret);
+        assert_eq!(settings.graph.concurrency, 2);
+        assert_eq!(settings.out, PathBuf::from("/var/reports"));
+        assert_eq!(
+            (settings.plan_expiry_days, settings.keep, settings.with_plan),
+            (3, Some(5), false)
+        );
+        assert_eq!(settings.scope.exclude_packages, ["p"]);
+        assert_eq!(
+            settings.lock_max_age,
+            Duration::hours(DEFAULT_MAX_AGE_HOURS)
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file_even_when_equal_to_the_default() {
+        let (args, given) = audit(&[
+            "--tenant-dir",
+            "fixtures/contoso",
+            "--out",
+            "reports",
+            "--plan-expiry-days",
+            "7",
+            "--cloud",
+            "global",
+            "--keep",
+            "2",
+            "--exclude-package",
+            "q",
+            "--concurrency",
+            "8",
+        ]);
+        let settings = resolve_audit(&args, &given, Some(&file()), now()).unwrap();
+        assert_eq!(
+            settings.source,
+            Source::TenantDir("fixtures/contoso".into())
+        );
+        assert_eq!(settings.out, PathBuf::from("reports"));
+        assert_eq!(settings.plan_expiry_days, 7);
+        assert_eq!(settings.graph.cloud, Cloud::Global);
+        assert_eq!(settings.graph.concurrency, 8);
+        assert_eq!(settings.keep, Some(2));
+        assert_eq!(settings.scope.exclude_packages, ["q"]);
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file_and_a_source_is_required() {
+        let (args, given) = audit(&["--tenant-dir", "x"]);
+        let settings = resolve_audit(&args, &given, None, now()).unwrap();
+        assert_eq!(settings.out, PathBuf::from("reports"));
+        assert_eq!(settings.plan_expiry_days, crate::plan::DEFAULT_EXPIRY_DAYS);
+        assert!(settings.with_plan && settings.keep.is_none() && settings.scope.is_everything());
+        let (args, given) = audit(&[]);
+        let error = resolve_audit(&args, &given, None, now())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--tenant-dir"), "{error}");
+    }
+}
