@@ -93,9 +93,9 @@ pub enum EvidenceCommand {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// small (seconds; CI), large (Entra's default quota: 300,000 assignments, 20,000
+    /// small (seconds; CI), medium (live benchmarks), large (Entra's default quota: 300,000 assignments, 20,000
     /// packages, ~10 M memberships) or xl (3 M assignments, ~30 M memberships).
-    #[arg(long, value_parser = ["small", "large", "xl"], default_value = "small")]
+    #[arg(long, value_parser = ["small", "medium", "large", "xl"], default_value = "small")]
     pub size: String,
 
     /// The same seed and size always give the same tenant.

@@ -572,3 +572,61 @@ fn group_delta_reads_members_for_fewer_resource_units_than_direct_reads() {
     );
     assert_eq!(naive.batch_inner_requests, 0);
 }
+
+/// The Azure CLI credential runs `az account get-access-token`; a stand-in `az` on PATH gets
+/// a real token from the fake's token endpoint, as `az` would from Entra.
+#[test]
+fn azure_cli_credential_uses_the_signed_in_cli() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = Fake::start("edge-clean", |_| {});
+    let server = fake.server();
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls.txt");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$@" >> '{calls}'
+token=$(curl -s --cacert '{ca}' -d client_id={client} -d client_secret='{secret}' -d grant_type=client_credentials \
+  -d scope=https://graph/.default '{url}/{tenant}/oauth2/v2.0/token' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+echo "{{\"accessToken\": \"$token\", \"expires_on\": $(( $(date +%s) + 3600 )), \"tokenType\": \"Bearer\"}}"
+"#,
+        calls = calls.display(),
+        ca = fake.ca_file.display(),
+        client = CLIENT_ID,
+        secret = SECRET,
+        url = server.url,
+        tenant = server.tenant_id,
+    );
+    let az = bin.path().join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::cargo_bin("entra-drift")
+        .unwrap()
+        .args(["-q", "audit", "--credential", "azure-cli", "--out"])
+        .arg(out.path())
+        .args([
+            "--tenant",
+            &server.tenant_id,
+            "--graph-url",
+            &server.url,
+            "--authority-host",
+            &server.url,
+        ])
+        .env("PATH", path)
+        .env("SSL_CERT_FILE", &fake.ca_file)
+        .env_remove("AZURE_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    run_dir(&output);
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(calls.contains("account get-access-token"), "{calls}");
+    assert!(
+        calls.contains(&format!("--tenant {}", server.tenant_id)),
+        "{calls}"
+    );
+}

@@ -6,7 +6,7 @@ use rust_xlsxwriter::{Format, Workbook};
 
 use super::ItemResult;
 use crate::error::{Error, Result};
-use crate::report::neutralise;
+pub use crate::report::write_csv;
 
 pub const APPLY_RESULTS_CSV: &str = "apply-results.csv";
 pub const APPLY_RESULTS_XLSX: &str = "apply-results.xlsx";
@@ -32,28 +32,6 @@ fn row(result: &ItemResult) -> [String; 7] {
         result.reason.clone(),
         result.at.map(|t| t.to_rfc3339()).unwrap_or_default(),
     ]
-}
-
-pub fn write_csv(
-    path: &Path,
-    header: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<()> {
-    let error = |source| Error::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_path(path)
-        .map_err(error)?;
-    writer.write_record(header).map_err(error)?;
-    for row in rows {
-        writer
-            .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
-            .map_err(error)?;
-    }
-    writer.flush().map_err(|e| Error::io(path, e))
 }
 
 pub fn write_apply_results(dir: &Path, results: &[ItemResult]) -> Result<Vec<std::path::PathBuf>> {

@@ -19,6 +19,23 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 pub fn write_findings_csv(path: &Path, findings: &DataFrame) -> Result<()> {
+    let columns = col::present(findings);
+    let rows = StringRows::new(findings, &columns)?;
+    write_csv(
+        path,
+        &columns,
+        rows.iter()
+            .map(|row| row.into_iter().map(str::to_string).collect()),
+    )
+}
+
+/// Writes any report CSV: UTF-8, RFC 4180 with CRLF, every text cell neutralised. A whole
+/// number such as `-1` (days left) is not a formula and stays as it is.
+pub fn write_csv(
+    path: &Path,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<()> {
     let error = |source| Error::Csv {
         path: path.to_path_buf(),
         source,
@@ -27,13 +44,13 @@ pub fn write_findings_csv(path: &Path, findings: &DataFrame) -> Result<()> {
         .terminator(csv::Terminator::CRLF)
         .from_path(path)
         .map_err(error)?;
-    let columns = col::present(findings);
-    writer.write_record(&columns).map_err(error)?;
-    let rows = StringRows::new(findings, &columns)?;
-    for row in rows.iter() {
-        writer
-            .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
-            .map_err(error)?;
+    writer.write_record(header).map_err(error)?;
+    for row in rows {
+        let cells = row.iter().map(|cell| match cell.parse::<i64>() {
+            Ok(_) => cell.clone(),
+            Err(_) => neutralise(cell).into_owned(),
+        });
+        writer.write_record(cells).map_err(error)?;
     }
     writer.flush().map_err(|e| Error::io(path, e))
 }

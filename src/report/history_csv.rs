@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use super::neutralise;
+use super::write_csv;
 use crate::audit::annotate::{ExceptionRow, Resolved, NAME_COLUMNS};
 use crate::audit::col;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const RESOLVED_CSV: &str = "resolved.csv";
 pub const EXCEPTIONS_CSV: &str = "exceptions.csv";
@@ -66,30 +66,9 @@ pub fn exception_cells(row: &ExceptionRow) -> Vec<String> {
 }
 
 pub fn write_resolved_csv(path: &Path, rows: &[Resolved]) -> Result<()> {
-    write(path, &resolved_header(), rows.iter().map(resolved_cells))
+    write_csv(path, &resolved_header(), rows.iter().map(resolved_cells))
 }
 
 pub fn write_exceptions_csv(path: &Path, rows: &[ExceptionRow]) -> Result<()> {
-    write(path, &EXCEPTION_COLUMNS, rows.iter().map(exception_cells))
-}
-
-fn write(path: &Path, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<()> {
-    let error = |source| Error::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_path(path)
-        .map_err(error)?;
-    writer.write_record(header).map_err(error)?;
-    for row in rows {
-        // A whole number such as `-1` (days left) is not a formula; every other text may be.
-        let cells = row.iter().map(|cell| match cell.parse::<i64>() {
-            Ok(_) => cell.clone(),
-            Err(_) => neutralise(cell).into_owned(),
-        });
-        writer.write_record(cells).map_err(error)?;
-    }
-    writer.flush().map_err(|e| Error::io(path, e))
+    write_csv(path, &EXCEPTION_COLUMNS, rows.iter().map(exception_cells))
 }

@@ -7,7 +7,7 @@ mod rows;
 mod xlsx;
 mod xlsx_history;
 
-pub use csv_report::{neutralise, unneutralise, write_findings_csv};
+pub use csv_report::{neutralise, unneutralise, write_csv, write_findings_csv};
 pub use history_csv::{
     write_exceptions_csv, write_resolved_csv, EXCEPTIONS_CSV, EXCEPTION_COLUMNS, RESOLVED_CSV,
 };

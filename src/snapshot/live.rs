@@ -83,56 +83,55 @@ pub async fn read(
     let clock = Instant::now();
     let mut builder = SnapshotBuilder::new();
 
-    let step = progress.step("access packages");
-    let url = client.url(&format!(
+    // The core lists are independent nextLink chains: read them side by side (the client
+    // bounds requests in flight), since each chain is as slow as its pages one after another.
+    let step = progress.step("packages, assignments and users");
+    let packages_url = client.url(&format!(
         "{ENTITLEMENT}/accessPackages?$expand=resourceRoleScopes($expand=role,scope)"
     ));
+    let users_url = client.url(&format!(
+        "users?$select=id,displayName,userPrincipalName,accountEnabled,userType&$top={PAGE_SIZE}"
+    ));
+    let assignment_urls: Vec<String> = STATES
+        .iter()
+        .map(|state| {
+            client.url(&format!(
+                "{ENTITLEMENT}/assignments?$filter=state eq '{state}'&$expand=target,accessPackage"
+            ))
+        })
+        .collect();
+    let (packages, users, assignment_lists) = tokio::join!(
+        client.list(&packages_url),
+        client.list(&users_url),
+        futures_util::future::join_all(assignment_urls.iter().map(|url| client.list(url))),
+    );
     let packages: Vec<AccessPackage> = parse_all(
         "access package",
-        client
-            .list(&url)
-            .await
-            .map_err(|e| core_failure("access packages", e))?,
+        packages.map_err(|e| core_failure("access packages", e))?,
     )?;
     for package in &packages {
         builder.add_package(package, "Graph accessPackages")?;
     }
-    step.finish(format!("{} access packages", packages.len()));
-
-    let step = progress.step("assignments");
     let mut assignment_count = 0;
-    for state in STATES {
-        let url = client.url(&format!(
-            "{ENTITLEMENT}/assignments?$filter=state eq '{state}'&$expand=target,accessPackage"
-        ));
-        let items = client
-            .list(&url)
-            .await
-            .map_err(|e| core_failure("assignments", e))?;
-        let assignments: Vec<AccessPackageAssignment> = parse_all("assignment", items)?;
+    for items in assignment_lists {
+        let assignments: Vec<AccessPackageAssignment> = parse_all(
+            "assignment",
+            items.map_err(|e| core_failure("assignments", e))?,
+        )?;
         assignment_count += assignments.len();
         for assignment in &assignments {
             builder.add_assignment(assignment, "Graph assignments")?;
         }
-        step.message(format!("{assignment_count} assignments"));
     }
-    step.finish(format!("{assignment_count} assignments"));
-
-    let step = progress.step("users");
-    let url = client.url(&format!(
-        "users?$select=id,displayName,userPrincipalName,accountEnabled,userType&$top={PAGE_SIZE}"
-    ));
-    let users: Vec<User> = parse_all(
-        "user",
-        client
-            .list(&url)
-            .await
-            .map_err(|e| core_failure("users", e))?,
-    )?;
+    let users: Vec<User> = parse_all("user", users.map_err(|e| core_failure("users", e))?)?;
     for user in &users {
         builder.add_user(user, "Graph users")?;
     }
-    step.finish(format!("{} users", users.len()));
+    step.finish(format!(
+        "{} access packages, {assignment_count} assignments, {} users",
+        packages.len(),
+        users.len()
+    ));
 
     let resources = builder.governed_resources();
     let mut bar = progress.bar("resources", resources.len() as u64);
