@@ -7,6 +7,8 @@
 //! contoso notes, never from the code under test.
 
 mod common;
+#[path = "support/fake_graph.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1109,11 +1111,18 @@ fn another_hosts_lock_is_obeyed_until_it_is_older_than_the_max_age() {
 
 #[test]
 fn overlapping_live_runs_of_one_tenant_cannot_both_run() {
-    let fake = live::Fake::start("contoso", 250);
+    let fake = support::Fake::start("contoso", |config| config.latency_ms = 250);
     let out = tempfile::tempdir().unwrap();
-    let tenant = out.path().join(fake.tenant_id().to_ascii_lowercase());
+    let tenant = out
+        .path()
+        .join(fake.server().tenant_id.to_ascii_lowercase());
     let first = fake
-        .command(&["audit", "--out", out.path().to_str().unwrap()])
+        .command(
+            &["audit", "--out", out.path().to_str().unwrap()],
+            support::SECRET,
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Wait for the first run to hold the lock (it holds it for the whole slow live read).
@@ -1127,7 +1136,10 @@ fn overlapping_live_runs_of_one_tenant_cannot_both_run() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let second = fake
-        .command(&["audit", "--out", out.path().to_str().unwrap()])
+        .command(
+            &["audit", "--out", out.path().to_str().unwrap()],
+            support::SECRET,
+        )
         .output()
         .unwrap();
     let first = first.wait_with_output().unwrap();
@@ -1165,89 +1177,4 @@ fn logs_without_a_terminal_have_no_control_characters() {
         .arg(out.path()));
     assert_eq!(json.code, Some(0));
     assert!(json.stderr.is_empty(), "-q: errors only: {}", json.stderr);
-}
-
-/// A fake Graph for the live lock test (as in `live_graph.rs`), slowed down by a latency.
-mod live {
-    use std::path::PathBuf;
-    use std::process::Command;
-
-    use entra_drift::fake::{start, FakeConfig, Faults, RunningFake};
-
-    const CLIENT_ID: &str = "5f1c2d3e-0000-4000-8000-00000000c1d1";
-    const SECRET: &str = "s3cret-Value~for-the-lock-test";
-
-    pub struct Fake {
-        runtime: tokio::runtime::Runtime,
-        server: Option<RunningFake>,
-        ca_file: PathBuf,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Fake {
-        pub fn start(tenant: &str, latency_ms: u64) -> Fake {
-            entra_drift::graph::install_crypto_provider();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let mut config = FakeConfig::new(super::fixture(tenant));
-            config.client_id = Some(CLIENT_ID.into());
-            config.client_secret = Some(SECRET.into());
-            config.faults = Some(Faults::default());
-            config.latency_ms = latency_ms;
-            let server = runtime.block_on(start(config)).expect("fake graph starts");
-            let dir = tempfile::tempdir().unwrap();
-            let ca_file = dir.path().join("fake-ca.pem");
-            std::fs::write(&ca_file, &server.ca_pem).unwrap();
-            Fake {
-                runtime,
-                server: Some(server),
-                ca_file,
-                _dir: dir,
-            }
-        }
-
-        pub fn tenant_id(&self) -> String {
-            self.server.as_ref().unwrap().tenant_id.clone()
-        }
-
-        /// `entra-drift ARGS --tenant ... --graph-url ...` with the secret in the environment.
-        pub fn command(&self, args: &[&str]) -> Command {
-            let server = self.server.as_ref().unwrap();
-            let mut command = Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
-            for (key, _) in std::env::vars() {
-                if key.starts_with("AZURE_") || key == "RUST_LOG" || key.starts_with("ENTRA_DRIFT_")
-                {
-                    command.env_remove(key);
-                }
-            }
-            command
-                .args(args)
-                .args([
-                    "--tenant",
-                    &server.tenant_id,
-                    "--graph-url",
-                    &server.url,
-                    "--authority-host",
-                    &server.url,
-                ])
-                .args(["--retry-base-ms", "20"])
-                .env("SSL_CERT_FILE", &self.ca_file)
-                .env("AZURE_CLIENT_ID", CLIENT_ID)
-                .env("AZURE_CLIENT_SECRET", SECRET)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            command
-        }
-    }
-
-    impl Drop for Fake {
-        fn drop(&mut self) {
-            if let Some(server) = self.server.take() {
-                self.runtime.block_on(server.shutdown());
-            }
-        }
-    }
 }

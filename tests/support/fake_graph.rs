@@ -57,7 +57,11 @@ impl Fake {
         let server = self.server();
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
         for (key, _) in std::env::vars() {
-            if key.starts_with("AZURE_") || key.starts_with("APPLY_AZURE_") || key == "RUST_LOG" {
+            if key.starts_with("AZURE_")
+                || key.starts_with("APPLY_AZURE_")
+                || key.starts_with("ENTRA_DRIFT_")
+                || key == "RUST_LOG"
+            {
                 command.env_remove(key);
             }
         }
