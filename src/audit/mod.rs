@@ -63,17 +63,19 @@ pub fn audit(tables: &Tables) -> Result<DataFrame> {
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.
 fn core_findings(tables: &Tables) -> Result<DataFrame> {
+    let keyed = KeyedRoles::new(tables)?;
     let delivered = filter_in(&tables.assignments, s::STATE, &[DELIVERED])?;
     let expected = join(
         &keep(&delivered, &[s::ASSIGNMENT_ID, s::PACKAGE_ID, s::USER_ID])?,
         &keep(
-            &tables.package_roles,
+            &keyed.package_roles,
             &[
                 s::PACKAGE_ID,
                 s::RESOURCE_TYPE,
                 s::RESOURCE_ID,
                 s::ROLE,
                 s::COLLECTION,
+                ROLE_KEY,
             ],
         )?,
         &[s::PACKAGE_ID],
@@ -108,8 +110,8 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
     let complete = filter_in(&judged, s::READ_STATUS, &[read_status::COMPLETE])?;
     let missing = join(
         &complete,
-        &tables.holdings,
-        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE, s::USER_ID],
+        &keep(&keyed.holdings, &[ROLE_KEY, s::USER_ID])?,
+        &[ROLE_KEY, s::USER_ID],
         JoinType::Anti,
     )?;
     let not_found = filter_in(&judged, s::READ_STATUS, &[read_status::NOT_FOUND])?;
@@ -162,7 +164,7 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         Reason::Column(s::STATE),
     )?);
     parts.push(category(
-        access_without_assignment(tables)?,
+        access_without_assignment(tables, &keyed)?,
         4,
         ACCESS_WITHOUT_ASSIGNMENT,
         Reason::Fixed("no_assignment"),
@@ -189,13 +191,50 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
     .frame("sorting findings")
 }
 
+/// The column holding a governed role's number.
+const ROLE_KEY: &str = "role_key";
+
+/// Every role some package delivers, numbered once, so that the joins over the two large
+/// tables (holdings, and assignments × roles) run on `(u32, user id)` instead of four strings.
+struct KeyedRoles {
+    /// `package_roles` with `role_key`.
+    package_roles: DataFrame,
+    /// The holdings of governed roles only, with `role_key`.
+    holdings: DataFrame,
+}
+
+impl KeyedRoles {
+    fn new(tables: &Tables) -> Result<KeyedRoles> {
+        let roles = keep(
+            &tables.package_roles,
+            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        )?
+        .unique_stable(None, UniqueKeepStrategy::First, None)
+        .frame("numbering roles")?;
+        let count = u32::try_from(roles.height())
+            .map_err(|_| crate::error::Error::Usage("more than 4 billion roles".into()))?;
+        let mut roles = roles;
+        roles
+            .with_column(Column::new(
+                ROLE_KEY.into(),
+                (0..count).collect::<Vec<u32>>(),
+            ))
+            .frame("numbering roles")?;
+        let on = [s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE];
+        Ok(KeyedRoles {
+            package_roles: join(&tables.package_roles, &roles, &on, JoinType::Inner)?,
+            holdings: join(&tables.holdings, &roles, &on, JoinType::Inner)?,
+        })
+    }
+}
+
 /// Users holding a delivered role that no assignment of theirs explains.
-fn access_without_assignment(tables: &Tables) -> Result<DataFrame> {
+fn access_without_assignment(tables: &Tables, keyed: &KeyedRoles) -> Result<DataFrame> {
     // Only users count. Graph types every member; where a recording did not, the users table
     // decides, so a group or service principal is never reported.
-    let typed = filter_in(&tables.holdings, s::PRINCIPAL_TYPE, &["user"])?;
+    let typed = filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["user"])?;
     let untyped = join(
-        &filter_in(&tables.holdings, s::PRINCIPAL_TYPE, &["unknown"])?,
+        &filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["unknown"])?,
         &keep(&tables.users, &[s::USER_ID])?,
         &[s::USER_ID],
         JoinType::Semi,
@@ -203,16 +242,16 @@ fn access_without_assignment(tables: &Tables) -> Result<DataFrame> {
     let mut user_holdings = typed;
     user_holdings.vstack_mut(&untyped).frame("user holdings")?;
 
-    // Only roles some package delivers, on resources read completely.
+    // Only roles on resources read completely (the keyed holdings are delivered roles already).
     let complete = filter_in(
         &tables.resource_status,
         s::READ_STATUS,
         &[read_status::COMPLETE],
     )?;
-    let delivered_roles = join(
+    let complete_roles = join(
         &keep(
-            &tables.package_roles,
-            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE, s::COLLECTION],
+            &keyed.package_roles,
+            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION, ROLE_KEY],
         )?,
         &complete,
         &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION],
@@ -220,25 +259,22 @@ fn access_without_assignment(tables: &Tables) -> Result<DataFrame> {
     )?;
     let candidates = join(
         &user_holdings,
-        &delivered_roles,
-        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        &keep(&complete_roles, &[ROLE_KEY])?,
+        &[ROLE_KEY],
         JoinType::Semi,
     )?;
 
     let explaining = filter_in(&tables.assignments, s::STATE, &EXPLAINING_STATES)?;
     let explained = join(
         &keep(&explaining, &[s::PACKAGE_ID, s::USER_ID])?,
-        &keep(
-            &tables.package_roles,
-            &[s::PACKAGE_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
-        )?,
+        &keep(&keyed.package_roles, &[s::PACKAGE_ID, ROLE_KEY])?,
         &[s::PACKAGE_ID],
         JoinType::Inner,
     )?;
     let unexplained = join(
         &candidates,
-        &explained,
-        &[s::USER_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+        &keep(&explained, &[s::USER_ID, ROLE_KEY])?,
+        &[s::USER_ID, ROLE_KEY],
         JoinType::Anti,
     )?;
     let unexplained = keep(
