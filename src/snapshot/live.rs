@@ -100,15 +100,46 @@ pub async fn read(
             ))
         })
         .collect();
-    let (packages, users, assignment_lists) = tokio::join!(
-        client.list(&packages_url),
+    // The resources depend only on the packages: read them while the (longer) assignment
+    // chains are still paging.
+    let packages_then_resources = async {
+        let packages: Vec<AccessPackage> = parse_all(
+            "access package",
+            client
+                .list(&packages_url)
+                .await
+                .map_err(|e| core_failure("access packages", e))?,
+        )?;
+        let mut governed = SnapshotBuilder::new();
+        for package in &packages {
+            governed.add_package(package, "Graph accessPackages")?;
+        }
+        let resources = governed.governed_resources();
+        let mut bar = progress.bar("resources", resources.len() as u64);
+        let mut reads = Vec::with_capacity(resources.len());
+        for chunk in resources.chunks(RESOURCES_PER_STEP) {
+            let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
+                .iter()
+                .cloned()
+                .partition(|(key, _)| collection_path(key).is_some());
+            reads.extend(unsupported.into_iter().map(|resource| (resource, None)));
+            reads.extend(
+                read_collections(client, readable)
+                    .await
+                    .into_iter()
+                    .map(|(resource, result)| (resource, Some(result))),
+            );
+            bar.advance(chunk.len() as u64, &client.stats());
+        }
+        bar.finish(format!("{} resources", resources.len()));
+        Ok::<_, crate::error::Error>((packages, reads))
+    };
+    let (packages_and_reads, users, assignment_lists) = tokio::join!(
+        packages_then_resources,
         client.list(&users_url),
         futures_util::future::join_all(assignment_urls.iter().map(|url| client.list(url))),
     );
-    let packages: Vec<AccessPackage> = parse_all(
-        "access package",
-        packages.map_err(|e| core_failure("access packages", e))?,
-    )?;
+    let (packages, resource_reads) = packages_and_reads?;
     for package in &packages {
         builder.add_package(package, "Graph accessPackages")?;
     }
@@ -133,44 +164,35 @@ pub async fn read(
         users.len()
     ));
 
-    let resources = builder.governed_resources();
-    let mut bar = progress.bar("resources", resources.len() as u64);
-    let mut reads = Vec::with_capacity(resources.len());
-    for chunk in resources.chunks(RESOURCES_PER_STEP) {
-        let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
-            .iter()
-            .cloned()
-            .partition(|(key, _)| collection_path(key).is_some());
-        for (key, name) in unsupported {
+    let mut reads = Vec::with_capacity(resource_reads.len());
+    for ((key, name), result) in resource_reads {
+        let Some(result) = result else {
             let reason = unsupported_reason(key.0);
             reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
             builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
-        }
-        for ((key, name), result) in read_collections(client, readable).await {
-            let (status, reason, items) = match result
-                .map_err(Some)
-                .and_then(|items| add_holdings(&mut builder, &key, items).map_err(|_| None))
-            {
-                Ok(count) => (read_status::COMPLETE, String::new(), count),
-                Err(Some(error)) if error.status() == Some(404) => {
-                    (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
-                }
-                Err(Some(error)) => (read_status::UNREADABLE, error.reason(), 0),
-                Err(None) => (
-                    read_status::UNREADABLE,
-                    "Graph returned objects of an unexpected shape".to_string(),
-                    0,
-                ),
-            };
-            if status != read_status::COMPLETE {
-                tracing::warn!(resource = %key.1, collection = key.2, %reason, "resource not read completely; its roles are unverifiable");
+            continue;
+        };
+        let (status, reason, items) = match result
+            .map_err(Some)
+            .and_then(|items| add_holdings(&mut builder, &key, items).map_err(|_| None))
+        {
+            Ok(count) => (read_status::COMPLETE, String::new(), count),
+            Err(Some(error)) if error.status() == Some(404) => {
+                (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
             }
-            reads.push(record(&key, status, &reason, items));
-            builder.set_resource_status(key, status, reason, name);
+            Err(Some(error)) => (read_status::UNREADABLE, error.reason(), 0),
+            Err(None) => (
+                read_status::UNREADABLE,
+                "Graph returned objects of an unexpected shape".to_string(),
+                0,
+            ),
+        };
+        if status != read_status::COMPLETE {
+            tracing::warn!(resource = %key.1, collection = key.2, %reason, "resource not read completely; its roles are unverifiable");
         }
-        bar.advance(chunk.len() as u64, &client.stats());
+        reads.push(record(&key, status, &reason, items));
+        builder.set_resource_status(key, status, reason, name);
     }
-    bar.finish(format!("{} resources", resources.len()));
 
     let tables = builder.finish()?;
     let finished = Utc::now();
