@@ -352,32 +352,23 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs a live audit with only the given credential variables set (no secret).
 fn audit_with_env(fake: &Fake, credential: &str, env: &[(&str, &Path)]) -> Output {
-    let server = fake.server();
     let out = tempfile::tempdir().unwrap();
-    let mut command = Command::cargo_bin("entra-drift").unwrap();
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AZURE_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = fake.command(
+        &[
+            "-q",
+            "audit",
+            "--credential",
+            credential,
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        "",
+    );
+    command.env_remove("AZURE_CLIENT_SECRET");
     for (key, value) in env {
         command.env(key, value);
     }
-    command
-        .args(["-q", "audit", "--credential", credential, "--out"])
-        .arg(out.path())
-        .args([
-            "--tenant",
-            &server.tenant_id,
-            "--graph-url",
-            &server.url,
-            "--authority-host",
-            &server.url,
-        ])
-        .env("SSL_CERT_FILE", &fake.ca_file)
-        .env("AZURE_CLIENT_ID", CLIENT_ID)
-        .output()
-        .unwrap()
+    command.output().unwrap()
 }
 
 #[test]
@@ -605,21 +596,20 @@ echo "{{\"accessToken\": \"$token\", \"expires_on\": $(( $(date +%s) + 3600 )), 
         std::env::var("PATH").unwrap_or_default()
     );
     let out = tempfile::tempdir().unwrap();
-    let output = Command::cargo_bin("entra-drift")
-        .unwrap()
-        .args(["-q", "audit", "--credential", "azure-cli", "--out"])
-        .arg(out.path())
-        .args([
-            "--tenant",
-            &server.tenant_id,
-            "--graph-url",
-            &server.url,
-            "--authority-host",
-            &server.url,
-        ])
-        .env("PATH", path)
-        .env("SSL_CERT_FILE", &fake.ca_file)
+    let output = fake
+        .command(
+            &[
+                "-q",
+                "audit",
+                "--credential",
+                "azure-cli",
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+            "",
+        )
         .env_remove("AZURE_CLIENT_SECRET")
+        .env("PATH", path)
         .output()
         .unwrap();
     run_dir(&output);
