@@ -620,3 +620,91 @@ echo "{{\"accessToken\": \"$token\", \"expires_on\": $(( $(date +%s) + 3600 )), 
         "{calls}"
     );
 }
+
+/// A token from the fake's token endpoint, fetched as a stand-in identity service would.
+fn token_from_fake(fake: &Fake) -> String {
+    let server = fake.server();
+    let output = std::process::Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&fake.ca_file)
+        .args([
+            "-d",
+            &format!("client_id={CLIENT_ID}"),
+            "-d",
+            &format!("client_secret={SECRET}"),
+        ])
+        .args([
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            "scope=https://graph/.default",
+        ])
+        .arg(format!(
+            "{}/{}/oauth2/v2.0/token",
+            server.url, server.tenant_id
+        ))
+        .output()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    reply["access_token"].as_str().unwrap().to_string()
+}
+
+/// Managed identity through the App Service endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`):
+/// a loopback stand-in checks the header and hands out a token the fake issued.
+#[test]
+fn managed_identity_credential_uses_the_host_identity_endpoint() {
+    use std::io::{BufRead, BufReader, Write};
+    let fake = Fake::start("edge-clean", |_| {});
+    let token = token_from_fake(&fake);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push(line.trim_end().to_string());
+        }
+        let expires = chrono::Utc::now().timestamp() + 3600;
+        let body = format!(
+            r#"{{"access_token":"{token}","expires_on":"{expires}","token_type":"Bearer","resource":"x"}}"#
+        );
+        let mut stream = stream;
+        write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        head
+    });
+    let endpoint = format!("http://127.0.0.1:{port}/msi/token");
+    let out = tempfile::tempdir().unwrap();
+    let output = fake
+        .command(
+            &[
+                "-q",
+                "audit",
+                "--credential",
+                "auto",
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+            "",
+        )
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_CLIENT_ID")
+        .env("IDENTITY_ENDPOINT", &endpoint)
+        .env("IDENTITY_HEADER", "host-secret-header")
+        .output()
+        .unwrap();
+    run_dir(&output);
+    let head = seen.join().unwrap();
+    assert!(head[0].starts_with("GET /msi/token?"), "{head:?}");
+    assert!(head[0].contains("resource="), "{head:?}");
+    assert!(
+        head.iter()
+            .any(|h| h.eq_ignore_ascii_case("x-identity-header: host-secret-header")),
+        "{head:?}"
+    );
+}
