@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{AppRoleAssignment, DirectoryObject};
 
 /// A role on a resource, as findings name it.
@@ -247,15 +247,7 @@ pub const TRUTH_HEADER: [&str; 8] = [
     "in_plan",
 ];
 
+/// The ground truth in the findings CSV's own format, so the two compare cell for cell.
 pub fn write_truth(path: &Path, rows: &[TruthRow]) -> Result<()> {
-    let error = |source| Error::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::Writer::from_path(path).map_err(error)?;
-    writer.write_record(TRUTH_HEADER).map_err(error)?;
-    for row in rows {
-        writer.write_record(&row.0).map_err(error)?;
-    }
-    writer.flush().map_err(|e| Error::io(path, e))
+    crate::report::write_csv(path, &TRUTH_HEADER, rows.iter().map(|row| row.0.to_vec()))
 }
