@@ -11,8 +11,12 @@ use crate::plan::Plan;
 pub fn run(command: &PlanCommand) -> Result<Outcome> {
     match command {
         PlanCommand::Show { plan } => {
-            print!("{}", describe(&Plan::read(plan)?, Utc::now()));
-            Ok(Outcome::Clean)
+            let text = describe(&Plan::read(plan)?, Utc::now());
+            // `plan show ... | head` closes the pipe early: that is not an error.
+            match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("stdout", e)),
+                _ => Ok(Outcome::Clean),
+            }
         }
         PlanCommand::Approve(args) => approve(args),
     }
