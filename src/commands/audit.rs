@@ -129,14 +129,8 @@ fn load(settings: &AuditSettings, quiet: bool) -> Result<(Snapshot, Option<Store
             Ok((store::read(dir)?.0, None))
         }
         Source::Live => {
-            let taken = read_live(&settings.graph, quiet)?;
-            let extras = StoreExtras {
-                started: taken.started,
-                finished: taken.finished,
-                graph: Some(taken.stats),
-                resources: taken.resources,
-            };
-            Ok((taken.snapshot, Some(extras)))
+            let (snapshot, extras) = read_live(&settings.graph, quiet)?.into_stored();
+            Ok((snapshot, Some(extras)))
         }
     }
 }

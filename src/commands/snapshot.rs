@@ -22,16 +22,7 @@ pub fn run(args: &SnapshotArgs, quiet: bool) -> Result<Outcome> {
             };
             (snapshot, extras)
         }
-        None => {
-            let taken = read_live(&args.graph, quiet)?;
-            let extras = StoreExtras {
-                started: taken.started,
-                finished: taken.finished,
-                graph: Some(taken.stats),
-                resources: taken.resources,
-            };
-            (taken.snapshot, extras)
-        }
+        None => read_live(&args.graph, quiet)?.into_stored(),
     };
     let run_dir = create_run_dir(&args.output.out, &snapshot.info.tenant_id, Utc::now())?;
     let graph = extras.graph.clone();

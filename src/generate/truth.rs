@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::audit::col;
 use crate::error::Result;
 use crate::model::{AppRoleAssignment, DirectoryObject};
 
@@ -236,15 +237,16 @@ fn user_object(id: String) -> DirectoryObject {
     }
 }
 
+/// The findings contract's columns plus `in_plan`: the columns the audit's CSV is compared on.
 pub const TRUTH_HEADER: [&str; 8] = [
-    "category",
-    "assignment_id",
-    "access_package_id",
-    "user_id",
-    "resource_type",
-    "resource_id",
-    "role",
-    "in_plan",
+    col::CATEGORY,
+    col::ASSIGNMENT_ID,
+    col::PACKAGE_ID,
+    col::USER_ID,
+    col::RESOURCE_TYPE,
+    col::RESOURCE_ID,
+    col::ROLE,
+    col::IN_PLAN,
 ];
 
 /// The ground truth in the findings CSV's own format, so the two compare cell for cell.

@@ -43,6 +43,19 @@ pub struct ResourceRead {
     pub items: usize,
 }
 
+impl LiveSnapshot {
+    /// The snapshot, and what storing it beside the reports records of the read.
+    pub fn into_stored(self) -> (Snapshot, super::store::StoreExtras) {
+        let extras = super::store::StoreExtras {
+            started: self.started,
+            finished: self.finished,
+            graph: Some(self.stats),
+            resources: self.resources,
+        };
+        (self.snapshot, extras)
+    }
+}
+
 pub struct LiveSnapshot {
     pub snapshot: Snapshot,
     pub started: chrono::DateTime<Utc>,
