@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::graph::{Cloud, CredentialKind};
+use crate::config::{
+    Range, CONCURRENCY_RANGE, KEEP_RANGE, LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE, PLAN_EXPIRY_RANGE,
+};
+use crate::graph::{choose, Cloud, CredentialKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +39,8 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Configuration file (entra-drift.toml) for `audit`; its flags override it.
+    /// Configuration file (entra-drift.toml) for `audit`, `snapshot`, `apply` and `verify`;
+    /// flags override it.
     #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_VARIABLE)]
     pub config: Option<PathBuf>,
 }
@@ -45,6 +50,15 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+impl From<LogFormat> for crate::output::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => crate::output::LogFormat::Text,
+            LogFormat::Json => crate::output::LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,7 +178,8 @@ pub struct ApplyArgs {
     pub graph: GraphArgs,
 
     /// Refuse plans with more approved items than this.
-    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_ITEMS)]
+    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_ITEMS,
+          value_parser = within(MAX_ITEMS_RANGE))]
     pub max_items: usize,
 
     /// Perform every check and write nothing to Graph.
@@ -217,7 +232,7 @@ pub struct AuditArgs {
 
     /// Days until the written plan expires and can no longer be applied.
     #[arg(long, value_name = "DAYS", default_value_t = crate::plan::DEFAULT_EXPIRY_DAYS,
-          value_parser = clap::value_parser!(i64).range(1..=90))]
+          value_parser = within_i64(PLAN_EXPIRY_RANGE))]
     pub plan_expiry_days: i64,
 
     /// Exit 2 when there are findings (0 when none), for schedulers; errors still exit 1.
@@ -230,12 +245,12 @@ pub struct AuditArgs {
 
     /// Keep only the newest N run folders of the tenant (after a successful run); index.csv
     /// keeps a row for each pruned run.
-    #[arg(long, value_name = "N", value_parser = keep_in_range)]
+    #[arg(long, value_name = "N", value_parser = within(KEEP_RANGE))]
     pub keep: Option<usize>,
 
     /// Take over a tenant's run lock older than this even if its process seems alive
     /// [default: 24].
-    #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(i64).range(1..=2160))]
+    #[arg(long, value_name = "HOURS", value_parser = within_i64(LOCK_MAX_AGE_RANGE))]
     pub lock_max_age_hours: Option<i64>,
 
     /// Report only on packages of this catalog (repeatable; replaces the file's list).
@@ -291,11 +306,11 @@ pub struct GraphArgs {
     /// Which credential to use. `auto` takes the first that is configured: AZURE_CLIENT_SECRET,
     /// AZURE_CLIENT_CERTIFICATE_PATH (PKCS#12), AZURE_FEDERATED_TOKEN_FILE (workload identity),
     /// a managed identity (IDENTITY_ENDPOINT), then the Azure CLI's login.
-    #[arg(long, value_enum, default_value_t = CredentialKind::Auto)]
+    #[arg(long, default_value = "auto", value_parser = named(&CredentialKind::CHOICES))]
     pub credential: CredentialKind,
 
     /// National cloud: picks the sign-in authority and the Graph root together.
-    #[arg(long, value_enum, default_value_t = Cloud::Global)]
+    #[arg(long, default_value = "global", value_parser = named(&Cloud::CHOICES))]
     pub cloud: Cloud,
 
     /// Override the sign-in authority (https only) [default: the cloud's, or $AZURE_AUTHORITY_HOST].
@@ -308,7 +323,7 @@ pub struct GraphArgs {
 
     /// Graph requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = crate::graph::DEFAULT_CONCURRENCY,
-          value_parser = concurrency_in_range)]
+          value_parser = within(CONCURRENCY_RANGE))]
     pub concurrency: usize,
 
     /// First retry backoff in milliseconds when Graph gives no Retry-After (tests lower it).
@@ -316,16 +331,29 @@ pub struct GraphArgs {
     pub retry_base_ms: u64,
 }
 
-fn keep_in_range(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err("expected a whole number from 1 to 100000".to_string()),
-    }
+/// A choice from a library table (`Cloud::CHOICES`, ...): clap stays out of the library.
+fn named<T: Copy + Send + Sync + 'static>(
+    choices: &'static [(&'static str, T, &'static str)],
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        choices
+            .iter()
+            .map(|(name, _, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .try_map(move |name| choose(choices, &name).ok_or("not a known value"))
 }
 
-fn concurrency_in_range(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err("expected a whole number from 1 to 64".to_string()),
+/// A whole number within one of the ranges the configuration file checks too.
+fn within(range: Range) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |text| within_i64(range)(text).map(|n| n as usize)
+}
+
+fn within_i64(range: Range) -> impl Fn(&str) -> Result<i64, String> + Clone {
+    move |text| match text.parse::<i64>() {
+        Ok(n) if (range.0..=range.1).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from {} to {}",
+            range.0, range.1
+        )),
     }
 }

@@ -27,7 +27,7 @@ fn parse(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|at| at.with_timezone(&Utc))
         .map_err(|e| {
-            Error::Usage(format!(
+            Error::settings(format!(
                 "{NOW_VARIABLE}=`{text}` is not an RFC 3339 instant ({e})\nhint: e.g. 2026-12-01T00:00:00Z; this variable is for tests only"
             ))
         })

@@ -3,26 +3,30 @@
 //! of the offending value); unknown keys are errors, so a typo never silently falls back to a
 //! default. Merging the file with flags and defaults is `settings`' job, not this module's.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::audit::scope::Scope;
-use crate::error::{Error, Result};
-use crate::graph::{Cloud, CredentialKind};
+use crate::error::{Error, InputError, Result};
+use crate::graph::{choose, Cloud, CredentialKind};
 
 /// Names the configuration file when `--config` is not given.
 pub const CONFIG_VARIABLE: &str = "ENTRA_DRIFT_CONFIG";
 
-/// Bounds shared with the flags of the same meaning (`cli.rs`).
-pub const CONCURRENCY_RANGE: (i64, i64) = (1, 64);
-pub const PLAN_EXPIRY_RANGE: (i64, i64) = (1, 90);
-pub const KEEP_RANGE: (i64, i64) = (1, 100_000);
+/// Inclusive bounds of a whole-number setting.
+pub type Range = (i64, i64);
+type Span = std::ops::Range<usize>;
+
+/// The one source of each limit: the flags of the same meaning (`cli.rs`) use these too.
+pub const CONCURRENCY_RANGE: Range = (1, 64);
+pub const PLAN_EXPIRY_RANGE: Range = (1, 90);
+pub const KEEP_RANGE: Range = (1, 100_000);
 /// A lock older than this is taken over even if its process seems alive (a hung run).
-pub const LOCK_MAX_AGE_RANGE: (i64, i64) = (1, 24 * 90);
+pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
+/// How many approved items one `apply` may reprocess.
+pub const MAX_ITEMS_RANGE: Range = (1, 1_000_000);
 
 /// The file as written. Values whose meaning is checked after parsing keep their span.
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +48,7 @@ struct RawConfig {
     detailed_exitcode: Option<bool>,
     keep: Option<Spanned<i64>>,
     lock_max_age_hours: Option<Spanned<i64>>,
+    max_items: Option<Spanned<i64>>,
     scope: Option<RawScope>,
 }
 
@@ -87,12 +92,14 @@ pub struct Config {
     pub detailed_exitcode: Option<bool>,
     pub keep: Option<usize>,
     pub lock_max_age_hours: Option<i64>,
+    /// `apply`: the most approved items one run may reprocess.
+    pub max_items: Option<usize>,
     pub scope: Scope,
 }
 
 /// Reads and checks a configuration file.
 pub fn read(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = entra_model::input::read_text(path)?;
     parse(&text, path)
 }
 
@@ -152,12 +159,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         cloud: raw
             .cloud
             .as_ref()
-            .map(|v| checker.choice::<Cloud>(v))
+            .map(|v| checker.choice(&Cloud::CHOICES, v))
             .transpose()?,
         credential: raw
             .credential
             .as_ref()
-            .map(|v| checker.choice::<CredentialKind>(v))
+            .map(|v| checker.choice(&CredentialKind::CHOICES, v))
             .transpose()?,
         client_id: raw
             .client_id
@@ -198,6 +205,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, LOCK_MAX_AGE_RANGE))
             .transpose()?,
+        max_items: raw
+            .max_items
+            .as_ref()
+            .map(|v| checker.within(v, MAX_ITEMS_RANGE).map(|n| n as usize))
+            .transpose()?,
         scope: Scope {
             include_catalogs: list(&scope.include_catalogs)?,
             exclude_catalogs: list(&scope.exclude_catalogs)?,
@@ -232,7 +244,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn error(&self, span: Range<usize>, message: String) -> Error {
+    fn error(&self, span: Span, message: String) -> Error {
         at(self.text, self.path, &span, message)
     }
 
@@ -263,15 +275,15 @@ impl Checker<'_> {
         Ok(text.to_string())
     }
 
-    /// One of a clap value enum's names (the same spelling as the flag takes).
-    fn choice<T: ValueEnum>(&self, value: &Spanned<String>) -> Result<T> {
+    /// One of a table's names (the same spelling as the flag takes).
+    fn choice<T: Copy>(
+        &self,
+        choices: &[(&'static str, T, &'static str)],
+        value: &Spanned<String>,
+    ) -> Result<T> {
         let text = value.get_ref().trim();
-        T::from_str(text, true).map_err(|_| {
-            let names: Vec<String> = T::value_variants()
-                .iter()
-                .filter_map(|v| v.to_possible_value())
-                .map(|v| v.get_name().to_string())
-                .collect();
+        choose(choices, text).ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _, _)| *name).collect();
             self.error(
                 value.span(),
                 format!("`{text}` is not one of: {}", names.join(", ")),
@@ -280,29 +292,9 @@ impl Checker<'_> {
     }
 }
 
-/// An error at a byte range of `text`, as line and column (both 1-based, columns in characters).
-pub fn at(text: &str, path: &Path, span: &Range<usize>, message: String) -> Error {
-    let (line, column) = line_and_column(text, span.start);
-    // `Error::Json` is the crate's "position in an input file" error; its message names no format.
-    Error::Json {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset; offsets past the end clamp.
-pub fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = text[line_start..offset].chars().count() + 1;
-    (line, column)
+/// An error at a byte range of `text` (see [`InputError::at`]).
+pub fn at(text: &str, path: &Path, span: &Span, message: String) -> Error {
+    Error::Input(InputError::at(text, path, span.start, message))
 }
 
 #[cfg(test)]
@@ -315,12 +307,12 @@ mod tests {
 
     fn error_of(text: &str) -> (usize, usize, String) {
         match parsed(text).unwrap_err() {
-            Error::Json {
+            Error::Input(InputError::Syntax {
                 line,
                 column,
                 message,
                 ..
-            } => (line, column, message),
+            }) => (line, column, message),
             other => panic!("unexpected error {other}"),
         }
     }
@@ -433,6 +425,7 @@ exclude_packages = ["Project Falcon (legacy)"]
 
     #[test]
     fn line_and_column_count_characters() {
+        use entra_model::error::line_and_column;
         let text = "a = \"ø\"\nbé = 1";
         assert_eq!(line_and_column(text, 0), (1, 1));
         assert_eq!(line_and_column(text, text.find("bé").unwrap()), (2, 1));

@@ -1,60 +1,83 @@
 //! The library's error type. Every variant names the file, line or object it is about, so a
-//! scheduler's log says what to fix; `main` alone turns these into exit codes.
+//! scheduler's log says what to fix; callers branch on the variants, and `main` alone turns
+//! them into exit codes.
+//!
+//! A message never embeds its `#[source]`: the printer writes the cause chain once
+//! ([`crate::output::render_error`]).
 
 use std::path::{Path, PathBuf};
+
+pub use entra_model::InputError;
+
+use crate::graph::GraphError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    /// An input file is unreadable, malformed or inconsistent.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A file or folder could not be written (or read outside the input readers).
+    #[error("`{path}`")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// A JSON file is not valid JSON, or an object in it lacks a required property.
-    #[error("`{path}` line {line}, column {column}: {message}")]
-    Json {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    /// The input parses but is not a consistent tenant (duplicate ids, dangling references).
-    #[error("{origin}: {message}")]
-    Inconsistent { origin: String, message: String },
-    /// A plan file is unusable as given.
-    #[error("plan `{path}`: {message}")]
-    Plan { path: PathBuf, message: String },
-    /// The user asked for something that cannot be done as asked.
-    #[error("{0}")]
-    Usage(String),
     /// A dataframe operation failed; `context` says which step.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Frame {
         context: &'static str,
         #[source]
         source: polars::error::PolarsError,
     },
     /// Writing the Excel report failed.
-    #[error("writing `{path}`: {source}")]
+    #[error("writing `{path}`")]
     Xlsx {
         path: PathBuf,
         #[source]
         source: rust_xlsxwriter::XlsxError,
     },
-    /// Microsoft Graph could not be read or written.
-    #[error(transparent)]
-    Graph(#[from] crate::graph::GraphError),
     /// Writing a CSV report failed.
-    #[error("writing `{path}`: {source}")]
+    #[error("writing `{path}`")]
     Csv {
         path: PathBuf,
         #[source]
         source: csv::Error,
     },
+    /// Microsoft Graph could not be read or written.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A list the whole audit depends on could not be read: no audit is made from part of it.
+    #[error("reading {what} from Microsoft Graph failed, so no audit was made")]
+    GraphRead {
+        what: String,
+        #[source]
+        source: GraphError,
+    },
+    /// Another run holds the lock (the message names the holder).
+    #[error("another run holds `{path}`: {holder}\nhint: {hint}")]
+    LockHeld {
+        path: PathBuf,
+        holder: String,
+        hint: String,
+    },
+    /// A plan, an approval or a journal was refused; the reason says which check failed.
+    #[error("plan `{path}`: {reason}")]
+    Refused { path: PathBuf, reason: Refusal },
+    /// The flags and configuration together do not say what to do.
+    #[error("{message}")]
+    Settings { message: String },
+    /// A folder is not what the command works on (not a run folder, not an `--out` root).
+    #[error("`{path}` {problem}")]
+    NotARunFolder { path: PathBuf, problem: String },
+    /// The async runtime could not start.
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// A size the tool is built for was exceeded.
+    #[error("{0}")]
+    Capacity(String),
 }
 
 impl Error {
@@ -66,27 +89,24 @@ impl Error {
     }
 
     pub fn json(path: impl AsRef<Path>, error: &serde_json::Error) -> Self {
-        Error::Json {
-            path: path.as_ref().to_path_buf(),
-            line: error.line(),
-            column: error.column(),
-            message: strip_position(&error.to_string()),
-        }
+        Error::Input(InputError::json(path, error))
     }
 
     pub fn inconsistent(origin: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Inconsistent {
-            origin: origin.into(),
+        Error::Input(InputError::inconsistent(origin, message))
+    }
+
+    pub fn settings(message: impl Into<String>) -> Self {
+        Error::Settings {
             message: message.into(),
         }
     }
-}
 
-/// serde_json appends " at line L column C" to its messages; we print the position first.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_string(),
-        None => message.to_string(),
+    pub fn refused(path: impl AsRef<Path>, reason: Refusal) -> Self {
+        Error::Refused {
+            path: path.as_ref().to_path_buf(),
+            reason,
+        }
     }
 }
 
@@ -99,4 +119,51 @@ impl<T> FrameContext<T> for std::result::Result<T, polars::error::PolarsError> {
     fn frame(self, context: &'static str) -> Result<T> {
         self.map_err(|source| Error::Frame { context, source })
     }
+}
+
+/// Why a plan, its approval or its journal was refused. Each says what failed and, where a
+/// person can do something about it, how to go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("is not an entra-drift reprocess plan (format `{format}`, expected `{expected}`)")]
+    NotAPlan {
+        format: String,
+        expected: &'static str,
+    },
+    #[error("has format version {version}, which this entra-drift ({tool}) does not understand (it reads {understood})\nhint: audit again with this version to get a plan it can apply")]
+    UnknownVersion {
+        version: String,
+        tool: &'static str,
+        understood: String,
+    },
+    #[error("is malformed: {message}")]
+    Malformed { message: String },
+    #[error("its items do not match their digest ({recorded} recorded, {computed} computed): the plan was edited after the audit\nhint: audit again for a fresh plan; never edit plan items by hand")]
+    Tampered { recorded: String, computed: String },
+    #[error(
+        "its approval was given for other items (digest differs)\nhint: approve the plan again"
+    )]
+    ApprovalForOtherItems,
+    #[error("the plan is for tenant {plan}, not {given}\nhint: apply it with --tenant {plan}, using that tenant's write identity")]
+    WrongTenant { plan: String, given: String },
+    #[error("the plan expired at {expires} (created {created}); access may have changed since\nhint: audit again and approve the new plan")]
+    Expired {
+        expires: chrono::DateTime<chrono::Utc>,
+        created: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("the plan is not approved\nhint: review it (`entra-drift plan show`) and run `entra-drift plan approve PLAN --approver NAME`")]
+    NotApproved,
+    #[error("the approval names assignments that are not items of the plan")]
+    ApprovedUnknownItems,
+    #[error("{approved} items are approved, more than --max-items {max}\nhint: raise --max-items {approved} if this many reprocess calls are intended")]
+    TooManyItems { approved: usize, max: usize },
+    #[error("assignment `{id}` is not an item of this plan")]
+    UnknownItem { id: String },
+    #[error("an approver name is required")]
+    NoApprover,
+    #[error("no item is approved: nothing would be applied")]
+    NothingApproved,
+    /// The approval workbook is unreadable or belongs to another plan.
+    #[error("{message}")]
+    Workbook { message: String },
 }

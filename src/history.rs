@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::annotate::{Key, Previous, PreviousRow, NAME_COLUMNS};
 use crate::audit::col;
 use crate::error::{Error, Result};
+pub use crate::report::TrendPoint;
 use crate::report::{unneutralise, FINDINGS_CSV};
 
 pub const INDEX_CSV: &str = "index.csv";
@@ -90,22 +91,22 @@ impl RunIndex {
         Ok(index)
     }
 
-    /// Writes the whole index atomically (a temporary file renamed over it), so a crash never
-    /// leaves half an index. Callers hold the tenant's lock.
+    /// Writes the whole index durably (`files::write_durable`), so a crash never leaves half
+    /// an index. Callers hold the tenant's lock.
     pub fn write(&self) -> Result<()> {
-        let temporary = self.path.with_extension("csv.tmp");
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_path(&temporary)
-            .map_err(|e| csv_error(&temporary, e))?;
-        for record in &self.records {
-            writer
-                .serialize(record)
-                .map_err(|e| csv_error(&temporary, e))?;
+        let mut bytes = Vec::new();
+        {
+            let mut writer = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(&mut bytes);
+            for record in &self.records {
+                writer
+                    .serialize(record)
+                    .map_err(|e| csv_error(&self.path, e))?;
+            }
+            writer.flush().map_err(|e| Error::io(&self.path, e))?;
         }
-        writer.flush().map_err(|e| Error::io(&temporary, e))?;
-        drop(writer);
-        std::fs::rename(&temporary, &self.path).map_err(|e| Error::io(&self.path, e))
+        crate::files::write_durable(&self.path, &bytes)
     }
 
     pub fn find(&self, run: &str) -> Option<&RunRecord> {
@@ -216,18 +217,6 @@ fn read_previous(path: &Path, run: &str, date: NaiveDate) -> Result<Previous> {
         });
     }
     Ok(Previous::new(run.to_string(), date, rows))
-}
-
-/// One run in the trend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrendPoint {
-    pub run: String,
-    pub generated_at: DateTime<Utc>,
-    pub categories: [usize; 5],
-    pub total: usize,
-    pub new: usize,
-    pub resolved: usize,
-    pub excepted: usize,
 }
 
 impl From<&RunRecord> for TrendPoint {

@@ -99,10 +99,11 @@ impl RunLock {
                 Err(e) => return Err(Error::io(&lock.path, e)),
             }
         }
-        Err(Error::Usage(format!(
-            "`{}`: another run took the lock while a stale one was being replaced; try again",
-            lock.path.display()
-        )))
+        Err(Error::LockHeld {
+            path: lock.path.clone(),
+            holder: "another run took it while a stale lock was being replaced".into(),
+            hint: "try again".into(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -138,14 +139,19 @@ impl RunLock {
             Ok(holder) => {
                 let staleness = judge(&holder, &self.holder.host, now, max_age, pid_alive);
                 if staleness == Staleness::Fresh {
-                    return Err(Error::Usage(format!(
-                        "another audit of this tenant is running: `{}` is held by pid {} on {} since {}\nhint: runs of one tenant must not overlap; if no such run exists, delete the lock file (a lock older than {} hours is taken over automatically)",
-                        self.path.display(),
-                        holder.pid,
-                        holder.host,
-                        holder.started.to_rfc3339(),
-                        max_age.num_hours()
-                    )));
+                    return Err(Error::LockHeld {
+                        path: self.path.clone(),
+                        holder: format!(
+                            "another audit of this tenant is running: pid {} on {} since {}",
+                            holder.pid,
+                            holder.host,
+                            holder.started.to_rfc3339()
+                        ),
+                        hint: format!(
+                            "runs of one tenant must not overlap; if no such run exists, delete the lock file (a lock older than {} hours is taken over automatically)",
+                            max_age.num_hours()
+                        ),
+                    });
                 }
                 format!(
                     "{staleness:?} (pid {} on {} since {})",
@@ -162,10 +168,11 @@ impl RunLock {
                     .map(|d| d.as_secs())
                     .unwrap_or(u64::MAX);
                 if age < UNREADABLE_GRACE_SECONDS {
-                    return Err(Error::Usage(format!(
-                        "`{}` is being written by another run; try again in a minute",
-                        self.path.display()
-                    )));
+                    return Err(Error::LockHeld {
+                        path: self.path.clone(),
+                        holder: "another run is writing it right now".into(),
+                        hint: "try again in a minute".into(),
+                    });
                 }
                 "unreadable".to_string()
             }

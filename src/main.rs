@@ -1,14 +1,14 @@
 //! The `entra-drift` binary: parse arguments, set up logging, run, and map the result to an
 //! exit code. This is the only place that decides exit codes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use tracing_subscriber::EnvFilter;
 
-use entra_drift::cli::{Cli, Command, ConfigCommand, EvidenceCommand, LogFormat};
+use entra_drift::cli::Cli;
 use entra_drift::commands::{self, Outcome};
+use entra_drift::output::{self, Printer};
 use entra_drift::settings::Given;
 
 fn main() -> ExitCode {
@@ -26,29 +26,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose, cli.quiet, cli.log_format);
+    output::init_logging(cli.verbose, cli.quiet, cli.log_format.into());
     entra_drift::graph::install_crypto_provider();
-    let result = match &cli.command {
-        Command::Audit(args) => {
-            let given = matches
-                .subcommand_matches("audit")
-                .map(Given::from_matches)
-                .unwrap_or_default();
-            commands::audit::run(args, &given, cli.config.as_deref(), cli.quiet)
-        }
-        Command::Snapshot(args) => commands::snapshot::run(args, cli.quiet),
-        Command::Plan(command) => commands::plan::run(command),
-        Command::Apply(args) => commands::apply::run(args, cli.quiet),
-        Command::Verify(args) => commands::verify::run(args, cli.quiet),
-        Command::Generate(args) => commands::generate::run(args, cli.quiet),
-        Command::Config(ConfigCommand::Check { file }) => {
-            commands::config::check(file.as_deref(), cli.config.as_deref(), cli.quiet)
-        }
-        Command::Evidence(EvidenceCommand::Verify { dir }) => {
-            commands::evidence::verify(dir, cli.quiet)
-        }
-    };
-    match result {
+    let printer = Printer::new(cli.quiet);
+    let given = matches
+        .subcommand()
+        .map(|(_, sub)| Given::from_matches(sub))
+        .unwrap_or_default();
+    match commands::run(&cli, &given, &printer) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Drift { detailed_exitcode }) => {
             if detailed_exitcode {
@@ -60,36 +45,8 @@ fn main() -> ExitCode {
         Ok(Outcome::ItemsFailed | Outcome::CheckFailed) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            printer.error(&error);
             ExitCode::from(1)
         }
-    }
-}
-
-/// Logs go to stderr; stdout carries data only. `RUST_LOG` overrides the verbosity flags.
-fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},warn")));
-    // Colours only on a terminal: cron mail, journald and CI logs get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_target(false);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }

@@ -1,5 +1,5 @@
-//! Resolves what an audit will do from three layers — flags, then the configuration file,
-//! then defaults — before any work starts. A flag counts only when it was given (on the
+//! Resolves what a command will do from three layers — flags, then the configuration file,
+//! then defaults — before any work starts (`audit`, `snapshot`, `apply`, `verify`). A flag counts only when it was given (on the
 //! command line or through its environment variable), never through its clap default, so
 //! that a file value is not overridden by a default.
 
@@ -11,7 +11,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::audit::scope::Scope;
-use crate::cli::{AuditArgs, GraphArgs};
+use crate::cli::{ApplyArgs, AuditArgs, GraphArgs, SnapshotArgs, VerifyArgs};
 use crate::config::{Config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::lock::DEFAULT_MAX_AGE_HOURS;
@@ -102,36 +102,13 @@ pub fn resolve_audit(
                 Source::Live
             }
             None => {
-                return Err(Error::Usage(
-                    "nothing to audit: pass --tenant <TENANT_ID>, --tenant-dir <DIR> or --snapshot <DIR>, or set `tenant` in the configuration file (--config)".into(),
+                return Err(Error::settings(
+                    "nothing to audit: pass --tenant <TENANT_ID>, --tenant-dir <DIR> or --snapshot <DIR>, or set `tenant` in the configuration file (--config)",
                 ))
             }
         }
     };
-    if !given.contains("client_id") && graph.client_id.is_none() {
-        graph.client_id = file.client_id.clone();
-    }
-    if !given.contains("credential") {
-        if let Some(kind) = file.credential {
-            graph.credential = kind;
-        }
-    }
-    if !given.contains("cloud") {
-        if let Some(cloud) = file.cloud {
-            graph.cloud = cloud;
-        }
-    }
-    if !given.contains("authority_host") && graph.authority_host.is_none() {
-        graph.authority_host = file.authority_host.clone();
-    }
-    if !given.contains("graph_url") && graph.graph_url.is_none() {
-        graph.graph_url = file.graph_url.clone();
-    }
-    if !given.contains("concurrency") {
-        if let Some(concurrency) = file.concurrency {
-            graph.concurrency = concurrency;
-        }
-    }
+    let graph = resolve_graph(&graph, given, file);
 
     let pick = |flag: &[String], from_file: &[String]| -> Vec<String> {
         if flag.is_empty() {
@@ -172,6 +149,158 @@ pub fn resolve_audit(
         scope,
         now,
     })
+}
+
+/// The Graph flags with the file's values filled in where no flag was given (every command
+/// that reaches Graph resolves them the same way).
+pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArgs {
+    let mut graph = args.clone();
+    if !given.contains("tenant") && graph.tenant.is_none() {
+        if let Some(ConfigSource::Tenant(tenant)) = &file.source {
+            graph.tenant = Some(tenant.clone());
+        }
+    }
+    if !given.contains("client_id") && graph.client_id.is_none() {
+        graph.client_id = file.client_id.clone();
+    }
+    if !given.contains("credential") {
+        if let Some(kind) = file.credential {
+            graph.credential = kind;
+        }
+    }
+    if !given.contains("cloud") {
+        if let Some(cloud) = file.cloud {
+            graph.cloud = cloud;
+        }
+    }
+    if !given.contains("authority_host") && graph.authority_host.is_none() {
+        graph.authority_host = file.authority_host.clone();
+    }
+    if !given.contains("graph_url") && graph.graph_url.is_none() {
+        graph.graph_url = file.graph_url.clone();
+    }
+    if !given.contains("concurrency") {
+        if let Some(concurrency) = file.concurrency {
+            graph.concurrency = concurrency;
+        }
+    }
+    graph
+}
+
+/// Where `snapshot` reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotSource {
+    TenantDir(PathBuf),
+    /// Microsoft Graph; the tenant is `graph.tenant`.
+    Live,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapshotSettings {
+    pub source: SnapshotSource,
+    pub graph: GraphArgs,
+    pub out: PathBuf,
+}
+
+/// `snapshot`: flags over file over defaults. A stored snapshot named by the file is no
+/// source to snapshot again: refused, saying so.
+pub fn resolve_snapshot(
+    args: &SnapshotArgs,
+    given: &Given,
+    config: Option<&Config>,
+) -> Result<SnapshotSettings> {
+    let empty = Config::default();
+    let file = config.unwrap_or(&empty);
+    let graph = resolve_graph(&args.graph, given, file);
+    let source = if let Some(dir) = &args.tenant_dir {
+        SnapshotSource::TenantDir(dir.clone())
+    } else if graph.tenant.is_some() {
+        SnapshotSource::Live
+    } else {
+        match &file.source {
+            Some(ConfigSource::TenantDir(dir)) => SnapshotSource::TenantDir(dir.clone()),
+            Some(ConfigSource::Snapshot(_)) => {
+                return Err(Error::settings(format!(
+                    "`{}` names a stored snapshot as the source, which `snapshot` cannot read again: pass --tenant <TENANT_ID> or --tenant-dir <DIR>",
+                    file.path.display()
+                )))
+            }
+            _ => {
+                return Err(Error::settings(
+                    "nothing to snapshot: pass --tenant <TENANT_ID> or --tenant-dir <DIR>, or set `tenant` or `tenant_dir` in the configuration file (--config)",
+                ))
+            }
+        }
+    };
+    Ok(SnapshotSettings {
+        source,
+        graph,
+        out: pick_out(given, &args.output.out, file),
+    })
+}
+
+fn pick_out(given: &Given, flag: &std::path::Path, file: &Config) -> PathBuf {
+    if given.contains("out") {
+        flag.to_path_buf()
+    } else {
+        file.out.clone().unwrap_or_else(|| flag.to_path_buf())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub plan: PathBuf,
+    pub graph: GraphArgs,
+    pub max_items: usize,
+    pub dry_run: bool,
+    pub env_prefix: String,
+}
+
+/// `apply`: the tenant to change must be named (flag or the file's `tenant`).
+pub fn resolve_apply(
+    args: &ApplyArgs,
+    given: &Given,
+    config: Option<&Config>,
+) -> Result<ApplySettings> {
+    let empty = Config::default();
+    let file = config.unwrap_or(&empty);
+    let graph = resolve_graph(&args.graph, given, file);
+    if graph.tenant.is_none() {
+        return Err(Error::settings(
+            "pass --tenant <TENANT_ID>: the tenant you mean to change (or set `tenant` in the configuration file)",
+        ));
+    }
+    Ok(ApplySettings {
+        plan: args.plan.clone(),
+        graph,
+        max_items: if given.contains("max_items") {
+            args.max_items
+        } else {
+            file.max_items.unwrap_or(args.max_items)
+        },
+        dry_run: args.dry_run,
+        env_prefix: args.env_prefix.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub plan: PathBuf,
+    /// `tenant` is `None` when neither flag nor file names one: the plan's tenant is used.
+    pub graph: GraphArgs,
+    pub env_prefix: String,
+    pub detailed_exitcode: bool,
+}
+
+pub fn resolve_verify(args: &VerifyArgs, given: &Given, config: Option<&Config>) -> VerifySettings {
+    let empty = Config::default();
+    let file = config.unwrap_or(&empty);
+    VerifySettings {
+        plan: args.plan.clone(),
+        graph: resolve_graph(&args.graph, given, file),
+        env_prefix: args.env_prefix.clone(),
+        detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::graph::GraphClient;
 use crate::plan::{Plan, PlanItem};
 use checks::Verdict;
@@ -60,37 +60,34 @@ pub fn preflight<'a>(
     tenant_id: &str,
     now: DateTime<Utc>,
     max_items: usize,
-) -> std::result::Result<Vec<&'a PlanItem>, String> {
+) -> std::result::Result<Vec<&'a PlanItem>, Refusal> {
     if !plan.tenant_id.eq_ignore_ascii_case(tenant_id) {
-        return Err(format!(
-            "the plan is for tenant {}, not {tenant_id}\nhint: apply it with --tenant {}, using that tenant's write identity",
-            plan.tenant_id, plan.tenant_id
-        ));
+        return Err(Refusal::WrongTenant {
+            plan: plan.tenant_id.clone(),
+            given: tenant_id.to_string(),
+        });
     }
     if now >= plan.expires {
-        return Err(format!(
-            "the plan expired at {} (created {}); access may have changed since\nhint: audit again and approve the new plan",
-            plan.expires, plan.created
-        ));
+        return Err(Refusal::Expired {
+            expires: plan.expires,
+            created: plan.created,
+        });
     }
     plan.check_integrity()?;
-    let approval = plan.approval.as_ref().ok_or(
-        "the plan is not approved\nhint: review it (`entra-drift plan show`) and run `entra-drift plan approve PLAN --approver NAME`",
-    )?;
+    let approval = plan.approval.as_ref().ok_or(Refusal::NotApproved)?;
     let approved: Vec<&PlanItem> = plan
         .items
         .iter()
         .filter(|item| approval.approved.contains(&item.assignment_id))
         .collect();
     if approved.len() != approval.approved.len() {
-        return Err("the approval names assignments that are not items of the plan".into());
+        return Err(Refusal::ApprovedUnknownItems);
     }
     if approved.len() > max_items {
-        return Err(format!(
-            "{} items are approved, more than --max-items {max_items}\nhint: raise --max-items {} if this many reprocess calls are intended",
-            approved.len(),
-            approved.len()
-        ));
+        return Err(Refusal::TooManyItems {
+            approved: approved.len(),
+            max: max_items,
+        });
     }
     Ok(approved)
 }

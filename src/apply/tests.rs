@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
+use crate::error::Refusal;
 use crate::plan::{items_digest, MissingRole, FORMAT, VERSION};
 
 fn plan(approved: &[&str]) -> Plan {
@@ -73,24 +74,32 @@ fn an_approved_plan_passes_with_its_approved_items() {
 #[test]
 fn refusals() {
     let unapproved = plan(&[]);
-    assert!(preflight(&unapproved, "t1", now(), 25)
-        .unwrap_err()
-        .contains("not approved"));
+    assert_eq!(
+        preflight(&unapproved, "t1", now(), 25).unwrap_err(),
+        Refusal::NotApproved
+    );
     let approved = plan(&["a1"]);
-    assert!(preflight(&approved, "t2", now(), 25)
-        .unwrap_err()
-        .contains("for tenant t1"));
+    assert!(matches!(
+        preflight(&approved, "t2", now(), 25).unwrap_err(),
+        Refusal::WrongTenant { plan, .. } if plan == "t1"
+    ));
     let later = now() + Duration::days(30);
-    assert!(preflight(&approved, "t1", later, 25)
-        .unwrap_err()
-        .contains("expired"));
+    assert!(matches!(
+        preflight(&approved, "t1", later, 25).unwrap_err(),
+        Refusal::Expired { .. }
+    ));
     let mut tampered = plan(&["a1"]);
     tampered.items[0].user_id = "someone-else".into();
-    assert!(preflight(&tampered, "t1", now(), 25)
-        .unwrap_err()
-        .contains("digest"));
+    assert!(matches!(
+        preflight(&tampered, "t1", now(), 25).unwrap_err(),
+        Refusal::Tampered { .. }
+    ));
     let many = plan(&["a1", "a2", "a3"]);
-    assert!(preflight(&many, "t1", now(), 2)
-        .unwrap_err()
-        .contains("--max-items"));
+    assert_eq!(
+        preflight(&many, "t1", now(), 2).unwrap_err(),
+        Refusal::TooManyItems {
+            approved: 3,
+            max: 2
+        }
+    );
 }

@@ -13,9 +13,9 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::col;
+use super::exceptions::{FindingKey, Matcher, Register};
+use super::rows::StringRows;
 use crate::error::{FrameContext, Result};
-use crate::exceptions::{FindingKey, Matcher, Register};
-use crate::report::StringRows;
 
 pub const STATUS_NEW: &str = "new";
 pub const STATUS_PERSISTING: &str = "persisting";
@@ -298,7 +298,7 @@ pub fn exception_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exceptions::{Exception, Rule};
+    use crate::audit::exceptions::{Exception, Rule};
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()

@@ -3,7 +3,9 @@
 
 pub mod annotate;
 mod enrich;
+pub mod exceptions;
 mod frames;
+pub mod rows;
 pub mod scope;
 pub mod summary;
 
@@ -212,7 +214,7 @@ impl KeyedRoles {
         .unique_stable(None, UniqueKeepStrategy::First, None)
         .frame("numbering roles")?;
         let count = u32::try_from(roles.height())
-            .map_err(|_| crate::error::Error::Usage("more than 4 billion roles".into()))?;
+            .map_err(|_| crate::error::Error::Capacity("more than 4 billion roles".into()))?;
         let mut roles = roles;
         roles
             .with_column(Column::new(

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use polars::prelude::*;
 
 use super::col;
+use super::rows::StringRows;
 use crate::error::{FrameContext, Result};
-use crate::report::StringRows;
 use crate::snapshot::{col as s, Tables};
 
 /// Catalog ids and package ids (or exact display names) to include or exclude. A package is
@@ -148,14 +148,13 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant_dir::TenantDir;
 
     const FINANCE_CATALOG: &str = "7bc8d763-a519-4280-84b0-9e59fdfc4071";
 
     /// contoso's findings (contoso-notes.md) after the scope, as `(category, assignment or user)`.
     fn scoped(scope: Scope) -> (Vec<(String, String)>, ScopeReport) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/contoso");
-        let snapshot = TenantDir::read(&dir).unwrap().to_snapshot().unwrap();
+        let snapshot = crate::snapshot::tenant_dir::read(&dir).unwrap();
         let findings = crate::audit::audit(&snapshot.tables).unwrap();
         let (kept, report) = apply(findings, &snapshot.tables, &scope).unwrap();
         let rows =

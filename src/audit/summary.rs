@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use polars::prelude::DataFrame;
 
+use super::rows::StringRows;
 use super::{col, CATEGORIES, MISSING_ACCESS};
 use crate::error::Result;
-use crate::report::StringRows;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryCount {

@@ -8,27 +8,33 @@ use chrono::Utc;
 use super::{connect, Outcome};
 use crate::apply::{preflight, results, ApplyRun, Outcome as ItemOutcome};
 use crate::cli::ApplyArgs;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::output::Printer;
 use crate::plan::Plan;
+use crate::settings::{self, Given};
 
-pub fn run(args: &ApplyArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(
+    args: &ApplyArgs,
+    given: &Given,
+    config: Option<&Config>,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let settings = settings::resolve_apply(args, given, config)?;
+    let args = &settings;
     let plan = Plan::read(&args.plan)?;
-    let tenant = args.graph.tenant.clone().ok_or_else(|| {
-        Error::Usage("pass --tenant <TENANT_ID>: the tenant you mean to change".into())
-    })?;
-    let approved =
-        preflight(&plan, &tenant, Utc::now(), args.max_items).map_err(|message| Error::Plan {
-            path: args.plan.clone(),
-            message,
-        })?;
+    let tenant = args.graph.tenant.clone().unwrap_or_default();
+    let approved = preflight(&plan, &tenant, Utc::now(), args.max_items)
+        .map_err(|reason| Error::refused(&args.plan, reason))?;
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
     let runtime = connect::runtime()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
+        let printer = *printer;
         runtime.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: finishing the calls in flight, starting no new ones");
+                printer.alert("interrupted: finishing the calls in flight, starting no new ones");
                 stop.store(true, Ordering::SeqCst);
             }
         });
@@ -58,8 +64,8 @@ pub fn run(args: &ApplyArgs, quiet: bool) -> Result<Outcome> {
     };
     let count = |outcome: ItemOutcome| outcomes.iter().filter(|r| r.outcome == outcome).count();
     let failed = count(ItemOutcome::Failed);
-    if !quiet {
-        eprintln!(
+    if !printer.is_quiet() {
+        printer.status(format_args!(
             "{}: {} reprocessed, {} would be reprocessed, {} skipped, {} failed, {} not approved",
             if args.dry_run { "Dry run" } else { "Applied" },
             count(ItemOutcome::Reprocessed),
@@ -67,25 +73,25 @@ pub fn run(args: &ApplyArgs, quiet: bool) -> Result<Outcome> {
             count(ItemOutcome::Skipped),
             failed,
             count(ItemOutcome::NotApproved)
-        );
+        ));
         let stats = connection.client.stats();
-        eprintln!(
+        printer.status(format_args!(
             "Graph: {} requests, {} throttled, {:.1}s waited",
             stats.requests,
             stats.throttled,
             stats.throttle_wait_ms as f64 / 1000.0
-        );
+        ));
         for path in &written {
-            eprintln!("Wrote {}", path.display());
+            printer.status(format_args!("Wrote {}", path.display()));
         }
     }
     for path in &written {
-        println!("{}", path.display());
+        printer.data(format_args!("{}", path.display()))?;
     }
     Ok(if stop.load(Ordering::SeqCst) {
         Outcome::Interrupted
     } else if failed > 0 {
-        eprintln!("error: {failed} item(s) failed; see the results file; run the same command again to retry them");
+        printer.alert(format_args!("error: {failed} item(s) failed; see the results file; run the same command again to retry them"));
         Outcome::ItemsFailed
     } else {
         Outcome::Clean

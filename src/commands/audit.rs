@@ -15,13 +15,12 @@ use crate::evidence::{self, ManifestInput};
 use crate::exceptions::{self, Register};
 use crate::history::{self, NewRun, RunIndex, TrendPoint, TREND_RUNS};
 use crate::lock::RunLock;
+use crate::output::Printer;
 use crate::plan::Plan;
-use crate::progress::Progress;
 use crate::report::{self, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS};
 use crate::settings::{self, AuditSettings, Given, Source};
 use crate::snapshot::store::{self, StoreExtras};
-use crate::snapshot::{live, Snapshot};
-use crate::tenant_dir::TenantDir;
+use crate::snapshot::Snapshot;
 use crate::{clock, config};
 
 /// Folder of a run that holds the stored snapshot of a live audit.
@@ -58,7 +57,7 @@ pub fn run(
     args: &AuditArgs,
     given: &Given,
     config_path: Option<&Path>,
-    quiet: bool,
+    printer: &Printer,
 ) -> Result<Outcome> {
     let now = clock::now()?;
     let config = config_path.map(config::read).transpose()?;
@@ -76,7 +75,7 @@ pub fn run(
         (Source::Live, Some(tenant)) => Some(lock(&settings, tenant)?),
         _ => None,
     };
-    let (snapshot, extras) = load(&settings, quiet)?;
+    let (snapshot, extras) = load(&settings, printer)?;
     let _lock = match early_lock {
         Some(lock) => lock,
         None => lock(&settings, &snapshot.info.tenant_id)?,
@@ -94,10 +93,10 @@ pub fn run(
         },
         extras,
     )?;
-    if !quiet {
-        print_summary(&snapshot, &written);
+    if !printer.is_quiet() {
+        print_summary(printer, &snapshot, &written);
     }
-    println!("{}", written.run_dir.display());
+    printer.data(format_args!("{}", written.run_dir.display()))?;
     // Excepted findings are accepted drift: a scheduler hears only about the rest.
     Ok(if written.summary.total == written.excepted {
         Outcome::Clean
@@ -118,33 +117,21 @@ fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
 
 /// Reads the snapshot from whichever source the settings name. A live read also returns what
 /// is needed to store it beside the reports.
-fn load(settings: &AuditSettings, quiet: bool) -> Result<(Snapshot, Option<StoreExtras>)> {
+fn load(settings: &AuditSettings, printer: &Printer) -> Result<(Snapshot, Option<StoreExtras>)> {
     match &settings.source {
         Source::TenantDir(dir) => {
             tracing::info!(dir = %dir.display(), "reading tenant directory");
-            Ok((TenantDir::read(dir)?.to_snapshot()?, None))
+            Ok((crate::snapshot::tenant_dir::read(dir)?, None))
         }
         Source::Snapshot(dir) => {
             tracing::info!(dir = %dir.display(), "reading stored snapshot");
             Ok((store::read(dir)?.0, None))
         }
         Source::Live => {
-            let (snapshot, extras) = read_live(&settings.graph, quiet)?.into_stored();
+            let (snapshot, extras) = connect::read_live(&settings.graph, printer)?.into_stored();
             Ok((snapshot, Some(extras)))
         }
     }
-}
-
-/// A live snapshot from Microsoft Graph.
-pub fn read_live(graph: &crate::cli::GraphArgs, quiet: bool) -> Result<live::LiveSnapshot> {
-    let connection = connect::connect(graph, "")?;
-    let progress = Progress::new(quiet);
-    connect::runtime()?.block_on(live::read(
-        &connection.client,
-        &connection.tenant_id,
-        &connection.graph_root,
-        &progress,
-    ))
 }
 
 /// The part shared by every source: audit the snapshot and write the run folder (with the
@@ -376,47 +363,55 @@ fn facts(
     facts
 }
 
-fn print_summary(snapshot: &Snapshot, written: &Written) {
+fn print_summary(printer: &Printer, snapshot: &Snapshot, written: &Written) {
     let info = &snapshot.info;
-    eprintln!(
+    printer.status(format_args!(
         "Audited tenant {} ({}) from {}",
         info.tenant_name.as_deref().unwrap_or("?"),
         info.tenant_id,
         info.source
-    );
+    ));
     for count in &written.summary.categories {
-        eprintln!("  {:<27} {:>8}", count.category, count.findings);
+        printer.status(format_args!(
+            "  {:<27} {:>8}",
+            count.category, count.findings
+        ));
     }
-    eprintln!("  {:<27} {:>8}", "total", written.summary.total);
+    printer.status(format_args!(
+        "  {:<27} {:>8}",
+        "total", written.summary.total
+    ));
     match &written.previous {
-        Some(previous) => eprintln!(
+        Some(previous) => printer.status(format_args!(
             "Since {previous}: {} new, {} persisting, {} resolved",
             written.new, written.persisting, written.resolved
-        ),
-        None => eprintln!("First run of this tenant: every finding is new"),
+        )),
+        None => printer.status(format_args!(
+            "First run of this tenant: every finding is new"
+        )),
     }
     if written.excepted > 0 || !written.expired_exceptions.is_empty() {
-        eprintln!("Excepted: {} finding(s)", written.excepted);
+        printer.status(format_args!("Excepted: {} finding(s)", written.excepted));
     }
     if !written.expired_exceptions.is_empty() {
-        eprintln!(
+        printer.status(format_args!(
             "Expired exceptions (no longer applied): {}",
             written.expired_exceptions.join(", ")
-        );
+        ));
     }
     match written.plan_items {
-        Some(items) => eprintln!("Reprocess plan: {items} assignment(s)"),
-        None => eprintln!("Reprocess plan: not written (--no-plan)"),
+        Some(items) => printer.status(format_args!("Reprocess plan: {items} assignment(s)")),
+        None => printer.status(format_args!("Reprocess plan: not written (--no-plan)")),
     }
     if !written.pruned.is_empty() {
-        eprintln!(
+        printer.status(format_args!(
             "Retention: deleted {} old run folder(s): {}",
             written.pruned.len(),
             written.pruned.join(", ")
-        );
+        ));
     }
-    eprintln!("Wrote:");
+    printer.status(format_args!("Wrote:"));
     for file in &written.files {
-        eprintln!("  {}", file.display());
+        printer.status(format_args!("  {}", file.display()));
     }
 }

@@ -5,6 +5,9 @@ use std::time::Duration;
 use crate::cli::GraphArgs;
 use crate::error::{Error, Result};
 use crate::graph::{self, Authenticator, CredentialSettings, GraphClient, RetryPolicy};
+use crate::output::Printer;
+use crate::progress::Progress;
+use crate::snapshot::live;
 
 /// Set (to anything) to read Graph as a naive client would: every read its own request, and
 /// group members one group at a time. For the benchmarks' comparison only.
@@ -21,7 +24,7 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
     let tenant_id = args
         .tenant
         .clone()
-        .ok_or_else(|| Error::Usage("no tenant: pass --tenant <TENANT_ID>".into()))?;
+        .ok_or_else(|| Error::settings("no tenant: pass --tenant <TENANT_ID>"))?;
     let authority_host = args
         .authority_host
         .clone()
@@ -42,7 +45,7 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         ("--graph-url", &graph_root),
     ] {
         if !url.starts_with("https://") {
-            return Err(Error::Usage(format!(
+            return Err(Error::settings(format!(
                 "{what} `{url}` must be an https:// URL"
             )));
         }
@@ -82,5 +85,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("starting the async runtime: {e}")))
+        .map_err(Error::Runtime)
+}
+
+/// A live snapshot from Microsoft Graph (`audit` and `snapshot`).
+pub fn read_live(graph: &GraphArgs, printer: &Printer) -> Result<live::LiveSnapshot> {
+    let connection = connect(graph, "")?;
+    let progress = Progress::new(printer.is_quiet());
+    runtime()?.block_on(live::read(
+        &connection.client,
+        &connection.tenant_id,
+        &connection.graph_root,
+        &progress,
+    ))
 }

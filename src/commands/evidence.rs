@@ -6,29 +6,30 @@ use std::path::Path;
 use super::Outcome;
 use crate::error::Result;
 use crate::evidence::verify;
+use crate::output::Printer;
 
-pub fn verify(dir: &Path, quiet: bool) -> Result<Outcome> {
+pub fn verify(dir: &Path, printer: &Printer) -> Result<Outcome> {
     let result = verify::verify(dir)?;
     for problem in &result.problems {
-        println!(
+        printer.data(format_args!(
             "{}: {}: {}",
             problem.run,
             problem.kind.label(),
             problem.detail
-        );
+        ))?;
     }
-    if !quiet {
+    if !printer.is_quiet() {
         for note in &result.notes {
-            eprintln!("note: {}: {}", note.run, note.detail);
+            printer.status(format_args!("note: {}: {}", note.run, note.detail));
         }
         let runs = result.checked.len();
         if result.is_intact() {
-            eprintln!("{runs} run(s) verified: intact");
+            printer.status(format_args!("{runs} run(s) verified: intact"));
         } else {
-            eprintln!(
+            printer.status(format_args!(
                 "{runs} run(s) checked: {} problem(s) found",
                 result.problems.len()
-            );
+            ));
         }
     }
     Ok(if result.is_intact() {

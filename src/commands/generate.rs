@@ -6,20 +6,21 @@ use super::Outcome;
 use crate::cli::{GenerateArgs, GenerateFormat};
 use crate::error::{Error, Result};
 use crate::generate::{generate, write_truth, Profile};
+use crate::output::Printer;
 use crate::snapshot::store::{self, StoreExtras};
 
 pub const TRUTH_FILE: &str = "ground-truth.csv";
 
-pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(args: &GenerateArgs, printer: &Printer) -> Result<Outcome> {
     let profile = Profile::named(&args.size)
-        .ok_or_else(|| Error::Usage(format!("unknown size `{}`", args.size)))?;
+        .ok_or_else(|| Error::settings(format!("unknown size `{}`", args.size)))?;
     if args.out.exists()
         && std::fs::read_dir(&args.out)
             .map_err(|e| Error::io(&args.out, e))?
             .next()
             .is_some()
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::settings(format!(
             "`{}` is not empty; choose a new folder",
             args.out.display()
         )));
@@ -29,7 +30,7 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
     match args.format {
         GenerateFormat::TenantDir => generated.tenant.write(&args.out)?,
         GenerateFormat::Snapshot => {
-            let mut snapshot = generated.tenant.to_snapshot()?;
+            let mut snapshot = crate::snapshot::tenant_dir::to_snapshot(&generated.tenant)?;
             snapshot.info.source = format!("generated {} tenant, seed {}", args.size, args.seed);
             store::write(
                 &args.out,
@@ -45,7 +46,7 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
     }
     let truth_path = args.out.join(TRUTH_FILE);
     write_truth(&truth_path, &generated.truth)?;
-    if !quiet {
+    if !printer.is_quiet() {
         let memberships: usize = generated
             .tenant
             .members
@@ -64,7 +65,7 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
                 .values()
                 .map(Vec::len)
                 .sum::<usize>();
-        eprintln!(
+        printer.status(format_args!(
             "Generated {} tenant (seed {}): {} users, {} packages, {} assignments, {} memberships, {} expected findings",
             args.size,
             args.seed,
@@ -73,9 +74,13 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> Result<Outcome> {
             generated.tenant.assignments.len(),
             memberships,
             generated.truth.len()
-        );
-        eprintln!("Wrote {} and {}", args.out.display(), truth_path.display());
+        ));
+        printer.status(format_args!(
+            "Wrote {} and {}",
+            args.out.display(),
+            truth_path.display()
+        ));
     }
-    println!("{}", args.out.display());
+    printer.data(format_args!("{}", args.out.display()))?;
     Ok(Outcome::Clean)
 }

@@ -1,8 +1,16 @@
-//! One module per subcommand, wiring the stages together.
+//! One module per subcommand, wiring the stages together; [`run`] dispatches to them.
+
+use std::path::Path;
+
+use crate::cli::{Cli, Command, ConfigCommand, EvidenceCommand};
+use crate::config::{self, Config};
+use crate::error::Result;
+use crate::output::Printer;
+use crate::settings::Given;
 
 pub mod apply;
 pub mod audit;
-pub mod config;
+pub mod config_check;
 pub mod connect;
 pub mod evidence;
 pub mod generate;
@@ -24,4 +32,31 @@ pub enum Outcome {
     Interrupted,
     /// A check found problems (exit 1; printed by the command): `evidence verify`.
     CheckFailed,
+}
+
+/// Runs the parsed command. `given` names the flags given explicitly (settings need them).
+pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
+    let config_path = cli.config.as_deref();
+    match &cli.command {
+        Command::Audit(args) => audit::run(args, given, config_path, printer),
+        Command::Snapshot(args) => {
+            snapshot::run(args, given, read_config(config_path)?.as_ref(), printer)
+        }
+        Command::Plan(command) => plan::run(command, printer),
+        Command::Apply(args) => {
+            apply::run(args, given, read_config(config_path)?.as_ref(), printer)
+        }
+        Command::Verify(args) => {
+            verify::run(args, given, read_config(config_path)?.as_ref(), printer)
+        }
+        Command::Generate(args) => generate::run(args, printer),
+        Command::Config(ConfigCommand::Check { file }) => {
+            config_check::check(file.as_deref(), config_path, printer)
+        }
+        Command::Evidence(EvidenceCommand::Verify { dir }) => evidence::verify(dir, printer),
+    }
+}
+
+fn read_config(path: Option<&Path>) -> Result<Option<Config>> {
+    path.map(config::read).transpose()
 }

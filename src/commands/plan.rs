@@ -4,30 +4,24 @@ use chrono::Utc;
 
 use super::Outcome;
 use crate::cli::{ApproveArgs, PlanCommand};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
+use crate::output::Printer;
 use crate::plan::approval::{approved_in_workbook, Selection};
 use crate::plan::Plan;
 
-pub fn run(command: &PlanCommand) -> Result<Outcome> {
+pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
     match command {
         PlanCommand::Show { plan } => {
-            let text = describe(&Plan::read(plan)?, Utc::now());
-            // `plan show ... | head` closes the pipe early: that is not an error.
-            match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("stdout", e)),
-                _ => Ok(Outcome::Clean),
-            }
+            printer.data_text(&describe(&Plan::read(plan)?, Utc::now()))?;
+            Ok(Outcome::Clean)
         }
-        PlanCommand::Approve(args) => approve(args),
+        PlanCommand::Approve(args) => approve(args, printer),
     }
 }
 
-fn approve(args: &ApproveArgs) -> Result<Outcome> {
+fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
     let mut plan = Plan::read(&args.plan)?;
-    let refuse = |message: String| Error::Plan {
-        path: args.plan.clone(),
-        message,
-    };
+    let refuse = |reason: Refusal| Error::refused(&args.plan, reason);
     let (approved, source) = match &args.from_xlsx {
         Some(workbook) => (
             approved_in_workbook(&plan, workbook)?,
@@ -56,8 +50,10 @@ fn approve(args: &ApproveArgs) -> Result<Outcome> {
     )
     .map_err(refuse)?;
     plan.write(&args.plan)?;
-    let approval = plan.approval.as_ref().expect("just approved");
-    eprintln!(
+    let Some(approval) = plan.approval.as_ref() else {
+        return Ok(Outcome::Clean);
+    };
+    printer.status(format_args!(
         "Approved {} of {} items of {} as {}{}",
         approval.approved.len(),
         plan.items.len(),
@@ -68,7 +64,7 @@ fn approve(args: &ApproveArgs) -> Result<Outcome> {
             .as_deref()
             .map(|t| format!(" (ticket {t})"))
             .unwrap_or_default()
-    );
+    ));
     Ok(Outcome::Clean)
 }
 

@@ -2,18 +2,26 @@
 
 use chrono::Utc;
 
-use super::{audit::read_live, Outcome};
+use super::{connect, Outcome};
 use crate::cli::SnapshotArgs;
+use crate::config::Config;
 use crate::error::Result;
+use crate::output::Printer;
 use crate::report::create_run_dir;
+use crate::settings::{self, Given, SnapshotSource};
 use crate::snapshot::store::{self, StoreExtras};
-use crate::tenant_dir::TenantDir;
 
-pub fn run(args: &SnapshotArgs, quiet: bool) -> Result<Outcome> {
-    let (snapshot, extras) = match &args.tenant_dir {
-        Some(dir) => {
+pub fn run(
+    args: &SnapshotArgs,
+    given: &Given,
+    config: Option<&Config>,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let settings = settings::resolve_snapshot(args, given, config)?;
+    let (snapshot, extras) = match &settings.source {
+        SnapshotSource::TenantDir(dir) => {
             let started = Utc::now();
-            let snapshot = TenantDir::read(dir)?.to_snapshot()?;
+            let snapshot = crate::snapshot::tenant_dir::read(dir)?;
             let extras = StoreExtras {
                 started,
                 finished: Utc::now(),
@@ -22,34 +30,32 @@ pub fn run(args: &SnapshotArgs, quiet: bool) -> Result<Outcome> {
             };
             (snapshot, extras)
         }
-        None => read_live(&args.graph, quiet)?.into_stored(),
+        SnapshotSource::Live => connect::read_live(&settings.graph, printer)?.into_stored(),
     };
-    let run_dir = create_run_dir(&args.output.out, &snapshot.info.tenant_id, Utc::now())?;
+    let run_dir = create_run_dir(&settings.out, &snapshot.info.tenant_id, Utc::now())?;
     let graph = extras.graph.clone();
     let manifest = store::write(&run_dir, &snapshot, extras)?;
-    if !quiet {
-        let tables = &snapshot.tables;
-        eprintln!(
-            "Snapshot of tenant {}: {} packages, {} assignments, {} users, {} holdings, {} resources",
-            snapshot.info.tenant_id,
-            tables.packages.height(),
-            tables.assignments.height(),
-            tables.users.height(),
-            tables.holdings.height(),
-            tables.resource_status.height()
-        );
-        if let Some(graph) = graph {
-            eprintln!(
-                "Graph: {} requests ({} batched), {} resource units, {} throttled, {:.1}s waited",
-                graph.requests,
-                graph.batched_requests,
-                graph.resource_units,
-                graph.throttled,
-                graph.throttle_wait_ms as f64 / 1000.0
-            );
-        }
-        eprintln!("Wrote {}", manifest.display());
+    let tables = &snapshot.tables;
+    printer.status(format_args!(
+        "Snapshot of tenant {}: {} packages, {} assignments, {} users, {} holdings, {} resources",
+        snapshot.info.tenant_id,
+        tables.packages.height(),
+        tables.assignments.height(),
+        tables.users.height(),
+        tables.holdings.height(),
+        tables.resource_status.height()
+    ));
+    if let Some(graph) = graph {
+        printer.status(format_args!(
+            "Graph: {} requests ({} batched), {} resource units, {} throttled, {:.1}s waited",
+            graph.requests,
+            graph.batched_requests,
+            graph.resource_units,
+            graph.throttled,
+            graph.throttle_wait_ms as f64 / 1000.0
+        ));
     }
-    println!("{}", run_dir.display());
+    printer.status(format_args!("Wrote {}", manifest.display()));
+    printer.data(run_dir.display())?;
     Ok(Outcome::Clean)
 }

@@ -5,10 +5,20 @@ use super::{connect, Outcome};
 use crate::apply::checks::{read_holdings, role_held};
 use crate::apply::results::{write_csv, VERIFY_RESULTS_CSV};
 use crate::cli::VerifyArgs;
-use crate::error::{Error, Result};
+use crate::config::Config;
+use crate::error::{Error, Refusal, Result};
+use crate::output::Printer;
 use crate::plan::Plan;
+use crate::settings::{self, Given};
 
-pub fn run(args: &VerifyArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(
+    args: &VerifyArgs,
+    given: &Given,
+    config: Option<&Config>,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let settings = settings::resolve_verify(args, given, config);
+    let args = &settings;
     let plan = Plan::read(&args.plan)?;
     let tenant = args
         .graph
@@ -16,10 +26,13 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| plan.tenant_id.clone());
     if !tenant.eq_ignore_ascii_case(&plan.tenant_id) {
-        return Err(Error::Plan {
-            path: args.plan.clone(),
-            message: format!("the plan is for tenant {}, not {tenant}", plan.tenant_id),
-        });
+        return Err(Error::refused(
+            &args.plan,
+            Refusal::WrongTenant {
+                plan: plan.tenant_id.clone(),
+                given: tenant,
+            },
+        ));
     }
     let mut graph = args.graph.clone();
     graph.tenant = Some(tenant);
@@ -95,14 +108,14 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<Outcome> {
         ],
         rows.into_iter(),
     )?;
-    if !quiet {
-        eprintln!(
+    if !printer.is_quiet() {
+        printer.status(format_args!(
             "Verified {} items: {restored} restored, {missing} approved still missing, {unknown} unverifiable",
             plan.items.len()
-        );
-        eprintln!("Wrote {}", path.display());
+        ));
+        printer.status(format_args!("Wrote {}", path.display()));
     }
-    println!("{}", path.display());
+    printer.data(format_args!("{}", path.display()))?;
     Ok(if missing > 0 && args.detailed_exitcode {
         Outcome::Drift {
             detailed_exitcode: true,

@@ -9,12 +9,10 @@
 
 pub mod verify;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -54,23 +52,6 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-/// `sha256:<hex>` of a file's bytes, read in chunks (stored snapshots can be large).
-pub fn file_digest(path: &Path) -> Result<(u64, String)> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let read = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        total += read as u64;
-    }
-    Ok((total, format!("sha256:{}", hex::encode(hasher.finalize()))))
-}
-
 /// Every regular file under `dir` (recursively) as `(relative path with /, absolute path)`,
 /// sorted by relative path.
 pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
@@ -89,11 +70,10 @@ pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             let relative = path
                 .strip_prefix(dir)
                 .map_err(|_| {
-                    Error::Usage(format!(
-                        "`{}` is outside `{}`",
-                        path.display(),
-                        dir.display()
-                    ))
+                    Error::inconsistent(
+                        path.display().to_string(),
+                        format!("is outside `{}`", dir.display()),
+                    )
                 })?
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -160,15 +140,11 @@ pub fn write_manifest(input: &ManifestInput) -> Result<String> {
     let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     text.push('\n');
     let path = run_dir.join(MANIFEST_JSON);
-    let temporary = run_dir.join(format!(".{MANIFEST_JSON}.tmp"));
-    std::fs::write(&temporary, &text).map_err(|e| Error::io(&temporary, e))?;
-    std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
+    crate::files::write_durable(&path, text.as_bytes())?;
     Ok(bytes_digest(text.as_bytes()))
 }
 
-pub fn bytes_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+pub use crate::files::{digest as bytes_digest, file_digest};
 
 fn folder_name(dir: &Path) -> String {
     dir.file_name()

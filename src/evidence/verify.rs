@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{bytes_digest, file_digest, list_files, Manifest, FORMAT, MANIFEST_JSON, VERSION};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::history::{RunIndex, INDEX_CSV};
 use crate::plan::Plan;
 use crate::report::PLAN_JSON;
@@ -98,7 +98,9 @@ impl Verification {
 pub fn verify(dir: &Path) -> Result<Verification> {
     let mut result = Verification::default();
     if !dir.is_dir() {
-        return Err(Error::Usage(format!("`{}` is not a folder", dir.display())));
+        return Err(Error::Input(InputError::NotADirectory {
+            path: dir.to_path_buf(),
+        }));
     }
     if is_run_folder(dir) {
         let tenant_dir = dir.parent().unwrap_or(Path::new("."));
@@ -127,10 +129,10 @@ pub fn verify(dir: &Path) -> Result<Verification> {
         .collect();
     tenants.sort();
     if tenants.is_empty() {
-        return Err(Error::Usage(format!(
-            "`{}` has no {MANIFEST_JSON} and no {INDEX_CSV}: it is not a run folder, a tenant folder or an --out root of entra-drift audits",
-            dir.display()
-        )));
+        return Err(Error::NotARunFolder {
+            path: dir.to_path_buf(),
+            problem: format!("has no {MANIFEST_JSON} and no {INDEX_CSV}: it is not a run folder, a tenant folder or an --out root of entra-drift audits"),
+        });
     }
     for tenant in tenants {
         verify_tenant(&tenant, &mut result)?;

@@ -14,7 +14,7 @@ use crate::model::{
     AccessPackage, AccessPackageAssignment, DirectoryObject, Group, ServicePrincipal, TenantInfo,
     User,
 };
-use crate::tenant_dir::TenantDir;
+use entra_model::tenant_dir::TenantDir;
 pub use truth::{write_truth, TruthRow};
 
 /// How big a tenant, and how much drift of each kind.

@@ -13,13 +13,12 @@ use azure_identity::{
     ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
     UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
-use clap::ValueEnum;
 use tokio::sync::Mutex;
 
 use super::error::{GraphError, GraphErrorKind};
 
 /// The national clouds: each has its own sign-in authority and Graph root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
     /// Global Azure (also GCC).
@@ -33,6 +32,15 @@ pub enum Cloud {
 }
 
 impl Cloud {
+    /// Every cloud with its name (as flags and the configuration file spell it) and a line of
+    /// help; the CLI and the configuration reader both take their choices from here.
+    pub const CHOICES: [(&'static str, Cloud, &'static str); 4] = [
+        ("global", Cloud::Global, "Global Azure (also GCC)"),
+        ("us-gov-l4", Cloud::UsGovL4, "US Government L4 (GCC High)"),
+        ("us-gov-l5", Cloud::UsGovL5, "US Government L5 (DoD)"),
+        ("china", Cloud::China, "Azure China, operated by 21Vianet"),
+    ];
+
     pub fn authority_host(self) -> &'static str {
         match self {
             Cloud::Global => "https://login.microsoftonline.com",
@@ -51,7 +59,7 @@ impl Cloud {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
     /// Pick from the environment: secret, then certificate, then workload identity, then
@@ -68,6 +76,26 @@ pub enum CredentialKind {
     WorkloadIdentity,
     /// The signed-in Azure CLI (`az login`), for trying things by hand.
     AzureCli,
+}
+
+impl CredentialKind {
+    /// Every credential with its name and a line of help (see [`Cloud::CHOICES`]).
+    pub const CHOICES: [(&'static str, CredentialKind, &'static str); 6] = [
+        ("auto", CredentialKind::Auto, "the first configured: secret, certificate, workload identity, managed identity, Azure CLI"),
+        ("secret", CredentialKind::Secret, "AZURE_CLIENT_SECRET"),
+        ("certificate", CredentialKind::Certificate, "AZURE_CLIENT_CERTIFICATE_PATH (PKCS#12)"),
+        ("managed-identity", CredentialKind::ManagedIdentity, "the host's managed identity"),
+        ("workload-identity", CredentialKind::WorkloadIdentity, "AZURE_FEDERATED_TOKEN_FILE"),
+        ("azure-cli", CredentialKind::AzureCli, "the signed-in Azure CLI (az login)"),
+    ];
+}
+
+/// A value chosen by name from a fixed table (flags and configuration keys share the table).
+pub fn choose<T: Copy>(choices: &[(&'static str, T, &'static str)], name: &str) -> Option<T> {
+    choices
+        .iter()
+        .find(|(candidate, _, _)| candidate.eq_ignore_ascii_case(name.trim()))
+        .map(|(_, value, _)| *value)
 }
 
 /// Everything needed to obtain tokens. Built from flags and `<prefix>AZURE_*` variables.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-pub use auth::{Authenticator, Cloud, CredentialKind, CredentialSettings};
+pub use auth::{choose, Authenticator, Cloud, CredentialKind, CredentialSettings};
 pub use error::{GraphError, GraphErrorKind};
 pub use retry::RetryPolicy;
 

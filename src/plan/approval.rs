@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Plan;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// Name of the Plan sheet and of its approval column in `drift.xlsx`.
 pub const PLAN_SHEET: &str = "Plan";
@@ -46,19 +46,19 @@ impl Plan {
         approved: Vec<String>,
         source: String,
         now: DateTime<Utc>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Refusal> {
         let approver = approver.trim();
         if approver.is_empty() {
-            return Err("an approver name is required".into());
+            return Err(Refusal::NoApprover);
         }
         if now >= self.expires {
-            return Err(format!(
-                "the plan expired at {}; audit again for a fresh plan",
-                self.expires
-            ));
+            return Err(Refusal::Expired {
+                expires: self.expires,
+                created: self.created,
+            });
         }
         if approved.is_empty() {
-            return Err("no item is approved: nothing would be applied".into());
+            return Err(Refusal::NothingApproved);
         }
         self.approval = Some(Approval {
             approver: approver.to_string(),
@@ -72,7 +72,7 @@ impl Plan {
     }
 
     /// Assignment ids selected by `--only` / `--exclude`, in plan order. Unknown ids are errors.
-    pub fn select(&self, selection: &Selection) -> std::result::Result<Vec<String>, String> {
+    pub fn select(&self, selection: &Selection) -> std::result::Result<Vec<String>, Refusal> {
         let known: HashSet<&str> = self
             .items
             .iter()
@@ -80,7 +80,7 @@ impl Plan {
             .collect();
         for id in selection.only.iter().chain(&selection.exclude) {
             if !known.contains(id.to_ascii_lowercase().as_str()) {
-                return Err(format!("assignment `{id}` is not an item of this plan"));
+                return Err(Refusal::UnknownItem { id: id.clone() });
             }
         }
         let only: HashSet<String> = selection
@@ -105,10 +105,7 @@ impl Plan {
 /// Reads the Approve column of the Plan sheet. The sheet's rows must be exactly the plan's
 /// items in order, or the workbook belongs to another plan and is refused.
 pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
-    let refuse = |message: String| Error::Plan {
-        path: path.to_path_buf(),
-        message,
-    };
+    let refuse = |message: String| Error::refused(path, Refusal::Workbook { message });
     let mut workbook: Xlsx<_> =
         open_workbook(path).map_err(|e| refuse(format!("cannot be read as a workbook: {e}")))?;
     let range = workbook

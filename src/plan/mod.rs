@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::col;
-use crate::error::{Error, Result};
-use crate::report::StringRows;
+use crate::audit::rows::StringRows;
+use crate::error::{Error, Refusal, Result};
 use crate::snapshot::SnapshotInfo;
 
 pub mod approval;
@@ -65,10 +65,7 @@ pub struct MissingRole {
     pub role_name: String,
 }
 
-/// `sha256:<hex>` of bytes.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+pub use crate::files::digest;
 
 /// Digest over the items' canonical JSON (field order is the struct's, so it is stable).
 pub fn items_digest(items: &[PlanItem]) -> String {
@@ -173,51 +170,52 @@ impl Plan {
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("plan serialises");
         text.push('\n');
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, text).map_err(|e| Error::io(&temporary, e))?;
-        std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))
+        crate::files::write_durable(path, text.as_bytes())
     }
 
     /// Reads a plan, checking the format and version before anything else, then the items
     /// against their digest.
     pub fn read(path: &Path) -> Result<Plan> {
-        let plan_error = |message: String| Error::Plan {
-            path: path.to_path_buf(),
-            message,
-        };
-        let raw: serde_json::Value = crate::tenant_dir::read_json(path)?;
+        let refuse = |reason: Refusal| Error::refused(path, reason);
+        let raw: serde_json::Value = entra_model::read_json(path)?;
         let format = raw.get("format").and_then(|v| v.as_str()).unwrap_or("");
         let version = raw.get("version").and_then(|v| v.as_u64());
         if format != FORMAT {
-            return Err(plan_error(format!(
-                "is not an entra-drift reprocess plan (format `{format}`, expected `{FORMAT}`)"
-            )));
+            return Err(refuse(Refusal::NotAPlan {
+                format: format.to_string(),
+                expected: FORMAT,
+            }));
         }
         if version != Some(u64::from(VERSION)) {
-            return Err(plan_error(format!(
-                "has format version {}, which this entra-drift ({}) does not understand (it reads version {VERSION})\nhint: audit again with this version to get a plan it can apply",
-                version.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into()),
-                env!("CARGO_PKG_VERSION")
-            )));
+            return Err(refuse(Refusal::UnknownVersion {
+                version: version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "(none)".into()),
+                tool: env!("CARGO_PKG_VERSION"),
+                understood: format!("version {VERSION}"),
+            }));
         }
-        let plan: Plan =
-            serde_json::from_value(raw).map_err(|e| plan_error(format!("is malformed: {e}")))?;
-        plan.check_integrity().map_err(plan_error)?;
+        let plan: Plan = serde_json::from_value(raw).map_err(|e| {
+            refuse(Refusal::Malformed {
+                message: e.to_string(),
+            })
+        })?;
+        plan.check_integrity().map_err(refuse)?;
         Ok(plan)
     }
 
     /// The items must hash to `items_digest`: any edit to them after the audit is refused.
-    pub fn check_integrity(&self) -> std::result::Result<(), String> {
+    pub fn check_integrity(&self) -> std::result::Result<(), Refusal> {
         let actual = items_digest(&self.items);
         if actual != self.items_digest {
-            return Err(format!(
-                "its items do not match their digest ({} recorded, {actual} computed): the plan was edited after the audit\nhint: audit again for a fresh plan; never edit plan items by hand",
-                self.items_digest
-            ));
+            return Err(Refusal::Tampered {
+                recorded: self.items_digest.clone(),
+                computed: actual,
+            });
         }
         if let Some(approval) = &self.approval {
             if approval.items_digest != self.items_digest {
-                return Err("its approval was given for other items (digest differs)\nhint: approve the plan again".into());
+                return Err(Refusal::ApprovalForOtherItems);
             }
         }
         Ok(())

@@ -3,19 +3,19 @@
 
 mod csv_report;
 mod history_csv;
-mod rows;
+
 mod xlsx;
 mod xlsx_history;
 
+pub use crate::audit::rows::StringRows;
 pub use csv_report::{neutralise, unneutralise, write_csv, write_findings_csv};
 pub use history_csv::{
     write_exceptions_csv, write_resolved_csv, EXCEPTIONS_CSV, EXCEPTION_COLUMNS, RESOLVED_CSV,
 };
-pub use rows::StringRows;
 pub use xlsx::{
     write_workbook, write_workbook_with, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS,
 };
-pub use xlsx_history::{EXCEPTIONS_SHEET, RESOLVED_SHEET};
+pub use xlsx_history::{TrendPoint, EXCEPTIONS_SHEET, RESOLVED_SHEET};
 
 use std::path::{Path, PathBuf};
 
@@ -50,7 +50,7 @@ pub fn create_run_dir(root: &Path, tenant_id: &str, at: DateTime<Utc>) -> Result
             Err(e) => return Err(Error::io(&dir, e)),
         }
     }
-    Err(Error::Usage(format!(
+    Err(Error::Capacity(format!(
         "too many runs for `{}` within one second",
         tenant_dir.display()
     )))

@@ -10,13 +10,13 @@ use rust_xlsxwriter::{
     Worksheet, XlsxError,
 };
 
+use super::xlsx_history::TrendPoint;
 use super::xlsx_history::{write_exceptions_sheet, write_resolved_sheet, write_trend};
 use super::StringRows;
 use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
-use crate::history::TrendPoint;
 use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, PLAN_SHEET};
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;

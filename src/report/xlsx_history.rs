@@ -1,18 +1,30 @@
 //! The history and exceptions parts of `drift.xlsx`: the trend table and line chart on the
 //! Summary sheet, the Resolved sheet and the Exceptions sheet. Writers only.
 
+use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
 
 use super::history_csv::{exception_cells, resolved_cells, resolved_header, EXCEPTION_COLUMNS};
 use crate::audit::annotate::{ExceptionRow, Resolved, EXCEPTION_EXPIRED};
 use crate::audit::CATEGORIES;
-use crate::history::TrendPoint;
 
 pub const RESOLVED_SHEET: &str = "Resolved";
 pub const EXCEPTIONS_SHEET: &str = "Exceptions";
 /// Heading of the trend table on the Summary sheet.
 pub const TREND_HEADING: &str = "Trend over past runs";
 const TREND_COLUMNS: [&str; 4] = ["total", "new", "resolved", "excepted"];
+
+/// One run in the trend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendPoint {
+    pub run: String,
+    pub generated_at: DateTime<Utc>,
+    pub categories: [usize; 5],
+    pub total: usize,
+    pub new: usize,
+    pub resolved: usize,
+    pub excepted: usize,
+}
 
 /// The trend table at `row` (heading, header, one row per run, oldest first) and, below it, a
 /// line chart with one line per category. Nothing when there is no trend.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::builder::ResourceKey;
+use super::roles::unsupported_reason;
 use super::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
 use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::{Error, Result};
@@ -16,7 +17,6 @@ use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
 };
 use crate::progress::Progress;
-use crate::tenant_dir::unsupported_reason;
 
 const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
 /// The states the audit uses: delivered ones are checked, the others are reported or explain
@@ -66,9 +66,10 @@ pub struct LiveSnapshot {
 
 /// A failure of a list the whole audit depends on: the run stops.
 fn core_failure(what: &str, error: GraphError) -> Error {
-    Error::Usage(format!(
-        "reading {what} from Microsoft Graph failed, so no audit was made: {error}"
-    ))
+    Error::GraphRead {
+        what: what.to_string(),
+        source: error,
+    }
 }
 
 fn parse_all<T: serde::de::DeserializeOwned>(what: &str, items: Vec<Value>) -> Result<Vec<T>> {
@@ -425,7 +426,7 @@ mod tests {
     #[test]
     fn the_reference_delta_example_is_read_as_a_later_round() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/examples/groups-delta-incremental.json");
+            .join("fixtures/graph-examples/groups-delta-incremental.json");
         let page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let entries = page["value"].as_array().unwrap().clone();
         // An incremental round carries removals: never mistaken for a full member list.

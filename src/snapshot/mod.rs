@@ -7,6 +7,7 @@ pub mod builder;
 pub mod live;
 pub mod roles;
 pub mod store;
+pub mod tenant_dir;
 
 pub use builder::SnapshotBuilder;
 

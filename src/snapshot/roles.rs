@@ -105,6 +105,18 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
     Ok(classified)
 }
 
+/// Why a role of this resource type cannot be checked.
+pub fn unsupported_reason(resource_type: &str) -> String {
+    match resource_type {
+        SHAREPOINT_SITE => {
+            "SharePoint site roles cannot be read through Graph's directory API".into()
+        }
+        DIRECTORY_ROLE => "directory roles are not checked by this version".into(),
+        GROUP => "a group role other than member or owner".into(),
+        _ => "a resource type this version does not know".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::live::ResourceRead;
 use super::{col, Snapshot, SnapshotInfo, Tables};
 use crate::error::{Error, FrameContext, Result};
+use crate::files::digest;
 use crate::graph::StatsReport;
-use crate::plan::digest;
 
 pub const MANIFEST: &str = "snapshot.json";
 pub const FORMAT: &str = "entra-drift/snapshot";
@@ -160,7 +160,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
 /// Reads a stored snapshot, refusing one whose tables do not match the manifest's digests.
 pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
     let manifest_path = dir.join(MANIFEST);
-    let manifest: SnapshotManifest = crate::tenant_dir::read_json(&manifest_path)?;
+    let manifest: SnapshotManifest = entra_model::read_json(&manifest_path)?;
     if manifest.format != FORMAT || manifest.version != VERSION {
         return Err(Error::inconsistent(
             manifest_path.display().to_string(),

@@ -1,0 +1,121 @@
+//! The id rules: which ids are GUIDs, and how any id is made safe for a URL path or an OData
+//! string literal. Every id that reaches a Graph URL is checked where it enters the tool
+//! (Graph responses, tenant directories, stored snapshots, plans, journals, registers).
+
+use crate::error::InputError;
+
+/// `true` for the 8-4-4-4-12 hexadecimal form Entra uses for directory objects, access
+/// packages and assignments.
+pub fn is_guid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return false;
+    }
+    bytes.iter().enumerate().all(|(i, b)| match i {
+        8 | 13 | 18 | 23 => *b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    })
+}
+
+/// Checks a GUID-form id; `origin` names where it came from (file, object, Graph path).
+pub fn check_guid(id: &str, what: &'static str, origin: &str) -> Result<(), InputError> {
+    if is_guid(id) {
+        Ok(())
+    } else {
+        Err(InputError::BadId {
+            origin: origin.to_string(),
+            what,
+            id: shorten(id),
+            reason: "expected a GUID like 00000000-0000-0000-0000-000000000000",
+        })
+    }
+}
+
+/// Checks an id that is not a GUID by contract (an app role assignment id, a scope's origin
+/// id) but will still stand in a URL path: no separators, quotes, controls or dot segments.
+pub fn check_segment(id: &str, what: &'static str, origin: &str) -> Result<(), InputError> {
+    let bad = id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.len() > 512
+        || id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "/\\?#%'\"&".contains(c));
+    if bad {
+        Err(InputError::BadId {
+            origin: origin.to_string(),
+            what,
+            id: shorten(id),
+            reason: "it holds characters that cannot stand in a URL path",
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Percent-encodes one URL path segment (RFC 3986 unreserved characters pass), so that even
+/// an id that slipped past the checks cannot change the path it is put in.
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// An OData string literal: quotes doubled, as the OData ABNF requires.
+pub fn odata_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Error messages show at most 80 characters of a hostile id.
+fn shorten(id: &str) -> String {
+    if id.chars().count() <= 80 {
+        id.to_string()
+    } else {
+        let head: String = id.chars().take(80).collect();
+        format!("{head}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids() {
+        assert!(is_guid("3b280e9f-a116-499a-bebc-fb9ccae627b7"));
+        assert!(is_guid("3B280E9F-A116-499A-BEBC-FB9CCAE627B7"));
+        for bad in [
+            "",
+            "../../users/3b280e9f-a116-499a-bebc-fb9ccae627b7",
+            "3b280e9f-a116-499a-bebc-fb9ccae627b",
+            "3b280e9f-a116-499a-bebc-fb9ccae627b7'",
+            "3b280e9fxa116-499a-bebc-fb9ccae627b7",
+            "g b280e9f-a116-499a-bebc-fb9ccae627b",
+        ] {
+            assert!(!is_guid(bad), "{bad}");
+        }
+        let error = check_guid("../x", "assignment id", "plan.json item 3").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "plan.json item 3: assignment id `../x` is not a valid id (expected a GUID like \
+             00000000-0000-0000-0000-000000000000)"
+        );
+    }
+
+    #[test]
+    fn segments_and_literals() {
+        check_segment("41W1zT6z1U-kJxf62svfp1HFE8pMZhxDun-ThPczmJE", "id", "x").unwrap();
+        for bad in ["..", "a/b", "a'b", "a b", "a?b", "a#b", "a%2Fb", ""] {
+            assert!(check_segment(bad, "id", "x").is_err(), "{bad}");
+        }
+        assert_eq!(encode_segment("../a b"), "..%2Fa%20b");
+        assert_eq!(odata_literal("it's"), "'it''s'");
+    }
+}

@@ -1,0 +1,325 @@
+//! Serde models of the Microsoft Graph objects this tool reads, shared by the tenant-directory
+//! reader and the live Graph client.
+//!
+//! Every model ignores unknown properties (Graph adds them freely) and keeps enum-like values
+//! (`state`, `originSystem`, `principalType`) as strings, so a value Microsoft adds tomorrow
+//! parses today. Fields the audit cannot work without are still `Option`: the snapshot builder
+//! checks them and names the object that lacks one, which a serde error could not do.
+
+use serde::{Deserialize, Serialize};
+
+/// A Graph collection response: `{"value": [...], "@odata.nextLink": "..."}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Collection<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink", default)]
+    pub delta_link: Option<String>,
+}
+
+/// `tenant.json` of a tenant directory (not a Graph object: the recording's header).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_domain: Option<String>,
+}
+
+/// A reference to another object, as `$expand` returns it (`accessPackage`, `catalog`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPackage {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<ObjectRef>,
+    /// `None` when the property is absent (not expanded); `Some(vec![])` for a package that
+    /// delivers nothing. The difference matters: an unexpanded package must not look empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_role_scopes: Option<Vec<ResourceRoleScope>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRoleScope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<ResourceRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ResourceScope>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRole {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceScope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_root_scope: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPackageAssignment {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<AccessPackageSubject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_package: Option<ObjectRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<serde_json::Value>,
+}
+
+/// `accessPackageSubject`. Memberships are compared with `object_id`, never `id`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPackageSubject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A member or owner: any directory object. `@odata.type` tells users from groups and
+/// service principals; Graph sends it on every object of a directoryObject collection.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DirectoryObject {
+    pub id: String,
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRole {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub app_role_id: String,
+    pub principal_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+/// `unifiedRoleAssignment` (directory roles). Parsed so that the reference bodies are
+/// accepted; directory roles are reported `unverifiable` today.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnifiedRoleAssignment {
+    pub id: String,
+    pub principal_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+}
+
+/// A catalog resource (`accessPackageResource`) with its roles and scopes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPackageResource {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_system: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<ResourceRole>,
+    #[serde(default)]
+    pub scopes: Vec<ResourceScope>,
+}
+
+/// A group from `groups/delta?$select=members`: `members@delta` lists changes, and a removed
+/// member carries `@removed`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct GroupDelta {
+    pub id: String,
+    #[serde(rename = "members@delta", default)]
+    pub members_delta: Vec<DeltaMember>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DeltaMember {
+    pub id: String,
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+    #[serde(rename = "@removed", default)]
+    pub removed: Option<serde_json::Value>,
+}
+
+/// The OAuth token endpoint's reply.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TokenResponse {
+    pub token_type: String,
+    pub expires_in: u64,
+    pub access_token: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn example(name: &str) -> String {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/graph-examples");
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("reading example {name}: {e}"))
+    }
+
+    #[test]
+    fn every_reference_example_parses() {
+        let package: AccessPackage =
+            serde_json::from_str(&example("access-package-with-resource-role-scopes.json"))
+                .unwrap();
+        let scopes = package.resource_role_scopes.unwrap();
+        assert_eq!(
+            scopes[0].role.as_ref().unwrap().origin_id.as_deref(),
+            Some("Owner_7b56ede0-9b58-40bd-b11e-b3d18fc32698")
+        );
+        for name in [
+            "catalog-resources-application.json",
+            "catalog-resources-group.json",
+        ] {
+            let resources: Collection<AccessPackageResource> =
+                serde_json::from_str(&example(name)).unwrap();
+            assert_eq!(resources.value.len(), 1);
+            assert_eq!(resources.value[0].roles.len(), 1);
+        }
+        let expired: AccessPackageAssignment =
+            serde_json::from_str(&example("get-assignment-expired.json")).unwrap();
+        assert_eq!(expired.state.as_deref(), Some("expired"));
+        let members: Collection<DirectoryObject> =
+            serde_json::from_str(&example("group-members.json")).unwrap();
+        assert_eq!(members.value[0].id, "11111111-2222-3333-4444-555555555555");
+        let owners: Collection<DirectoryObject> =
+            serde_json::from_str(&example("group-owners.json")).unwrap();
+        assert_eq!(owners.value.len(), 2);
+        assert_eq!(
+            owners.value[0].odata_type.as_deref(),
+            Some("#microsoft.graph.user")
+        );
+        let delta: Collection<GroupDelta> =
+            serde_json::from_str(&example("groups-delta-incremental.json")).unwrap();
+        assert!(delta.delta_link.is_some());
+        assert!(delta.value[0].members_delta[0].removed.is_some());
+        assert!(delta.value[0].members_delta[1].removed.is_none());
+        let list: Collection<AccessPackageAssignment> =
+            serde_json::from_str(&example("list-assignments.json")).unwrap();
+        assert_eq!(list.value[0].state.as_deref(), Some("delivered"));
+        let role: UnifiedRoleAssignment =
+            serde_json::from_str(&example("role-assignment.json")).unwrap();
+        assert_eq!(role.principal_id, "f1847572-48aa-47aa-96a3-2ec61904f41f");
+        let assigned: Collection<AppRoleAssignment> =
+            serde_json::from_str(&example("service-principal-app-role-assigned-to.json")).unwrap();
+        assert_eq!(assigned.value[0].principal_type.as_deref(), Some("User"));
+        let token: TokenResponse = serde_json::from_str(&example("token-response.json")).unwrap();
+        assert_eq!(token.expires_in, 3599);
+    }
+
+    #[test]
+    fn unknown_enum_values_and_properties_are_accepted() {
+        let body = r#"{"id":"a","state":"someFutureState","brandNew":{"x":1},
+            "target":{"objectId":null,"subjectType":"unknownFutureValue"}}"#;
+        let assignment: AccessPackageAssignment = serde_json::from_str(body).unwrap();
+        assert_eq!(assignment.state.as_deref(), Some("someFutureState"));
+        assert!(assignment.target.unwrap().object_id.is_none());
+    }
+}

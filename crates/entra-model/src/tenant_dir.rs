@@ -1,0 +1,227 @@
+//! The recorded tenant directory (README "Tenant directory"): its file names, reading it with
+//! its consistency checks, and writing it (the generator's output).
+//!
+//! Every collection file is one complete Graph response body. A malformed file is an error that
+//! names the file, line and column; an inconsistent one names the object. Only regular files
+//! inside the directory are read: a FIFO or a link leaving the directory is an error.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::InputError as Error;
+use crate::input::{check_inside, read_json};
+use crate::model::{
+    AccessPackage, AccessPackageAssignment, AppRoleAssignment, Collection, DirectoryObject, Group,
+    ServicePrincipal, TenantInfo, User,
+};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub const TENANT_FILE: &str = "tenant.json";
+pub const PACKAGES_FILE: &str = "accessPackages.json";
+pub const ASSIGNMENTS_FILE: &str = "assignments.json";
+pub const USERS_FILE: &str = "users.json";
+pub const GROUPS_FILE: &str = "groups.json";
+pub const SERVICE_PRINCIPALS_FILE: &str = "servicePrincipals.json";
+pub const GROUPS_DIR: &str = "groups";
+pub const SERVICE_PRINCIPALS_DIR: &str = "servicePrincipals";
+pub const MEMBERS_FILE: &str = "members.json";
+pub const OWNERS_FILE: &str = "owners.json";
+pub const APP_ROLE_ASSIGNED_TO_FILE: &str = "appRoleAssignedTo.json";
+
+/// Everything in a tenant directory, parsed but not yet normalised. The fake Graph server
+/// serves this; the offline audit turns it into a snapshot.
+#[derive(Debug, Clone)]
+pub struct TenantDir {
+    pub root: PathBuf,
+    pub tenant: TenantInfo,
+    pub packages: Vec<AccessPackage>,
+    pub assignments: Vec<AccessPackageAssignment>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub service_principals: Vec<ServicePrincipal>,
+    /// Lower-cased group id → direct members.
+    pub members: HashMap<String, Vec<DirectoryObject>>,
+    pub owners: HashMap<String, Vec<DirectoryObject>>,
+    /// Lower-cased service principal id → `appRoleAssignedTo`.
+    pub app_role_assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
+}
+
+/// Reads a collection file inside `root`, or nothing when it is optional and absent.
+fn read_collection<T: DeserializeOwned>(
+    root: &Path,
+    path: &Path,
+    required: bool,
+) -> Result<Vec<T>> {
+    if !required && std::fs::symlink_metadata(path).is_err() {
+        return Ok(Vec::new());
+    }
+    check_inside(root, path)?;
+    Ok(read_json::<Collection<T>>(path)?.value)
+}
+
+impl TenantDir {
+    pub fn read(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::NotADirectory {
+                path: root.to_path_buf(),
+            });
+        }
+        check_inside(root, &root.join(TENANT_FILE))?;
+        let tenant: TenantInfo = read_json(&root.join(TENANT_FILE))?;
+        let groups: Vec<Group> = read_collection(root, &root.join(GROUPS_FILE), false)?;
+        let service_principals: Vec<ServicePrincipal> =
+            read_collection(root, &root.join(SERVICE_PRINCIPALS_FILE), false)?;
+        let group_ids: Vec<String> = groups.iter().map(|g| g.id.to_ascii_lowercase()).collect();
+        let sp_ids: Vec<String> = service_principals
+            .iter()
+            .map(|s| s.id.to_ascii_lowercase())
+            .collect();
+        let group_ids = check_unique(root.join(GROUPS_FILE), "group", &group_ids)?;
+        let sp_ids = check_unique(
+            root.join(SERVICE_PRINCIPALS_FILE),
+            "service principal",
+            &sp_ids,
+        )?;
+
+        let group_dirs = sub_dirs(root, &root.join(GROUPS_DIR), "group", &group_ids)?;
+        let mut members = HashMap::new();
+        let mut owners = HashMap::new();
+        for (id, dir) in group_dirs {
+            members.insert(
+                id.clone(),
+                read_collection(root, &dir.join(MEMBERS_FILE), false)?,
+            );
+            owners.insert(id, read_collection(root, &dir.join(OWNERS_FILE), false)?);
+        }
+        let mut app_role_assigned_to = HashMap::new();
+        for (id, dir) in sub_dirs(
+            root,
+            &root.join(SERVICE_PRINCIPALS_DIR),
+            "service principal",
+            &sp_ids,
+        )? {
+            app_role_assigned_to.insert(
+                id,
+                read_collection(root, &dir.join(APP_ROLE_ASSIGNED_TO_FILE), false)?,
+            );
+        }
+
+        Ok(TenantDir {
+            root: root.to_path_buf(),
+            tenant,
+            packages: read_collection(root, &root.join(PACKAGES_FILE), true)?,
+            assignments: read_collection(root, &root.join(ASSIGNMENTS_FILE), true)?,
+            users: read_collection(root, &root.join(USERS_FILE), false)?,
+            groups,
+            service_principals,
+            members,
+            owners,
+            app_role_assigned_to,
+        })
+    }
+}
+
+fn check_unique(file: PathBuf, kind: &str, ids: &[String]) -> Result<HashSet<String>> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id.clone()) {
+            return Err(Error::inconsistent(
+                file.display().to_string(),
+                format!("duplicate {kind} id `{id}`"),
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+/// Lists `dir/<id>/` folders; each must belong to an object of the collection, since Graph
+/// would answer `404` for any other and a recording cannot hold data for it.
+fn sub_dirs(
+    root: &Path,
+    dir: &Path,
+    kind: &str,
+    known: &HashSet<String>,
+) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    check_inside(root, dir)?;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        check_inside(root, &path)?;
+        let id = entry.file_name().to_string_lossy().to_ascii_lowercase();
+        if !known.contains(&id) {
+            return Err(Error::inconsistent(
+                path.display().to_string(),
+                format!("holds data for {kind} `{id}`, which is not in the {kind} list (a deleted {kind} has no data)"),
+            ));
+        }
+        found.push((id, path));
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl TenantDir {
+    /// Writes the directory in the recorded-tenant format (the generator's output).
+    pub fn write(&self, root: &Path) -> Result<()> {
+        fn put<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, value).map_err(|e| Error::io(path, e.into()))?;
+            std::io::Write::flush(&mut writer).map_err(|e| Error::io(path, e))
+        }
+        fn collection<T: serde::Serialize>(items: &[T]) -> serde_json::Value {
+            serde_json::json!({ "value": items })
+        }
+        put(
+            &root.join(TENANT_FILE),
+            &serde_json::json!({
+                "id": self.tenant.id,
+                "displayName": self.tenant.display_name,
+                "defaultDomain": self.tenant.default_domain,
+            }),
+        )?;
+        put(&root.join(PACKAGES_FILE), &collection(&self.packages))?;
+        put(&root.join(ASSIGNMENTS_FILE), &collection(&self.assignments))?;
+        put(&root.join(USERS_FILE), &collection(&self.users))?;
+        put(&root.join(GROUPS_FILE), &collection(&self.groups))?;
+        put(
+            &root.join(SERVICE_PRINCIPALS_FILE),
+            &collection(&self.service_principals),
+        )?;
+        for (id, members) in &self.members {
+            put(
+                &root.join(GROUPS_DIR).join(id).join(MEMBERS_FILE),
+                &collection(members),
+            )?;
+        }
+        for (id, owners) in &self.owners {
+            put(
+                &root.join(GROUPS_DIR).join(id).join(OWNERS_FILE),
+                &collection(owners),
+            )?;
+        }
+        for (id, items) in &self.app_role_assigned_to {
+            put(
+                &root
+                    .join(SERVICE_PRINCIPALS_DIR)
+                    .join(id)
+                    .join(APP_ROLE_ASSIGNED_TO_FILE),
+                &collection(items),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,595 @@
+//! Graph request routing of the fake server, shared by direct requests and `$batch` inner
+//! requests: throttling, faults, the endpoints themselves, paging, and `x-ms-resource-unit`.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::faults::{BodyFault, PreFault};
+use super::query::{
+    parse_assignment_filter, percent_decode, AssignmentClause, ODataQuery, PageCursor,
+};
+use super::server::{Settings, Shared};
+use super::state::{lock, Counters, Data};
+use super::throttle::{format_retry_after, resource_units, Admission};
+use entra_model::model::AccessPackageAssignment;
+
+/// One answer before it becomes HTTP (direct) or a `$batch` inner response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// `None`: an empty body.
+    pub body: Option<Value>,
+    /// A fault to apply to the body on its way out.
+    pub body_fault: Option<BodyFault>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+            body_fault: None,
+        }
+    }
+
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: None,
+            body_fault: None,
+        }
+    }
+
+    /// Graph's error shape: `{"error": {"code": ..., "message": ...}}`.
+    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
+        Reply::json(
+            status,
+            json!({"error": {"code": code, "message": message.into()}}),
+        )
+    }
+
+    pub fn unauthenticated() -> Reply {
+        Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        )
+    }
+}
+
+fn status_code_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        401 => "InvalidAuthenticationToken",
+        403 => "Authorization_RequestDenied",
+        404 => "Request_ResourceNotFound",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "UnknownError",
+    }
+}
+
+/// Splits `path?query` (relative to `/v1.0/`, a leading `/` allowed).
+pub fn split_target(target: &str) -> (&str, &str) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    (path.trim_start_matches('/'), query)
+}
+
+/// The RU cost of a request; an unparsable query costs as if it were absent.
+pub fn cost_of(path: &str, raw_query: &str) -> u64 {
+    match ODataQuery::parse(raw_query) {
+        Ok(q) => resource_units(path, q.select, q.expand, q.top),
+        Err(_) => resource_units(path, false, false, None),
+    }
+}
+
+/// Stamps `x-ms-resource-unit` on a reply and counts it.
+pub fn charge(shared: &Shared, mut reply: Reply, cost: u64) -> Reply {
+    reply.headers.push(("x-ms-resource-unit", cost.to_string()));
+    Counters::add(&shared.counters.resource_units, cost);
+    if reply.status == 429 {
+        Counters::add(&shared.counters.throttled, 1);
+    }
+    reply
+}
+
+/// Answers one authenticated Graph request. `target` is `path?query` below `/v1.0/`.
+pub fn dispatch(shared: &Shared, method: &str, target: &str) -> Reply {
+    let (path, raw_query) = split_target(target);
+    let cost = cost_of(path, raw_query);
+    let reply = answer(shared, method, path, raw_query, cost);
+    charge(shared, reply, cost)
+}
+
+fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64) -> Reply {
+    let query = match ODataQuery::parse(raw_query) {
+        Ok(query) => query,
+        Err(message) => return Reply::error(400, "BadRequest", message),
+    };
+    let cursor = match query.skiptoken.as_deref() {
+        None => PageCursor::FIRST,
+        Some(token) => match PageCursor::decode(token) {
+            Some(cursor) => cursor,
+            None => return Reply::error(400, "BadRequest", "Invalid $skiptoken."),
+        },
+    };
+    if method == "GET" {
+        if let Some(window) = &shared.throttle {
+            let now = shared.started.elapsed();
+            if let Admission::Throttled { retry_after } = lock(window).try_spend(now, cost) {
+                let mut reply = Reply::error(
+                    429,
+                    "TooManyRequests",
+                    "Too many requests: the application's resource unit budget for this tenant is spent.",
+                );
+                reply
+                    .headers
+                    .push(("Retry-After", format_retry_after(retry_after)));
+                return reply;
+            }
+        }
+    }
+    let pre_fault = lock(&shared.faults).before(path, cursor.page);
+    match pre_fault {
+        Some(PreFault::Forbidden) => {
+            return Reply::error(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        }
+        Some(PreFault::NotFound) => {
+            return Reply::error(
+                404,
+                "Request_ResourceNotFound",
+                format!("Resource '{path}' does not exist."),
+            )
+        }
+        Some(PreFault::ServerError {
+            status,
+            retry_after,
+        }) => {
+            let mut reply = Reply::error(
+                status,
+                status_code_name(status),
+                "Injected server error (fake-graph faults).",
+            );
+            if let Some(seconds) = retry_after {
+                reply.headers.push(("Retry-After", format!("{seconds}")));
+            }
+            return reply;
+        }
+        None => {}
+    }
+    let route = match Route::parse(method, path) {
+        Ok(route) => route,
+        Err(reply) => return reply,
+    };
+    let loops = lock(&shared.faults).loops_next_link(path);
+    let list = ListRequest {
+        shared,
+        path,
+        query: &query,
+        cursor,
+        loops,
+    };
+    let mut reply = handle(shared, route, &list);
+    if reply.status == 200 {
+        reply.body_fault = lock(&shared.faults).on_body(path, cursor.page);
+    }
+    reply
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Read(Read),
+    Reprocess(String),
+}
+
+/// The GET endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Read {
+    Assignments,
+    Assignment(String),
+    Packages,
+    Package(String),
+    Users,
+    User(String),
+    Groups,
+    /// `groups/delta?$select=members&$filter=id eq '…' or …` (initial round, members only).
+    GroupsDelta,
+    Group(String),
+    Members(String),
+    Owners(String),
+    ServicePrincipals,
+    ServicePrincipal(String),
+    AssignedTo(String),
+}
+
+impl Route {
+    /// Path segments compare case-sensitively; ids are kept as sent.
+    fn parse(method: &str, path: &str) -> Result<Route, Reply> {
+        let decoded: Vec<String> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        let id = |s: &str| s.to_string();
+        let read = match segments.as_slice() {
+            ["identityGovernance", "entitlementManagement", "assignments", a, "reprocess"] => {
+                return match method {
+                    "POST" => Ok(Route::Reprocess(id(a))),
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            ["identityGovernance", "entitlementManagement", "assignments"] => Read::Assignments,
+            ["identityGovernance", "entitlementManagement", "assignments", a] => {
+                Read::Assignment(id(a))
+            }
+            ["identityGovernance", "entitlementManagement", "accessPackages"] => Read::Packages,
+            ["identityGovernance", "entitlementManagement", "accessPackages", p] => {
+                Read::Package(id(p))
+            }
+            ["users"] => Read::Users,
+            ["users", u] => Read::User(id(u)),
+            ["groups"] => Read::Groups,
+            ["groups", "delta"] => Read::GroupsDelta,
+            ["groups", g] => Read::Group(id(g)),
+            ["groups", g, "members"] => Read::Members(id(g)),
+            ["groups", g, "owners"] => Read::Owners(id(g)),
+            ["servicePrincipals"] => Read::ServicePrincipals,
+            ["servicePrincipals", s] => Read::ServicePrincipal(id(s)),
+            ["servicePrincipals", s, "appRoleAssignedTo"] => Read::AssignedTo(id(s)),
+            _ => {
+                let segment = segments
+                    .iter()
+                    .rev()
+                    .find(|s| !s.is_empty())
+                    .copied()
+                    .unwrap_or_default();
+                return Err(Reply::error(
+                    400,
+                    "BadRequest",
+                    format!("Resource not found for the segment '{segment}'."),
+                ));
+            }
+        };
+        match method {
+            "GET" => Ok(Route::Read(read)),
+            _ => Err(method_not_allowed()),
+        }
+    }
+}
+
+fn method_not_allowed() -> Reply {
+    Reply::error(
+        405,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
+}
+
+/// The parts of a request a list answer needs.
+struct ListRequest<'a> {
+    shared: &'a Shared,
+    path: &'a str,
+    query: &'a ODataQuery,
+    cursor: PageCursor,
+    loops: bool,
+}
+
+impl ListRequest<'_> {
+    /// Page size from `$top` (1–999) or the default.
+    fn page_size(&self, default: usize) -> Result<usize, Reply> {
+        match self.query.top {
+            None => Ok(default),
+            Some(top @ 1..=999) => Ok(top as usize),
+            Some(top) => Err(Reply::error(
+                400,
+                "Request_BadRequest",
+                format!(
+                    "Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+                ),
+            )),
+        }
+    }
+
+    fn no_filter(&self) -> Result<(), Reply> {
+        match &self.query.filter {
+            None => Ok(()),
+            Some(_) => Err(Reply::error(
+                400,
+                "Request_UnsupportedQuery",
+                "Unsupported query: fake-graph supports $filter only on assignments.",
+            )),
+        }
+    }
+
+    fn link(&self, cursor: Option<PageCursor>) -> String {
+        let base = format!("{}/v1.0/{}", self.shared.base_url, self.path);
+        let raw = &self.query.raw_without_skiptoken;
+        match (cursor, raw.is_empty()) {
+            (None, true) => base,
+            (None, false) => format!("{base}?{raw}"),
+            (Some(c), true) => format!("{base}?$skiptoken={}", c.encode()),
+            (Some(c), false) => format!("{base}?{raw}&$skiptoken={}", c.encode()),
+        }
+    }
+
+    /// One page of `items` (those `keep` accepts), starting at the cursor.
+    fn page(
+        &self,
+        context: &str,
+        items: &[Value],
+        page_size: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Reply {
+        let mut value = Vec::new();
+        let mut next = None;
+        for (index, item) in items.iter().enumerate().skip(self.cursor.index) {
+            if !keep(item) {
+                continue;
+            }
+            if value.len() == page_size {
+                next = Some(PageCursor {
+                    page: self.cursor.page + 1,
+                    index,
+                });
+                break;
+            }
+            value.push(item.clone());
+        }
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/v1.0/$metadata#{context}", self.shared.base_url)),
+        );
+        body.insert("value".into(), Value::Array(value));
+        if self.loops {
+            body.insert("@odata.nextLink".into(), json!(self.link(None)));
+        } else if let Some(next) = next {
+            body.insert("@odata.nextLink".into(), json!(self.link(Some(next))));
+        }
+        Reply::json(200, Value::Object(body))
+    }
+
+    fn entity(&self, context: &str, item: &Value) -> Reply {
+        let mut item = item.clone();
+        if let Value::Object(object) = &mut item {
+            let context = format!("{}/v1.0/$metadata#{context}/$entity", self.shared.base_url);
+            object.insert("@odata.context".into(), json!(context));
+        }
+        Reply::json(200, item)
+    }
+}
+
+fn not_found(id: &str) -> Reply {
+    Reply::error(
+        404,
+        "Request_ResourceNotFound",
+        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+fn em_not_found(id: &str) -> Reply {
+    Reply::error(
+        404,
+        "ResourceNotFound",
+        format!("The requested resource '{id}' was not found."),
+    )
+}
+
+fn str_at<'v>(item: &'v Value, pointer: &str) -> Option<&'v str> {
+    item.pointer(pointer).and_then(Value::as_str)
+}
+
+fn assignment_matches(item: &Value, clauses: &[AssignmentClause]) -> bool {
+    let same = |pointer: &str, wanted: &str| {
+        str_at(item, pointer).is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+    };
+    clauses.iter().all(|clause| match clause {
+        AssignmentClause::State(v) => same("/state", v),
+        AssignmentClause::AccessPackageId(v) => same("/accessPackage/id", v),
+        AssignmentClause::TargetObjectId(v) => same("/target/objectId", v),
+    })
+}
+
+fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>) -> Reply {
+    match route {
+        Route::Reprocess(id) => reprocess(shared, &id),
+        Route::Read(read_route) => {
+            let data = lock(&shared.data);
+            read(&data, &shared.settings, read_route, list).unwrap_or_else(|reply| reply)
+        }
+    }
+}
+
+fn read(
+    data: &Data,
+    settings: &Settings,
+    route: Read,
+    list: &ListRequest<'_>,
+) -> Result<Reply, Reply> {
+    const ASSIGNMENTS: &str = "identityGovernance/entitlementManagement/assignments";
+    const PACKAGES: &str = "identityGovernance/entitlementManagement/accessPackages";
+    let entity =
+        |context: &str, item: Option<&Value>, missing: fn(&str) -> Reply, id: &str| match item {
+            Some(item) => Ok(list.entity(context, item)),
+            None => Err(missing(id)),
+        };
+    let whole = |context: &str, items: &[Value]| -> Result<Reply, Reply> {
+        list.no_filter()?;
+        let size = list.page_size(settings.page_size)?;
+        Ok(list.page(context, items, size, |_| true))
+    };
+    match route {
+        Read::Assignments => {
+            let clauses = match &list.query.filter {
+                None => Vec::new(),
+                Some(text) => {
+                    parse_assignment_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?
+                }
+            };
+            // Assignments ignore $top: their page size is the server's.
+            Ok(list.page(
+                ASSIGNMENTS,
+                &data.assignments.items,
+                settings.assignment_page_size,
+                |item| assignment_matches(item, &clauses),
+            ))
+        }
+        Read::Assignment(id) => entity(ASSIGNMENTS, data.assignments.get(&id), em_not_found, &id),
+        Read::Packages => whole(PACKAGES, &data.packages.items),
+        Read::Package(id) => entity(PACKAGES, data.packages.get(&id), em_not_found, &id),
+        Read::Users => whole("users", &data.users.items),
+        Read::User(id) => entity("users", data.user(&id), not_found, &id),
+        Read::Groups => whole("groups", &data.groups.items),
+        Read::GroupsDelta => {
+            let ids = match &list.query.filter {
+                Some(text) => parse_id_filter(text)
+                    .map_err(|m| Reply::error(400, "Request_UnsupportedQuery", m))?,
+                None => {
+                    return Err(Reply::error(
+                        400,
+                        "Request_UnsupportedQuery",
+                        "fake-graph needs $filter=id eq '…' on groups/delta",
+                    ))
+                }
+            };
+            // One entry per group per chunk of members: a large group spans entries (and pages),
+            // as Graph's delta does; the client merges them.
+            let mut entries = Vec::new();
+            for id in ids.iter().filter(|id| data.groups.contains(id)) {
+                let members = sub_items(&data.members, id);
+                let chunks: Vec<&[Value]> = if members.is_empty() {
+                    vec![&[]]
+                } else {
+                    members.chunks(DELTA_MEMBERS_PER_ENTRY).collect()
+                };
+                for chunk in chunks {
+                    entries.push(json!({"id": id, "members@delta": chunk}));
+                }
+            }
+            let size = list.page_size(settings.page_size)?;
+            let mut reply = list.page("groups", &entries, size, |_| true);
+            // The last page carries a deltaLink (for the next round) instead of a nextLink.
+            if let Some(Value::Object(body)) = reply.body.as_mut() {
+                if !body.contains_key("@odata.nextLink") {
+                    let link = format!(
+                        "{}/v1.0/groups/delta?$deltatoken=fake-{}",
+                        list.shared.base_url,
+                        entries.len()
+                    );
+                    body.insert("@odata.deltaLink".into(), json!(link));
+                }
+            }
+            Ok(reply)
+        }
+        Read::Group(id) => entity("groups", data.groups.get(&id), not_found, &id),
+        Read::Members(id) | Read::Owners(id) if !data.groups.contains(&id) => Err(not_found(&id)),
+        Read::Members(id) => whole("directoryObjects", sub_items(&data.members, &id)),
+        Read::Owners(id) => whole("directoryObjects", sub_items(&data.owners, &id)),
+        Read::ServicePrincipals => whole("servicePrincipals", &data.service_principals.items),
+        Read::ServicePrincipal(id) => entity(
+            "servicePrincipals",
+            data.service_principals.get(&id),
+            not_found,
+            &id,
+        ),
+        Read::AssignedTo(id) if !data.service_principals.contains(&id) => Err(not_found(&id)),
+        Read::AssignedTo(id) => whole(
+            &format!("servicePrincipals('{id}')/appRoleAssignedTo"),
+            sub_items(&data.app_role_assigned_to, &id),
+        ),
+    }
+}
+
+/// Members listed in one `members@delta` entry before the group continues in another.
+const DELTA_MEMBERS_PER_ENTRY: usize = 500;
+
+/// `id eq 'a' or id eq 'b'` → the ids; Graph allows at most 50.
+fn parse_id_filter(text: &str) -> Result<Vec<String>, String> {
+    let ids: Vec<String> = text
+        .split(" or ")
+        .map(|clause| {
+            let clause = clause.trim();
+            clause
+                .strip_prefix("id eq '")
+                .and_then(|rest| rest.strip_suffix('\''))
+                .map(|id| id.to_ascii_lowercase())
+                .ok_or_else(|| {
+                    format!("unsupported filter clause `{clause}`: only id eq '…' joined with or")
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.len() > 50 {
+        return Err(format!(
+            "{} ids in one filter: at most 50 are allowed",
+            ids.len()
+        ));
+    }
+    Ok(ids)
+}
+
+/// The stored sub-collection of a resource (lower-cased id); none is an empty list.
+fn sub_items<'d>(map: &'d HashMap<String, Vec<Value>>, id: &str) -> &'d [Value] {
+    map.get(&id.to_ascii_lowercase())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// `POST …/assignments/{id}/reprocess`: re-enforces a delivered assignment (see
+/// [`Data::restore_access`]) and answers `202` with no body.
+fn reprocess(shared: &Shared, id: &str) -> Reply {
+    let settings = &shared.settings;
+    let mut data = lock(&shared.data);
+    if settings
+        .fail_writes_after
+        .is_some_and(|n| data.reprocess_successes >= n)
+    {
+        let status = settings.fail_writes_status;
+        return Reply::error(
+            status,
+            status_code_name(status),
+            "Injected write failure (fake-graph fail_writes_after).",
+        );
+    }
+    let Some(raw) = data.assignments.get(id) else {
+        return em_not_found(id);
+    };
+    let assignment: AccessPackageAssignment = match serde_json::from_value(raw.clone()) {
+        Ok(assignment) => assignment,
+        Err(e) => {
+            return Reply::error(
+                500,
+                "InternalServerError",
+                format!("stored assignment `{id}` is malformed: {e}"),
+            )
+        }
+    };
+    let state = assignment.state.clone().unwrap_or_default();
+    if !state.eq_ignore_ascii_case("delivered") {
+        return Reply::error(
+            400,
+            "BadRequest",
+            format!("Assignment '{id}' is in state '{state}'; only delivered assignments can be reprocessed."),
+        );
+    }
+    let added = data.restore_access(&assignment);
+    data.reprocess_successes += 1;
+    *data
+        .reprocess_counts
+        .entry(assignment.id.clone())
+        .or_default() += 1;
+    tracing::debug!(assignment = %assignment.id, added, "reprocess");
+    Reply::empty(202)
+}

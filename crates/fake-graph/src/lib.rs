@@ -1,0 +1,260 @@
+//! A local fake of Microsoft Graph (HTTPS on 127.0.0.1) serving a tenant directory, for
+//! tests, demos and benchmarks: token endpoint, the read endpoints the audit uses, reprocess,
+//! `$batch`, paging, resource-unit throttling and injected faults ([`faults`]).
+//!
+//! Library use (tests): [`start`] a [`FakeConfig`], talk to [`RunningFake::url`] trusting
+//! [`RunningFake::ca_pem`], read [`RunningFake::stats`], then [`RunningFake::shutdown`] (or drop it).
+//! Binary use: `fake-graph` parses [`cli::FakeArgs`] and calls [`cli::run`].
+
+pub mod auth;
+pub mod batch;
+pub mod cli;
+pub mod dispatch;
+pub mod faults;
+pub mod query;
+pub mod server;
+pub mod state;
+#[cfg(test)]
+mod tests;
+pub mod throttle;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use cli::{run, FakeArgs};
+pub use faults::Faults;
+pub use state::FakeStats;
+
+use server::{Settings, Shared, TlsListener};
+use state::{Counters, Data, Tokens};
+
+/// Name of the faults file read from the tenant directory when no faults are given.
+pub const FAULTS_FILE: &str = "faults.json";
+
+/// Every option of the fake server. Holds the client secret: its `Debug` redacts it.
+#[derive(Clone)]
+pub struct FakeConfig {
+    pub tenant_dir: PathBuf,
+    /// Must be on 127.0.0.1; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Where to write the certificate's PEM (what clients must trust).
+    pub ca_out: Option<PathBuf>,
+    /// `None`: any client id is accepted.
+    pub client_id: Option<String>,
+    /// `None`: any client secret is accepted.
+    pub client_secret: Option<String>,
+    /// Sleep once per HTTP request (a `$batch` envelope once, not per inner request).
+    pub latency_ms: u64,
+    /// RU budget per window; `None`: no throttling.
+    pub throttle_ru: Option<u64>,
+    pub throttle_window_ms: u64,
+    /// Page size of lists when `$top` is absent.
+    pub page_size: usize,
+    /// Page size of the assignments list (which ignores `$top`).
+    pub assignment_page_size: usize,
+    /// `None`: `<tenant_dir>/faults.json` if it exists, else no faults.
+    /// `Some(Faults::default())`: no faults whatever the directory holds.
+    pub faults: Option<Faults>,
+}
+
+impl std::fmt::Debug for FakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeConfig")
+            .field("tenant_dir", &self.tenant_dir)
+            .field("addr", &self.addr)
+            .field("ca_out", &self.ca_out)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("latency_ms", &self.latency_ms)
+            .field("throttle_ru", &self.throttle_ru)
+            .field("throttle_window_ms", &self.throttle_window_ms)
+            .field("page_size", &self.page_size)
+            .field("assignment_page_size", &self.assignment_page_size)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+impl FakeConfig {
+    /// The defaults of the `fake-graph` binary for a tenant directory.
+    pub fn new(tenant_dir: impl Into<PathBuf>) -> Self {
+        FakeConfig {
+            tenant_dir: tenant_dir.into(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ca_out: None,
+            client_id: None,
+            client_secret: None,
+            latency_ms: 0,
+            throttle_ru: None,
+            throttle_window_ms: 10_000,
+            page_size: 100,
+            assignment_page_size: 100,
+            faults: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.addr.ip() != std::net::IpAddr::V4(Ipv4Addr::LOCALHOST) {
+            return Err(format!(
+                "fake-graph listens on 127.0.0.1 only, not {}",
+                self.addr.ip()
+            ));
+        }
+        for (name, size) in [
+            ("page size", self.page_size),
+            ("assignment page size", self.assignment_page_size),
+        ] {
+            if size == 0 {
+                return Err(format!("the {name} must be at least 1"));
+            }
+        }
+        if self.throttle_ru.is_some() && self.throttle_window_ms == 0 {
+            return Err("the throttle window must be at least 1 ms".into());
+        }
+        Ok(())
+    }
+}
+
+/// A fake server running on the current tokio runtime. Dropping it stops the server.
+pub struct RunningFake {
+    /// `https://127.0.0.1:PORT` (Graph lives below `/v1.0`, tokens at `/{tenant}/oauth2/v2.0/token`).
+    pub url: String,
+    /// The self-signed certificate to trust (PEM).
+    pub ca_pem: String,
+    pub addr: SocketAddr,
+    /// The tenant id the token endpoint expects.
+    pub tenant_id: String,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningFake {
+    /// What `GET /_fake/stats` would answer, read directly.
+    pub fn stats(&self) -> FakeStats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most 5 s), and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("fake-graph: connections still open after 5 s; stopping anyway");
+            }
+        }
+    }
+}
+
+impl Drop for RunningFake {
+    fn drop(&mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+    }
+}
+
+/// Loads the tenant directory and faults, generates the certificate, writes it to `ca_out`,
+/// binds, and serves in a background task. Errors name the file or option at fault.
+pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
+    install_crypto_provider();
+    config.check()?;
+    let dir = config.tenant_dir.clone();
+    let data = tokio::task::spawn_blocking(move || Data::load(&dir))
+        .await
+        .map_err(|e| format!("loading the tenant directory: {e}"))??;
+    let faults = match config.faults.clone() {
+        Some(faults) => faults,
+        None => {
+            let path = config.tenant_dir.join(FAULTS_FILE);
+            if path.is_file() {
+                Faults::read(&path)?
+            } else {
+                Faults::default()
+            }
+        }
+    };
+    let (ca_pem, tls) = server::make_certificate()?;
+    if let Some(path) = &config.ca_out {
+        std::fs::write(path, &ca_pem)
+            .map_err(|e| format!("writing the certificate to `{}`: {e}", path.display()))?;
+    }
+    let tcp = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("binding {}: {e}", config.addr))?;
+    let addr = tcp
+        .local_addr()
+        .map_err(|e| format!("listening address: {e}"))?;
+    let url = format!("https://127.0.0.1:{}", addr.port());
+    let listener = TlsListener::new(tcp, tls).map_err(|e| format!("listening on {addr}: {e}"))?;
+
+    let tenant_id = data.tenant_id.clone();
+    let fault_state = faults::FaultState::new(&faults);
+    let shared = Arc::new(Shared {
+        base_url: url.clone(),
+        tenant_id: tenant_id.clone(),
+        settings: Settings {
+            page_size: config.page_size,
+            assignment_page_size: config.assignment_page_size,
+            latency: Duration::from_millis(config.latency_ms),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            fail_writes_after: faults.fail_writes_after,
+            fail_writes_status: fault_state.fail_writes_status,
+        },
+        started: Instant::now(),
+        data: Mutex::new(data),
+        tokens: Mutex::new(Tokens::new(faults.expire_token_after)),
+        faults: Mutex::new(fault_state),
+        throttle: config.throttle_ru.map(|budget| {
+            Mutex::new(throttle::SlidingWindow::new(
+                budget,
+                Duration::from_millis(config.throttle_window_ms),
+            ))
+        }),
+        counters: Counters::default(),
+    });
+
+    let (signal, stop) = oneshot::channel::<()>();
+    let app = server::router(shared.clone());
+    let task = tokio::spawn(async move {
+        // A dropped sender stops the server too.
+        let stopped = async move {
+            let _ = stop.await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(%error, "fake-graph server failed");
+        }
+    });
+    tracing::info!(%url, tenant = %tenant_id, "fake-graph listening");
+    Ok(RunningFake {
+        url,
+        ca_pem,
+        addr,
+        tenant_id,
+        shared,
+        shutdown: Some(signal),
+        task: Some(task),
+    })
+}
+
+/// Installs the ring crypto provider for rustls (built without a default one). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

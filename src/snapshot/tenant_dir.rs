@@ -1,0 +1,105 @@
+//! The tenant-directory source: a recorded tenant (read and checked by
+//! [`entra_model::tenant_dir`]) normalised into snapshot tables.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use chrono::Utc;
+use entra_model::tenant_dir::{TenantDir, ASSIGNMENTS_FILE, PACKAGES_FILE, USERS_FILE};
+
+use super::roles::{unsupported_reason, APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
+use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
+use crate::error::Result;
+
+/// Reads a tenant directory and normalises it.
+pub fn read(root: &Path) -> Result<Snapshot> {
+    to_snapshot(&TenantDir::read(root)?)
+}
+
+/// Normalises the directory into snapshot tables. Everything in it was read completely,
+/// so a resource is either `complete` or (absent from its collection) `not_found`.
+pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
+    let origin = |file: &str| dir.root.join(file).display().to_string();
+    let mut builder = SnapshotBuilder::new();
+    let packages_origin = origin(PACKAGES_FILE);
+    for package in &dir.packages {
+        builder.add_package(package, &packages_origin)?;
+    }
+    let assignments_origin = origin(ASSIGNMENTS_FILE);
+    for assignment in &dir.assignments {
+        builder.add_assignment(assignment, &assignments_origin)?;
+    }
+    let users_origin = origin(USERS_FILE);
+    for user in &dir.users {
+        builder.add_user(user, &users_origin)?;
+    }
+    // Like a live snapshot, keep only the collections some package governs: the audit
+    // needs nothing else, and ungoverned groups hold most of a tenant's memberships.
+    let governed: HashSet<(&'static str, String, &'static str)> = builder
+        .governed_resources()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    let wanted = |kind: &'static str, id: &str, collection: &'static str| {
+        governed.contains(&(kind, id.to_ascii_lowercase(), collection))
+    };
+    for (group, objects) in &dir.members {
+        if wanted(GROUP, group, MEMBERS) {
+            builder.add_group_principals(group, "member", objects);
+        }
+    }
+    for (group, objects) in &dir.owners {
+        if wanted(GROUP, group, OWNERS) {
+            builder.add_group_principals(group, "owner", objects);
+        }
+    }
+    for (sp, items) in &dir.app_role_assigned_to {
+        if wanted(APPLICATION, sp, APP_ROLE_ASSIGNED_TO) {
+            builder.add_app_role_assignments(sp, items);
+        }
+    }
+
+    let group_names: HashMap<String, Option<String>> = dir
+        .groups
+        .iter()
+        .map(|g| (g.id.to_ascii_lowercase(), g.display_name.clone()))
+        .collect();
+    let sp_names: HashMap<String, Option<String>> = dir
+        .service_principals
+        .iter()
+        .map(|s| (s.id.to_ascii_lowercase(), s.display_name.clone()))
+        .collect();
+    for (key, scope_name) in builder.governed_resources() {
+        let directory = match key.0 {
+            GROUP if !key.2.is_empty() => Some((&group_names, "groups.json")),
+            APPLICATION => Some((&sp_names, "servicePrincipals.json")),
+            _ => None,
+        };
+        let (status, reason, name) = match directory {
+            Some((names, file)) => match names.get(&key.1) {
+                Some(name) => (
+                    read_status::COMPLETE,
+                    String::new(),
+                    name.clone().or(scope_name),
+                ),
+                None => (read_status::NOT_FOUND, format!("not in {file}"), scope_name),
+            },
+            None => (
+                read_status::UNSUPPORTED,
+                unsupported_reason(key.0),
+                scope_name,
+            ),
+        };
+        builder.set_resource_status(key, status, reason, name);
+    }
+
+    Ok(Snapshot {
+        info: SnapshotInfo {
+            tenant_id: dir.tenant.id.to_ascii_lowercase(),
+            tenant_name: dir.tenant.display_name.clone(),
+            taken_at: Utc::now(),
+            source: format!("tenant directory {}", dir.root.display()),
+        },
+        tables: builder.finish()?,
+    })
+}

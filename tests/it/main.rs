@@ -1,0 +1,23 @@
+//! The integration tests: one binary (so polars links once), one module per concern. Each
+//! runs the real `entra-drift` binary against fixtures or the fake Graph server on loopback
+//! and reads its reports back.
+
+mod common;
+mod support {
+    pub mod audit_helpers;
+    pub mod fake_graph;
+    pub mod scheduled;
+}
+
+mod apply_loop;
+mod audit_cli;
+mod audit_reports;
+mod config;
+mod evidence;
+mod exceptions;
+mod generate;
+mod history;
+mod layers;
+mod live_graph;
+mod snapshots;
+mod unattended;

@@ -1,0 +1,137 @@
+//! Test harness: a fake Graph (in-process, HTTPS on loopback) and the real `entra-drift`
+//! binary pointed at it with real credentials.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use fake_graph::{start, FakeConfig, Faults, RunningFake};
+use tempfile::TempDir;
+
+pub const CLIENT_ID: &str = "5f1c2d3e-0000-4000-8000-00000000c1d1";
+pub const SECRET: &str = "s3cret-Value~that-must-never-leak";
+
+pub type Row = [String; 8];
+
+/// A fake Graph serving one tenant directory, with its own runtime.
+pub struct Fake {
+    pub runtime: tokio::runtime::Runtime,
+    pub server: Option<RunningFake>,
+    pub ca_file: PathBuf,
+    pub _dir: TempDir,
+}
+
+impl Fake {
+    pub fn start(tenant: &str, configure: impl FnOnce(&mut FakeConfig)) -> Fake {
+        entra_drift::graph::install_crypto_provider();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = FakeConfig::new(fixture(tenant));
+        config.client_id = Some(CLIENT_ID.into());
+        config.client_secret = Some(SECRET.into());
+        config.faults = Some(Faults::default());
+        configure(&mut config);
+        let server = runtime.block_on(start(config)).expect("fake graph starts");
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("fake-ca.pem");
+        std::fs::write(&ca_file, &server.ca_pem).unwrap();
+        Fake {
+            runtime,
+            server: Some(server),
+            ca_file,
+            _dir: dir,
+        }
+    }
+
+    pub fn server(&self) -> &RunningFake {
+        self.server.as_ref().unwrap()
+    }
+
+    /// `entra-drift <args> --tenant ... --graph-url ... --authority-host ...` with the secret
+    /// in the environment and the fake's certificate trusted.
+    pub fn command(&self, args: &[&str], secret: &str) -> std::process::Command {
+        let server = self.server();
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AZURE_")
+                || key.starts_with("APPLY_AZURE_")
+                || key.starts_with("ENTRA_DRIFT_")
+                || key == "RUST_LOG"
+            {
+                command.env_remove(key);
+            }
+        }
+        command
+            .args(args)
+            .args([
+                "--tenant",
+                &server.tenant_id,
+                "--graph-url",
+                &server.url,
+                "--authority-host",
+                &server.url,
+            ])
+            .args(["--retry-base-ms", "20"])
+            .env("SSL_CERT_FILE", &self.ca_file)
+            .env("AZURE_CLIENT_ID", CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", secret);
+        command
+    }
+
+    pub fn run(&self, args: &[&str], secret: &str) -> Output {
+        self.command(args, secret).output().unwrap()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+pub fn rows(path: &Path) -> BTreeSet<Row> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().unwrap().clone();
+    let index = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let columns = [
+        "category",
+        "assignment_id",
+        "access_package_id",
+        "user_id",
+        "resource_type",
+        "resource_id",
+        "role",
+        "in_plan",
+    ]
+    .map(index);
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            columns.map(|c| r[c].to_string())
+        })
+        .collect()
+}
+
+pub fn run_dir(output: &Output) -> PathBuf {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8(output.stdout.clone()).unwrap().trim())
+}
