@@ -7,7 +7,8 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
-    Range, CONCURRENCY_RANGE, KEEP_RANGE, LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE, PLAN_EXPIRY_RANGE,
+    Range, CONCURRENCY_RANGE, EXPAND_LIMIT_RANGE, KEEP_RANGE, LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE,
+    MAX_RETRY_WAIT_RANGE, PLAN_EXPIRY_RANGE,
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
@@ -326,6 +327,20 @@ pub struct GraphArgs {
           value_parser = within(CONCURRENCY_RANGE))]
     pub concurrency: usize,
 
+    /// Most seconds one Graph request may spend waiting between its retries (throttling,
+    /// outages) before it fails.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = crate::graph::retry::DEFAULT_MAX_RETRY_WAIT_SECONDS,
+          value_parser = within_u64(MAX_RETRY_WAIT_RANGE))]
+    pub max_retry_wait: u64,
+
+    /// An expanded list this long may have been cut by Graph without a nextLink (Graph
+    /// documents 20 for directory objects): such a package's roles are re-read through its
+    /// own collection before they are trusted.
+    #[arg(long, value_name = "N", default_value_t = crate::snapshot::live::DEFAULT_EXPAND_LIMIT,
+          value_parser = within(EXPAND_LIMIT_RANGE))]
+    pub expand_limit: usize,
+
     /// First retry backoff in milliseconds when Graph gives no Retry-After (tests lower it).
     #[arg(long, value_name = "MS", default_value_t = 2000, hide = true)]
     pub retry_base_ms: u64,
@@ -346,6 +361,10 @@ fn named<T: Copy + Send + Sync + 'static>(
 /// A whole number within one of the ranges the configuration file checks too.
 fn within(range: Range) -> impl Fn(&str) -> Result<usize, String> + Clone {
     move |text| within_i64(range)(text).map(|n| n as usize)
+}
+
+fn within_u64(range: Range) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |text| within_i64(range)(text).map(|n| n as u64)
 }
 
 fn within_i64(range: Range) -> impl Fn(&str) -> Result<i64, String> + Clone {

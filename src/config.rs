@@ -25,6 +25,10 @@ pub const PLAN_EXPIRY_RANGE: Range = (1, 90);
 pub const KEEP_RANGE: Range = (1, 100_000);
 /// A lock older than this is taken over even if its process seems alive (a hung run).
 pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
+/// The length at which an expanded list is re-read (`--expand-limit`).
+pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
+/// Seconds one Graph request may wait between retries.
+pub const MAX_RETRY_WAIT_RANGE: Range = (1, 3_600);
 /// How many approved items one `apply` may reprocess.
 pub const MAX_ITEMS_RANGE: Range = (1, 1_000_000);
 
@@ -41,6 +45,8 @@ struct RawConfig {
     authority_host: Option<Spanned<String>>,
     graph_url: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
+    max_retry_wait: Option<Spanned<i64>>,
+    expand_limit: Option<Spanned<i64>>,
     out: Option<Spanned<String>>,
     exceptions: Option<Spanned<String>>,
     plan: Option<bool>,
@@ -85,6 +91,8 @@ pub struct Config {
     pub authority_host: Option<String>,
     pub graph_url: Option<String>,
     pub concurrency: Option<usize>,
+    pub max_retry_wait: Option<u64>,
+    pub expand_limit: Option<usize>,
     pub out: Option<PathBuf>,
     pub exceptions: Option<PathBuf>,
     pub plan: Option<bool>,
@@ -186,6 +194,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, CONCURRENCY_RANGE).map(|n| n as usize))
             .transpose()?,
+        max_retry_wait: raw
+            .max_retry_wait
+            .as_ref()
+            .map(|v| checker.within(v, MAX_RETRY_WAIT_RANGE).map(|n| n as u64))
+            .transpose()?,
+        expand_limit: raw
+            .expand_limit
+            .as_ref()
+            .map(|v| checker.within(v, EXPAND_LIMIT_RANGE).map(|n| n as usize))
+            .transpose()?,
         out: raw.out.as_ref().map(resolve).transpose()?,
         exceptions: raw.exceptions.as_ref().map(resolve).transpose()?,
         plan: raw.plan,
@@ -269,9 +287,8 @@ impl Checker<'_> {
 
     fn https(&self, value: &Spanned<String>) -> Result<String> {
         let text = self.non_empty(value)?;
-        if !text.starts_with("https://") {
-            return Err(self.error(value.span(), format!("`{text}` must be an https:// URL")));
-        }
+        crate::graph::endpoint::check_root("the URL", text)
+            .map_err(|message| self.error(value.span(), message))?;
         Ok(text.to_string())
     }
 

@@ -236,6 +236,18 @@ fn build(
         category: lower(fields.category),
     };
     let named = format!("exception `{id}`");
+    // Register ids are only compared, never sent to Graph; they must still be plain ids (a
+    // SharePoint site URL is a resource id too, so not every one is a GUID).
+    for (what, value) in [
+        ("assignment_id", &rule.assignment_id),
+        ("access_package_id", &rule.access_package_id),
+        ("user_id", &rule.user_id),
+    ] {
+        if let Some(value) = value {
+            entra_model::ids::check_segment(value, "id", &named)
+                .map_err(|_| format!("{named}: `{what}` `{value}` is not a plain id"))?;
+        }
+    }
     if rule.assignment_id.is_none()
         && rule.access_package_id.is_none()
         && rule.resource_id.is_none()

@@ -184,6 +184,16 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
             graph.concurrency = concurrency;
         }
     }
+    if !given.contains("expand_limit") {
+        if let Some(limit) = file.expand_limit {
+            graph.expand_limit = limit;
+        }
+    }
+    if !given.contains("max_retry_wait") {
+        if let Some(seconds) = file.max_retry_wait {
+            graph.max_retry_wait = seconds;
+        }
+    }
     graph
 }
 

@@ -5,13 +5,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{paths, GraphClient, GraphError};
 use crate::plan::{MissingRole, PlanItem};
 use crate::snapshot::builder::ResourceKey;
 use crate::snapshot::live::{collection_path, holders};
 use crate::snapshot::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
-
-const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
 
 /// The collection that holds a missing role, or `None` for kinds a plan cannot contain.
 pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
@@ -81,20 +79,12 @@ pub struct Current {
 pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current {
     let assignment_paths: Vec<String> = items
         .iter()
-        .map(|i| {
-            format!(
-                "{ENTITLEMENT}/assignments/{}?$expand=target",
-                i.assignment_id
-            )
-        })
+        .map(|i| paths::assignment(&i.assignment_id))
         .collect();
     let mut user_ids: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
     user_ids.sort_unstable();
     user_ids.dedup();
-    let user_paths: Vec<String> = user_ids
-        .iter()
-        .map(|id| format!("users/{id}?$select=id,accountEnabled"))
-        .collect();
+    let user_paths: Vec<String> = user_ids.iter().map(|id| paths::user_enabled(id)).collect();
     let assignments = client.batch_get(&assignment_paths).await;
     let users = client.batch_get(&user_paths).await;
     Current {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use crate::error::{Error, Refusal, Result};
-use crate::graph::GraphClient;
+use crate::graph::{paths, GraphClient};
 use crate::plan::{Plan, PlanItem};
 use checks::Verdict;
 use journal::{Event, Journal};
@@ -183,10 +183,7 @@ impl ApplyRun<'_> {
                 }
                 let journal = journal.as_ref().expect("writes only outside dry runs");
                 lock(journal).record(Event::Sending, &item.assignment_id, "")?;
-                let url = self.client.url(&format!(
-                    "identityGovernance/entitlementManagement/assignments/{}/reprocess",
-                    item.assignment_id
-                ));
+                let url = self.client.url(&paths::reprocess(&item.assignment_id));
                 let (event, outcome, reason) = match self.client.post_action(&url).await {
                     Ok(status) => (
                         Event::Reprocessed,

@@ -14,7 +14,7 @@ pub use enrich::{col, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};
 use polars::prelude::*;
 
 use crate::error::{FrameContext, Result};
-use crate::snapshot::{col as s, read_status, Tables};
+use crate::snapshot::{col as s, read_status, roles, Tables};
 use frames::{filter_in, join, keep, with_literal};
 
 /// The five categories, in report order.
@@ -132,7 +132,8 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
             .equal(read_status::NOT_FOUND))
     .fill_null_with_values(false)
     .frame("read status")?;
-    let unchecked = judged.filter(&!judged_mask).frame("unchecked roles")?;
+    let unchecked =
+        blank_package_scope_rows(judged.filter(&!judged_mask).frame("unchecked roles")?)?;
 
     let mut parts = vec![
         category(missing, 0, MISSING_ACCESS, Reason::Fixed("not_held"))?,
@@ -230,6 +231,26 @@ impl KeyedRoles {
     }
 }
 
+/// An assignment of a package whose role list could not be read completely is unverifiable as
+/// a whole: its row names no resource (the package's roles are what is unknown).
+fn blank_package_scope_rows(unchecked: DataFrame) -> Result<DataFrame> {
+    let mask = unchecked
+        .column(s::RESOURCE_TYPE)
+        .frame("package scope rows")?
+        .str()
+        .frame("package scope rows")?
+        .equal(roles::ACCESS_PACKAGE)
+        .fill_null_with_values(false)
+        .frame("package scope rows")?;
+    let mut whole = unchecked.filter(&mask).frame("package scope rows")?;
+    let mut rest = unchecked.filter(&!mask).frame("package scope rows")?;
+    for name in [s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE] {
+        whole = with_literal(whole, name, None)?;
+    }
+    rest.vstack_mut(&whole).frame("package scope rows")?;
+    Ok(rest)
+}
+
 /// Users holding a delivered role that no assignment of theirs explains.
 fn access_without_assignment(tables: &Tables, keyed: &KeyedRoles) -> Result<DataFrame> {
     // Only users count. Graph types every member; where a recording did not, the users table
@@ -277,6 +298,25 @@ fn access_without_assignment(tables: &Tables, keyed: &KeyedRoles) -> Result<Data
         &candidates,
         &keep(&explained, &[s::USER_ID, ROLE_KEY])?,
         &[s::USER_ID, ROLE_KEY],
+        JoinType::Anti,
+    )?;
+    // A package whose role list is incomplete may explain any role: its holders are not
+    // reported (their assignment is reported unverifiable instead).
+    let incomplete = filter_in(
+        &tables.package_roles,
+        s::RESOURCE_TYPE,
+        &[roles::ACCESS_PACKAGE],
+    )?;
+    let uncertain = join(
+        &keep(&explaining, &[s::PACKAGE_ID, s::USER_ID])?,
+        &keep(&incomplete, &[s::PACKAGE_ID])?,
+        &[s::PACKAGE_ID],
+        JoinType::Semi,
+    )?;
+    let unexplained = join(
+        &unexplained,
+        &keep(&uncertain, &[s::USER_ID])?,
+        &[s::USER_ID],
         JoinType::Anti,
     )?;
     let unexplained = keep(

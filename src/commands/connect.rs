@@ -41,14 +41,13 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         .trim_end_matches('/')
         .to_string();
     for (what, url) in [
-        ("--authority-host", &authority_host),
-        ("--graph-url", &graph_root),
+        (
+            "the sign-in authority (--authority-host, AZURE_AUTHORITY_HOST)",
+            &authority_host,
+        ),
+        ("the Graph root (--graph-url)", &graph_root),
     ] {
-        if !url.starts_with("https://") {
-            return Err(Error::settings(format!(
-                "{what} `{url}` must be an https:// URL"
-            )));
-        }
+        graph::endpoint::check_root(what, url).map_err(Error::settings)?;
     }
     let settings = CredentialSettings::from_env(
         env_prefix,
@@ -63,9 +62,10 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
     let auth = Authenticator::new(settings, http.clone())?;
     let retry = RetryPolicy {
         base_delay: Duration::from_millis(args.retry_base_ms),
+        max_total_wait: Duration::from_secs(args.max_retry_wait),
         ..RetryPolicy::default()
     };
-    let mut client = GraphClient::new(http, &graph_root, auth, retry, args.concurrency);
+    let mut client = GraphClient::new(http, &graph_root, auth, retry, args.concurrency)?;
     // Benchmark-only: the naive comparison client (README, Benchmarks).
     if std::env::var_os(NAIVE_CLIENT_VARIABLE).is_some() {
         tracing::warn!(
@@ -96,6 +96,9 @@ pub fn read_live(graph: &GraphArgs, printer: &Printer) -> Result<live::LiveSnaps
         &connection.client,
         &connection.tenant_id,
         &connection.graph_root,
+        &live::ReadOptions {
+            expand_limit: graph.expand_limit,
+        },
         &progress,
     ))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, SecretBytes, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::ClientOptions;
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
     ClientCertificateCredential, ClientCertificateCredentialOptions, ClientSecretCredential,
@@ -186,7 +186,7 @@ impl CredentialSettings {
         let mut custom = CustomConfiguration::default();
         custom.authority_host = self.authority_host.clone();
         let client_options = ClientOptions {
-            transport: Some(Transport::new(Arc::new(http.clone()))),
+            transport: Some(super::transport::for_credentials(http)),
             cloud: Some(Arc::new(CloudConfiguration::from(custom))),
             ..Default::default()
         };

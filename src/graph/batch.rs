@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{retry, status_error, GraphClient, GraphError, GraphErrorKind, Stats, BATCH_SIZE};
+use super::{
+    retry, status_error, Attempts, GraphClient, GraphError, GraphErrorKind, Stats, BATCH_SIZE,
+};
 
 #[derive(Debug, Deserialize)]
 struct BatchReply {
@@ -50,32 +52,10 @@ impl GraphClient {
     async fn batch_chunk(&self, paths: &[String]) -> Vec<Result<Value, GraphError>> {
         let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; paths.len()];
         let mut pending: Vec<usize> = (0..paths.len()).collect();
-        let mut attempt = 0u32;
-        let mut waited = Duration::ZERO;
+        let mut attempts = Attempts::new(self);
         while !pending.is_empty() {
-            attempt += 1;
-            let requests: Vec<Value> = pending
-                .iter()
-                // Spaces (in `$filter`) must be encoded inside a batch's relative URL.
-                .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
-                .collect();
-            Stats::add(&self.stats.batched_requests, pending.len() as u64);
-            let reply = self
-                .execute(
-                    Method::POST,
-                    &self.url("$batch"),
-                    Some(&json!({ "requests": requests })),
-                )
-                .await
-                .and_then(|answer| {
-                    if !(200..300).contains(&answer.status) {
-                        return Err(status_error("POST $batch", answer.status, &answer.body));
-                    }
-                    serde_json::from_slice::<BatchReply>(&answer.body).map_err(|e| {
-                        GraphError::new(GraphErrorKind::Decode, "POST $batch", e.to_string())
-                    })
-                });
-            let reply = match reply {
+            attempts.next();
+            let reply = match self.send_batch(paths, &pending).await {
                 Ok(reply) => reply,
                 Err(error) => {
                     for &i in &pending {
@@ -84,75 +64,13 @@ impl GraphClient {
                     break;
                 }
             };
-
-            let mut retry_later = Vec::new();
-            let mut hint: Option<Duration> = None;
-            let mut answered = vec![false; paths.len()];
-            for inner in reply.responses {
-                let Some(i) = inner
-                    .id
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|i| pending.contains(i))
-                else {
-                    continue;
-                };
-                answered[i] = true;
-                let request = format!("GET {}", paths[i]);
-                if let Some(units) = inner
-                    .header("x-ms-resource-unit")
-                    .and_then(|v| v.trim().parse().ok())
-                {
-                    Stats::add(&self.stats.resource_units, units);
-                }
-                if (200..300).contains(&inner.status) {
-                    results[i] = Some(Ok(inner.body));
-                } else if retry::is_retryable_status(inner.status) {
-                    if inner.status == 429 {
-                        Stats::add(&self.stats.throttled, 1);
-                    }
-                    let after = inner
-                        .header("retry-after")
-                        .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
-                    hint = hint.max(after);
-                    results[i] = Some(Err(status_error(
-                        &request,
-                        inner.status,
-                        inner.body.to_string().as_bytes(),
-                    )));
-                    retry_later.push(i);
-                } else {
-                    results[i] = Some(Err(status_error(
-                        &request,
-                        inner.status,
-                        inner.body.to_string().as_bytes(),
-                    )));
-                }
-            }
-            // A part the reply left out is retried like a transient failure.
-            for &i in &pending {
-                if !answered[i] {
-                    results[i] = Some(Err(GraphError::new(
-                        GraphErrorKind::Transport,
-                        format!("GET {}", paths[i]),
-                        "missing from the $batch reply",
-                    )));
-                    retry_later.push(i);
-                }
-            }
-            if retry_later.is_empty() {
+            let (mut retry_later, hint) = self.judge(paths, &pending, reply, &mut results);
+            if retry_later.is_empty() || !attempts.wait_again(hint).await {
+                // The last error of each part stays as its result.
                 break;
             }
-            match self.retry.next_wait(attempt, hint, waited) {
-                Some(wait) => {
-                    self.pause(wait).await;
-                    waited += wait;
-                    retry_later.sort_unstable();
-                    pending = retry_later;
-                }
-                // The last error of each part stays as its result.
-                None => break,
-            }
+            retry_later.sort_unstable();
+            pending = retry_later;
         }
         results
             .into_iter()
@@ -166,5 +84,94 @@ impl GraphClient {
                 })
             })
             .collect()
+    }
+
+    /// One `POST $batch` of the pending parts (its own transport retries included).
+    async fn send_batch(
+        &self,
+        paths: &[String],
+        pending: &[usize],
+    ) -> Result<BatchReply, GraphError> {
+        let requests: Vec<Value> = pending
+            .iter()
+            // Spaces (in `$filter`) must be encoded inside a batch's relative URL.
+            .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
+            .collect();
+        Stats::add(&self.stats.batched_requests, pending.len() as u64);
+        let answer = self
+            .execute(
+                Method::POST,
+                &self.url("$batch"),
+                Some(&json!({ "requests": requests })),
+            )
+            .await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(status_error("POST $batch", answer.status, &answer.body));
+        }
+        serde_json::from_slice::<BatchReply>(&answer.body)
+            .map_err(|e| GraphError::new(GraphErrorKind::Decode, "POST $batch", e.to_string()))
+    }
+
+    /// Records each inner answer; returns the parts to retry (throttled, unavailable, or left
+    /// out of the reply) and the longest `Retry-After` among them.
+    fn judge(
+        &self,
+        paths: &[String],
+        pending: &[usize],
+        reply: BatchReply,
+        results: &mut [Option<Result<Value, GraphError>>],
+    ) -> (Vec<usize>, Option<Duration>) {
+        let mut retry_later = Vec::new();
+        let mut hint: Option<Duration> = None;
+        let mut answered = vec![false; paths.len()];
+        for inner in reply.responses {
+            let Some(i) = inner
+                .id
+                .parse::<usize>()
+                .ok()
+                .filter(|i| pending.contains(i))
+            else {
+                continue;
+            };
+            answered[i] = true;
+            if let Some(units) = inner
+                .header("x-ms-resource-unit")
+                .and_then(|v| v.trim().parse().ok())
+            {
+                Stats::add(&self.stats.resource_units, units);
+            }
+            if (200..300).contains(&inner.status) {
+                results[i] = Some(Ok(inner.body));
+                continue;
+            }
+            let request = format!("GET {}", paths[i]);
+            if retry::is_retryable_status(inner.status) {
+                if inner.status == 429 {
+                    Stats::add(&self.stats.throttled, 1);
+                }
+                let after = inner
+                    .header("retry-after")
+                    .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+                hint = hint.max(after);
+                retry_later.push(i);
+            }
+            results[i] = Some(Err(status_error(
+                &request,
+                inner.status,
+                inner.body.to_string().as_bytes(),
+            )));
+        }
+        // A part the reply left out is retried like a transient failure.
+        for &i in pending {
+            if !answered[i] {
+                results[i] = Some(Err(GraphError::new(
+                    GraphErrorKind::Transport,
+                    format!("GET {}", paths[i]),
+                    "missing from the $batch reply",
+                )));
+                retry_later.push(i);
+            }
+        }
+        (retry_later, hint)
     }
 }

@@ -14,6 +14,12 @@ pub enum GraphErrorKind {
     NextLinkLoop,
     /// No token could be obtained, or Graph refused a fresh one.
     Auth,
+    /// A failure that will not heal by retrying (TLS verification, DNS, refused connection);
+    /// the hint says what to check.
+    Unreachable(&'static str),
+    /// A link in a response points away from the Graph root: not followed, so the token
+    /// never leaves for another origin.
+    ForeignLink,
 }
 
 #[derive(Debug, Clone)]
@@ -55,11 +61,15 @@ impl GraphError {
                 "nextLink loop: Graph returned a page already read".to_string()
             }
             GraphErrorKind::Auth => format!("authentication: {}", self.message),
+            GraphErrorKind::Unreachable(_) => format!("unreachable: {}", self.message),
+            GraphErrorKind::ForeignLink => format!("refused link: {}", self.message),
         }
     }
 
     fn hint(&self) -> Option<&'static str> {
         match self.kind {
+            GraphErrorKind::Unreachable(hint) => Some(hint),
+            GraphErrorKind::ForeignLink => Some("a nextLink or deltaLink must stay on the Graph root's scheme, host and port; a proxy or gateway that rewrites links must be fixed"),
             GraphErrorKind::Status(401) | GraphErrorKind::Auth => {
                 Some("check the tenant, client id and credential; see `entra-drift audit --help`")
             }

@@ -3,8 +3,11 @@
 
 pub mod auth;
 mod batch;
+pub mod endpoint;
 pub mod error;
+pub mod paths;
 pub mod retry;
+pub mod transport;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +30,7 @@ pub use retry::RetryPolicy;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Graph's limit of requests in one `$batch`.
 pub const BATCH_SIZE: usize = 20;
-/// The largest `$top` the member, owner and user lists accept.
-pub const PAGE_SIZE: u32 = 999;
+pub use paths::PAGE_SIZE;
 /// Pages one list may have before we stop trusting its nextLinks (10 million members at 999).
 const MAX_PAGES: usize = 20_000;
 
@@ -46,6 +48,8 @@ pub fn build_http_client() -> Result<reqwest::Client, GraphError> {
         .connect_timeout(Duration::from_secs(20))
         .timeout(Duration::from_secs(120))
         .redirect(reqwest::redirect::Policy::none())
+        // A bearer token never travels in clear text, whatever a flag or a link says.
+        .https_only(true)
         .build()
         .map_err(|e| GraphError::new(GraphErrorKind::Transport, "client", e.to_string()))
 }
@@ -106,6 +110,8 @@ pub struct GraphClient {
     http: reqwest::Client,
     /// `https://graph.microsoft.com/v1.0`
     base: String,
+    /// The Graph root's scheme, host and port: the only origin links are followed to.
+    origin: url::Url,
     auth: Arc<Authenticator>,
     stats: Arc<Stats>,
     retry: RetryPolicy,
@@ -122,10 +128,13 @@ impl GraphClient {
         auth: Authenticator,
         retry: RetryPolicy,
         concurrency: usize,
-    ) -> Self {
+    ) -> Result<Self, GraphError> {
         let concurrency = concurrency.max(1);
-        GraphClient {
+        let origin = endpoint::check_root("the Graph root", graph_root)
+            .map_err(|message| GraphError::new(GraphErrorKind::Transport, "client", message))?;
+        Ok(GraphClient {
             http,
+            origin,
             base: format!("{}/v1.0", graph_root.trim_end_matches('/')),
             auth: Arc::new(auth),
             stats: Arc::new(Stats::default()),
@@ -133,7 +142,7 @@ impl GraphClient {
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             batching: true,
-        }
+        })
     }
 
     /// Turns `$batch` off (every read a request of its own): the benchmarks' naive client.
@@ -159,6 +168,41 @@ impl GraphClient {
         format!("{}/{}", self.base, relative.trim_start_matches('/'))
     }
 
+    /// A link from a response (`@odata.nextLink`, `@odata.deltaLink`, a property's nextLink) is
+    /// followed only on the Graph root's own scheme, host and port: the bearer token goes
+    /// nowhere else.
+    pub fn check_link(&self, request: &str, link: &str) -> Result<(), GraphError> {
+        let refuse = |what: String| {
+            GraphError::new(
+                GraphErrorKind::ForeignLink,
+                format!("GET {}", self.relative(request)),
+                what,
+            )
+        };
+        let parsed =
+            url::Url::parse(link).map_err(|e| refuse(format!("a link that is not a URL ({e})")))?;
+        let origin = |u: &url::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_ascii_lowercase),
+                u.port_or_known_default(),
+            )
+        };
+        if origin(&parsed) != origin(&self.origin)
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            return Err(refuse(format!(
+                "a link to `{}://{}{}`, not the Graph root `{}`",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("?"),
+                parsed.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                self.origin.as_str().trim_end_matches('/')
+            )));
+        }
+        Ok(())
+    }
+
     /// The path and query of a URL below the Graph root, for messages and `$batch`.
     pub fn relative<'a>(&self, url: &'a str) -> &'a str {
         url.strip_prefix(&self.base)
@@ -167,7 +211,8 @@ impl GraphClient {
     }
 
     /// Sends one request, retrying transient failures and renewing the token once on `401`.
-    /// Returns the final answer whatever its status; transport failures after retries are errors.
+    /// Returns the final answer whatever its status; transport failures after retries (or at
+    /// once, for permanent ones) are errors.
     async fn execute(
         &self,
         method: Method,
@@ -175,18 +220,14 @@ impl GraphClient {
         body: Option<&Value>,
     ) -> Result<Answer, GraphError> {
         let request_name = format!("{method} {}", self.relative(url));
-        let mut attempt = 0u32;
-        let mut waited = Duration::ZERO;
+        let mut attempts = Attempts::new(self);
         let mut renewed = false;
         loop {
-            attempt += 1;
+            let attempt = attempts.next();
             let token = self.auth.token().await?;
             let sent = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
+                // The semaphore lives as long as the client and is never closed.
+                let _permit = self.permits.acquire().await.ok();
                 let mut request = self
                     .http
                     .request(method.clone(), url)
@@ -231,37 +272,35 @@ impl GraphClient {
                         if answer.status == 429 {
                             Stats::add(&self.stats.throttled, 1);
                         }
-                        if let Some(wait) = self.retry.next_wait(attempt, hint, waited) {
-                            tracing::debug!(request = %request_name, status = answer.status, wait_ms = wait.as_millis() as u64, "retrying");
-                            self.pause(wait).await;
-                            waited += wait;
+                        tracing::debug!(request = %request_name, status = answer.status, "transient status");
+                        if attempts.wait_again(hint).await {
                             continue;
                         }
+                        tracing::warn!(request = %request_name, status = answer.status, "{}", attempts.gave_up());
                     }
                     return Ok(answer);
                 }
                 Err(error) => {
-                    let message = transport_message(&error);
-                    if let Some(wait) = self.retry.next_wait(attempt, None, waited) {
-                        tracing::debug!(request = %request_name, error = %message, "transport error, retrying");
-                        self.pause(wait).await;
-                        waited += wait;
+                    let message = transport::chain(&error);
+                    if let Some(hint) = transport::permanent_hint(&error) {
+                        return Err(GraphError::new(
+                            GraphErrorKind::Unreachable(hint),
+                            request_name,
+                            message,
+                        ));
+                    }
+                    tracing::debug!(request = %request_name, error = %message, "transport error");
+                    if attempts.wait_again(None).await {
                         continue;
                     }
                     return Err(GraphError::new(
                         GraphErrorKind::Transport,
                         request_name,
-                        message,
+                        format!("{message} ({})", attempts.gave_up()),
                     ));
                 }
             }
         }
-    }
-
-    async fn pause(&self, wait: Duration) {
-        Stats::add(&self.stats.retries, 1);
-        Stats::add(&self.stats.throttle_wait_ms, wait.as_millis() as u64);
-        tokio::time::sleep(wait).await;
     }
 
     /// GET one JSON object; a non-2xx status is an error carrying Graph's message.
@@ -315,6 +354,7 @@ impl GraphClient {
             let Some(next) = next else {
                 return Ok(items);
             };
+            self.check_link(url, &next)?;
             if !seen.insert(next.clone()) {
                 return Err(GraphError::new(
                     GraphErrorKind::NextLinkLoop,
@@ -420,14 +460,55 @@ fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// The error and its causes on one line (Graph URLs carry no credentials; tokens are headers).
-fn transport_message(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// The retry state of one request, direct or `$batch`: one loop's bookkeeping shared by both,
+/// so that both wait, count and give up the same way.
+struct Attempts<'a> {
+    client: &'a GraphClient,
+    attempt: u32,
+    waited: Duration,
+}
+
+impl<'a> Attempts<'a> {
+    fn new(client: &'a GraphClient) -> Self {
+        Attempts {
+            client,
+            attempt: 0,
+            waited: Duration::ZERO,
+        }
     }
-    text
+
+    /// Starts the next attempt; returns its number (from 1).
+    fn next(&mut self) -> u32 {
+        self.attempt += 1;
+        self.attempt
+    }
+
+    /// After a transient failure: waits (honouring Graph's `Retry-After`) and returns `true`
+    /// when the policy allows another attempt, `false` to give up.
+    async fn wait_again(&mut self, retry_after: Option<Duration>) -> bool {
+        let Some(wait) = self
+            .client
+            .retry
+            .next_wait(self.attempt, retry_after, self.waited)
+        else {
+            return false;
+        };
+        let stats = &self.client.stats;
+        Stats::add(&stats.retries, 1);
+        Stats::add(&stats.throttle_wait_ms, wait.as_millis() as u64);
+        tokio::time::sleep(wait).await;
+        self.waited += wait;
+        true
+    }
+
+    /// What the last failure was preceded by, for its message.
+    fn gave_up(&self) -> String {
+        format!(
+            "gave up after {} attempt(s) and {:.1} s of waiting; the limits are {} attempts and {} s (--max-retry-wait)",
+            self.attempt,
+            self.waited.as_secs_f64(),
+            self.client.retry.max_attempts,
+            self.client.retry.max_total_wait.as_secs()
+        )
+    }
 }

@@ -10,6 +10,9 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 503 | 504)
 }
 
+/// How long one request may spend waiting between retries, by default (`--max-retry-wait`).
+pub const DEFAULT_MAX_RETRY_WAIT_SECONDS: u64 = 300;
+
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -30,7 +33,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(180),
-            max_total_wait: Duration::from_secs(900),
+            max_total_wait: Duration::from_secs(DEFAULT_MAX_RETRY_WAIT_SECONDS),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use calamine::{open_workbook, Data, Reader, Xlsx};
+use calamine::{open_workbook, Data, Xlsx};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -104,18 +104,17 @@ impl Plan {
 
 /// Reads the Approve column of the Plan sheet. The sheet's rows must be exactly the plan's
 /// items in order, or the workbook belongs to another plan and is refused.
+///
+/// The sheet is streamed cell by cell into a grid of the plan's size: a workbook claiming a
+/// huge sheet (one value in `XFD1048576`) is refused instead of allocated.
 pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
     let refuse = |message: String| Error::refused(path, Refusal::Workbook { message });
+    entra_model::input::check_regular_file(path)?;
     let mut workbook: Xlsx<_> =
         open_workbook(path).map_err(|e| refuse(format!("cannot be read as a workbook: {e}")))?;
-    let range = workbook
-        .worksheet_range(PLAN_SHEET)
-        .map_err(|e| refuse(format!("has no readable `{PLAN_SHEET}` sheet: {e}")))?;
-    let mut rows = range.rows();
-    let header: Vec<String> = rows
-        .next()
-        .map(|r| r.iter().map(cell_text).collect())
-        .unwrap_or_default();
+    let grid = read_grid(&mut workbook, plan.items.len() + 1).map_err(refuse)?;
+    let mut rows = grid.iter();
+    let header: Vec<String> = rows.next().cloned().unwrap_or_default();
     let column = |name: &str| {
         header
             .iter()
@@ -124,9 +123,7 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
     };
     let approve = column(APPROVE_COLUMN)?;
     let assignment = column(ASSIGNMENT_COLUMN)?;
-    let rows: Vec<&[Data]> = rows
-        .filter(|r| r.iter().any(|c| !cell_text(c).is_empty()))
-        .collect();
+    let rows: Vec<&Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.is_empty())).collect();
     if rows.len() != plan.items.len() {
         return Err(refuse(format!(
             "sheet `{PLAN_SHEET}` has {} item rows but the plan has {} items: it is not this plan's workbook",
@@ -136,7 +133,8 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
     }
     let mut approved = Vec::new();
     for (index, (row, item)) in rows.iter().zip(&plan.items).enumerate() {
-        let id = row.get(assignment).map(cell_text).unwrap_or_default();
+        let cell = |column: usize| row.get(column).cloned().unwrap_or_default();
+        let id = cell(assignment);
         if !id.eq_ignore_ascii_case(&item.assignment_id) {
             return Err(refuse(format!(
                 "sheet `{PLAN_SHEET}` row {} names assignment `{id}` where the plan has `{}`: it is not this plan's workbook",
@@ -144,13 +142,7 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
                 item.assignment_id
             )));
         }
-        match row
-            .get(approve)
-            .map(cell_text)
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        match cell(approve).to_ascii_lowercase().as_str() {
             "yes" => approved.push(item.assignment_id.clone()),
             "no" | "" => {}
             other => {
@@ -162,6 +154,47 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(approved)
+}
+
+/// Columns a Plan sheet may use; cells to the right (a reviewer's notes) are ignored.
+const MAX_COLUMNS: usize = 64;
+
+/// The Plan sheet's first `rows` rows as text, streamed; a value below them is an error.
+fn read_grid(
+    workbook: &mut Xlsx<std::io::BufReader<std::fs::File>>,
+    rows: usize,
+) -> std::result::Result<Vec<Vec<String>>, String> {
+    let mut reader = workbook
+        .worksheet_cells_reader(PLAN_SHEET)
+        .map_err(|e| format!("has no readable `{PLAN_SHEET}` sheet: {e}"))?;
+    let mut grid = vec![Vec::<String>::new(); rows];
+    loop {
+        let cell = reader
+            .next_cell()
+            .map_err(|e| format!("sheet `{PLAN_SHEET}` cannot be read: {e}"))?;
+        let Some(cell) = cell else { break };
+        let (row, column) = cell.get_position();
+        let (row, column) = (row as usize, column as usize);
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        if text.is_empty() {
+            continue;
+        }
+        let Some(line) = grid.get_mut(row) else {
+            return Err(format!(
+                "sheet `{PLAN_SHEET}` has a value at row {}, below the plan's {} item rows: it is not this plan's workbook",
+                row + 1,
+                rows - 1
+            ));
+        };
+        if column >= MAX_COLUMNS {
+            continue;
+        }
+        if line.len() <= column {
+            line.resize(column + 1, String::new());
+        }
+        line[column] = text;
+    }
+    Ok(grid)
 }
 
 fn cell_text(cell: &Data) -> String {

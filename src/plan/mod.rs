@@ -201,7 +201,32 @@ impl Plan {
             })
         })?;
         plan.check_integrity().map_err(refuse)?;
+        plan.check_ids(path)?;
         Ok(plan)
+    }
+
+    /// Item ids go into Graph URLs (reprocess, re-checks): each must be of its form, or the
+    /// plan is refused naming the item. The item digest cannot vouch for this: an edited plan
+    /// with recomputed digests is exactly what this stops.
+    fn check_ids(&self, path: &Path) -> Result<()> {
+        use entra_model::ids::check_guid;
+        for (index, item) in self.items.iter().enumerate() {
+            let at = format!("{} item {}", path.display(), index + 1);
+            check_guid(&item.assignment_id, "assignment id", &at)?;
+            check_guid(&item.access_package_id, "access package id", &at)?;
+            check_guid(&item.user_id, "user id", &at)?;
+            for role in &item.missing_roles {
+                if matches!(role.resource_type.as_str(), "group" | "application") {
+                    check_guid(&role.resource_id, "resource id", &at)?;
+                }
+            }
+        }
+        if let Some(approval) = &self.approval {
+            for id in &approval.approved {
+                check_guid(id, "approved assignment id", &path.display().to_string())?;
+            }
+        }
+        Ok(())
     }
 
     /// The items must hash to `items_digest`: any edit to them after the audit is refused.

@@ -1,6 +1,7 @@
 //! Writers of the run folder: findings as CSV and Excel, the plan as JSON. Writers only: what
 //! they write is computed by the audit and the plan.
 
+pub mod cells;
 mod csv_report;
 mod history_csv;
 

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::cells;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
@@ -130,7 +131,7 @@ fn write_summary(
     sheet.set_column_width(1, 44)?;
     sheet.set_column_width(2, 12)?;
     sheet.set_column_width(3, 40)?;
-    sheet.write_string_with_format(0, 0, "entra-drift access drift report", &title)?;
+    cells::write_text_with_format(sheet, 0, 0, "entra-drift access drift report", &title)?;
     let info = input.info;
     let mut facts = vec![
         ("Tenant", info.tenant_name.clone().unwrap_or_default()),
@@ -149,18 +150,18 @@ fn write_summary(
     facts.extend(extras.facts.iter().cloned());
     let fact_count = facts.len() as u32;
     for (row, (label, value)) in (2u32..).zip(facts) {
-        sheet.write_string_with_format(row, 0, label, &bold)?;
-        sheet.write_string(row, 1, value)?;
+        cells::write_text_with_format(sheet, row, 0, label, &bold)?;
+        cells::write_text(sheet, row, 1, value)?;
     }
 
     // Below the facts, with one empty row between (row 9 for a bare audit's six facts).
     let table_row = 3 + fact_count;
     for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
-        sheet.write_string_with_format(table_row, column, header, &bold)?;
+        cells::write_text_with_format(sheet, table_row, column, header, &bold)?;
     }
     for (row, (count, names)) in (table_row + 1..).zip(input.summary.categories.iter().zip(&sheets))
     {
-        sheet.write_string(row, 0, count.category)?;
+        cells::write_text(sheet, row, 0, count.category)?;
         sheet.write_number(row, 1, count.findings as f64)?;
         sheet.write_number(row, 2, count.in_plan as f64)?;
         let link = Url::new(format!("internal:'{}'!A1", names[0])).set_text(names.join(", "));
@@ -188,10 +189,10 @@ fn write_summary(
             &input.summary.top_resources,
         ),
     ] {
-        sheet.write_string_with_format(row, 0, heading, &bold)?;
+        cells::write_text_with_format(sheet, row, 0, heading, &bold)?;
         row += 1;
         for (column, header) in (0u16..).zip(["Name", "Id", "Missing"]) {
-            sheet.write_string_with_format(row, column, header, &bold)?;
+            cells::write_text_with_format(sheet, row, column, header, &bold)?;
         }
         row += 1;
         if ranked.is_empty() {
@@ -199,8 +200,8 @@ fn write_summary(
             row += 1;
         }
         for entry in ranked {
-            sheet.write_string(row, 0, &entry.label)?;
-            sheet.write_string(row, 1, &entry.id)?;
+            cells::write_text(sheet, row, 0, &entry.label)?;
+            cells::write_text(sheet, row, 1, &entry.id)?;
             sheet.write_number(row, 2, entry.missing as f64)?;
             row += 1;
         }
@@ -237,7 +238,7 @@ fn start_findings_sheet<'a>(
     }
     sheet.set_freeze_panes(1, 0)?;
     for (column, header) in (0u16..).zip(columns) {
-        sheet.write_string_with_format(0, column, *header, &bold)?;
+        cells::write_text_with_format(sheet, 0, column, *header, &bold)?;
     }
     Ok(sheet)
 }
@@ -274,7 +275,7 @@ fn write_categories(
                     };
                     match link {
                         Some(url) if links < MAX_LINKS_PER_SHEET && !cell.is_empty() => {
-                            sheet.write_url_with_text(excel_row, column, Url::new(url), *cell)?;
+                            cells::write_link(sheet, excel_row, column, &url, cell)?;
                             links += 1;
                         }
                         _ => match cell.parse::<u32>() {
@@ -282,7 +283,7 @@ fn write_categories(
                                 sheet.write_number(excel_row, column, f64::from(days))?;
                             }
                             _ => {
-                                sheet.write_string(excel_row, column, *cell)?;
+                                cells::write_text(sheet, excel_row, column, *cell)?;
                             }
                         },
                     }
@@ -314,7 +315,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
     ];
     for (column, (header, width)) in (0u16..).zip(headers) {
         sheet.set_column_width(column, width)?;
-        sheet.write_string_with_format(0, column, header, &bold)?;
+        cells::write_text_with_format(sheet, 0, column, header, &bold)?;
     }
     sheet.set_freeze_panes(1, 2)?;
     for (row, item) in (1u32..).zip(&plan.items) {
@@ -334,7 +335,13 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             .approval
             .as_ref()
             .is_some_and(|a| a.approved.contains(&item.assignment_id));
-        sheet.write_string_with_format(row, 0, if approved { "Yes" } else { "No" }, &unlocked)?;
+        cells::write_text_with_format(
+            sheet,
+            row,
+            0,
+            if approved { "Yes" } else { "No" },
+            &unlocked,
+        )?;
         let cells = [
             item.assignment_id.as_str(),
             item.access_package_name.as_str(),
@@ -346,7 +353,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             item.reason.as_str(),
         ];
         for (column, cell) in (1u16..).zip(cells) {
-            sheet.write_string(row, column, cell)?;
+            cells::write_text(sheet, row, column, cell)?;
         }
     }
     let last = plan.items.len() as u32;

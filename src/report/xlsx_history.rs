@@ -1,6 +1,7 @@
 //! The history and exceptions parts of `drift.xlsx`: the trend table and line chart on the
 //! Summary sheet, the Resolved sheet and the Exceptions sheet. Writers only.
 
+use super::cells;
 use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
 
@@ -33,17 +34,17 @@ pub fn write_trend(sheet: &mut Worksheet, row: u32, trend: &[TrendPoint]) -> Res
         return Ok(());
     }
     let bold = Format::new().set_bold();
-    sheet.write_string_with_format(row, 0, TREND_HEADING, &bold)?;
+    cells::write_text_with_format(sheet, row, 0, TREND_HEADING, &bold)?;
     let header_row = row + 1;
     let headers = std::iter::once("run (UTC)")
         .chain(CATEGORIES)
         .chain(TREND_COLUMNS);
     for (column, header) in (0u16..).zip(headers) {
-        sheet.write_string_with_format(header_row, column, header, &bold)?;
+        cells::write_text_with_format(sheet, header_row, column, header, &bold)?;
     }
     for (excel_row, point) in (header_row + 1..).zip(trend) {
         let label = point.generated_at.format("%Y-%m-%d %H:%M").to_string();
-        sheet.write_string(excel_row, 0, label)?;
+        cells::write_text(sheet, excel_row, 0, label)?;
         let numbers = point.categories.iter().chain([
             &point.total,
             &point.new,
@@ -88,7 +89,7 @@ pub fn write_resolved_sheet(workbook: &mut Workbook, rows: &[Resolved]) -> Resul
                     sheet.write_number(excel_row, column, days as f64)?;
                 }
                 _ => {
-                    sheet.write_string(excel_row, column, cell)?;
+                    cells::write_text(sheet, excel_row, column, cell)?;
                 }
             }
         }
@@ -115,10 +116,10 @@ pub fn write_exceptions_sheet(
                     sheet.write_number(excel_row, column, number as f64)?;
                 }
                 _ if name == "state" && row.state == EXCEPTION_EXPIRED => {
-                    sheet.write_string_with_format(excel_row, column, cell, &expired)?;
+                    cells::write_text_with_format(sheet, excel_row, column, cell, &expired)?;
                 }
                 _ => {
-                    sheet.write_string(excel_row, column, cell)?;
+                    cells::write_text(sheet, excel_row, column, cell)?;
                 }
             }
         }
@@ -141,7 +142,7 @@ fn start<'a>(
             _ => 18.0,
         };
         sheet.set_column_width(column, width)?;
-        sheet.write_string_with_format(0, column, *title, &bold)?;
+        cells::write_text_with_format(sheet, 0, column, *title, &bold)?;
     }
     sheet.set_freeze_panes(1, 0)?;
     Ok(sheet)

@@ -129,7 +129,40 @@ impl SnapshotBuilder {
             ]);
             self.package_role_collections.push(collection);
         }
+        if package.resource_role_scopes_next_link.is_some() {
+            self.mark_package_incomplete(
+                &package.id,
+                package.display_name.clone(),
+                "its resourceRoleScopes continue at an @odata.nextLink that was not read".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Records that a package's role list could not be read completely: its assignments
+    /// become unverifiable (with `reason`) and its holders are never reported as holding
+    /// access without an assignment. Never a truncated list taken as complete.
+    pub fn mark_package_incomplete(
+        &mut self,
+        package_id: &str,
+        name: Option<String>,
+        reason: String,
+    ) {
+        let id = lower(package_id);
+        let key: ResourceKey = (roles::ACCESS_PACKAGE, id.clone(), "");
+        if !self.status.contains_key(&key) {
+            self.package_roles.push([
+                Some(id.clone()),
+                Some(roles::ACCESS_PACKAGE.to_string()),
+                Some(id),
+                Some(roles::PACKAGE_SCOPES.to_string()),
+                name.clone(),
+                Some("every resource role of the package".to_string()),
+                Some("EntitlementManagement".to_string()),
+            ]);
+            self.package_role_collections.push(None);
+        }
+        self.set_resource_status(key, super::read_status::UNREADABLE, reason, name);
     }
 
     /// Adds an assignment. The package it names must be added too (before or after).
@@ -242,6 +275,10 @@ impl SnapshotBuilder {
                 ids[index].clone().unwrap_or_default(),
                 collection.unwrap_or(""),
             );
+            // A package's own role list is no resource to read (its status is already set).
+            if resource_type == roles::ACCESS_PACKAGE {
+                continue;
+            }
             seen.entry(key).or_insert_with(|| names[index].clone());
         }
         let mut resources: Vec<_> = seen.into_iter().collect();
@@ -431,6 +468,7 @@ fn static_type(resource_type: &str) -> &'static str {
         roles::APPLICATION,
         roles::SHAREPOINT_SITE,
         roles::DIRECTORY_ROLE,
+        roles::ACCESS_PACKAGE,
     ]
     .into_iter()
     .find(|known| *known == resource_type)

@@ -12,13 +12,13 @@ use super::roles::unsupported_reason;
 use super::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
 use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::{Error, Result};
-use crate::graph::{GraphClient, GraphError, StatsReport, PAGE_SIZE};
+use crate::graph::{paths, GraphClient, GraphError, StatsReport};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
 };
 use crate::progress::Progress;
+use entra_model::ids;
 
-const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
 /// The states the audit uses: delivered ones are checked, the others are reported or explain
 /// access. Graph documents `$filter=state eq '...'` with PascalCase values.
 const STATES: [&str; 4] = [
@@ -87,10 +87,40 @@ fn parse_all<T: serde::de::DeserializeOwned>(what: &str, items: Vec<Value>) -> R
         .collect()
 }
 
+/// What a live read needs beyond the client.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// An expanded collection this long may have been cut without a nextLink (Graph documents
+    /// 20 for `$expand` on directory objects): such a package's scopes are re-read through its
+    /// own collection before they are trusted.
+    pub expand_limit: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            expand_limit: DEFAULT_EXPAND_LIMIT,
+        }
+    }
+}
+
+/// Graph's documented cap of `$expand` on directory objects (`--expand-limit`).
+pub const DEFAULT_EXPAND_LIMIT: usize = 20;
+
+/// A governed resource (key, name) and its read: `None` for a kind Graph cannot read.
+type ResourceResult = (
+    (ResourceKey, Option<String>),
+    Option<Result<Vec<Value>, GraphError>>,
+);
+
+/// A package as read, and why its role list is incomplete when it is.
+type PackageRead = (AccessPackage, Option<String>);
+
 pub async fn read(
     client: &GraphClient,
     tenant_id: &str,
     graph_root: &str,
+    options: &ReadOptions,
     progress: &Progress,
 ) -> Result<LiveSnapshot> {
     let started = Utc::now();
@@ -99,54 +129,18 @@ pub async fn read(
 
     // The core lists are independent nextLink chains: read them side by side (the client
     // bounds requests in flight), since each chain is as slow as its pages one after another.
-    let step = progress.step("packages, assignments and users");
-    let packages_url = client.url(&format!(
-        "{ENTITLEMENT}/accessPackages?$expand=resourceRoleScopes($expand=role,scope)"
-    ));
-    let users_url = client.url(&format!(
-        "users?$select=id,displayName,userPrincipalName,accountEnabled,userType&$top={PAGE_SIZE}"
-    ));
-    let assignment_urls: Vec<String> = STATES
-        .iter()
-        .map(|state| {
-            client.url(&format!(
-                "{ENTITLEMENT}/assignments?$filter=state eq '{state}'&$expand=target,accessPackage"
-            ))
-        })
-        .collect();
     // The resources depend only on the packages: read them while the (longer) assignment
     // chains are still paging.
+    let step = progress.step("packages, assignments and users");
+    let users_url = client.url(&paths::users());
+    let assignment_urls: Vec<String> = STATES
+        .iter()
+        .map(|state| client.url(&paths::assignments_in_state(state)))
+        .collect();
     let packages_then_resources = async {
-        let packages: Vec<AccessPackage> = parse_all(
-            "access package",
-            client
-                .list(&packages_url)
-                .await
-                .map_err(|e| core_failure("access packages", e))?,
-        )?;
-        let mut governed = SnapshotBuilder::new();
-        for package in &packages {
-            governed.add_package(package, "Graph accessPackages")?;
-        }
-        let resources = governed.governed_resources();
-        let mut bar = progress.bar("resources", resources.len() as u64);
-        let mut reads = Vec::with_capacity(resources.len());
-        for chunk in resources.chunks(RESOURCES_PER_STEP) {
-            let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
-                .iter()
-                .cloned()
-                .partition(|(key, _)| collection_path(key).is_some());
-            reads.extend(unsupported.into_iter().map(|resource| (resource, None)));
-            reads.extend(
-                read_collections(client, readable)
-                    .await
-                    .into_iter()
-                    .map(|(resource, result)| (resource, Some(result))),
-            );
-            bar.advance(chunk.len() as u64, &client.stats());
-        }
-        bar.finish(format!("{} resources", resources.len()));
-        Ok::<_, crate::error::Error>((packages, reads))
+        let packages = read_packages(client, options).await?;
+        let reads = read_resources(client, &packages, progress).await?;
+        Ok::<_, Error>((packages, reads))
     };
     let (packages_and_reads, users, assignment_lists) = tokio::join!(
         packages_then_resources,
@@ -154,9 +148,7 @@ pub async fn read(
         futures_util::future::join_all(assignment_urls.iter().map(|url| client.list(url))),
     );
     let (packages, resource_reads) = packages_and_reads?;
-    for package in &packages {
-        builder.add_package(package, "Graph accessPackages")?;
-    }
+    add_packages(&mut builder, &packages)?;
     let mut assignment_count = 0;
     for items in assignment_lists {
         let assignments: Vec<AccessPackageAssignment> = parse_all(
@@ -165,11 +157,13 @@ pub async fn read(
         )?;
         assignment_count += assignments.len();
         for assignment in &assignments {
+            ids::check_assignment(assignment, "Graph assignments")?;
             builder.add_assignment(assignment, "Graph assignments")?;
         }
     }
     let users: Vec<User> = parse_all("user", users.map_err(|e| core_failure("users", e))?)?;
     for user in &users {
+        ids::check_guid(&user.id, "user id", "Graph users")?;
         builder.add_user(user, "Graph users")?;
     }
     step.finish(format!(
@@ -178,36 +172,7 @@ pub async fn read(
         users.len()
     ));
 
-    let mut reads = Vec::with_capacity(resource_reads.len());
-    for ((key, name), result) in resource_reads {
-        let Some(result) = result else {
-            let reason = unsupported_reason(key.0);
-            reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
-            builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
-            continue;
-        };
-        let (status, reason, items) = match result
-            .map_err(Some)
-            .and_then(|items| add_holdings(&mut builder, &key, items).map_err(|_| None))
-        {
-            Ok(count) => (read_status::COMPLETE, String::new(), count),
-            Err(Some(error)) if error.status() == Some(404) => {
-                (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
-            }
-            Err(Some(error)) => (read_status::UNREADABLE, error.reason(), 0),
-            Err(None) => (
-                read_status::UNREADABLE,
-                "Graph returned objects of an unexpected shape".to_string(),
-                0,
-            ),
-        };
-        if status != read_status::COMPLETE {
-            tracing::warn!(resource = %key.1, collection = key.2, %reason, "resource not read completely; its roles are unverifiable");
-        }
-        reads.push(record(&key, status, &reason, items));
-        builder.set_resource_status(key, status, reason, name);
-    }
-
+    let reads = record_resource_reads(&mut builder, resource_reads);
     let tables = builder.finish()?;
     let finished = Utc::now();
     tracing::info!(
@@ -229,6 +194,151 @@ pub async fn read(
         stats: client.stats(),
         resources: reads,
     })
+}
+
+fn add_packages(builder: &mut SnapshotBuilder, packages: &[PackageRead]) -> Result<()> {
+    for (package, incomplete) in packages {
+        ids::check_package(package, "Graph accessPackages")?;
+        builder.add_package(package, "Graph accessPackages")?;
+        if let Some(reason) = incomplete {
+            tracing::warn!(package = %package.id, %reason, "the package's resource roles could not all be read; its assignments are unverifiable");
+            builder.mark_package_incomplete(
+                &package.id,
+                package.display_name.clone(),
+                reason.clone(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The access packages with their resource role scopes, each list read to completion: a list
+/// Graph paged (`resourceRoleScopes@odata.nextLink`) or one as long as the expansion cap is
+/// re-read through the package's own collection; where that fails too, the package is marked
+/// incomplete with the reason.
+async fn read_packages(client: &GraphClient, options: &ReadOptions) -> Result<Vec<PackageRead>> {
+    let mut packages: Vec<AccessPackage> = parse_all(
+        "access package",
+        client
+            .list(&client.url(&paths::access_packages_expanded()))
+            .await
+            .map_err(|e| core_failure("access packages", e))?,
+    )?;
+    let needs_reread: Vec<usize> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, package)| {
+            package.resource_role_scopes_next_link.is_some()
+                || package
+                    .resource_role_scopes
+                    .as_ref()
+                    .is_some_and(|scopes| scopes.len() >= options.expand_limit)
+        })
+        .map(|(index, _)| index)
+        .collect();
+    if !needs_reread.is_empty() {
+        tracing::info!(
+            packages = needs_reread.len(),
+            "re-reading resource role scopes that Graph may have cut"
+        );
+    }
+    let scope_paths: Vec<String> = needs_reread
+        .iter()
+        .map(|&index| paths::package_scopes(&packages[index].id))
+        .collect();
+    let mut incomplete: Vec<Option<String>> = vec![None; packages.len()];
+    for (&index, result) in needs_reread
+        .iter()
+        .zip(client.list_many(&scope_paths).await)
+    {
+        let package = &mut packages[index];
+        match result.map_err(|e| e.reason()).and_then(|items| {
+            items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| format!("an unexpected resource role scope: {e}"))
+        }) {
+            Ok(scopes) => {
+                package.resource_role_scopes = Some(scopes);
+                package.resource_role_scopes_next_link = None;
+            }
+            Err(reason) => {
+                package.resource_role_scopes_next_link = None;
+                incomplete[index] = Some(format!(
+                    "reading the package's resource role scopes failed: {reason}"
+                ));
+            }
+        }
+    }
+    Ok(packages.into_iter().zip(incomplete).collect())
+}
+
+/// Reads the collections of every governed resource (a progress bar over them).
+async fn read_resources(
+    client: &GraphClient,
+    packages: &[PackageRead],
+    progress: &Progress,
+) -> Result<Vec<ResourceResult>> {
+    let mut governed = SnapshotBuilder::new();
+    add_packages(&mut governed, packages)?;
+    let resources = governed.governed_resources();
+    let mut bar = progress.bar("resources", resources.len() as u64);
+    let mut reads = Vec::with_capacity(resources.len());
+    for chunk in resources.chunks(RESOURCES_PER_STEP) {
+        let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
+            .iter()
+            .cloned()
+            .partition(|(key, _)| collection_path(key).is_some());
+        reads.extend(unsupported.into_iter().map(|resource| (resource, None)));
+        reads.extend(
+            read_collections(client, readable)
+                .await
+                .into_iter()
+                .map(|(resource, result)| (resource, Some(result))),
+        );
+        bar.advance(chunk.len() as u64, &client.stats());
+    }
+    bar.finish(format!("{} resources", resources.len()));
+    Ok(reads)
+}
+
+/// Adds each resource read to the builder: holdings of complete reads, and every resource's
+/// status (complete, not found, unreadable with the reason, unsupported).
+fn record_resource_reads(
+    builder: &mut SnapshotBuilder,
+    resource_reads: Vec<ResourceResult>,
+) -> Vec<ResourceRead> {
+    let mut reads = Vec::with_capacity(resource_reads.len());
+    for ((key, name), result) in resource_reads {
+        let Some(result) = result else {
+            let reason = unsupported_reason(key.0);
+            reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
+            builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
+            continue;
+        };
+        let (status, reason, items) = match result
+            .map_err(Some)
+            .and_then(|items| add_holdings(builder, &key, items).map_err(|_| None))
+        {
+            Ok(count) => (read_status::COMPLETE, String::new(), count),
+            Err(Some(error)) if error.status() == Some(404) => {
+                (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
+            }
+            Err(Some(error)) => (read_status::UNREADABLE, error.reason(), 0),
+            Err(None) => (
+                read_status::UNREADABLE,
+                "Graph returned objects of an unexpected shape".to_string(),
+                0,
+            ),
+        };
+        if status != read_status::COMPLETE {
+            tracing::warn!(resource = %key.1, collection = key.2, %reason, "resource not read completely; its roles are unverifiable");
+        }
+        reads.push(record(&key, status, &reason, items));
+        builder.set_resource_status(key, status, reason, name);
+    }
+    reads
 }
 
 type Read = (
@@ -253,7 +363,7 @@ async fn read_collections(
         members.chunks(DELTA_IDS).map(<[_]>::to_vec).collect();
     let paths: Vec<String> = groups
         .iter()
-        .map(|chunk| delta_path(chunk.iter().map(|(key, _)| key.1.as_str())))
+        .map(|chunk| paths::groups_delta(chunk.iter().map(|(key, _)| key.1.as_str())))
         .collect();
     for (chunk, result) in groups.into_iter().zip(client.list_many(&paths).await) {
         match result.ok().and_then(|entries| merge_delta(entries).ok()) {
@@ -274,15 +384,6 @@ async fn read_collections(
         .collect();
     reads.extend(direct.into_iter().zip(client.list_many(&paths).await));
     reads
-}
-
-/// `groups/delta?$select=members&$filter=id eq 'a' or id eq 'b'` for up to 50 groups.
-fn delta_path<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let filter: Vec<String> = ids.map(|id| format!("id eq '{id}'")).collect();
-    format!(
-        "groups/delta?$select=members&$filter={}",
-        filter.join(" or ")
-    )
 }
 
 /// Merges a delta round's pages: a large group appears in several entries. An initial round
@@ -318,11 +419,9 @@ fn merge_delta(
 pub fn collection_path(key: &ResourceKey) -> Option<String> {
     let (kind, id, collection) = key;
     match (*kind, *collection) {
-        (GROUP, MEMBERS) => Some(format!("groups/{id}/members?$select=id&$top={PAGE_SIZE}")),
-        (GROUP, OWNERS) => Some(format!("groups/{id}/owners?$select=id&$top={PAGE_SIZE}")),
-        (APPLICATION, APP_ROLE_ASSIGNED_TO) => Some(format!(
-            "servicePrincipals/{id}/appRoleAssignedTo?$select=principalId,principalType,appRoleId&$top={PAGE_SIZE}"
-        )),
+        (GROUP, MEMBERS) => Some(paths::group_members(id)),
+        (GROUP, OWNERS) => Some(paths::group_owners(id)),
+        (APPLICATION, APP_ROLE_ASSIGNED_TO) => Some(paths::app_role_assigned_to(id)),
         _ => None,
     }
 }
@@ -402,7 +501,7 @@ mod tests {
     #[test]
     fn delta_filter_names_each_group() {
         assert_eq!(
-            delta_path(["a", "b"].into_iter()),
+            paths::groups_delta(["a", "b"].into_iter()),
             "groups/delta?$select=members&$filter=id eq 'a' or id eq 'b'"
         );
     }

@@ -4,6 +4,7 @@
 //! [`Tables`]. This is the one seam between reading a tenant and judging it.
 
 pub mod builder;
+pub mod checks;
 pub mod live;
 pub mod roles;
 pub mod store;

@@ -9,6 +9,11 @@ pub const SHAREPOINT_SITE: &str = "sharepoint_site";
 pub const DIRECTORY_ROLE: &str = "directory_role";
 /// A resource type this version does not know (a future `originSystem`): always unverifiable.
 pub const OTHER: &str = "other";
+/// Not a resource: the role list of a package that could not be read completely. Its
+/// assignments are unverifiable as a whole (the findings leave their resource columns empty).
+pub const ACCESS_PACKAGE: &str = "access_package";
+/// The synthetic role standing for "all the package's resource roles".
+pub const PACKAGE_SCOPES: &str = "resourceRoleScopes";
 
 /// Collections that hold roles: the part of a resource that one read returns.
 pub const MEMBERS: &str = "members";
@@ -113,6 +118,7 @@ pub fn unsupported_reason(resource_type: &str) -> String {
         }
         DIRECTORY_ROLE => "directory roles are not checked by this version".into(),
         GROUP => "a group role other than member or owner".into(),
+        ACCESS_PACKAGE => "the package's resource role list was not read completely".into(),
         _ => "a resource type this version does not know".into(),
     }
 }

@@ -134,7 +134,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
         ParquetWriter::new(file)
             .finish(&mut frame)
             .frame("writing a snapshot table")?;
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = entra_model::input::read_bytes(&path)?;
         digests.insert(file_name, digest(&bytes));
         counts.insert(name.to_string(), frame.height());
     }
@@ -153,7 +153,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
     };
     let path = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+    crate::files::write_durable(&path, (text + "\n").as_bytes())?;
     Ok(path)
 }
 
@@ -188,9 +188,7 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
                 "does not match the digest in snapshot.json: the snapshot was changed after it was taken",
             ));
         }
-        let frame = ParquetReader::new(std::io::Cursor::new(bytes))
-            .finish()
-            .map_err(|e| Error::inconsistent(path.display().to_string(), e.to_string()))?;
+        let frame = decode_parquet(bytes, &path)?;
         let frame = frame.select(columns.iter().copied()).map_err(|e| {
             Error::inconsistent(path.display().to_string(), format!("missing a column: {e}"))
         })?;
@@ -206,6 +204,7 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
         holdings: next(),
         resource_status: next(),
     };
+    super::checks::check(&tables, dir)?;
     let snapshot = Snapshot {
         info: SnapshotInfo {
             tenant_id: manifest.tenant_id.clone(),
@@ -216,6 +215,29 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
         tables,
     };
     Ok((snapshot, manifest))
+}
+
+/// Decodes one Parquet file. The decoder can panic on corrupt data (seen with a table whose
+/// bytes were changed and its digest recomputed): that panic is caught here and becomes an
+/// error naming the file, and the panic message is kept off stderr.
+fn decode_parquet(bytes: Vec<u8>, path: &Path) -> Result<DataFrame> {
+    let corrupt = |detail: String| {
+        Error::inconsistent(
+            path.display().to_string(),
+            format!("is not a readable Parquet table: {detail}"),
+        )
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+    }));
+    std::panic::set_hook(hook);
+    match decoded {
+        Ok(Ok(frame)) => Ok(frame),
+        Ok(Err(error)) => Err(corrupt(error.to_string())),
+        Err(_) => Err(corrupt("the decoder failed on corrupt data".into())),
+    }
 }
 
 impl Tables {

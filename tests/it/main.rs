@@ -17,6 +17,7 @@ mod evidence;
 mod exceptions;
 mod generate;
 mod history;
+mod hostile_input;
 mod layers;
 mod live_graph;
 mod snapshots;

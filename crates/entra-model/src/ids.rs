@@ -3,6 +3,7 @@
 //! (Graph responses, tenant directories, stored snapshots, plans, journals, registers).
 
 use crate::error::InputError;
+use crate::model::{AccessPackage, AccessPackageAssignment};
 
 /// `true` for the 8-4-4-4-12 hexadecimal form Entra uses for directory objects, access
 /// packages and assignments.
@@ -81,6 +82,50 @@ fn shorten(id: &str) -> String {
         let head: String = id.chars().take(80).collect();
         format!("{head}…")
     }
+}
+
+/// The ids of an access package that reach Graph: its own, and the group or service principal
+/// each of its group and application roles is scoped to.
+pub fn check_package(package: &AccessPackage, origin: &str) -> Result<(), InputError> {
+    check_guid(&package.id, "access package id", origin)?;
+    let at = || format!("{origin}: access package `{}`", package.id);
+    for scope in package.resource_role_scopes.iter().flatten() {
+        let Some(resource) = &scope.scope else {
+            continue;
+        };
+        let system = resource.origin_system.as_deref().unwrap_or_default();
+        if system.eq_ignore_ascii_case("AadGroup") || system.eq_ignore_ascii_case("AadApplication")
+        {
+            if let Some(id) = &resource.origin_id {
+                check_guid(id, "resource id (scope originId)", &at())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An assignment's own id, its package's and its target's object id (where present).
+pub fn check_assignment(
+    assignment: &AccessPackageAssignment,
+    origin: &str,
+) -> Result<(), InputError> {
+    check_guid(&assignment.id, "assignment id", origin)?;
+    let at = || format!("{origin}: assignment `{}`", assignment.id);
+    if let Some(id) = assignment
+        .access_package
+        .as_ref()
+        .and_then(|p| p.id.as_deref())
+    {
+        check_guid(id, "access package id", &at())?;
+    }
+    if let Some(id) = assignment
+        .target
+        .as_ref()
+        .and_then(|t| t.object_id.as_deref())
+    {
+        check_guid(id, "target objectId", &at())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,6 +52,14 @@ pub struct AccessPackage {
     /// delivers nothing. The difference matters: an unexpanded package must not look empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_role_scopes: Option<Vec<ResourceRoleScope>>,
+    /// Graph paged the expanded list: the rest is at this link. A list that has one is not
+    /// complete until the rest is read.
+    #[serde(
+        rename = "resourceRoleScopes@odata.nextLink",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_role_scopes_next_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::error::InputError as Error;
+use crate::ids;
 use crate::input::{check_inside, read_json};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, Collection, DirectoryObject, Group,
@@ -109,7 +110,7 @@ impl TenantDir {
             );
         }
 
-        Ok(TenantDir {
+        let dir = TenantDir {
             root: root.to_path_buf(),
             tenant,
             packages: read_collection(root, &root.join(PACKAGES_FILE), true)?,
@@ -120,7 +121,35 @@ impl TenantDir {
             members,
             owners,
             app_role_assigned_to,
-        })
+        };
+        dir.check_ids()?;
+        Ok(dir)
+    }
+
+    /// Every id that may reach a Graph URL or filter is of the expected form; an error names
+    /// the file and the object.
+    fn check_ids(&self) -> Result<()> {
+        let file = |name: &str| self.root.join(name).display().to_string();
+        for package in &self.packages {
+            ids::check_package(package, &file(PACKAGES_FILE))?;
+        }
+        for assignment in &self.assignments {
+            ids::check_assignment(assignment, &file(ASSIGNMENTS_FILE))?;
+        }
+        for user in &self.users {
+            ids::check_guid(&user.id, "user id", &file(USERS_FILE))?;
+        }
+        for group in &self.groups {
+            ids::check_guid(&group.id, "group id", &file(GROUPS_FILE))?;
+        }
+        for principal in &self.service_principals {
+            ids::check_guid(
+                &principal.id,
+                "service principal id",
+                &file(SERVICE_PRINCIPALS_FILE),
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,110 @@
+//! Every Graph path the tool reads or writes, relative to `/v1.0/`, in one place. Ids are
+//! percent-encoded as path segments and quoted as OData literals, so that even an id that
+//! slipped past the edge checks cannot reach another endpoint or leave its filter.
+
+use entra_model::ids::{encode_segment, odata_literal};
+
+/// The largest `$top` the member, owner and user lists accept.
+pub const PAGE_SIZE: u32 = 999;
+
+const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
+
+/// Access packages with their resource role scopes expanded (the list form).
+pub fn access_packages_expanded() -> String {
+    format!("{ENTITLEMENT}/accessPackages?$expand=resourceRoleScopes($expand=role,scope)")
+}
+
+/// One package's resource role scopes as a collection of its own, paged: read when the
+/// expanded list may be incomplete.
+pub fn package_scopes(package_id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/accessPackages/{}/resourceRoleScopes?$expand=role,scope",
+        encode_segment(package_id)
+    )
+}
+
+/// Assignments in one state (PascalCase, as Graph documents the filter), with target and
+/// package expanded.
+pub fn assignments_in_state(state: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignments?$filter=state eq {}&$expand=target,accessPackage",
+        odata_literal(state)
+    )
+}
+
+/// One assignment with its target.
+pub fn assignment(id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignments/{}?$expand=target",
+        encode_segment(id)
+    )
+}
+
+/// The reprocess action of one assignment.
+pub fn reprocess(assignment_id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignments/{}/reprocess",
+        encode_segment(assignment_id)
+    )
+}
+
+/// Every user, with what the findings show.
+pub fn users() -> String {
+    format!(
+        "users?$select=id,displayName,userPrincipalName,accountEnabled,userType&$top={PAGE_SIZE}"
+    )
+}
+
+/// One user's enabled flag.
+pub fn user_enabled(id: &str) -> String {
+    format!("users/{}?$select=id,accountEnabled", encode_segment(id))
+}
+
+pub fn group_members(group_id: &str) -> String {
+    format!(
+        "groups/{}/members?$select=id&$top={PAGE_SIZE}",
+        encode_segment(group_id)
+    )
+}
+
+pub fn group_owners(group_id: &str) -> String {
+    format!(
+        "groups/{}/owners?$select=id&$top={PAGE_SIZE}",
+        encode_segment(group_id)
+    )
+}
+
+pub fn app_role_assigned_to(service_principal_id: &str) -> String {
+    format!(
+        "servicePrincipals/{}/appRoleAssignedTo?$select=principalId,principalType,appRoleId&$top={PAGE_SIZE}",
+        encode_segment(service_principal_id)
+    )
+}
+
+/// `groups/delta?$select=members&$filter=id eq 'a' or id eq 'b'` (Graph allows 50 ids).
+pub fn groups_delta<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let filter: Vec<String> = ids
+        .map(|id| format!("id eq {}", odata_literal(id)))
+        .collect();
+    format!(
+        "groups/delta?$select=members&$filter={}",
+        filter.join(" or ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_ids_stay_in_their_segment_and_literal() {
+        assert_eq!(
+            reprocess("../../users/x"),
+            "identityGovernance/entitlementManagement/assignments/..%2F..%2Fusers%2Fx/reprocess"
+        );
+        assert_eq!(
+            groups_delta(["a' or id ne 'b"].into_iter()),
+            "groups/delta?$select=members&$filter=id eq 'a'' or id ne ''b'"
+        );
+    }
+}

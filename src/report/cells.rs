@@ -1,0 +1,88 @@
+//! Excel's limits on one value, applied so that no value stops the workbook: text over
+//! 32,767 characters is cut with a visible marker (the CSV keeps it whole), and a hyperlink
+//! over Excel's URL limit is written as plain text.
+
+use std::borrow::Cow;
+
+use rust_xlsxwriter::{Format, Url, Worksheet, XlsxError};
+
+/// Characters Excel holds in one cell.
+pub const MAX_CELL_CHARS: usize = 32_767;
+/// Characters of a hyperlink rust_xlsxwriter (and Excel) accept.
+pub const MAX_URL_CHARS: usize = 2_079;
+
+/// The text as it fits in one cell.
+pub fn fit(text: &str) -> Cow<'_, str> {
+    let total = text.chars().count();
+    if total <= MAX_CELL_CHARS {
+        return Cow::Borrowed(text);
+    }
+    let marker = format!("… [cut: {total} characters, full value in findings.csv]");
+    let keep = MAX_CELL_CHARS - marker.chars().count();
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(&marker);
+    Cow::Owned(cut)
+}
+
+/// Writes text, cut to fit.
+pub fn write_text(
+    sheet: &mut Worksheet,
+    row: u32,
+    column: u16,
+    text: impl AsRef<str>,
+) -> Result<(), XlsxError> {
+    sheet.write_string(row, column, fit(text.as_ref()))?;
+    Ok(())
+}
+
+/// Writes text with a format, cut to fit.
+pub fn write_text_with_format(
+    sheet: &mut Worksheet,
+    row: u32,
+    column: u16,
+    text: impl AsRef<str>,
+    format: &Format,
+) -> Result<(), XlsxError> {
+    sheet.write_string_with_format(row, column, fit(text.as_ref()), format)?;
+    Ok(())
+}
+
+/// Writes a link showing `text`; a URL too long for Excel becomes plain text.
+pub fn write_link(
+    sheet: &mut Worksheet,
+    row: u32,
+    column: u16,
+    url: &str,
+    text: &str,
+) -> Result<(), XlsxError> {
+    if url.chars().count() > MAX_URL_CHARS {
+        return write_text(sheet, row, column, text);
+    }
+    sheet.write_url_with_text(row, column, Url::new(url), fit(text))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_with_a_marker_and_short_text_is_kept() {
+        assert_eq!(fit("short"), "short");
+        let long = "x".repeat(40_000);
+        let cut = fit(&long);
+        assert_eq!(cut.chars().count(), MAX_CELL_CHARS);
+        assert!(cut.ends_with("… [cut: 40000 characters, full value in findings.csv]"));
+    }
+
+    #[test]
+    fn oversized_values_do_not_fail_the_sheet() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        write_text(sheet, 0, 0, "é".repeat(33_000)).unwrap();
+        let url = format!("https://entra.microsoft.com/#{}", "a".repeat(3_000));
+        write_link(sheet, 1, 0, &url, "user").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        workbook.save(dir.path().join("x.xlsx")).unwrap();
+    }
+}
