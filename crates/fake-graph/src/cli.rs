@@ -46,6 +46,14 @@ pub struct FakeArgs {
     /// Page size of the assignments list (which ignores `$top`).
     #[arg(long, default_value_t = 100)]
     pub assignment_page_size: usize,
+    /// Serve at most N `resourceRoleScopes` per access package (list and single GET), like
+    /// Graph's cap on expanded collections (default: all).
+    #[arg(long, value_name = "N")]
+    pub expand_cap: Option<usize>,
+    /// With --expand-cap: give a capped package a `resourceRoleScopes@odata.nextLink` to the
+    /// rest (default: the rest is silently dropped).
+    #[arg(long, requires = "expand_cap")]
+    pub expand_next_link: bool,
     /// Faults file (default: TENANT_DIR/faults.json if present). Format: see src/fake/faults.rs.
     #[arg(long)]
     pub faults: Option<PathBuf>,
@@ -69,6 +77,8 @@ impl FakeArgs {
         config.throttle_window_ms = self.throttle_window_ms;
         config.page_size = self.page_size;
         config.assignment_page_size = self.assignment_page_size;
+        config.expand_cap = self.expand_cap;
+        config.expand_next_link = self.expand_next_link;
         config.faults = match &self.faults {
             Some(path) => Some(Faults::read(path)?),
             None => None,

@@ -201,6 +201,8 @@ enum Read {
     Assignment(String),
     Packages,
     Package(String),
+    /// `accessPackages/{id}/resourceRoleScopes`: where a capped expansion continues.
+    PackageScopes(String),
     Users,
     User(String),
     Groups,
@@ -238,6 +240,9 @@ impl Route {
             ["identityGovernance", "entitlementManagement", "accessPackages"] => Read::Packages,
             ["identityGovernance", "entitlementManagement", "accessPackages", p] => {
                 Read::Package(id(p))
+            }
+            ["identityGovernance", "entitlementManagement", "accessPackages", p, "resourceRoleScopes"] => {
+                Read::PackageScopes(id(p))
             }
             ["users"] => Read::Users,
             ["users", u] => Read::User(id(u)),
@@ -278,6 +283,8 @@ fn method_not_allowed() -> Reply {
     )
 }
 
+const PACKAGES: &str = "identityGovernance/entitlementManagement/accessPackages";
+
 /// The parts of a request a list answer needs.
 struct ListRequest<'a> {
     shared: &'a Shared,
@@ -314,8 +321,19 @@ impl ListRequest<'_> {
         }
     }
 
+    /// The `scheme://host:port` of a link to `link_path` in this answer: the fake's own, or
+    /// the `foreign_next_link` fault's.
+    fn origin(&self, link_path: &str) -> &str {
+        self.shared
+            .settings
+            .foreign_links
+            .as_ref()
+            .and_then(|foreign| foreign.origin_for(self.path, link_path))
+            .unwrap_or(&self.shared.base_url)
+    }
+
     fn link(&self, cursor: Option<PageCursor>) -> String {
-        let base = format!("{}/v1.0/{}", self.shared.base_url, self.path);
+        let base = format!("{}/v1.0/{}", self.origin(self.path), self.path);
         let raw = &self.query.raw_without_skiptoken;
         match (cursor, raw.is_empty()) {
             (None, true) => base,
@@ -362,6 +380,40 @@ impl ListRequest<'_> {
         Reply::json(200, Value::Object(body))
     }
 
+    /// Applies `expand_cap` to the `resourceRoleScopes` of one served access package, and with
+    /// `expand_next_link` links the rest: page 2 of the per-package collection, resuming at the
+    /// first scope left out (the same cursor a normal page would carry).
+    fn cap_scopes(&self, package: &mut Value) {
+        let settings = &self.shared.settings;
+        let Some(cap) = settings.expand_cap else {
+            return;
+        };
+        let Value::Object(object) = package else {
+            return;
+        };
+        match object.get_mut("resourceRoleScopes") {
+            Some(Value::Array(scopes)) if scopes.len() > cap => scopes.truncate(cap),
+            _ => return,
+        }
+        if !settings.expand_next_link {
+            return;
+        }
+        let Some(id) = object.get("id").and_then(Value::as_str) else {
+            return;
+        };
+        let path = format!("{PACKAGES}/{}/resourceRoleScopes", encode_segment(id));
+        let cursor = PageCursor {
+            page: 2,
+            index: cap,
+        };
+        let link = format!(
+            "{}/v1.0/{path}?$expand=role,scope&$skiptoken={}",
+            self.origin(&path),
+            cursor.encode()
+        );
+        object.insert("resourceRoleScopes@odata.nextLink".into(), json!(link));
+    }
+
     fn entity(&self, context: &str, item: &Value) -> Reply {
         let mut item = item.clone();
         if let Value::Object(object) = &mut item {
@@ -370,6 +422,20 @@ impl ListRequest<'_> {
         }
         Reply::json(200, item)
     }
+}
+
+/// Percent-encodes a path segment (all but RFC 3986 unreserved characters), so that a link to
+/// a stored id routes back to it whatever the id holds.
+fn encode_segment(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 fn not_found(id: &str) -> Reply {
@@ -420,7 +486,6 @@ fn read(
     list: &ListRequest<'_>,
 ) -> Result<Reply, Reply> {
     const ASSIGNMENTS: &str = "identityGovernance/entitlementManagement/assignments";
-    const PACKAGES: &str = "identityGovernance/entitlementManagement/accessPackages";
     let entity =
         |context: &str, item: Option<&Value>, missing: fn(&str) -> Reply, id: &str| match item {
             Some(item) => Ok(list.entity(context, item)),
@@ -448,8 +513,39 @@ fn read(
             ))
         }
         Read::Assignment(id) => entity(ASSIGNMENTS, data.assignments.get(&id), em_not_found, &id),
-        Read::Packages => whole(PACKAGES, &data.packages.items),
-        Read::Package(id) => entity(PACKAGES, data.packages.get(&id), em_not_found, &id),
+        Read::Packages => {
+            let mut reply = whole(PACKAGES, &data.packages.items)?;
+            if let Some(Value::Array(packages)) =
+                reply.body.as_mut().and_then(|b| b.get_mut("value"))
+            {
+                packages
+                    .iter_mut()
+                    .for_each(|package| list.cap_scopes(package));
+            }
+            Ok(reply)
+        }
+        Read::Package(id) => {
+            let mut reply = entity(PACKAGES, data.packages.get(&id), em_not_found, &id)?;
+            if let Some(package) = reply.body.as_mut() {
+                list.cap_scopes(package);
+            }
+            Ok(reply)
+        }
+        Read::PackageScopes(id) => {
+            let Some(package) = data.packages.get(&id) else {
+                return Err(em_not_found(&id));
+            };
+            // Stored scopes are already expanded (role and scope), so `$expand` changes nothing.
+            let scopes = package
+                .get("resourceRoleScopes")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            whole(
+                &format!("{PACKAGES}('{id}')/resourceRoleScopes(role(),scope())"),
+                scopes,
+            )
+        }
         Read::Users => whole("users", &data.users.items),
         Read::User(id) => entity("users", data.user(&id), not_found, &id),
         Read::Groups => whole("groups", &data.groups.items),
@@ -486,7 +582,7 @@ fn read(
                 if !body.contains_key("@odata.nextLink") {
                     let link = format!(
                         "{}/v1.0/groups/delta?$deltatoken=fake-{}",
-                        list.shared.base_url,
+                        list.origin("groups/delta"),
                         entries.len()
                     );
                     body.insert("@odata.deltaLink".into(), json!(link));

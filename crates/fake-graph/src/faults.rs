@@ -15,6 +15,7 @@
 //!   "drop_connection":  [{"path": "users", "page": 2, "count": 1}],
 //!   "truncate_body":    [{"path": "identityGovernance/entitlementManagement/assignments", "page": 1, "count": 1}],
 //!   "next_link_loop":   ["groups/<id>/members"],
+//!   "foreign_next_link": {"origin": "http://127.0.0.1:9", "paths": ["users", "groups/delta"]},
 //!   "expire_token_after": 5,
 //!   "fail_writes_after":  3,
 //!   "fail_writes_status": 503
@@ -34,7 +35,9 @@
 //!
 //! `path`, `page` and `count` are the fields of `server_errors`, `drop_connection` and
 //! `truncate_body` entries (only `path` is required); `status` and `retry_after` belong to
-//! `server_errors` alone. The file is read once, at startup. In the library,
+//! `server_errors` alone. `foreign_next_link` is an object: `origin` (required; a URL with a
+//! host and nothing after it, e.g. `http://127.0.0.1:9`) and `paths` (optional; absent: every
+//! list, `[]`: none). The file is read once, at startup. In the library,
 //! `FakeConfig::faults = None` means "the tenant directory's faults.json if any" and
 //! `Some(Faults::default())` means no faults at all.
 //!
@@ -46,6 +49,7 @@
 //! | `drop_connection` | on a `200`: the status and headers are sent, then the body stream fails half-way and the connection is aborted. Inside a `$batch`, the whole `$batch` reply is dropped that way |
 //! | `truncate_body` | on a `200`: the JSON body is cut in half (invalid JSON). Inside a `$batch`, the inner `body` becomes a JSON string holding the cut text |
 //! | `next_link_loop` | every page of that list, the last included, carries an `@odata.nextLink` to the list's first page |
+//! | `foreign_next_link` | a hostile server: the links a client follows (`@odata.nextLink`, `resourceRoleScopes@odata.nextLink`, the `groups/delta` `@odata.deltaLink`) start with `origin` instead of the fake's own `https://127.0.0.1:PORT`; the rest of the link is unchanged, so it still works when followed at the fake's origin. A link is rewritten when its request's path or the path it points to is in `paths` |
 //! | `expire_token_after` | after N authenticated Graph requests (a `$batch` counts once), every token issued so far is rejected with `401`; tokens issued later work |
 //! | `fail_writes_after` | after N successful (`202`) reprocess calls, every further reprocess answers `fail_writes_status` (default `503`) and changes nothing |
 //!
@@ -84,6 +88,8 @@ pub struct Faults {
     #[serde(default)]
     pub next_link_loop: Vec<String>,
     #[serde(default)]
+    pub foreign_next_link: Option<ForeignNextLink>,
+    #[serde(default)]
     pub expire_token_after: Option<u64>,
     #[serde(default)]
     pub fail_writes_after: Option<u64>,
@@ -116,6 +122,15 @@ pub struct PageFault {
     pub page: Option<u32>,
     #[serde(default = "always")]
     pub count: i64,
+}
+
+/// Links that point at another server (`origin`), on the lists of `paths` (absent: every list).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForeignNextLink {
+    pub origin: String,
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
 }
 
 impl Faults {
@@ -171,6 +186,9 @@ impl Faults {
                 ));
             }
         }
+        if let Some(foreign) = &self.foreign_next_link {
+            check_origin(&foreign.origin)?;
+        }
         if let Some(status) = self.fail_writes_status {
             if !(400..=599).contains(&status) {
                 return Err(format!(
@@ -179,6 +197,58 @@ impl Faults {
             }
         }
         Ok(())
+    }
+}
+
+/// An origin must be a URL with a host and nothing after it: a path there would make every
+/// rewritten link point somewhere other than "the same link on another server".
+fn check_origin(origin: &str) -> Result<(), String> {
+    let invalid = |why: &str| Err(format!("foreign_next_link origin `{origin}`: {why}"));
+    let url = match url::Url::parse(origin) {
+        Ok(url) => url,
+        Err(e) => return invalid(&e.to_string()),
+    };
+    if !url.has_host() {
+        return invalid("it has no host");
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return invalid("only a scheme, a host and a port are allowed");
+    }
+    Ok(())
+}
+
+/// `foreign_next_link` as the server applies it (paths normalised). Immutable: no counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignLinks {
+    /// Without a trailing `/`, so that `{origin}/v1.0/...` is the link.
+    origin: String,
+    /// `None`: every list.
+    paths: Option<Vec<String>>,
+}
+
+impl ForeignLinks {
+    pub fn new(fault: &ForeignNextLink) -> Self {
+        ForeignLinks {
+            origin: fault.origin.trim_end_matches('/').to_string(),
+            paths: fault
+                .paths
+                .as_ref()
+                .map(|paths| paths.iter().map(|p| normalize_path(p)).collect()),
+        }
+    }
+
+    /// The origin for a link found in the answer to `request_path` and pointing at
+    /// `link_path`, when this fault rewrites it. Either path may name the list: a test can aim
+    /// at a package list (its expanded scopes' links) or at the scope collection itself.
+    pub fn origin_for(&self, request_path: &str, link_path: &str) -> Option<&str> {
+        let listed = match &self.paths {
+            None => true,
+            Some(paths) => {
+                let (request, link) = (normalize_path(request_path), normalize_path(link_path));
+                paths.iter().any(|p| *p == request || *p == link)
+            }
+        };
+        listed.then_some(self.origin.as_str())
     }
 }
 
@@ -308,6 +378,7 @@ impl FaultState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn full_file_parses() {
@@ -317,6 +388,7 @@ mod tests {
             "drop_connection": [{"path": "users", "page": 2, "count": 1}],
             "truncate_body": [{"path": "users", "page": 1}],
             "next_link_loop": ["groups/g3/members"],
+            "foreign_next_link": {"origin": "http://127.0.0.1:9", "paths": ["users"]},
             "expire_token_after": 5, "fail_writes_after": 3, "fail_writes_status": 500}"#;
         let faults = Faults::parse(text).unwrap();
         assert_eq!(faults.server_errors[0].status, 504);
@@ -325,6 +397,13 @@ mod tests {
         assert_eq!(faults.truncate_body[0].count, -1);
         assert_eq!(faults.expire_token_after, Some(5));
         assert_eq!(faults.fail_writes_status, Some(500));
+        assert_eq!(
+            faults.foreign_next_link,
+            Some(ForeignNextLink {
+                origin: "http://127.0.0.1:9".into(),
+                paths: Some(vec!["users".into()]),
+            })
+        );
         assert_eq!(Faults::parse("{}").unwrap(), Faults::default());
     }
 
@@ -339,6 +418,24 @@ mod tests {
         assert!(Faults::parse(r#"{"truncate_body": [{"path": "x", "count": -2}]}"#).is_err());
         assert!(Faults::parse(r#"{"truncate_body": [{"path": "x", "page": 0}]}"#).is_err());
         assert!(Faults::parse(r#"{"forbidden": "groups/x/members"}"#).is_err());
+        let error = Faults::parse(r#"{"foreign_next_link": {"origin": "http://x", "path": []}}"#)
+            .unwrap_err();
+        assert!(error.contains("unknown field `path`"), "{error}");
+        assert!(Faults::parse(r#"{"foreign_next_link": {"paths": ["users"]}}"#).is_err());
+        for origin in [
+            "127.0.0.1:9",
+            "not a url",
+            "http://x/v1.0",
+            "http://x?a=1",
+            "data:x",
+        ] {
+            let text = json!({"foreign_next_link": {"origin": origin}}).to_string();
+            let error = Faults::parse(&text).unwrap_err();
+            assert!(
+                error.contains("foreign_next_link origin"),
+                "{origin}: {error}"
+            );
+        }
     }
 
     #[test]
@@ -374,5 +471,35 @@ mod tests {
         assert_eq!(state.on_body("users", 2), None);
         assert!(state.loops_next_link("groups/q/members"));
         assert!(!state.loops_next_link("groups/q/owners"));
+    }
+
+    #[test]
+    fn foreign_links_match_the_request_or_the_linked_path() {
+        let all = ForeignLinks::new(&ForeignNextLink {
+            origin: "https://evil.example:8443/".into(),
+            paths: None,
+        });
+        assert_eq!(
+            all.origin_for("anything", "at/all"),
+            Some("https://evil.example:8443")
+        );
+        let some = ForeignLinks::new(&ForeignNextLink {
+            origin: "http://127.0.0.1:9".into(),
+            paths: Some(vec!["Users".into(), "/a/P1/scopes".into()]),
+        });
+        assert_eq!(
+            some.origin_for("users", "users"),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            some.origin_for("a", "a/p1/scopes"),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(some.origin_for("groups", "groups"), None);
+        let none = ForeignLinks::new(&ForeignNextLink {
+            origin: "http://127.0.0.1:9".into(),
+            paths: Some(Vec::new()),
+        });
+        assert_eq!(none.origin_for("users", "users"), None);
     }
 }

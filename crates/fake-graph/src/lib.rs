@@ -57,6 +57,13 @@ pub struct FakeConfig {
     pub page_size: usize,
     /// Page size of the assignments list (which ignores `$top`).
     pub assignment_page_size: usize,
+    /// At most this many `resourceRoleScopes` in every access package served (list and single
+    /// GET), like Graph's cap on expanded collections; `None`: all of them.
+    pub expand_cap: Option<usize>,
+    /// With `expand_cap`: a package that lost scopes carries `resourceRoleScopes@odata.nextLink`
+    /// to the rest (the per-package collection). Without it the rest is silently dropped, as
+    /// Graph documents for `$expand` on directory objects.
+    pub expand_next_link: bool,
     /// `None`: `<tenant_dir>/faults.json` if it exists, else no faults.
     /// `Some(Faults::default())`: no faults whatever the directory holds.
     pub faults: Option<Faults>,
@@ -78,6 +85,8 @@ impl std::fmt::Debug for FakeConfig {
             .field("throttle_window_ms", &self.throttle_window_ms)
             .field("page_size", &self.page_size)
             .field("assignment_page_size", &self.assignment_page_size)
+            .field("expand_cap", &self.expand_cap)
+            .field("expand_next_link", &self.expand_next_link)
             .field("faults", &self.faults)
             .finish()
     }
@@ -97,6 +106,8 @@ impl FakeConfig {
             throttle_window_ms: 10_000,
             page_size: 100,
             assignment_page_size: 100,
+            expand_cap: None,
+            expand_next_link: false,
             faults: None,
         }
     }
@@ -209,6 +220,12 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
         settings: Settings {
             page_size: config.page_size,
             assignment_page_size: config.assignment_page_size,
+            expand_cap: config.expand_cap,
+            expand_next_link: config.expand_next_link,
+            foreign_links: faults
+                .foreign_next_link
+                .as_ref()
+                .map(faults::ForeignLinks::new),
             latency: Duration::from_millis(config.latency_ms),
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),

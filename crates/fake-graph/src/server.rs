@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use super::auth::{bearer_token, check_token_request, ClientRules};
 use super::batch;
 use super::dispatch::{charge, cost_of, dispatch, split_target, Reply};
-use super::faults::{BodyFault, FaultState};
+use super::faults::{BodyFault, FaultState, ForeignLinks};
 use super::query::percent_decode;
 use super::state::{lock, Counters, Data, FakeStats, Tokens};
 use super::throttle::SlidingWindow;
@@ -35,6 +35,12 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 pub struct Settings {
     pub page_size: usize,
     pub assignment_page_size: usize,
+    /// At most this many `resourceRoleScopes` in a served access package.
+    pub expand_cap: Option<usize>,
+    /// A capped package carries `resourceRoleScopes@odata.nextLink` to the rest.
+    pub expand_next_link: bool,
+    /// The `foreign_next_link` fault (no counts, so it lives here rather than behind a lock).
+    pub foreign_links: Option<ForeignLinks>,
     pub latency: Duration,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
