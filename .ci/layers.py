@@ -14,7 +14,7 @@ LAYERS = [
     ["model"],                        # entra-model: Graph serde models, tenant-dir format
     ["graph"],                        # the Graph HTTP client and its paths
     ["error"],                        # the library's error type
-    ["clock", "files", "output"],     # utilities: time, durable files, the printer
+    ["clock", "files", "output", "trust"],  # utilities: time, durable files, the printer, SSH signatures
     ["progress"],                     # progress lines
     ["snapshot"],                     # sources: Graph, tenant directory, stored snapshot
     ["audit"],                        # pure joins and their row helpers

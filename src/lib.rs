@@ -17,6 +17,7 @@ pub mod error;
 pub mod clock;
 pub mod files;
 pub mod output;
+pub mod trust;
 
 pub mod progress;
 

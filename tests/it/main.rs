@@ -7,6 +7,7 @@ mod support {
     pub mod audit_helpers;
     pub mod fake_graph;
     pub mod scheduled;
+    pub mod ssh;
 }
 
 mod apply_loop;
@@ -21,4 +22,5 @@ mod hostile_input;
 mod layers;
 mod live_graph;
 mod snapshots;
+mod ssh_interop;
 mod unattended;
