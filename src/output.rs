@@ -129,7 +129,8 @@ pub fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},warn")));
+        // rustls logs each failed handshake itself; the error it causes is reported once, here.
+        .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},rustls=off,warn")));
     // Colours only on a terminal: cron mail, journald and CI logs get plain text.
     let builder = tracing_subscriber::fmt()
         .with_writer(StderrWriter)

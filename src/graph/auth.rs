@@ -282,7 +282,16 @@ impl Authenticator {
             .map_err(|e| {
                 // Display only: the Debug form carries the token endpoint's whole response.
                 let message = e.to_string();
-                GraphError::new(GraphErrorKind::Auth, "token", first_line(&message))
+                match super::transport::permanent_hint(&e) {
+                    // The sign-in endpoint cannot be reached at all: say why, not "check the
+                    // credential".
+                    Some(hint) => GraphError::new(
+                        GraphErrorKind::Unreachable(hint),
+                        "token",
+                        format!("the sign-in authority cannot be reached: {}", first_line(&message)),
+                    ),
+                    None => GraphError::new(GraphErrorKind::Auth, "token", first_line(&message)),
+                }
             })
     }
 

@@ -21,6 +21,7 @@ mod history;
 mod hostile_input;
 mod layers;
 mod live_graph;
+mod reads;
 mod snapshots;
 mod ssh_interop;
 mod unattended;

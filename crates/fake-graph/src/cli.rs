@@ -46,6 +46,10 @@ pub struct FakeArgs {
     /// Page size of the assignments list (which ignores `$top`).
     #[arg(long, default_value_t = 100)]
     pub assignment_page_size: usize,
+
+    /// The most items any page holds, whatever `$top` asks (Graph treats `$top` as a hint).
+    #[arg(long)]
+    pub max_page_size: Option<usize>,
     /// Serve at most N `resourceRoleScopes` per access package (list and single GET), like
     /// Graph's cap on expanded collections (default: all).
     #[arg(long, value_name = "N")]
@@ -77,6 +81,7 @@ impl FakeArgs {
         config.throttle_window_ms = self.throttle_window_ms;
         config.page_size = self.page_size;
         config.assignment_page_size = self.assignment_page_size;
+        config.max_page_size = self.max_page_size;
         config.expand_cap = self.expand_cap;
         config.expand_next_link = self.expand_next_link;
         config.faults = match &self.faults {

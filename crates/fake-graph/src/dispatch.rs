@@ -297,9 +297,11 @@ struct ListRequest<'a> {
 impl ListRequest<'_> {
     /// Page size from `$top` (1–999) or the default.
     fn page_size(&self, default: usize) -> Result<usize, Reply> {
+        // Graph treats `$top` as a hint: a page may hold fewer items than asked.
+        let cap = self.shared.settings.max_page_size.unwrap_or(usize::MAX);
         match self.query.top {
-            None => Ok(default),
-            Some(top @ 1..=999) => Ok(top as usize),
+            None => Ok(default.min(cap)),
+            Some(top @ 1..=999) => Ok((top as usize).min(cap)),
             Some(top) => Err(Reply::error(
                 400,
                 "Request_BadRequest",

@@ -55,6 +55,9 @@ pub struct FakeConfig {
     pub throttle_window_ms: u64,
     /// Page size of lists when `$top` is absent.
     pub page_size: usize,
+    /// The most items any page holds, whatever `$top` asks (Graph treats `$top` as a hint);
+    /// `None`: `$top` is honoured.
+    pub max_page_size: Option<usize>,
     /// Page size of the assignments list (which ignores `$top`).
     pub assignment_page_size: usize,
     /// At most this many `resourceRoleScopes` in every access package served (list and single
@@ -84,6 +87,7 @@ impl std::fmt::Debug for FakeConfig {
             .field("throttle_ru", &self.throttle_ru)
             .field("throttle_window_ms", &self.throttle_window_ms)
             .field("page_size", &self.page_size)
+            .field("max_page_size", &self.max_page_size)
             .field("assignment_page_size", &self.assignment_page_size)
             .field("expand_cap", &self.expand_cap)
             .field("expand_next_link", &self.expand_next_link)
@@ -105,6 +109,7 @@ impl FakeConfig {
             throttle_ru: None,
             throttle_window_ms: 10_000,
             page_size: 100,
+            max_page_size: None,
             assignment_page_size: 100,
             expand_cap: None,
             expand_next_link: false,
@@ -219,6 +224,7 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
         tenant_id: tenant_id.clone(),
         settings: Settings {
             page_size: config.page_size,
+            max_page_size: config.max_page_size,
             assignment_page_size: config.assignment_page_size,
             expand_cap: config.expand_cap,
             expand_next_link: config.expand_next_link,

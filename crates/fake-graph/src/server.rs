@@ -35,6 +35,7 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 pub struct Settings {
     pub page_size: usize,
     pub assignment_page_size: usize,
+    pub max_page_size: Option<usize>,
     /// At most this many `resourceRoleScopes` in a served access package.
     pub expand_cap: Option<usize>,
     /// A capped package carries `resourceRoleScopes@odata.nextLink` to the rest.
