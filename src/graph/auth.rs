@@ -288,7 +288,10 @@ impl Authenticator {
                     Some(hint) => GraphError::new(
                         GraphErrorKind::Unreachable(hint),
                         "token",
-                        format!("the sign-in authority cannot be reached: {}", first_line(&message)),
+                        format!(
+                            "the sign-in authority cannot be reached: {}",
+                            first_line(&message)
+                        ),
                     ),
                     None => GraphError::new(GraphErrorKind::Auth, "token", first_line(&message)),
                 }

@@ -16,6 +16,7 @@ mod audit_reports;
 mod config;
 mod evidence;
 mod exceptions;
+mod fuzz;
 mod generate;
 mod history;
 mod hostile_input;

@@ -20,7 +20,11 @@ fn generate(out: &Path, seed: &str) {
         .arg(out)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn findings(output: &std::process::Output) -> BTreeSet<Row> {
@@ -33,10 +37,9 @@ fn stderr(output: &std::process::Output) -> String {
 
 /// The largest package of a generated tenant (id, number of scopes).
 fn largest_package(tenant: &Path) -> (String, usize) {
-    let packages: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tenant.join("accessPackages.json")).unwrap(),
-    )
-    .unwrap();
+    let packages: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tenant.join("accessPackages.json")).unwrap())
+            .unwrap();
     packages["value"]
         .as_array()
         .unwrap()
@@ -56,7 +59,10 @@ fn capped_expansions_with_a_next_link_are_read_to_completion() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
     generate(&tenant, "21");
-    assert!(largest_package(&tenant).1 > 2, "some package has more than two roles");
+    assert!(
+        largest_package(&tenant).1 > 2,
+        "some package has more than two roles"
+    );
     let truth = rows(&tenant.join("ground-truth.csv"));
     let fake = Fake::start(tenant.to_str().unwrap(), |config| {
         config.expand_cap = Some(2);
@@ -90,7 +96,14 @@ fn capped_expansions_without_a_next_link_are_re_read_at_the_known_limit() {
     });
     let out = work.path().join("out");
     let output = fake.run(
-        &["-q", "audit", "--out", out.to_str().unwrap(), "--expand-limit", "2"],
+        &[
+            "-q",
+            "audit",
+            "--out",
+            out.to_str().unwrap(),
+            "--expand-limit",
+            "2",
+        ],
         SECRET,
     );
     assert_eq!(findings(&output), truth);
@@ -137,7 +150,10 @@ fn a_package_whose_scopes_cannot_be_read_is_unverifiable_never_truncated() {
         "the package's delivered assignments are unverifiable"
     );
     let csv = std::fs::read_to_string(run_dir(&output).join("findings.csv")).unwrap();
-    assert!(csv.contains("resource role scopes failed"), "the reason is given");
+    assert!(
+        csv.contains("resource role scopes failed"),
+        "the reason is given"
+    );
 }
 
 /// A loopback listener that counts connections: nothing may ever reach it.
@@ -195,15 +211,24 @@ fn a_next_link_to_another_origin_is_refused_and_the_token_stays_home() {
         let origin = format!("{scheme}://127.0.0.1:{}", recorder.port);
         let fake = Fake::start(
             "contoso",
-            foreign(&origin, Some(&["identityGovernance/entitlementManagement/assignments"])),
+            foreign(
+                &origin,
+                Some(&["identityGovernance/entitlementManagement/assignments"]),
+            ),
         );
         let out = tempfile::tempdir().unwrap();
         let output = fake.run(&["audit", "--out", out.path().to_str().unwrap()], SECRET);
         let stderr = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("reading assignments from Microsoft Graph failed"), "{stderr}");
         assert!(
-            stderr.contains(&format!("a link to `{scheme}://127.0.0.1:{}`", recorder.port)),
+            stderr.contains("reading assignments from Microsoft Graph failed"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "a link to `{scheme}://127.0.0.1:{}`",
+                recorder.port
+            )),
             "{stderr}"
         );
         assert_eq!(recorder.count(), 0, "nothing reached the other origin");
@@ -218,7 +243,10 @@ fn apply_and_verify_never_follow_a_foreign_link() {
     let origin = format!("http://127.0.0.1:{}", recorder.port);
     let plain = Fake::start("contoso", |_| {});
     let out = tempfile::tempdir().unwrap();
-    let run = run_dir(&plain.run(&["-q", "audit", "--out", out.path().to_str().unwrap()], SECRET));
+    let run = run_dir(&plain.run(
+        &["-q", "audit", "--out", out.path().to_str().unwrap()],
+        SECRET,
+    ));
     drop(plain);
     let plan: PathBuf = run.join("plan.json");
     let approve = Command::cargo_bin("entra-drift")
@@ -258,14 +286,25 @@ fn a_certificate_that_does_not_verify_fails_in_seconds_with_a_hint() {
     let elapsed = started.elapsed();
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}: {stderr}");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "took {elapsed:?}: {stderr}"
+    );
     assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
-    assert_eq!(stderr.matches("error:").count(), 1, "one clear line: {stderr}");
+    assert_eq!(
+        stderr.matches("error:").count(),
+        1,
+        "one clear line: {stderr}"
+    );
 }
 
 #[test]
 fn a_refused_connection_fails_in_seconds() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("https://127.0.0.1:{closed}");
     let out = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -273,7 +312,14 @@ fn a_refused_connection_fails_in_seconds() {
         .unwrap()
         .args(["audit", "--out", out.path().to_str().unwrap()])
         .args(["--tenant", "a27b43c7-0a4f-4c67-a4d9-b08c482f4357"])
-        .args(["--graph-url", &url, "--authority-host", &url, "--credential", "secret"])
+        .args([
+            "--graph-url",
+            &url,
+            "--authority-host",
+            &url,
+            "--credential",
+            "secret",
+        ])
         .env("AZURE_CLIENT_ID", CLIENT_ID)
         .env("AZURE_CLIENT_SECRET", SECRET)
         .env_remove("RUST_LOG")
@@ -282,5 +328,8 @@ fn a_refused_connection_fails_in_seconds() {
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
-    assert!(stderr.contains("nothing accepts connections there"), "{stderr}");
+    assert!(
+        stderr.contains("nothing accepts connections there"),
+        "{stderr}"
+    );
 }

@@ -1,11 +1,10 @@
 //! Interoperability with stock OpenSSH: our signatures verify with `ssh-keygen -Y verify`, theirs with ours.
 
-
 use std::fs;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use crate::support::ssh::{keygen, pub_path, public_line, ssh_keygen, ssh_verify, Agent};
+use chrono::{DateTime, Utc};
 use entra_drift::trust::{
     self, sign_with_agent_socket, sign_with_key_file, verify, AllowedSigners, TrustError,
     EVIDENCE_NAMESPACE, PLAN_NAMESPACE,
