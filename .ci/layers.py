@@ -12,9 +12,9 @@ import sys
 # Bottom to top; one list entry per layer (modules of one layer may not import each other).
 LAYERS = [
     ["model"],                        # entra-model: Graph serde models, tenant-dir format
-    ["graph"],                        # the Graph HTTP client and its paths
+    ["graph", "trust"],               # the Graph HTTP client and its paths; SSH signatures
     ["error"],                        # the library's error type
-    ["clock", "files", "output", "trust"],  # utilities: time, durable files, the printer, SSH signatures
+    ["clock", "files", "output"],     # utilities: time, durable files, the printer
     ["progress"],                     # progress lines
     ["snapshot"],                     # sources: Graph, tenant directory, stored snapshot
     ["audit"],                        # pure joins and their row helpers

@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
     Range, CONCURRENCY_RANGE, EXPAND_LIMIT_RANGE, KEEP_RANGE, LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE,
-    MAX_RETRY_WAIT_RANGE, PLAN_EXPIRY_RANGE,
+    MAX_RETRY_WAIT_RANGE, MIN_APPROVERS_RANGE, PLAN_EXPIRY_RANGE,
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
@@ -103,6 +103,12 @@ pub enum EvidenceCommand {
     Verify {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+
+        /// Check each run's manifest.sig (namespace entra-drift-evidence) and each plan's
+        /// approval signatures against this allowed_signers file; an unsigned run after a
+        /// signed one fails.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
     },
 }
 
@@ -140,8 +146,27 @@ pub enum PlanCommand {
         /// The plan.json of an audit run.
         plan: PathBuf,
     },
-    /// Record who approved which items (all, or a selection), without changing the items.
+    /// Add an approval (of all items, or a selection) to the plan, signed with an SSH key;
+    /// approvals accumulate, one per approver.
     Approve(ApproveArgs),
+    /// Print what an approver signs: the plan digest (and the selection, with --only or
+    /// --exclude). `entra-drift plan digest plan.json | ssh-keygen -Y sign -n
+    /// entra-drift-plan -f KEY` makes a signature for `plan approve --signature`.
+    Digest(DigestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// The plan.json of an audit run.
+    pub plan: PathBuf,
+
+    /// The statement for approving only these assignments (repeatable).
+    #[arg(long, value_name = "ASSIGNMENT_ID", num_args = 1..)]
+    pub only: Vec<String>,
+
+    /// The statement for approving every item but these (repeatable).
+    #[arg(long, value_name = "ASSIGNMENT_ID", num_args = 1..)]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +193,21 @@ pub struct ApproveArgs {
     /// Take the decisions from the Approve column of the run's drift.xlsx (Plan sheet).
     #[arg(long, value_name = "XLSX")]
     pub from_xlsx: Option<PathBuf>,
+
+    /// Sign the approval with this OpenSSH private key (ed25519, ECDSA, RSA; passphrase from
+    /// ENTRA_DRIFT_KEY_PASSPHRASE or a prompt), or with the ssh-agent key matching this public
+    /// key file (`.pub`: hardware keys).
+    #[arg(long, value_name = "KEY", conflicts_with = "signature")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Attach a signature made elsewhere (`ssh-keygen -Y sign -n entra-drift-plan` over
+    /// `entra-drift plan digest`).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
+    /// Check the signature against this allowed_signers file now rather than at apply time.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +231,31 @@ pub struct ApplyArgs {
     /// so that apply can use another app than the read-only audit (e.g. APPLY_).
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub env_prefix: String,
+
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
+
+    /// The run folder that committed the plan, when the plan was moved out of it.
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+
+    /// Trust no outcome recorded in the journal: re-check every approved item live.
+    #[arg(long)]
+    pub recheck_journal: bool,
+}
+
+/// Whose approvals count.
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalArgs {
+    /// git's allowed_signers file: when given, every approval must be signed by a key
+    /// allowed for its approver (namespace entra-drift-plan) [config: allowed_signers].
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+
+    /// Distinct allowed approvers an item needs before it is applied (four eyes: 2); needs
+    /// --allowed-signers above 1 [config: min_approvers; default: 1].
+    #[arg(long, value_name = "N", value_parser = within(MIN_APPROVERS_RANGE))]
+    pub min_approvers: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +273,9 @@ pub struct VerifyArgs {
     /// Exit 2 when an approved item's access is still missing.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +307,11 @@ pub struct AuditArgs {
     /// Exit 2 when there are findings (0 when none), for schedulers; errors still exit 1.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Seal the run: sign its manifest.json with this OpenSSH key (a dedicated audit key) into
+    /// manifest.sig (namespace entra-drift-evidence) [config: sign_key].
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
 
     /// Exceptions register (CSV or TOML): excepted findings are marked and never planned.
     #[arg(long, value_name = "FILE")]

@@ -29,6 +29,8 @@ pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
 pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
 /// Seconds one Graph request may wait between retries.
 pub const MAX_RETRY_WAIT_RANGE: Range = (1, 3_600);
+/// Distinct approvers one item may need.
+pub const MIN_APPROVERS_RANGE: Range = (1, 10);
 /// How many approved items one `apply` may reprocess.
 pub const MAX_ITEMS_RANGE: Range = (1, 1_000_000);
 
@@ -55,6 +57,9 @@ struct RawConfig {
     keep: Option<Spanned<i64>>,
     lock_max_age_hours: Option<Spanned<i64>>,
     max_items: Option<Spanned<i64>>,
+    allowed_signers: Option<Spanned<String>>,
+    min_approvers: Option<Spanned<i64>>,
+    sign_key: Option<Spanned<String>>,
     scope: Option<RawScope>,
 }
 
@@ -102,6 +107,12 @@ pub struct Config {
     pub lock_max_age_hours: Option<i64>,
     /// `apply`: the most approved items one run may reprocess.
     pub max_items: Option<usize>,
+    /// `apply`, `verify`: the allowed_signers file whose keys may approve.
+    pub allowed_signers: Option<PathBuf>,
+    /// `apply`: distinct approvers an item needs.
+    pub min_approvers: Option<usize>,
+    /// `audit`: the key that seals each run's manifest.
+    pub sign_key: Option<PathBuf>,
     pub scope: Scope,
 }
 
@@ -228,6 +239,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, MAX_ITEMS_RANGE).map(|n| n as usize))
             .transpose()?,
+        allowed_signers: raw.allowed_signers.as_ref().map(resolve).transpose()?,
+        min_approvers: raw
+            .min_approvers
+            .as_ref()
+            .map(|v| checker.within(v, MIN_APPROVERS_RANGE).map(|n| n as usize))
+            .transpose()?,
+        sign_key: raw.sign_key.as_ref().map(resolve).transpose()?,
         scope: Scope {
             include_catalogs: list(&scope.include_catalogs)?,
             exclude_catalogs: list(&scope.exclude_catalogs)?,

@@ -49,6 +49,9 @@ pub enum Error {
     /// Microsoft Graph could not be read or written.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A key, a signature or an allowed_signers file could not be used.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     /// A list the whole audit depends on could not be read: no audit is made from part of it.
     #[error("reading {what} from Microsoft Graph failed, so no audit was made")]
     GraphRead {
@@ -153,8 +156,8 @@ pub enum Refusal {
     },
     #[error("the plan is not approved\nhint: review it (`entra-drift plan show`) and run `entra-drift plan approve PLAN --approver NAME`")]
     NotApproved,
-    #[error("the approval names assignments that are not items of the plan")]
-    ApprovedUnknownItems,
+    #[error("no item has the {min} distinct approver(s) required\nhint: each approver adds an approval with `entra-drift plan approve PLAN --approver ID --sign-key KEY`")]
+    NotEnoughApprovers { min: usize },
     #[error("{approved} items are approved, more than --max-items {max}\nhint: raise --max-items {approved} if this many reprocess calls are intended")]
     TooManyItems { approved: usize, max: usize },
     #[error("assignment `{id}` is not an item of this plan")]
@@ -163,6 +166,30 @@ pub enum Refusal {
     NoApprover,
     #[error("no item is approved: nothing would be applied")]
     NothingApproved,
+    #[error("item {number} repeats assignment `{id}`: a plan lists each assignment once")]
+    DuplicateItem { id: String, number: usize },
+    #[error("the approval by `{approver}` was given for plan digest {recorded}, not this plan's {actual}: it belongs to another plan\nhint: approve this plan (`entra-drift plan approve`)")]
+    ApprovalForAnotherPlan {
+        approver: String,
+        recorded: String,
+        actual: String,
+    },
+    #[error("the approval by `{approver}` is not valid: {problem}")]
+    ApprovalInvalid { approver: String, problem: String },
+    #[error("the approval by `{approver}` is not signed, and --allowed-signers requires signed approvals\nhint: approve with --sign-key KEY or --signature FILE")]
+    Unsigned { approver: String },
+    #[error("the approval by `{approver}` does not verify: {detail}")]
+    BadSignature { approver: String, detail: String },
+    #[error("--min-approvers {min} needs --allowed-signers: without signatures, anyone can write a second name")]
+    FourEyesNeedsSignatures { min: usize },
+    #[error("the plan is not committed by its run `{run}`: {problem}\nhint: apply plans only from the run folder the audit finished (or name it with --run DIR)")]
+    NotCommitted { run: String, problem: String },
+    #[error("journal `{path}` line {line}: {problem}\nhint: inspect the journal; `apply --recheck-journal` re-checks every item live instead of trusting it")]
+    Journal {
+        path: String,
+        line: usize,
+        problem: String,
+    },
     /// The approval workbook is unreadable or belongs to another plan.
     #[error("{message}")]
     Workbook { message: String },

@@ -11,13 +11,13 @@
 pub use entra_model::model;
 
 pub mod graph;
+pub mod trust;
 
 pub mod error;
 
 pub mod clock;
 pub mod files;
 pub mod output;
-pub mod trust;
 
 pub mod progress;
 

@@ -142,13 +142,13 @@ impl RunLock {
                     return Err(Error::LockHeld {
                         path: self.path.clone(),
                         holder: format!(
-                            "another audit of this tenant is running: pid {} on {} since {}",
+                            "pid {} on {} since {} (an audit of this tenant, or an apply of this plan)",
                             holder.pid,
                             holder.host,
                             holder.started.to_rfc3339()
                         ),
                         hint: format!(
-                            "runs of one tenant must not overlap; if no such run exists, delete the lock file (a lock older than {} hours is taken over automatically)",
+                            "such runs must not overlap; if no such run exists, delete the lock file (a lock older than {} hours is taken over automatically)",
                             max_age.num_hours()
                         ),
                     });
@@ -360,7 +360,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("another audit") && error.contains(&std::process::id().to_string()),
+            error.contains("an audit of this tenant")
+                && error.contains(&std::process::id().to_string()),
             "{error}"
         );
         drop(first);

@@ -11,7 +11,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::audit::scope::Scope;
-use crate::cli::{ApplyArgs, AuditArgs, GraphArgs, SnapshotArgs, VerifyArgs};
+use crate::cli::{ApplyArgs, ApprovalArgs, AuditArgs, GraphArgs, SnapshotArgs, VerifyArgs};
 use crate::config::{Config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::lock::DEFAULT_MAX_AGE_HOURS;
@@ -74,6 +74,8 @@ pub struct AuditSettings {
     pub exceptions: Option<PathBuf>,
     pub scope: Scope,
     pub now: DateTime<Utc>,
+    /// The key that seals each run's manifest (`manifest.sig`).
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Flags over file over defaults.
@@ -148,6 +150,7 @@ pub fn resolve_audit(
         exceptions: args.exceptions.clone().or_else(|| file.exceptions.clone()),
         scope,
         now,
+        sign_key: args.sign_key.clone().or_else(|| file.sign_key.clone()),
     })
 }
 
@@ -264,6 +267,27 @@ pub struct ApplySettings {
     pub max_items: usize,
     pub dry_run: bool,
     pub env_prefix: String,
+    pub approvals: ApprovalSettings,
+    /// The committing run folder; `None`: the plan's own folder.
+    pub run: Option<PathBuf>,
+    pub recheck_journal: bool,
+}
+
+/// Whose approvals count (flags over file over defaults).
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalSettings {
+    pub allowed_signers: Option<PathBuf>,
+    pub min_approvers: usize,
+}
+
+fn resolve_approvals(args: &ApprovalArgs, file: &Config) -> ApprovalSettings {
+    ApprovalSettings {
+        allowed_signers: args
+            .allowed_signers
+            .clone()
+            .or_else(|| file.allowed_signers.clone()),
+        min_approvers: args.min_approvers.or(file.min_approvers).unwrap_or(1),
+    }
 }
 
 /// `apply`: the tenant to change must be named (flag or the file's `tenant`).
@@ -290,6 +314,9 @@ pub fn resolve_apply(
         },
         dry_run: args.dry_run,
         env_prefix: args.env_prefix.clone(),
+        approvals: resolve_approvals(&args.approvals, file),
+        run: args.run.clone(),
+        recheck_journal: args.recheck_journal,
     })
 }
 
@@ -300,6 +327,7 @@ pub struct VerifySettings {
     pub graph: GraphArgs,
     pub env_prefix: String,
     pub detailed_exitcode: bool,
+    pub approvals: ApprovalSettings,
 }
 
 pub fn resolve_verify(args: &VerifyArgs, given: &Given, config: Option<&Config>) -> VerifySettings {
@@ -310,6 +338,7 @@ pub fn resolve_verify(args: &VerifyArgs, given: &Given, config: Option<&Config>)
         graph: resolve_graph(&args.graph, given, file),
         env_prefix: args.env_prefix.clone(),
         detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
+        approvals: resolve_approvals(&args.approvals, file),
     }
 }
 

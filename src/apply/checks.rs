@@ -64,6 +64,8 @@ pub fn role_held(holdings: &Holdings, user_id: &str, role: &MissingRole) -> Resu
 pub enum Verdict {
     /// Every check passed and access is still missing.
     Reprocess,
+    /// The access is back: nothing to do (or an interrupted run's request took effect).
+    Restored,
     /// The item no longer needs reprocessing (or no longer may be).
     Skip(String),
     /// The checks themselves could not be completed: no write without them.
@@ -158,7 +160,7 @@ pub fn judge(item: &PlanItem, current: &Current, holdings: &Holdings) -> Verdict
         }
     }
     if missing == 0 {
-        Verdict::Skip("the access was restored since the audit".into())
+        Verdict::Restored
     } else {
         Verdict::Reprocess
     }
@@ -221,7 +223,7 @@ mod tests {
             (
                 current(Ok(delivered.clone()), Ok(enabled.clone())),
                 holdings(&["u1"]),
-                Verdict::Skip("the access was restored since the audit".into()),
+                Verdict::Restored,
             ),
             (
                 current(Err(404), Ok(enabled.clone())),

@@ -1,6 +1,12 @@
 //! The append-only apply journal beside the plan: one JSON line per event, flushed and synced
 //! before the next step, so an apply killed at any point resumes without losing an outcome or
 //! reprocessing an item twice.
+//!
+//! Every line carries the plan digest and the SHA-256 of the line before it (`prev`; the
+//! first line's is the plan digest): a line edited, inserted, removed or copied from another
+//! plan's journal breaks the chain, and `apply` stops naming the line. A chain is no
+//! signature — someone who can write the file can recompute it — so `apply
+//! --recheck-journal` re-checks every item live instead of trusting the journal.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -10,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,11 +38,19 @@ pub struct Entry {
     pub assignment_id: String,
     #[serde(default)]
     pub detail: String,
+    /// The plan digest this journal belongs to.
+    pub plan: String,
+    /// `sha256:` of the previous line's bytes (without its newline); the plan digest for the
+    /// first line.
+    pub prev: String,
 }
 
 pub struct Journal {
     path: PathBuf,
     file: File,
+    plan: String,
+    /// The hash the next line links to.
+    last: String,
 }
 
 /// The journal path for a plan: `plan.json` → `plan.journal.jsonl`.
@@ -49,39 +63,54 @@ pub fn path_for(plan: &Path) -> PathBuf {
 }
 
 impl Journal {
-    /// Opens (creating) the journal and returns it with every entry so far. A journal written
-    /// for other plan items is refused.
-    pub fn open(path: &Path, items_digest: &str) -> Result<(Journal, Vec<Entry>)> {
+    /// Opens (creating) the journal and returns it with every entry so far. A broken chain
+    /// or another plan's line is refused with its line number.
+    pub fn open(path: &Path, plan_digest: &str) -> Result<(Journal, Vec<Entry>)> {
         let mut entries = Vec::new();
+        let mut last = plan_digest.to_string();
         if path.exists() {
             drop_torn_tail(path)?;
+            let refuse = |line: usize, problem: String| {
+                Error::refused(
+                    path,
+                    Refusal::Journal {
+                        path: path.display().to_string(),
+                        line,
+                        problem,
+                    },
+                )
+            };
+            entra_model::input::check_regular_file(path)?;
             let reader = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-            for (number, line) in reader.lines().enumerate() {
+            for (index, line) in reader.lines().enumerate() {
+                let number = index + 1;
                 let line = line.map_err(|e| Error::io(path, e))?;
-                if line.trim().is_empty() {
-                    continue;
+                let entry = serde_json::from_str::<Entry>(&line)
+                    .map_err(|e| refuse(number, format!("is not a journal entry: {e}")))?;
+                if entry.plan != plan_digest {
+                    return Err(refuse(
+                        number,
+                        format!(
+                            "belongs to plan {}, not this plan ({plan_digest})",
+                            entry.plan
+                        ),
+                    ));
                 }
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(entry) => entries.push(entry),
-                    Err(e) => {
-                        return Err(Error::inconsistent(
-                            format!("{} line {}", path.display(), number + 1),
-                            format!("is not a journal entry: {e}"),
-                        ))
-                    }
+                if entry.prev != last {
+                    return Err(refuse(
+                        number,
+                        "does not link to the line before it: the journal was edited (a line changed, inserted or removed)".into(),
+                    ));
                 }
-            }
-            if let Some(other) = entries
-                .iter()
-                .find(|e| e.event == Event::Run && e.detail != items_digest)
-            {
-                return Err(Error::inconsistent(
-                    path.display().to_string(),
-                    format!(
-                        "belongs to a plan with items {}, not {items_digest}",
-                        other.detail
-                    ),
-                ));
+                if entry.event != Event::Run {
+                    entra_model::ids::check_guid(
+                        &entry.assignment_id,
+                        "assignment id",
+                        &format!("{} line {number}", path.display()),
+                    )?;
+                }
+                last = crate::files::digest(line.as_bytes());
+                entries.push(entry);
             }
         }
         let file = OpenOptions::new()
@@ -93,25 +122,31 @@ impl Journal {
             Journal {
                 path: path.to_path_buf(),
                 file,
+                plan: plan_digest.to_string(),
+                last,
             },
             entries,
         ))
     }
 
-    /// Appends one entry and makes it durable before returning.
+    /// Appends one entry, linked to the one before, and makes it durable before returning.
     pub fn record(&mut self, event: Event, assignment_id: &str, detail: &str) -> Result<()> {
         let entry = Entry {
             at: Utc::now(),
             event,
             assignment_id: assignment_id.to_string(),
             detail: detail.to_string(),
+            plan: self.plan.clone(),
+            prev: self.last.clone(),
         };
-        let mut line = serde_json::to_string(&entry).expect("journal entries serialise");
-        line.push('\n');
+        // Plain strings and a date always serialise.
+        let line = serde_json::to_string(&entry).unwrap_or_default();
         self.file
-            .write_all(line.as_bytes())
+            .write_all(format!("{line}\n").as_bytes())
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.last = crate::files::digest(line.as_bytes());
+        Ok(())
     }
 }
 
@@ -145,32 +180,73 @@ pub fn last_events(entries: &[Entry]) -> HashMap<String, Entry> {
 mod tests {
     use super::*;
 
+    const X: &str = "11111111-1111-4111-8111-111111111111";
+    const Y: &str = "22222222-2222-4222-8222-222222222222";
+
+    fn written(path: &Path) {
+        let (mut journal, entries) = Journal::open(path, "sha256:a").unwrap();
+        assert!(entries.is_empty());
+        journal.record(Event::Run, "", "alice, bob").unwrap();
+        journal.record(Event::Sending, X, "").unwrap();
+        journal.record(Event::Reprocessed, X, "202").unwrap();
+        journal.record(Event::Sending, Y, "").unwrap();
+    }
+
     #[test]
     fn resumes_and_tolerates_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.journal.jsonl");
-        {
-            let (mut journal, entries) = Journal::open(&path, "sha256:a").unwrap();
-            assert!(entries.is_empty());
-            journal.record(Event::Run, "", "sha256:a").unwrap();
-            journal.record(Event::Sending, "x", "").unwrap();
-            journal.record(Event::Reprocessed, "x", "202").unwrap();
-            journal.record(Event::Sending, "y", "").unwrap();
-        }
+        written(&path);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.extend_from_slice(b"{\"at\":\"2026-");
         std::fs::write(&path, bytes).unwrap();
         let (mut journal, entries) = Journal::open(&path, "sha256:a").unwrap();
         let last = last_events(&entries);
-        assert_eq!(last["x"].event, Event::Reprocessed);
-        assert_eq!(last["y"].event, Event::Sending);
-        journal.record(Event::Failed, "y", "boom").unwrap();
+        assert_eq!(last[X].event, Event::Reprocessed);
+        assert_eq!(last[Y].event, Event::Sending);
+        journal.record(Event::Failed, Y, "boom").unwrap();
         let (_, entries) = Journal::open(&path, "sha256:a").unwrap();
-        assert_eq!(last_events(&entries)["y"].event, Event::Failed);
-        assert!(
-            Journal::open(&path, "sha256:other").is_err(),
-            "a journal of other items is refused"
-        );
+        assert_eq!(last_events(&entries)[Y].event, Event::Failed);
+    }
+
+    fn refusal(path: &Path, plan: &str) -> (usize, String) {
+        match Journal::open(path, plan).err() {
+            Some(Error::Refused {
+                reason: Refusal::Journal { line, problem, .. },
+                ..
+            }) => (line, problem),
+            other => panic!("expected a journal refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_forged_removed_or_foreign_line_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal.jsonl");
+        written(&path);
+        let original = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = original.lines().collect();
+
+        // Another plan's journal.
+        assert_eq!(refusal(&path, "sha256:b").0, 1);
+
+        // A forged outcome for an item that was never sent, inserted before the last line.
+        let forged = lines[2].replace(X, Y);
+        let text = [lines[0], lines[1], lines[2], &forged, lines[3]].join("\n") + "\n";
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(refusal(&path, "sha256:a").0, 4);
+
+        // The run line deleted.
+        let text = lines[1..].join("\n") + "\n";
+        std::fs::write(&path, text).unwrap();
+        let (line, problem) = refusal(&path, "sha256:a");
+        assert_eq!(line, 1);
+        assert!(problem.contains("does not link"), "{problem}");
+
+        // An edited detail.
+        let text = original.replacen("\"202\"", "\"204\"", 1);
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(refusal(&path, "sha256:a").0, 4);
     }
 
     #[test]

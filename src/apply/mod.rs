@@ -15,7 +15,9 @@ use futures_util::StreamExt;
 
 use crate::error::{Error, Refusal, Result};
 use crate::graph::{paths, GraphClient};
+use crate::plan::approval::{self, Decision};
 use crate::plan::{Plan, PlanItem};
+use crate::trust::AllowedSigners;
 use checks::Verdict;
 use journal::{Event, Journal};
 
@@ -53,6 +55,13 @@ pub struct ItemResult {
     pub at: Option<DateTime<Utc>>,
 }
 
+/// What apply may do: the items approved by enough distinct approvers, and who approved what.
+#[derive(Debug)]
+pub struct Approved<'a> {
+    pub items: Vec<&'a PlanItem>,
+    pub decision: Decision,
+}
+
 /// Everything that must be true before anything is read or written. Pure, so every refusal
 /// is tested directly.
 pub fn preflight<'a>(
@@ -60,7 +69,9 @@ pub fn preflight<'a>(
     tenant_id: &str,
     now: DateTime<Utc>,
     max_items: usize,
-) -> std::result::Result<Vec<&'a PlanItem>, Refusal> {
+    allowed: Option<&AllowedSigners>,
+    min_approvers: usize,
+) -> std::result::Result<Approved<'a>, Refusal> {
     if !plan.tenant_id.eq_ignore_ascii_case(tenant_id) {
         return Err(Refusal::WrongTenant {
             plan: plan.tenant_id.clone(),
@@ -74,60 +85,72 @@ pub fn preflight<'a>(
         });
     }
     plan.check_integrity()?;
-    let approval = plan.approval.as_ref().ok_or(Refusal::NotApproved)?;
-    let approved: Vec<&PlanItem> = plan
+    let decision = approval::decide(plan, allowed, min_approvers, now)?;
+    let items: Vec<&PlanItem> = plan
         .items
         .iter()
-        .filter(|item| approval.approved.contains(&item.assignment_id))
+        .filter(|item| decision.is_approved(&item.assignment_id))
         .collect();
-    if approved.len() != approval.approved.len() {
-        return Err(Refusal::ApprovedUnknownItems);
+    if items.is_empty() {
+        return Err(Refusal::NotEnoughApprovers {
+            min: decision.min_approvers,
+        });
     }
-    if approved.len() > max_items {
+    if items.len() > max_items {
         return Err(Refusal::TooManyItems {
-            approved: approved.len(),
+            approved: items.len(),
             max: max_items,
         });
     }
-    Ok(approved)
+    Ok(Approved { items, decision })
 }
 
 pub struct ApplyRun<'a> {
     pub client: &'a GraphClient,
     pub plan: &'a Plan,
     pub plan_path: &'a Path,
-    pub approved: Vec<&'a PlanItem>,
+    pub approved: Approved<'a>,
     pub dry_run: bool,
+    /// Trust no settled outcome of the journal: re-check every approved item live.
+    pub recheck_journal: bool,
     /// Set by Ctrl-C: no new item starts; the ones in flight finish and are journaled.
     pub stop: Arc<AtomicBool>,
 }
 
 impl ApplyRun<'_> {
     pub async fn run(self) -> Result<Vec<ItemResult>> {
-        let digest = self.plan.items_digest.clone();
+        let digest = self.plan.digest();
         let (journal, entries) = if self.dry_run {
             (None, Vec::new())
         } else {
             let (mut journal, entries) =
                 Journal::open(&journal::path_for(self.plan_path), &digest)?;
-            journal.record(Event::Run, "", &digest)?;
+            journal.record(Event::Run, "", &self.approvers_line())?;
             (Some(journal), entries)
         };
         let mut last = journal::last_events(&entries);
         let journal = journal.map(Mutex::new);
 
-        // Items already settled by an earlier run are not touched again.
+        // Items already settled by an earlier run are not touched again (unless the journal
+        // is not to be trusted: then the live re-check decides).
         let pending: Vec<&PlanItem> = self
             .approved
+            .items
             .iter()
             .copied()
             .filter(|item| {
-                !matches!(
-                    last.get(&item.assignment_id).map(|e| e.event),
-                    Some(Event::Reprocessed | Event::Skipped)
-                )
+                self.recheck_journal
+                    || !matches!(
+                        last.get(&item.assignment_id).map(|e| e.event),
+                        Some(Event::Reprocessed | Event::Skipped)
+                    )
             })
             .collect();
+        if self.recheck_journal {
+            for item in &pending {
+                last.remove(&item.assignment_id);
+            }
+        }
         let in_doubt: Vec<&str> = pending
             .iter()
             .filter(|item| last.get(&item.assignment_id).map(|e| e.event) == Some(Event::Sending))
@@ -152,9 +175,13 @@ impl ApplyRun<'_> {
                     continue;
                 }
                 // The interrupted run's request did land: record it as the outcome it was.
-                Verdict::Skip(reason) if was_in_doubt && reason.contains("restored") => (
+                Verdict::Restored if was_in_doubt => (
                     Outcome::Reprocessed,
                     "access restored: the request of an interrupted run took effect".to_string(),
+                ),
+                Verdict::Restored => (
+                    Outcome::Skipped,
+                    "the access was restored since the audit".to_string(),
                 ),
                 Verdict::Skip(reason) => (Outcome::Skipped, reason),
                 Verdict::Unchecked(reason) => (Outcome::Failed, format!("not sent: {reason}")),
@@ -207,13 +234,13 @@ impl ApplyRun<'_> {
 
         // Report every plan item: this run's outcome, else an earlier run's, else why not.
         let now = Utc::now();
-        let approval = self.plan.approval.as_ref();
+        let decision = &self.approved.decision;
         Ok(self
             .plan
             .items
             .iter()
             .map(|item| {
-                let approved = approval.is_some_and(|a| a.approved.contains(&item.assignment_id));
+                let approved = decision.is_approved(&item.assignment_id);
                 let (outcome, reason, at) =
                     if let Some((outcome, reason)) = outcomes.remove(&item.assignment_id) {
                         (outcome, reason, Some(now))
@@ -231,7 +258,21 @@ impl ApplyRun<'_> {
                     } else if approved {
                         (Outcome::Failed, "not attempted".to_string(), None)
                     } else {
-                        (Outcome::NotApproved, "not approved".to_string(), None)
+                        let by = decision.approvers(&item.assignment_id);
+                        (
+                            Outcome::NotApproved,
+                            format!(
+                                "approved by {} of the {} required{}",
+                                by.len(),
+                                decision.min_approvers,
+                                if by.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({})", by.join(", "))
+                                }
+                            ),
+                            None,
+                        )
                     };
                 ItemResult {
                     item: item.clone(),
@@ -241,6 +282,22 @@ impl ApplyRun<'_> {
                 }
             })
             .collect())
+    }
+}
+
+impl ApplyRun<'_> {
+    /// The journal's run line: who approved, so the journal names its approvers.
+    fn approvers_line(&self) -> String {
+        let mut principals: Vec<&str> = self
+            .approved
+            .decision
+            .by_item
+            .values()
+            .flat_map(|a| a.principals.iter().map(String::as_str))
+            .collect();
+        principals.sort_unstable();
+        principals.dedup();
+        format!("approved by {}", principals.join(", "))
     }
 }
 

@@ -10,9 +10,13 @@ use crate::apply::{preflight, results, ApplyRun, Outcome as ItemOutcome};
 use crate::cli::ApplyArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::evidence;
+use crate::lock::{RunLock, DEFAULT_MAX_AGE_HOURS};
 use crate::output::Printer;
 use crate::plan::Plan;
-use crate::settings::{self, Given};
+use crate::settings::{self, ApprovalSettings, Given};
+use crate::trust::AllowedSigners;
+use std::path::Path;
 
 pub fn run(
     args: &ApplyArgs,
@@ -23,9 +27,24 @@ pub fn run(
     let settings = settings::resolve_apply(args, given, config)?;
     let args = &settings;
     let plan = Plan::read(&args.plan)?;
+    let dir = plan_folder(&args.plan);
+    let run_dir = args.run.clone().unwrap_or_else(|| dir.to_path_buf());
+    let refuse = |reason| Error::refused(&args.plan, reason);
+    evidence::check_committed(&run_dir, &plan).map_err(refuse)?;
+    let allowed = load_allowed(&args.approvals)?;
     let tenant = args.graph.tenant.clone().unwrap_or_default();
-    let approved = preflight(&plan, &tenant, Utc::now(), args.max_items)
-        .map_err(|reason| Error::refused(&args.plan, reason))?;
+    let now = Utc::now();
+    let approved = preflight(
+        &plan,
+        &tenant,
+        now,
+        args.max_items,
+        allowed.as_ref(),
+        args.approvals.min_approvers,
+    )
+    .map_err(refuse)?;
+    // One apply per plan at a time: two would send every item twice.
+    let _lock = RunLock::acquire(dir, chrono::Duration::hours(DEFAULT_MAX_AGE_HOURS), now)?;
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
     let runtime = connect::runtime()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -46,15 +65,11 @@ pub fn run(
             plan_path: &args.plan,
             approved,
             dry_run: args.dry_run,
+            recheck_journal: args.recheck_journal,
             stop: stop.clone(),
         }
         .run(),
     )?;
-    let dir = args
-        .plan
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
     let written = if args.dry_run {
         let path = dir.join("apply-dry-run.csv");
         write_dry_run(&path, &outcomes)?;
@@ -98,7 +113,23 @@ pub fn run(
     })
 }
 
-fn write_dry_run(path: &std::path::Path, outcomes: &[crate::apply::ItemResult]) -> Result<()> {
+/// The folder a plan sits in (its journal, results and lock go beside it).
+pub fn plan_folder(plan: &Path) -> &Path {
+    plan.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The allowed_signers policy, when one is configured.
+pub fn load_allowed(approvals: &ApprovalSettings) -> Result<Option<AllowedSigners>> {
+    Ok(approvals
+        .allowed_signers
+        .as_deref()
+        .map(AllowedSigners::load)
+        .transpose()?)
+}
+
+fn write_dry_run(path: &Path, outcomes: &[crate::apply::ItemResult]) -> Result<()> {
     results::write_csv(
         path,
         &[

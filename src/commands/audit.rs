@@ -51,6 +51,8 @@ pub struct RunOptions<'a> {
     pub scope: &'a Scope,
     pub register: Option<&'a Register>,
     pub keep: Option<usize>,
+    /// The key that seals the manifest (`manifest.sig`).
+    pub sign_key: Option<&'a Path>,
 }
 
 pub fn run(
@@ -90,6 +92,7 @@ pub fn run(
             scope: &settings.scope,
             register: register.as_ref(),
             keep: settings.keep,
+            sign_key: settings.sign_key.as_deref(),
         },
         extras,
     )?;
@@ -211,6 +214,7 @@ pub fn audit_and_report(
         let plan = Plan::new(
             &snapshot.info,
             &annotated.findings,
+            &run_name,
             generated_at,
             options.expiry_days,
         )?;
@@ -272,6 +276,17 @@ pub fn audit_and_report(
         previous: previous_in_chain.as_deref(),
     })?;
     files.push(run_dir.join(evidence::MANIFEST_JSON));
+    if let Some(key) = options.sign_key {
+        // The seal: a signature over the manifest's digest, before the index commits the run.
+        let signature = super::keys::sign(
+            key,
+            crate::trust::EVIDENCE_NAMESPACE,
+            evidence::seal_message(&manifest_sha256).as_bytes(),
+        )?;
+        let path = run_dir.join(evidence::MANIFEST_SIG);
+        crate::files::write_durable(&path, signature.as_bytes())?;
+        files.push(path);
+    }
 
     // The index row commits the run; retention runs only after it is written.
     index.records.push(

@@ -7,9 +7,11 @@ use super::Outcome;
 use crate::error::Result;
 use crate::evidence::verify;
 use crate::output::Printer;
+use crate::trust::AllowedSigners;
 
-pub fn verify(dir: &Path, printer: &Printer) -> Result<Outcome> {
-    let result = verify::verify(dir)?;
+pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> Result<Outcome> {
+    let policy = allowed_signers.map(AllowedSigners::load).transpose()?;
+    let result = verify::verify(dir, policy)?;
     for problem in &result.problems {
         printer.data(format_args!(
             "{}: {}: {}",
@@ -21,6 +23,9 @@ pub fn verify(dir: &Path, printer: &Printer) -> Result<Outcome> {
     if !printer.is_quiet() {
         for note in &result.notes {
             printer.status(format_args!("note: {}: {}", note.run, note.detail));
+        }
+        for (run, signer) in &result.seals {
+            printer.status(format_args!("sealed: {run}: by {signer}"));
         }
         let runs = result.checked.len();
         if result.is_intact() {

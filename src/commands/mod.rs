@@ -14,6 +14,7 @@ pub mod config_check;
 pub mod connect;
 pub mod evidence;
 pub mod generate;
+pub mod keys;
 pub mod plan;
 pub mod snapshot;
 pub mod verify;
@@ -53,7 +54,10 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
         Command::Config(ConfigCommand::Check { file }) => {
             config_check::check(file.as_deref(), config_path, printer)
         }
-        Command::Evidence(EvidenceCommand::Verify { dir }) => evidence::verify(dir, printer),
+        Command::Evidence(EvidenceCommand::Verify {
+            dir,
+            allowed_signers,
+        }) => evidence::verify(dir, allowed_signers.as_deref(), printer),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `entra-drift plan show|approve`: a person reads the plan and records a decision.
+//! `entra-drift plan show|approve|digest`: a person reads the plan and records a (signed)
+//! decision.
 
 use chrono::Utc;
 
@@ -6,8 +7,9 @@ use super::Outcome;
 use crate::cli::{ApproveArgs, PlanCommand};
 use crate::error::{Error, Refusal, Result};
 use crate::output::Printer;
-use crate::plan::approval::{approved_in_workbook, Selection};
+use crate::plan::approval::{approved_in_workbook, Selection, Signed};
 use crate::plan::Plan;
+use crate::trust::{self, AllowedSigners, PLAN_NAMESPACE};
 
 pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
     match command {
@@ -16,6 +18,18 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
             Ok(Outcome::Clean)
         }
         PlanCommand::Approve(args) => approve(args, printer),
+        PlanCommand::Digest(args) => {
+            let plan = Plan::read(&args.plan)?;
+            let selection = Selection {
+                only: args.only.clone(),
+                exclude: args.exclude.clone(),
+            };
+            let items = plan
+                .select(&selection)
+                .map_err(|reason| Error::refused(&args.plan, reason))?;
+            printer.data_text(&plan.statement(&items))?;
+            Ok(Outcome::Clean)
+        }
     }
 }
 
@@ -38,37 +52,71 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
             )
         }
     };
-    if let Some(previous) = &plan.approval {
-        tracing::warn!(approver = %previous.approver, "replacing an earlier approval");
+    let statement = plan.statement(&approved);
+    let signed = sign(args, &statement)?;
+    if let (Some(allowed), Some(signed)) = (&args.allowed_signers, &signed) {
+        // Refuse now what apply would refuse later.
+        AllowedSigners::load(allowed)?.verify_for(
+            args.approver.trim(),
+            &signed.signature,
+            PLAN_NAMESPACE,
+            statement.as_bytes(),
+            Utc::now(),
+        )?;
     }
+    let now = Utc::now();
     plan.approve(
         &args.approver,
         args.ticket.clone(),
         approved,
         source,
-        Utc::now(),
+        now,
+        signed,
     )
     .map_err(refuse)?;
     plan.write(&args.plan)?;
-    let Some(approval) = plan.approval.as_ref() else {
-        return Ok(Outcome::Clean);
-    };
-    printer.status(format_args!(
-        "Approved {} of {} items of {} as {}{}",
-        approval.approved.len(),
-        plan.items.len(),
-        args.plan.display(),
-        approval.approver,
-        approval
-            .ticket
-            .as_deref()
-            .map(|t| format!(" (ticket {t})"))
-            .unwrap_or_default()
-    ));
+    if let Some(approval) = plan.approvals.last() {
+        printer.status(format_args!(
+            "Approved {} of {} items of {} as {}{}{}",
+            approval.items.len(),
+            plan.items.len(),
+            args.plan.display(),
+            approval.approver,
+            approval
+                .key
+                .as_deref()
+                .map(|k| format!(", signed with {k}"))
+                .unwrap_or_else(|| ", unsigned".into()),
+            approval
+                .ticket
+                .as_deref()
+                .map(|t| format!(" (ticket {t})"))
+                .unwrap_or_default()
+        ));
+        printer.status(format_args!(
+            "The plan has {} approval(s)",
+            plan.approvals.len()
+        ));
+    }
     Ok(Outcome::Clean)
 }
 
-/// The text `plan show` prints.
+/// The approval's signature: made here with `--sign-key` (a private key file, or the agent's
+/// key for a `.pub` file), or read from `--signature` and checked against the statement.
+fn sign(args: &ApproveArgs, statement: &str) -> Result<Option<Signed>> {
+    let message = statement.as_bytes();
+    let armored = match (&args.sign_key, &args.signature) {
+        (Some(key), _) => super::keys::sign(key, PLAN_NAMESPACE, message)?,
+        (None, Some(file)) => entra_model::input::read_text(file)?,
+        (None, None) => return Ok(None),
+    };
+    let key = trust::verify(&armored, PLAN_NAMESPACE, message)?;
+    Ok(Some(Signed {
+        signature: armored.trim_end().to_string() + "\n",
+        fingerprint: trust::fingerprint(&key),
+    }))
+}
+
 pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
     let mut out = String::new();
     let tenant = plan.tenant_name.as_deref().unwrap_or("(unnamed tenant)");
@@ -93,29 +141,39 @@ pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
         plan.snapshot_source,
         plan.snapshot_taken_at.to_rfc3339()
     );
-    out += &format!("Items match their digest ({})\n", plan.items_digest);
-    match &plan.approval {
-        Some(a) => {
-            out += &format!(
-                "Approved: {} of {} items by {} at {}{} (from {})\n",
-                a.approved.len(),
-                plan.items.len(),
-                a.approver,
-                a.approved_at.to_rfc3339(),
-                a.ticket
-                    .as_deref()
-                    .map(|t| format!(", ticket {t}"))
-                    .unwrap_or_default(),
-                a.source
-            )
-        }
-        None => out += &format!("Not approved: {} items\n", plan.items.len()),
+    out += &format!("Plan digest {} (run {})\n", plan.digest(), plan.run);
+    if plan.approvals.is_empty() {
+        out += &format!("Not approved: {} items\n", plan.items.len());
+    }
+    for a in &plan.approvals {
+        out += &format!(
+            "Approved: {} of {} items by {} at {}{}{} (from {})\n",
+            a.items.len(),
+            plan.items.len(),
+            a.approver,
+            a.approved_at.to_rfc3339(),
+            a.key
+                .as_deref()
+                .map(|k| format!(", signed with {k}"))
+                .unwrap_or_else(|| ", unsigned".into()),
+            a.ticket
+                .as_deref()
+                .map(|t| format!(", ticket {t}"))
+                .unwrap_or_default(),
+            a.source
+        );
     }
     for (number, item) in plan.items.iter().enumerate() {
-        let mark = match &plan.approval {
-            Some(a) if a.approved.contains(&item.assignment_id) => "[approved]",
-            Some(_) => "[not approved]",
-            None => "[pending]",
+        let by: Vec<&str> = plan
+            .approvals
+            .iter()
+            .filter(|a| a.items.contains(&item.assignment_id))
+            .map(|a| a.approver.as_str())
+            .collect();
+        let mark = if by.is_empty() {
+            "[pending]".to_string()
+        } else {
+            format!("[approved by {}]", by.join(", "))
         };
         out += &format!(
             "\n{:>3}. {mark} assignment {}\n     user {} <{}> ({})\n     package {} ({})\n",

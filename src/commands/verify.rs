@@ -8,6 +8,7 @@ use crate::cli::VerifyArgs;
 use crate::config::Config;
 use crate::error::{Error, Refusal, Result};
 use crate::output::Printer;
+use crate::plan::approval::{self, Decision};
 use crate::plan::Plan;
 use crate::settings::{self, Given};
 
@@ -34,6 +35,20 @@ pub fn run(
             },
         ));
     }
+    // With a policy, forged approvals stop verify as they stop apply; without approvals,
+    // every item is reported as not approved.
+    let allowed = super::apply::load_allowed(&args.approvals)?;
+    let decision = if plan.approvals.is_empty() {
+        Decision::default()
+    } else {
+        approval::decide(
+            &plan,
+            allowed.as_ref(),
+            args.approvals.min_approvers,
+            chrono::Utc::now(),
+        )
+        .map_err(|reason| Error::refused(&args.plan, reason))?
+    };
     let mut graph = args.graph.clone();
     graph.tenant = Some(tenant);
     let connection = connect::connect(&graph, &args.env_prefix)?;
@@ -42,10 +57,7 @@ pub fn run(
     let mut rows = Vec::new();
     let (mut restored, mut missing, mut unknown) = (0, 0, 0);
     for item in &plan.items {
-        let approved = plan
-            .approval
-            .as_ref()
-            .is_some_and(|a| a.approved.contains(&item.assignment_id));
+        let approved = !plan.approvals.is_empty() && decision.is_approved(&item.assignment_id);
         let checks: Vec<_> = item
             .missing_roles
             .iter()

@@ -159,3 +159,71 @@ fn sibling(run_dir: &Path, name: &str) -> PathBuf {
         .map(|p| p.join(name))
         .unwrap_or_else(|| PathBuf::from(name))
 }
+
+/// Checks that `plan` was committed by the run in `run_dir`: the folder is the plan's run,
+/// its `manifest.json` lists `plan.json` with the digest of the plan as the audit wrote it
+/// (approvals are added later and are not part of it), and the tenant's `index.csv` lists the
+/// run. A plan from a run killed before it committed, or one moved between runs, fails.
+/// The signature beside a run's manifest (namespace `entra-drift-evidence`).
+pub const MANIFEST_SIG: &str = "manifest.sig";
+
+/// What a run's seal signs: the `sha256:` digest of its manifest.json bytes, as one line
+/// (`sha256sum`-checkable; `ssh-keygen -Y verify` reads the same bytes).
+pub fn seal_message(manifest_sha256: &str) -> String {
+    format!("{manifest_sha256}\n")
+}
+
+pub fn check_committed(
+    run_dir: &Path,
+    plan: &crate::plan::Plan,
+) -> std::result::Result<(), crate::error::Refusal> {
+    let refuse = |problem: String| crate::error::Refusal::NotCommitted {
+        run: plan.run.clone(),
+        problem,
+    };
+    let name = folder_name(run_dir);
+    if name != plan.run {
+        return Err(refuse(format!(
+            "the plan belongs to run `{}`, but its folder is `{name}`",
+            plan.run
+        )));
+    }
+    let manifest_path = run_dir.join(MANIFEST_JSON);
+    let manifest: Manifest = entra_model::read_json(&manifest_path).map_err(|e| {
+        refuse(format!(
+            "`{}` cannot be read ({}): the audit did not finish",
+            manifest_path.display(),
+            entra_model::error::chain(&e)
+        ))
+    })?;
+    if manifest.run != plan.run {
+        return Err(refuse(format!("the manifest is run `{}`'s", manifest.run)));
+    }
+    let expected = crate::files::digest(&plan.committed_bytes());
+    match manifest
+        .files
+        .iter()
+        .find(|f| f.path == crate::report::PLAN_JSON)
+    {
+        Some(entry) if entry.sha256 == expected => {}
+        Some(entry) => return Err(refuse(format!(
+            "the manifest records plan.json as {}, but this plan (without approvals) is {expected}",
+            entry.sha256
+        ))),
+        None => return Err(refuse("the manifest lists no plan.json".into())),
+    }
+    let tenant_dir = run_dir.parent().unwrap_or(Path::new("."));
+    let index = crate::history::RunIndex::read(tenant_dir).map_err(|e| {
+        refuse(format!(
+            "the tenant's index.csv cannot be read: {}",
+            crate::output::render_error(&e).trim_end()
+        ))
+    })?;
+    if index.find(&plan.run).is_none() {
+        return Err(refuse(format!(
+            "`{}` does not list the run",
+            tenant_dir.join(crate::history::INDEX_CSV).display()
+        )));
+    }
+    Ok(())
+}

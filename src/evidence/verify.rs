@@ -11,10 +11,12 @@ use crate::error::{Error, InputError, Result};
 use crate::history::{RunIndex, INDEX_CSV};
 use crate::plan::Plan;
 use crate::report::PLAN_JSON;
+use crate::trust::{AllowedSigners, EVIDENCE_NAMESPACE};
 
 /// Files that `apply` and `verify` write into a run folder after the audit.
-const LATER_ADDITIONS: [&str; 5] = [
+const LATER_ADDITIONS: [&str; 6] = [
     "plan.journal.jsonl",
+    ".lock",
     crate::apply::results::APPLY_RESULTS_CSV,
     crate::apply::results::APPLY_RESULTS_XLSX,
     crate::apply::results::VERIFY_RESULTS_CSV,
@@ -36,6 +38,9 @@ pub enum Kind {
     BrokenChain,
     /// A run folder with a manifest that `index.csv` does not list.
     Unrecorded,
+    /// A seal or an approval signature that does not verify, or a run left unsigned after
+    /// signed ones.
+    Signature,
 }
 
 impl Kind {
@@ -47,6 +52,7 @@ impl Kind {
             Kind::Manifest => "manifest",
             Kind::BrokenChain => "broken chain",
             Kind::Unrecorded => "unrecorded run",
+            Kind::Signature => "signature",
         }
     }
 }
@@ -70,6 +76,12 @@ pub struct Verification {
     pub checked: Vec<PathBuf>,
     pub problems: Vec<Problem>,
     pub notes: Vec<Note>,
+    /// Who sealed each run: `(run, principal or "key <fingerprint>")`.
+    pub seals: Vec<(String, String)>,
+    /// The allowed_signers policy seals and approvals are checked against.
+    policy: Option<AllowedSigners>,
+    /// A run of the tenant being checked was sealed: every later one must be too.
+    sealed_before: bool,
 }
 
 impl Verification {
@@ -95,8 +107,11 @@ impl Verification {
 
 /// Verifies a run folder, a tenant folder (every run and the whole chain) or an `--out` root
 /// (every tenant folder in it).
-pub fn verify(dir: &Path) -> Result<Verification> {
-    let mut result = Verification::default();
+pub fn verify(dir: &Path, policy: Option<AllowedSigners>) -> Result<Verification> {
+    let mut result = Verification {
+        policy,
+        ..Verification::default()
+    };
     if !dir.is_dir() {
         return Err(Error::Input(InputError::NotADirectory {
             path: dir.to_path_buf(),
@@ -174,9 +189,24 @@ fn verify_tenant(tenant_dir: &Path, result: &mut Verification) -> Result<()> {
     let index = RunIndex::read(tenant_dir)?;
     let mut listed = HashSet::new();
     let mut before: Option<&str> = None;
+    let mut kept_before = false;
+    result.sealed_before = false;
     for record in &index.records {
         listed.insert(record.run.clone());
         let folder = tenant_dir.join(&record.run);
+        if record.pruned_at.is_some() && kept_before {
+            // Retention prunes the oldest runs only: a pruned run after a kept one was
+            // deleted by something else.
+            result.problem(
+                &record.run,
+                Kind::BrokenChain,
+                "marked pruned, but an older run is kept: retention prunes only the oldest runs"
+                    .into(),
+            );
+        }
+        if record.pruned_at.is_none() {
+            kept_before = true;
+        }
         if let Some(pruned) = record.pruned_at {
             if folder.exists() {
                 result.note(
@@ -279,6 +309,7 @@ fn verify_run(
             );
         }
     }
+    check_seal(&run_dir, run, &digest, result);
     check_files(&run_dir, run, &manifest, result)?;
     check_link(tenant_dir, run, &manifest, index, expected_previous, result)
 }
@@ -337,13 +368,30 @@ fn check_files(
         if actual == entry.sha256 {
             continue;
         }
-        match approval_only(&path, &entry.sha256) {
-            Some(approver) => result.note(run, format!("{}: approval by {approver} added after the audit (the audit's content is intact)", entry.path)),
-            None => result.problem(run, Kind::Edited, format!("{} (recorded {}, now {actual})", entry.path, entry.sha256)),
+        match approval_only(&path, &entry.sha256, result.policy.as_ref()) {
+            Some(approvals) => {
+                if approvals.contains("SIGNATURE DOES NOT VERIFY") {
+                    result.problem(
+                        run,
+                        Kind::Signature,
+                        format!("{}: approvals {approvals}", entry.path),
+                    );
+                } else {
+                    result.note(run, format!("{}: approvals added after the audit: {approvals} (the audit's content is intact)", entry.path));
+                }
+            }
+            None => result.problem(
+                run,
+                Kind::Edited,
+                format!("{} (recorded {}, now {actual})", entry.path, entry.sha256),
+            ),
         }
     }
     for (relative, _) in list_files(run_dir)? {
-        if relative == MANIFEST_JSON || recorded.contains(relative.as_str()) {
+        if relative == MANIFEST_JSON
+            || relative == super::MANIFEST_SIG
+            || recorded.contains(relative.as_str())
+        {
             continue;
         }
         if LATER_ADDITIONS.contains(&relative.as_str()) {
@@ -355,18 +403,101 @@ fn check_files(
     Ok(())
 }
 
-/// When `plan.json` differs only by the approval that `plan approve` adds, returns who
-/// approved. The plan is re-serialised without it exactly as `Plan::write` writes it.
-fn approval_only(path: &Path, recorded: &str) -> Option<String> {
+/// When `plan.json` differs only by the approvals that `plan approve` adds, says who
+/// approved (and, against the policy, whether each signature holds).
+fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -> Option<String> {
     if path.file_name()? != PLAN_JSON {
         return None;
     }
     let text = std::fs::read_to_string(path).ok()?;
-    let mut plan: Plan = serde_json::from_str(&text).ok()?;
-    let approval = plan.approval.take()?;
-    let mut original = serde_json::to_string_pretty(&plan).ok()?;
-    original.push('\n');
-    (bytes_digest(original.as_bytes()) == recorded).then_some(approval.approver)
+    let plan: Plan = serde_json::from_str(&text).ok()?;
+    if plan.approvals.is_empty() || bytes_digest(&plan.committed_bytes()) != recorded {
+        return None;
+    }
+    let described: Vec<String> = plan
+        .approvals
+        .iter()
+        .map(|approval| {
+            let statement = plan.statement(&approval.items);
+            let signed = match (&approval.signature, policy) {
+                (None, _) => "unsigned".to_string(),
+                (Some(signature), Some(policy)) => match policy.verify_for(
+                    &approval.approver,
+                    signature,
+                    crate::trust::PLAN_NAMESPACE,
+                    statement.as_bytes(),
+                    approval.approved_at,
+                ) {
+                    Ok(verified) => format!(
+                        "signed by {} ({})",
+                        verified.principal, verified.fingerprint
+                    ),
+                    Err(error) => format!("SIGNATURE DOES NOT VERIFY: {error}"),
+                },
+                (Some(_), None) => format!(
+                    "signed with {} (not checked: no --allowed-signers)",
+                    approval.key.as_deref().unwrap_or("an unnamed key")
+                ),
+            };
+            format!("{} ({signed})", approval.approver)
+        })
+        .collect();
+    Some(described.join("; "))
+}
+
+/// The run's seal (`manifest.sig`): checked against the policy when there is one; a run left
+/// unsealed after a sealed one of its tenant is a problem (someone rewrote it without the key).
+fn check_seal(run_dir: &Path, run: &str, manifest_digest: &str, result: &mut Verification) {
+    let path = run_dir.join(super::MANIFEST_SIG);
+    let signature = match std::fs::read_to_string(&path) {
+        Ok(signature) => signature,
+        Err(_) => {
+            if result.sealed_before {
+                result.problem(
+                    run,
+                    Kind::Signature,
+                    "not sealed (no manifest.sig), though an earlier run of this tenant is".into(),
+                );
+            }
+            return;
+        }
+    };
+    result.sealed_before = true;
+    let message = super::seal_message(manifest_digest);
+    let key = match crate::trust::verify(&signature, EVIDENCE_NAMESPACE, message.as_bytes()) {
+        Ok(key) => key,
+        Err(error) => {
+            result.problem(
+                run,
+                Kind::Signature,
+                format!("manifest.sig does not verify over this manifest: {error}"),
+            );
+            return;
+        }
+    };
+    let fingerprint = crate::trust::fingerprint(&key);
+    let Some(policy) = &result.policy else {
+        result
+            .seals
+            .push((run.to_string(), format!("key {fingerprint}")));
+        return;
+    };
+    let principals = policy.principals_for(&key, EVIDENCE_NAMESPACE, chrono::Utc::now());
+    if principals.is_empty() {
+        result.problem(
+            run,
+            Kind::Signature,
+            format!(
+                "sealed by key {fingerprint}, which `{}` does not allow for {EVIDENCE_NAMESPACE}",
+                policy.path().display()
+            ),
+        );
+    } else {
+        result.seals.push((
+            run.to_string(),
+            format!("{} ({fingerprint})", principals.join(", ")),
+        ));
+    }
 }
 
 fn check_link(

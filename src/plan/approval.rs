@@ -5,29 +5,41 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use calamine::{open_workbook, Data, Xlsx};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Plan;
 use crate::error::{Error, Refusal, Result};
+use crate::trust::{AllowedSigners, TrustError};
 
 /// Name of the Plan sheet and of its approval column in `drift.xlsx`.
 pub const PLAN_SHEET: &str = "Plan";
 pub const APPROVE_COLUMN: &str = "approve";
 pub const ASSIGNMENT_COLUMN: &str = "assignment_id";
+/// The plan digest on every item row: a workbook of another run's plan is refused even when
+/// its assignment ids match.
+pub const DIGEST_COLUMN: &str = "plan_digest";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
+    /// Who approves: with `--allowed-signers`, a principal the signing key is allowed for.
     pub approver: String,
     #[serde(default)]
     pub ticket: Option<String>,
     pub approved_at: DateTime<Utc>,
-    /// The items this approval was given for.
-    pub items_digest: String,
-    /// Assignment ids approved for reprocessing; the others are not to be touched.
-    pub approved: Vec<String>,
+    /// The plan digest this approval was given for ([`Plan::digest`]).
+    pub plan_digest: String,
+    /// Assignment ids approved; the plan's other items are not to be touched by this approval.
+    pub items: Vec<String>,
     /// `command line`, or the workbook it was read from.
     pub source: String,
+    /// An OpenSSH signature (namespace `entra-drift-plan`) over [`Plan::statement`] of
+    /// `items`; absent for an unsigned approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The signing key's fingerprint, for people reading the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What to approve: everything, or a selection.
@@ -37,8 +49,17 @@ pub struct Selection {
     pub exclude: Vec<String>,
 }
 
+/// A signature made for an approval, and its key's fingerprint.
+pub struct Signed {
+    pub signature: String,
+    pub fingerprint: String,
+}
+
+/// An approval clock skew allowance: a signer's clock may be a little ahead.
+const SKEW_MINUTES: i64 = 5;
+
 impl Plan {
-    /// Records an approval of the selected items (all by default).
+    /// Adds an approval of `approved` (assignment ids of this plan) to the plan's list.
     pub fn approve(
         &mut self,
         approver: &str,
@@ -46,6 +67,7 @@ impl Plan {
         approved: Vec<String>,
         source: String,
         now: DateTime<Utc>,
+        signed: Option<Signed>,
     ) -> std::result::Result<(), Refusal> {
         let approver = approver.trim();
         if approver.is_empty() {
@@ -60,13 +82,19 @@ impl Plan {
         if approved.is_empty() {
             return Err(Refusal::NothingApproved);
         }
-        self.approval = Some(Approval {
+        let (signature, key) = match signed {
+            Some(signed) => (Some(signed.signature), Some(signed.fingerprint)),
+            None => (None, None),
+        };
+        self.approvals.push(Approval {
             approver: approver.to_string(),
             ticket,
             approved_at: now,
-            items_digest: self.items_digest.clone(),
-            approved,
+            plan_digest: self.digest(),
+            items: approved,
             source,
+            signature,
+            key,
         });
         Ok(())
     }
@@ -123,6 +151,8 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
     };
     let approve = column(APPROVE_COLUMN)?;
     let assignment = column(ASSIGNMENT_COLUMN)?;
+    let digest_column = column(DIGEST_COLUMN)?;
+    let digest = plan.digest();
     let rows: Vec<&Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.is_empty())).collect();
     if rows.len() != plan.items.len() {
         return Err(refuse(format!(
@@ -134,6 +164,13 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
     let mut approved = Vec::new();
     for (index, (row, item)) in rows.iter().zip(&plan.items).enumerate() {
         let cell = |column: usize| row.get(column).cloned().unwrap_or_default();
+        if cell(digest_column) != digest {
+            return Err(refuse(format!(
+                "sheet `{PLAN_SHEET}` row {} was written for plan {}, not this plan ({digest}): it is another run's workbook",
+                index + 2,
+                cell(digest_column)
+            )));
+        }
         let id = cell(assignment);
         if !id.eq_ignore_ascii_case(&item.assignment_id) {
             return Err(refuse(format!(
@@ -201,6 +238,160 @@ fn cell_text(cell: &Data) -> String {
     match cell {
         Data::String(s) => s.trim().to_string(),
         Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Who approved one item, once each (principals compared case-insensitively).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemApprovals {
+    pub principals: Vec<String>,
+}
+
+/// The approvals of a plan, checked: which items have enough distinct approvers.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// Assignment id (lower-cased) → who approved it.
+    pub by_item: std::collections::HashMap<String, ItemApprovals>,
+    /// Distinct approvers each item needs.
+    pub min_approvers: usize,
+}
+
+impl Decision {
+    pub fn approvers(&self, assignment_id: &str) -> &[String] {
+        self.by_item
+            .get(&assignment_id.to_ascii_lowercase())
+            .map(|a| a.principals.as_slice())
+            .unwrap_or_default()
+    }
+
+    pub fn is_approved(&self, assignment_id: &str) -> bool {
+        self.approvers(assignment_id).len() >= self.min_approvers
+    }
+}
+
+/// Checks every approval of `plan` and counts distinct approvers per item. With `allowed`
+/// (an allowed_signers policy), every approval must carry a signature by a key allowed for its
+/// approver over this plan's statement of its items; without it, approvals are unsigned names
+/// and four eyes cannot be required. Any approval that fails a check refuses the whole plan:
+/// a forged approval is a reason to stop, not to skip.
+pub fn decide(
+    plan: &Plan,
+    allowed: Option<&AllowedSigners>,
+    min_approvers: usize,
+    now: DateTime<Utc>,
+) -> std::result::Result<Decision, Refusal> {
+    if min_approvers > 1 && allowed.is_none() {
+        return Err(Refusal::FourEyesNeedsSignatures { min: min_approvers });
+    }
+    if plan.approvals.is_empty() {
+        return Err(Refusal::NotApproved);
+    }
+    let digest = plan.digest();
+    let known: HashSet<String> = plan
+        .items
+        .iter()
+        .map(|i| i.assignment_id.to_ascii_lowercase())
+        .collect();
+    let mut decision = Decision {
+        min_approvers: min_approvers.max(1),
+        ..Decision::default()
+    };
+    for approval in &plan.approvals {
+        let approver = approval.approver.trim();
+        let invalid = |problem: String| Refusal::ApprovalInvalid {
+            approver: approval.approver.clone(),
+            problem,
+        };
+        if approver.is_empty() {
+            return Err(invalid("it names no approver".into()));
+        }
+        if approval.plan_digest != digest {
+            return Err(Refusal::ApprovalForAnotherPlan {
+                approver: approver.to_string(),
+                recorded: approval.plan_digest.clone(),
+                actual: digest,
+            });
+        }
+        let skew = Duration::minutes(SKEW_MINUTES);
+        if approval.approved_at > now + skew || approval.approved_at + skew < plan.created {
+            return Err(invalid(format!(
+                "it is dated {}, outside the plan's life (created {}, now {})",
+                approval.approved_at.to_rfc3339(),
+                plan.created.to_rfc3339(),
+                now.to_rfc3339()
+            )));
+        }
+        let mut ids = HashSet::new();
+        for id in &approval.items {
+            let id = id.to_ascii_lowercase();
+            if !known.contains(&id) {
+                return Err(invalid(format!(
+                    "it names `{id}`, which is not an item of the plan"
+                )));
+            }
+            if !ids.insert(id.clone()) {
+                return Err(invalid(format!("it names `{id}` twice")));
+            }
+        }
+        if ids.is_empty() {
+            return Err(invalid("it approves no item".into()));
+        }
+        let statement = plan.statement(&approval.items);
+        let principal = match (allowed, &approval.signature) {
+            (Some(_), None) => {
+                return Err(Refusal::Unsigned {
+                    approver: approver.to_string(),
+                })
+            }
+            (Some(allowed), Some(signature)) => allowed
+                .verify_for(
+                    approver,
+                    signature,
+                    crate::trust::PLAN_NAMESPACE,
+                    statement.as_bytes(),
+                    now,
+                )
+                .map(|verified| verified.principal)
+                .map_err(|error| Refusal::BadSignature {
+                    approver: approver.to_string(),
+                    detail: signature_problem(&error),
+                })?,
+            // No policy: a signature is still checked, so garbage is not carried along.
+            (None, Some(signature)) => {
+                crate::trust::verify(
+                    signature,
+                    crate::trust::PLAN_NAMESPACE,
+                    statement.as_bytes(),
+                )
+                .map_err(|error| Refusal::BadSignature {
+                    approver: approver.to_string(),
+                    detail: signature_problem(&error),
+                })?;
+                approver.to_string()
+            }
+            (None, None) => approver.to_string(),
+        };
+        for id in ids {
+            let entry = decision.by_item.entry(id).or_default();
+            if !entry
+                .principals
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&principal))
+            {
+                entry.principals.push(principal.clone());
+            }
+        }
+    }
+    Ok(decision)
+}
+
+/// A signature failure in words an approver can act on.
+fn signature_problem(error: &TrustError) -> String {
+    match error {
+        TrustError::BadSignature { .. } => {
+            format!("{error}: it was made over another plan digest or another selection of items")
+        }
         other => other.to_string(),
     }
 }

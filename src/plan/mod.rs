@@ -17,8 +17,9 @@ pub mod approval;
 
 /// What `format` says; a reader refuses any other.
 pub const FORMAT: &str = "entra-drift/reprocess-plan";
-/// Bumped on any change a version-1 reader would misread.
-pub const VERSION: u32 = 1;
+/// Bumped on any change an older reader would misread. Version 2: one digest over the whole
+/// plan, the run it belongs to, and a list of (signed) approvals.
+pub const VERSION: u32 = 2;
 pub const DEFAULT_EXPIRY_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,14 +34,17 @@ pub struct Plan {
     /// When and from what the snapshot was taken.
     pub snapshot_taken_at: DateTime<Utc>,
     pub snapshot_source: String,
+    /// The run folder (`<UTC timestamp>`) whose manifest commits this plan.
+    pub run: String,
     /// Digest of the findings the plan came from ([`findings_digest`]).
     pub findings_digest: String,
     /// Digest of `items` ([`items_digest`]); apply refuses items that do not match it.
     pub items_digest: String,
     pub items: Vec<PlanItem>,
-    /// Who approved which items; absent until `plan approve`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<approval::Approval>,
+    /// Who approved which items, one entry per `plan approve`; not covered by the plan
+    /// digest (each approval binds to it instead).
+    #[serde(default)]
+    pub approvals: Vec<approval::Approval>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +149,7 @@ impl Plan {
     pub fn new(
         info: &SnapshotInfo,
         findings: &DataFrame,
+        run: &str,
         created: DateTime<Utc>,
         expiry_days: i64,
     ) -> Result<Plan> {
@@ -158,19 +163,71 @@ impl Plan {
             expires: created + Duration::days(expiry_days),
             snapshot_taken_at: info.taken_at,
             snapshot_source: info.source.clone(),
+            run: run.to_string(),
             findings_digest: findings_digest(findings)?,
             items_digest: items_digest(&items),
             items,
-            approval: None,
+            approvals: Vec::new(),
         })
+    }
+
+    /// The plan digest: `sha256:` over the plan without its approvals, as canonical JSON
+    /// (object keys sorted by code point, no whitespace, serde_json's string escaping). It
+    /// covers the format, version, tenant, times, snapshot, run, findings digest and items;
+    /// a third party recomputes it with `jq -cjS 'del(.approvals)' plan.json | sha256sum`.
+    pub fn digest(&self) -> String {
+        digest(&self.canonical_bytes())
+    }
+
+    fn canonical_bytes(&self) -> Vec<u8> {
+        // A struct of strings, numbers and dates always serialises.
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(map) = &mut value {
+            map.remove("approvals");
+        }
+        let mut out = Vec::new();
+        write_canonical(&value, &mut out);
+        out
+    }
+
+    /// The bytes the audit wrote (the plan without approvals, as [`Plan::write`] writes it):
+    /// what the run's manifest records for `plan.json`.
+    pub fn committed_bytes(&self) -> Vec<u8> {
+        let mut plain = self.clone();
+        plain.approvals.clear();
+        plain.to_text().into_bytes()
+    }
+
+    fn to_text(&self) -> String {
+        // A struct of strings, numbers and dates always serialises.
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// What an approver signs (and `plan digest` prints): the plan digest, and the approved
+    /// assignments when they are not all of the plan's items.
+    pub fn statement(&self, approved: &[String]) -> String {
+        let mut ids: Vec<String> = approved.iter().map(|id| id.to_ascii_lowercase()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut all: Vec<String> = self
+            .items
+            .iter()
+            .map(|item| item.assignment_id.to_ascii_lowercase())
+            .collect();
+        all.sort();
+        if ids == all {
+            format!("{}\n", self.digest())
+        } else {
+            format!("{}\nonly: {}\n", self.digest(), ids.join(","))
+        }
     }
 
     /// Writes the plan atomically (a temporary file renamed over the target), so a crash
     /// never leaves half a plan.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(self).expect("plan serialises");
-        text.push('\n');
-        crate::files::write_durable(path, text.as_bytes())
+        crate::files::write_durable(path, self.to_text().as_bytes())
     }
 
     /// Reads a plan, checking the format and version before anything else, then the items
@@ -192,7 +249,9 @@ impl Plan {
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "(none)".into()),
                 tool: env!("CARGO_PKG_VERSION"),
-                understood: format!("version {VERSION}"),
+                understood: format!(
+                    "version {VERSION}; a version-1 plan predates signed approvals"
+                ),
             }));
         }
         let plan: Plan = serde_json::from_value(raw).map_err(|e| {
@@ -221,8 +280,20 @@ impl Plan {
                 }
             }
         }
-        if let Some(approval) = &self.approval {
-            for id in &approval.approved {
+        let mut seen = std::collections::HashSet::new();
+        for (index, item) in self.items.iter().enumerate() {
+            if !seen.insert(item.assignment_id.to_ascii_lowercase()) {
+                return Err(Error::refused(
+                    path,
+                    Refusal::DuplicateItem {
+                        id: item.assignment_id.clone(),
+                        number: index + 1,
+                    },
+                ));
+            }
+        }
+        for approval in &self.approvals {
+            for id in &approval.items {
                 check_guid(id, "approved assignment id", &path.display().to_string())?;
             }
         }
@@ -238,11 +309,6 @@ impl Plan {
                 computed: actual,
             });
         }
-        if let Some(approval) = &self.approval {
-            if approval.items_digest != self.items_digest {
-                return Err(Refusal::ApprovalForOtherItems);
-            }
-        }
         Ok(())
     }
 }
@@ -255,5 +321,52 @@ impl MissingRole {
         } else {
             &self.role_name
         }
+    }
+}
+
+/// Canonical JSON: object keys sorted by code point, no whitespace (serde_json's escaping).
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            out.push(b'{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (index, key) in keys.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(&serde_json::Value::String(key.clone()), out);
+                out.push(b':');
+                write_canonical(&map[key], out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let value = serde_json::json!({"b": [{"z": 1, "a": "é\n"}], "a": null});
+        let mut out = Vec::new();
+        write_canonical(&value, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":null,"b":[{"a":"é\n","z":1}]}"#
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
-use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, PLAN_SHEET};
+use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, PLAN_SHEET};
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;
 
@@ -312,7 +312,9 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         ("user_id", 38.0),
         ("missing_roles", 60.0),
         ("reason", 60.0),
+        (DIGEST_COLUMN, 20.0),
     ];
+    let digest = plan.digest();
     for (column, (header, width)) in (0u16..).zip(headers) {
         sheet.set_column_width(column, width)?;
         cells::write_text_with_format(sheet, 0, column, header, &bold)?;
@@ -332,9 +334,9 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             })
             .collect();
         let approved = plan
-            .approval
-            .as_ref()
-            .is_some_and(|a| a.approved.contains(&item.assignment_id));
+            .approvals
+            .iter()
+            .any(|a| a.items.contains(&item.assignment_id));
         cells::write_text_with_format(
             sheet,
             row,
@@ -351,6 +353,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             item.user_id.as_str(),
             &roles.join("; "),
             item.reason.as_str(),
+            digest.as_str(),
         ];
         for (column, cell) in (1u16..).zip(cells) {
             cells::write_text(sheet, row, column, cell)?;

@@ -125,10 +125,10 @@ fn the_whole_loop_restores_every_approved_item() {
     // Approve all but one; the excluded one must stay untouched.
     let excluded = PLAN_ITEMS[3];
     assert!(approve(&plan, &["--exclude", excluded]).status.success());
-    let approval = &plan_json(&plan)["approval"];
+    let approval = &plan_json(&plan)["approvals"][0];
     assert_eq!(approval["approver"], "Ada Admin");
     assert_eq!(approval["ticket"], "CHG-42");
-    assert_eq!(approval["approved"].as_array().unwrap().len(), 3);
+    assert_eq!(approval["items"].as_array().unwrap().len(), 3);
 
     let dry = apply(&fake, &plan, &["--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
@@ -199,10 +199,11 @@ fn approval_from_the_workbook_and_a_foreign_workbook_refused() {
 
     // The reviewer's copy: the Plan sheet with Yes on the first and third rows.
     let reviewed = run.join("reviewed.xlsx");
-    write_plan_sheet(&reviewed, &ids, &[true, false, true, false]);
+    let digest = plan_digest(&plan);
+    write_plan_sheet(&reviewed, &ids, &[true, false, true, false], &digest);
     let output = approve(&plan, &["--from-xlsx", reviewed.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let approved: Vec<String> = plan_json(&plan)["approval"]["approved"]
+    let approved: Vec<String> = plan_json(&plan)["approvals"][0]["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -226,7 +227,7 @@ fn approval_from_the_workbook_and_a_foreign_workbook_refused() {
     let foreign = run.join("foreign.xlsx");
     let mut other = ids.clone();
     other.swap(0, 1);
-    write_plan_sheet(&foreign, &other, &[true, true, true, true]);
+    write_plan_sheet(&foreign, &other, &[true, true, true, true], &digest);
     let refused = approve(&plan, &["--from-xlsx", foreign.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
@@ -234,18 +235,44 @@ fn approval_from_the_workbook_and_a_foreign_workbook_refused() {
         "{}",
         stderr(&refused)
     );
+
+    // Another run's workbook with the very same assignment ids: refused by its plan digest.
+    let other_run = run.join("other-run.xlsx");
+    let other_digest = format!("sha256:{}", "0".repeat(64));
+    write_plan_sheet(&other_run, &ids, &[true, true, true, true], &other_digest);
+    let refused = approve(&plan, &["--from-xlsx", other_run.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("another run's workbook"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
-fn write_plan_sheet(path: &Path, ids: &[&str], yes: &[bool]) {
+/// `entra-drift plan digest PLAN`: the first line of what an approver signs.
+fn plan_digest(plan: &Path) -> String {
+    let output = entra(&["plan", "digest", plan.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn write_plan_sheet(path: &Path, ids: &[&str], yes: &[bool], digest: &str) {
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet().set_name("Plan").unwrap();
     sheet.write_string(0, 0, "approve").unwrap();
     sheet.write_string(0, 1, "assignment_id").unwrap();
+    sheet.write_string(0, 2, "plan_digest").unwrap();
     for (row, (id, yes)) in ids.iter().zip(yes).enumerate() {
         sheet
             .write_string(row as u32 + 1, 0, if *yes { "Yes" } else { "No" })
             .unwrap();
         sheet.write_string(row as u32 + 1, 1, *id).unwrap();
+        sheet.write_string(row as u32 + 1, 2, digest).unwrap();
     }
     workbook.save(path).unwrap();
 }
@@ -346,10 +373,15 @@ fn refusals_say_why_and_what_to_do() {
         stderr(&tampered)
     );
 
+    // An edited expiry: the run's manifest no longer commits this plan.
     edit(&|v| v["expires"] = json!("2020-01-01T00:00:00Z"));
     let expired = apply(&fake, &plan, &[]);
     assert_eq!(expired.status.code(), Some(1));
-    assert!(stderr(&expired).contains("expired"), "{}", stderr(&expired));
+    assert!(
+        stderr(&expired).contains("not committed by its run"),
+        "{}",
+        stderr(&expired)
+    );
 
     edit(&|v| v["version"] = json!(99));
     let future = apply(&fake, &plan, &[]);

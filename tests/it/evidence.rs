@@ -345,7 +345,9 @@ fn an_approval_and_apply_outputs_are_later_additions_but_edited_items_are_not() 
     let output = verify(&run);
     assert_eq!(output.code, Some(0), "{}\n{}", output.stdout, output.stderr);
     assert!(
-        output.stderr.contains("approval by Dana Auditor"),
+        output
+            .stderr
+            .contains("approvals added after the audit: Dana Auditor (unsigned)"),
         "{}",
         output.stderr
     );

@@ -80,9 +80,7 @@ fn a_lock_held_by_a_live_process_refuses_a_second_run() {
     let output = audit_at(&fixture("contoso"), out.path(), "2026-12-01T01:00:00Z", &[]);
     assert_eq!(output.code, Some(1));
     assert!(
-        output
-            .stderr
-            .contains("another audit of this tenant is running"),
+        output.stderr.contains("an audit of this tenant"),
         "{}",
         output.stderr
     );
@@ -186,10 +184,7 @@ fn overlapping_live_runs_of_one_tenant_cannot_both_run() {
     let first = first.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("another audit of this tenant is running"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("an audit of this tenant"), "{stderr}");
     assert!(
         first.status.success(),
         "{}",
