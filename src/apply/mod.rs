@@ -117,22 +117,34 @@ pub struct ApplyRun<'a> {
     pub stop: Arc<AtomicBool>,
 }
 
+/// This run's outcome per assignment id.
+type Outcomes = HashMap<String, (Outcome, String)>;
+
 impl ApplyRun<'_> {
+    /// Opens the journal, settles what it already records, re-checks the rest live, sends
+    /// what still needs it, and reports every plan item.
     pub async fn run(self) -> Result<Vec<ItemResult>> {
-        let digest = self.plan.digest();
         let (journal, entries) = if self.dry_run {
             (None, Vec::new())
         } else {
             let (mut journal, entries) =
-                Journal::open(&journal::path_for(self.plan_path), &digest)?;
+                Journal::open(&journal::path_for(self.plan_path), &self.plan.digest())?;
             journal.record(Event::Run, "", &self.approvers_line())?;
             (Some(journal), entries)
         };
         let mut last = journal::last_events(&entries);
         let journal = journal.map(Mutex::new);
+        let (pending, in_doubt) = self.pending(&mut last);
+        let (to_send, mut outcomes) = self.recheck(&pending, &in_doubt, journal.as_ref()).await?;
+        if let Some(journal) = &journal {
+            outcomes.extend(self.send(to_send, journal).await?);
+        }
+        Ok(self.report(outcomes, last))
+    }
 
-        // Items already settled by an earlier run are not touched again (unless the journal
-        // is not to be trusted: then the live re-check decides).
+    /// The approved items still to handle — all of them when the journal is not to be
+    /// trusted — and those an interrupted run left `sending`.
+    fn pending(&self, last: &mut HashMap<String, journal::Entry>) -> (Vec<&PlanItem>, Vec<String>) {
         let pending: Vec<&PlanItem> = self
             .approved
             .items
@@ -151,21 +163,30 @@ impl ApplyRun<'_> {
                 last.remove(&item.assignment_id);
             }
         }
-        let in_doubt: Vec<&str> = pending
+        let in_doubt: Vec<String> = pending
             .iter()
             .filter(|item| last.get(&item.assignment_id).map(|e| e.event) == Some(Event::Sending))
-            .map(|item| item.assignment_id.as_str())
+            .map(|item| item.assignment_id.clone())
             .collect();
         if !in_doubt.is_empty() {
             tracing::warn!(items = in_doubt.len(), "an earlier run was interrupted while sending; re-checking those items before anything is sent again");
         }
+        (pending, in_doubt)
+    }
 
-        let current = checks::read_current(self.client, &pending).await;
-        let holdings = checks::read_holdings(self.client, &pending).await;
+    /// The live re-check of each pending item: what to send, and the outcome of the rest.
+    async fn recheck<'p>(
+        &self,
+        pending: &[&'p PlanItem],
+        in_doubt: &[String],
+        journal: Option<&Mutex<Journal>>,
+    ) -> Result<(Vec<&'p PlanItem>, Outcomes)> {
+        let current = checks::read_current(self.client, pending).await;
+        let holdings = checks::read_holdings(self.client, pending).await;
         let mut to_send = Vec::new();
-        let mut outcomes: HashMap<String, (Outcome, String)> = HashMap::new();
-        for item in &pending {
-            let was_in_doubt = in_doubt.contains(&item.assignment_id.as_str());
+        let mut outcomes = Outcomes::new();
+        for item in pending {
+            let was_in_doubt = in_doubt.contains(&item.assignment_id);
             let (outcome, reason) = match checks::judge(item, &current, &holdings) {
                 Verdict::Reprocess if self.dry_run => {
                     (Outcome::WouldReprocess, "every check passed".to_string())
@@ -186,7 +207,7 @@ impl ApplyRun<'_> {
                 Verdict::Skip(reason) => (Outcome::Skipped, reason),
                 Verdict::Unchecked(reason) => (Outcome::Failed, format!("not sent: {reason}")),
             };
-            if let Some(journal) = &journal {
+            if let Some(journal) = journal {
                 let event = match outcome {
                     Outcome::Reprocessed => Event::Reprocessed,
                     Outcome::Skipped => Event::Skipped,
@@ -196,47 +217,54 @@ impl ApplyRun<'_> {
             }
             outcomes.insert(item.assignment_id.clone(), (outcome, reason));
         }
+        Ok((to_send, outcomes))
+    }
 
-        let sends = to_send.into_iter().map(|item| {
-            let journal = &journal;
-            let stop = &self.stop;
-            async move {
-                if stop.load(Ordering::SeqCst) {
-                    return Ok((
-                        item.assignment_id.clone(),
-                        Outcome::Failed,
-                        "not sent: the run was interrupted".to_string(),
-                    ));
-                }
-                let journal = journal.as_ref().expect("writes only outside dry runs");
-                lock(journal).record(Event::Sending, &item.assignment_id, "")?;
-                let url = self.client.url(&paths::reprocess(&item.assignment_id));
-                let (event, outcome, reason) = match self.client.post_action(&url).await {
-                    Ok(status) => (
-                        Event::Reprocessed,
-                        Outcome::Reprocessed,
-                        format!("{status} Accepted"),
-                    ),
-                    Err(error) => (Event::Failed, Outcome::Failed, error.reason()),
-                };
-                lock(journal).record(event, &item.assignment_id, &reason)?;
-                Ok::<_, Error>((item.assignment_id.clone(), outcome, reason))
+    /// Reprocesses each item, journalled before and after the call, with bounded concurrency;
+    /// after Ctrl-C no new call starts.
+    async fn send(&self, to_send: Vec<&PlanItem>, journal: &Mutex<Journal>) -> Result<Outcomes> {
+        let sends = to_send.into_iter().map(|item| async move {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok((
+                    item.assignment_id.clone(),
+                    Outcome::Failed,
+                    "not sent: the run was interrupted".to_string(),
+                ));
             }
+            lock(journal).record(Event::Sending, &item.assignment_id, "")?;
+            let url = self.client.url(&paths::reprocess(&item.assignment_id));
+            let (event, outcome, reason) = match self.client.post_action(&url).await {
+                Ok(status) => (
+                    Event::Reprocessed,
+                    Outcome::Reprocessed,
+                    format!("{status} Accepted"),
+                ),
+                Err(error) => (Event::Failed, Outcome::Failed, error.reason()),
+            };
+            lock(journal).record(event, &item.assignment_id, &reason)?;
+            Ok::<_, Error>((item.assignment_id.clone(), outcome, reason))
         });
         let sent: Vec<Result<(String, Outcome, String)>> = futures_util::stream::iter(sends)
             .buffer_unordered(self.client.concurrency())
             .collect()
             .await;
+        let mut outcomes = Outcomes::new();
         for result in sent {
             let (id, outcome, reason) = result?;
             outcomes.insert(id, (outcome, reason));
         }
+        Ok(outcomes)
+    }
 
-        // Report every plan item: this run's outcome, else an earlier run's, else why not.
+    /// Every plan item: this run's outcome, else an earlier run's, else why not.
+    fn report(
+        &self,
+        mut outcomes: Outcomes,
+        mut last: HashMap<String, journal::Entry>,
+    ) -> Vec<ItemResult> {
         let now = Utc::now();
         let decision = &self.approved.decision;
-        Ok(self
-            .plan
+        self.plan
             .items
             .iter()
             .map(|item| {
@@ -281,7 +309,7 @@ impl ApplyRun<'_> {
                     at,
                 }
             })
-            .collect())
+            .collect()
     }
 }
 

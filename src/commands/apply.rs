@@ -43,8 +43,13 @@ pub fn run(
         args.approvals.min_approvers,
     )
     .map_err(refuse)?;
-    // One apply per plan at a time: two would send every item twice.
-    let _lock = RunLock::acquire(dir, chrono::Duration::hours(DEFAULT_MAX_AGE_HOURS), now)?;
+    // One apply per plan at a time: two would send every item twice. The lock is the
+    // committing run's, so copies of the plan elsewhere (`--run`) wait for each other too.
+    let _lock = RunLock::acquire(
+        &run_dir,
+        chrono::Duration::hours(DEFAULT_MAX_AGE_HOURS),
+        now,
+    )?;
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
     let runtime = connect::runtime()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::{connect, Outcome};
-use crate::audit::annotate::{self, exception_rows, Annotated, EXCEPTION_EXPIRED};
+use crate::audit::annotate::{self, exception_rows, Annotated, ExceptionRow, EXCEPTION_EXPIRED};
 use crate::audit::scope::{self, Scope};
 use crate::audit::{self as audit_stage, summary};
 use crate::cli::AuditArgs;
@@ -137,14 +137,21 @@ fn load(settings: &AuditSettings, printer: &Printer) -> Result<(Snapshot, Option
     }
 }
 
-/// The part shared by every source: audit the snapshot and write the run folder (with the
-/// snapshot itself when `stored` is given), its manifest, the index row and retention. The
-/// caller holds the tenant's lock.
-pub fn audit_and_report(
+/// What one audit decided, before anything is written: findings scoped and annotated with
+/// history and exceptions, their summary, and the register's state.
+pub struct Composed {
+    pub annotated: Annotated,
+    pub summary: summary::Summary,
+    pub exceptions: Option<Vec<ExceptionRow>>,
+    pub expired_exceptions: Vec<String>,
+}
+
+/// The pure step: joins, scope, annotation and summary (no file is read or written).
+pub fn compose(
     snapshot: &Snapshot,
     options: &RunOptions,
-    stored: Option<StoreExtras>,
-) -> Result<Written> {
+    previous: Option<&annotate::Previous>,
+) -> Result<Composed> {
     let started = std::time::Instant::now();
     let findings = audit_stage::audit(&snapshot.tables)?;
     tracing::info!(
@@ -164,13 +171,8 @@ pub fn audit_and_report(
             "scope applied"
         );
     }
-
-    let tenant_id = &snapshot.info.tenant_id;
-    let tenant_dir = report::tenant_dir(options.out, tenant_id);
-    let mut index = RunIndex::read(&tenant_dir)?;
-    let previous = history::previous_run(&tenant_dir, &index)?;
     let today = options.now.date_naive();
-    let annotated = annotate::annotate(findings, previous.as_ref(), options.register, today)?;
+    let annotated = annotate::annotate(findings, previous, options.register, today)?;
     let summary = summary::summarise(&annotated.findings)?;
     let exceptions = options
         .register
@@ -184,14 +186,123 @@ pub fn audit_and_report(
             row.id.clone()
         })
         .collect();
+    Ok(Composed {
+        annotated,
+        summary,
+        exceptions,
+        expired_exceptions,
+    })
+}
 
-    let generated_at = options.now;
-    let run_dir = report::create_run_dir(options.out, tenant_id, generated_at)?;
+/// The part shared by every source: compose the audit, write the run folder (with the
+/// snapshot itself when `stored` is given), seal it with its manifest, commit it to the index,
+/// and apply retention. The caller holds the tenant's lock.
+pub fn audit_and_report(
+    snapshot: &Snapshot,
+    options: &RunOptions,
+    stored: Option<StoreExtras>,
+) -> Result<Written> {
+    let tenant_id = &snapshot.info.tenant_id;
+    let tenant_dir = report::tenant_dir(options.out, tenant_id);
+    let mut index = RunIndex::read(&tenant_dir)?;
+    let previous = history::previous_run(&tenant_dir, &index)?;
+    let composed = compose(snapshot, options, previous.as_ref())?;
+
+    let run_dir = report::create_run_dir(options.out, tenant_id, options.now)?;
     let run_name = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let trend = trend_with(&index, &run_name, options.now, &composed);
+    let (mut files, plan) = write_reports(
+        &run_dir,
+        &run_name,
+        snapshot,
+        &composed,
+        options,
+        previous.as_ref(),
+        &trend,
+        stored,
+    )?;
+    let manifest_sha256 = seal(&run_dir, &index, tenant_id, options, &mut files)?;
+    commit(
+        &mut index,
+        &run_name,
+        snapshot,
+        &composed,
+        options.now,
+        manifest_sha256,
+    )?;
+    let pruned = match options.keep {
+        Some(keep) => {
+            let pruned = history::prune(&tenant_dir, &mut index, keep, options.now);
+            if !pruned.is_empty() {
+                index.write()?;
+            }
+            pruned
+        }
+        None => Vec::new(),
+    };
 
+    files.sort();
+    let annotated = &composed.annotated;
+    Ok(Written {
+        run_dir,
+        files,
+        plan_items: plan.map(|p| p.items.len()),
+        previous: previous.map(|p| p.run),
+        new: annotated.new,
+        persisting: annotated.persisting,
+        resolved: annotated.resolved.len(),
+        excepted: annotated.excepted,
+        summary: composed.summary,
+        expired_exceptions: composed.expired_exceptions,
+        pruned,
+    })
+}
+
+fn counts(composed: &Composed) -> [usize; 5] {
+    std::array::from_fn(|i| composed.summary.categories[i].findings)
+}
+
+/// The index's trend with this run appended (at most [`TREND_RUNS`] runs).
+fn trend_with(
+    index: &RunIndex,
+    run: &str,
+    now: DateTime<Utc>,
+    composed: &Composed,
+) -> Vec<TrendPoint> {
+    let annotated = &composed.annotated;
+    let mut trend = history::trend(&index.records);
+    trend.push(TrendPoint {
+        run: run.to_string(),
+        generated_at: now,
+        categories: counts(composed),
+        total: composed.summary.total,
+        new: annotated.new,
+        resolved: annotated.resolved.len(),
+        excepted: annotated.excepted,
+    });
+    if trend.len() > TREND_RUNS {
+        trend.remove(0);
+    }
+    trend
+}
+
+/// The writers: the stored snapshot (live runs), findings, resolved and exceptions CSVs, the
+/// plan and the workbook. Returns the files written and the plan.
+#[allow(clippy::too_many_arguments)]
+fn write_reports(
+    run_dir: &Path,
+    run_name: &str,
+    snapshot: &Snapshot,
+    composed: &Composed,
+    options: &RunOptions,
+    previous: Option<&annotate::Previous>,
+    trend: &[TrendPoint],
+    stored: Option<StoreExtras>,
+) -> Result<(Vec<PathBuf>, Option<Plan>)> {
+    let annotated = &composed.annotated;
     let mut files = Vec::new();
     if let Some(extras) = stored {
         files.push(store::write(&run_dir.join(SNAPSHOT_DIR), snapshot, extras)?);
@@ -204,18 +315,17 @@ pub fn audit_and_report(
         report::write_resolved_csv(&path, &annotated.resolved)?;
         files.push(path);
     }
-    if let Some(rows) = &exceptions {
+    if let Some(rows) = &composed.exceptions {
         let path = run_dir.join(report::EXCEPTIONS_CSV);
         report::write_exceptions_csv(&path, rows)?;
         files.push(path);
     }
-
     let plan = if options.with_plan {
         let plan = Plan::new(
             &snapshot.info,
             &annotated.findings,
-            &run_name,
-            generated_at,
+            run_name,
+            options.now,
             options.expiry_days,
         )?;
         let path = run_dir.join(report::PLAN_JSON);
@@ -225,54 +335,47 @@ pub fn audit_and_report(
     } else {
         None
     };
-
-    let counts: [usize; 5] = std::array::from_fn(|i| summary.categories[i].findings);
-    let in_plan: usize = summary.categories.iter().map(|c| c.in_plan).sum();
-    let current = TrendPoint {
-        run: run_name.clone(),
-        generated_at,
-        categories: counts,
-        total: summary.total,
-        new: annotated.new,
-        resolved: annotated.resolved.len(),
-        excepted: annotated.excepted,
-    };
-    let mut trend = history::trend(&index.records);
-    trend.push(current);
-    if trend.len() > TREND_RUNS {
-        trend.remove(0);
-    }
     let xlsx_path = run_dir.join(report::DRIFT_XLSX);
     report::write_workbook_with(
         &xlsx_path,
         &WorkbookInput {
             info: &snapshot.info,
-            generated_at,
+            generated_at: options.now,
             findings: &annotated.findings,
-            summary: &summary,
+            summary: &composed.summary,
             plan: plan.as_ref(),
             max_data_rows: EXCEL_MAX_ROWS - 1,
         },
         &WorkbookExtras {
             facts: facts(
-                &annotated,
-                previous.as_ref().map(|p| p.run.as_str()),
+                annotated,
+                previous.map(|p| p.run.as_str()),
                 options,
-                expired_exceptions.len(),
+                composed.expired_exceptions.len(),
             ),
-            trend: &trend,
-            resolved: previous.as_ref().map(|_| annotated.resolved.as_slice()),
-            exceptions: exceptions.as_deref(),
+            trend,
+            resolved: previous.map(|_| annotated.resolved.as_slice()),
+            exceptions: composed.exceptions.as_deref(),
         },
     )?;
     files.push(xlsx_path);
+    Ok((files, plan))
+}
 
-    // Last: the manifest seals every file above, and links to the previous run of the index.
+/// Last: the manifest seals every file above and links to the previous run of the index;
+/// with a sign key, `manifest.sig` signs it. Returns the manifest's digest.
+fn seal(
+    run_dir: &Path,
+    index: &RunIndex,
+    tenant_id: &str,
+    options: &RunOptions,
+    files: &mut Vec<PathBuf>,
+) -> Result<String> {
     let previous_in_chain = index.records.last().map(|r| r.run.clone());
     let manifest_sha256 = evidence::write_manifest(&ManifestInput {
-        run_dir: &run_dir,
+        run_dir,
         tenant_id,
-        created: generated_at,
+        created: options.now,
         previous: previous_in_chain.as_deref(),
     })?;
     files.push(run_dir.join(evidence::MANIFEST_JSON));
@@ -287,15 +390,27 @@ pub fn audit_and_report(
         crate::files::write_durable(&path, signature.as_bytes())?;
         files.push(path);
     }
+    Ok(manifest_sha256)
+}
 
-    // The index row commits the run; retention runs only after it is written.
+/// The index row commits the run (retention runs only after it is written).
+fn commit(
+    index: &mut RunIndex,
+    run: &str,
+    snapshot: &Snapshot,
+    composed: &Composed,
+    now: DateTime<Utc>,
+    manifest_sha256: String,
+) -> Result<()> {
+    let annotated = &composed.annotated;
+    let in_plan: usize = composed.summary.categories.iter().map(|c| c.in_plan).sum();
     index.records.push(
         NewRun {
-            run: &run_name,
-            generated_at,
+            run,
+            generated_at: now,
             snapshot_taken_at: snapshot.info.taken_at,
             source: &snapshot.info.source,
-            categories: counts,
+            categories: counts(composed),
             new: annotated.new,
             persisting: annotated.persisting,
             resolved: annotated.resolved.len(),
@@ -305,32 +420,7 @@ pub fn audit_and_report(
         }
         .record(),
     );
-    index.write()?;
-    let pruned = match options.keep {
-        Some(keep) => {
-            let pruned = history::prune(&tenant_dir, &mut index, keep, options.now);
-            if !pruned.is_empty() {
-                index.write()?;
-            }
-            pruned
-        }
-        None => Vec::new(),
-    };
-
-    files.sort();
-    Ok(Written {
-        run_dir,
-        files,
-        summary,
-        plan_items: plan.map(|p| p.items.len()),
-        previous: previous.map(|p| p.run),
-        new: annotated.new,
-        persisting: annotated.persisting,
-        resolved: annotated.resolved.len(),
-        excepted: annotated.excepted,
-        expired_exceptions,
-        pruned,
-    })
+    index.write()
 }
 
 /// The Summary sheet's extra facts.

@@ -206,10 +206,12 @@ pub fn check_committed(
         .find(|f| f.path == crate::report::PLAN_JSON)
     {
         Some(entry) if entry.sha256 == expected => {}
-        Some(entry) => return Err(refuse(format!(
+        Some(entry) => {
+            return Err(refuse(format!(
             "the manifest records plan.json as {}, but this plan (without approvals) is {expected}",
             entry.sha256
-        ))),
+        )))
+        }
         None => return Err(refuse("the manifest lists no plan.json".into())),
     }
     let tenant_dir = run_dir.parent().unwrap_or(Path::new("."));

@@ -139,12 +139,103 @@ fn guid(rng: &mut StdRng) -> String {
 
 pub fn generate(profile: &Profile, seed: u64) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
+    let world = directory(profile, seed, &mut rng);
+    let (package_roles, package_ids) = package_shapes(profile, &mut rng);
+    let mut builder = truth::Builder::new(
+        &world.group_ids,
+        &world.sp_ids,
+        &world.app_roles,
+        &world.user_ids,
+        &world.enabled,
+    );
+    let (assignments, mut owner) = assign(
+        profile,
+        &mut rng,
+        &world,
+        &package_roles,
+        &package_ids,
+        &mut builder,
+    );
+    grant_by_hand(
+        profile,
+        &mut rng,
+        &world,
+        &package_roles,
+        &mut owner,
+        &mut builder,
+    );
+    let other_ids: Vec<String> = (0..profile.other_groups).map(|_| guid(&mut rng)).collect();
+    nest_groups(&world, &other_ids, &mut builder);
+    let (packages, groups, service_principals) =
+        objects(&mut rng, &world, &package_roles, &package_ids, &other_ids);
+
+    let deleted_ids: std::collections::HashSet<&str> = world
+        .group_ids
+        .iter()
+        .zip(&world.deleted)
+        .filter(|(_, d)| **d)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let (mut members, owners, app_role_assigned_to, truth) =
+        builder.finish(|id| !deleted_ids.contains(id));
+    // The bulk: members of groups no package governs.
+    for id in &other_ids {
+        let list: Vec<DirectoryObject> = (0..profile.other_group_members)
+            .map(|_| DirectoryObject {
+                id: world.user_ids[rng.random_range(0..profile.users)].clone(),
+                odata_type: Some("#microsoft.graph.user".into()),
+            })
+            .collect();
+        members.insert(id.clone(), list);
+    }
+
+    Generated {
+        tenant: TenantDir {
+            root: std::path::PathBuf::from("(generated)"),
+            tenant: world.tenant,
+            packages,
+            assignments,
+            users: world.users,
+            groups,
+            service_principals,
+            members,
+            owners,
+            app_role_assigned_to,
+        },
+        truth,
+    }
+}
+
+/// The tenant's directory before any package: users, governed groups (some deleted),
+/// applications with three roles each.
+struct World {
+    tenant: TenantInfo,
+    user_ids: Vec<String>,
+    users: Vec<User>,
+    enabled: Vec<bool>,
+    group_ids: Vec<String>,
+    deleted: Vec<bool>,
+    sp_ids: Vec<String>,
+    app_roles: Vec<Vec<String>>,
+}
+
+impl World {
+    fn key(&self, role: &Role) -> truth::Key {
+        role_key(role, &self.group_ids, &self.sp_ids, &self.app_roles, &site)
+    }
+}
+
+fn site(i: usize) -> String {
+    format!("https://synthetic.sharepoint.com/sites/site{i}")
+}
+
+fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
     let tenant = TenantInfo {
-        id: guid(&mut rng),
+        id: guid(rng),
         display_name: Some(format!("Synthetic tenant (seed {seed})")),
         default_domain: Some("synthetic.example".into()),
     };
-    let user_ids: Vec<String> = (0..profile.users).map(|_| guid(&mut rng)).collect();
+    let user_ids: Vec<String> = (0..profile.users).map(|_| guid(rng)).collect();
     let users: Vec<User> = user_ids
         .iter()
         .enumerate()
@@ -160,20 +251,28 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         .iter()
         .map(|u| u.account_enabled == Some(true))
         .collect();
-
-    let group_ids: Vec<String> = (0..profile.governed_groups)
-        .map(|_| guid(&mut rng))
-        .collect();
+    let group_ids: Vec<String> = (0..profile.governed_groups).map(|_| guid(rng)).collect();
     let deleted: Vec<bool> = (0..profile.governed_groups)
         .map(|_| rng.random_bool(profile.deleted_group_rate))
         .collect();
-    let sp_ids: Vec<String> = (0..profile.applications).map(|_| guid(&mut rng)).collect();
+    let sp_ids: Vec<String> = (0..profile.applications).map(|_| guid(rng)).collect();
     let app_roles: Vec<Vec<String>> = (0..profile.applications)
-        .map(|_| (0..3).map(|_| guid(&mut rng)).collect())
+        .map(|_| (0..3).map(|_| guid(rng)).collect())
         .collect();
-    let site = |i: usize| format!("https://synthetic.sharepoint.com/sites/site{i}");
+    World {
+        tenant,
+        user_ids,
+        users,
+        enabled,
+        group_ids,
+        deleted,
+        sp_ids,
+        app_roles,
+    }
+}
 
-    // Packages: 1–4 roles each, mostly group membership.
+/// Packages: 1–4 roles each, mostly group membership; then their ids.
+fn package_shapes(profile: &Profile, rng: &mut StdRng) -> (Vec<Vec<Role>>, Vec<String>) {
     let mut package_roles: Vec<Vec<Role>> = Vec::with_capacity(profile.packages);
     for _ in 0..profile.packages {
         let mut roles = Vec::new();
@@ -196,13 +295,27 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         }
         package_roles.push(roles);
     }
-    let package_ids: Vec<String> = (0..profile.packages).map(|_| guid(&mut rng)).collect();
+    let package_ids: Vec<String> = (0..profile.packages).map(|_| guid(rng)).collect();
+    (package_roles, package_ids)
+}
 
-    let mut builder = truth::Builder::new(&group_ids, &sp_ids, &app_roles, &user_ids, &enabled);
+/// Which (user, role) pairs an assignment already covers.
+type Owned = HashMap<(usize, Role), ()>;
+
+/// The assignments, each with the drift its state and the dice inject, recorded in the
+/// ground truth as it is made.
+fn assign(
+    profile: &Profile,
+    rng: &mut StdRng,
+    world: &World,
+    package_roles: &[Vec<Role>],
+    package_ids: &[String],
+    builder: &mut truth::Builder,
+) -> (Vec<AccessPackageAssignment>, Owned) {
     let mut assignments = Vec::with_capacity(profile.assignments);
     // Every (user, role) belongs to at most one assignment, so each injected fault has one
     // unambiguous finding.
-    let mut owner: HashMap<(usize, Role), ()> = HashMap::new();
+    let mut owner: Owned = HashMap::new();
     let mut attempts = 0;
     while assignments.len() < profile.assignments && attempts < profile.assignments * 20 {
         attempts += 1;
@@ -215,7 +328,7 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         for role in roles {
             owner.insert((user, role.clone()), ());
         }
-        let id = guid(&mut rng);
+        let id = guid(rng);
         let state = match rng.random_range(0..1000) {
             0..=849 => "Delivered",
             850..=869 => "Delivering",
@@ -227,82 +340,110 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         let target = if no_object_id {
             Value::Null
         } else {
-            json!(user_ids[user])
+            json!(world.user_ids[user])
         };
         assignments.push(assignment(&id, state, target, &package_ids[package], user));
+        let made = Made {
+            id: &id,
+            package: &package_ids[package],
+            user,
+            roles,
+        };
+        inject(profile, rng, world, &made, state, no_object_id, builder);
+    }
+    (assignments, owner)
+}
 
-        let roles = roles.clone();
-        match state {
-            "Delivered" if no_object_id => {
-                for role in &roles {
-                    builder.unverifiable(
-                        &id,
-                        &package_ids[package],
-                        None,
-                        role_key(role, &group_ids, &sp_ids, &app_roles, &site),
-                    );
-                }
+/// One assignment as made: what `inject` records drift for.
+struct Made<'a> {
+    id: &'a str,
+    package: &'a str,
+    user: usize,
+    roles: &'a [Role],
+}
+
+/// Records what one assignment's state means for its roles: held, missing, not found,
+/// unverifiable, not delivered, or access left behind.
+fn inject(
+    profile: &Profile,
+    rng: &mut StdRng,
+    world: &World,
+    made: &Made,
+    state: &str,
+    no_object_id: bool,
+    builder: &mut truth::Builder,
+) {
+    let Made {
+        id,
+        package,
+        user,
+        roles,
+    } = *made;
+    match state {
+        "Delivered" if no_object_id => {
+            for role in roles {
+                builder.unverifiable(id, package, None, world.key(role));
             }
-            "Delivered" => {
-                for role in &roles {
-                    let key = role_key(role, &group_ids, &sp_ids, &app_roles, &site);
-                    match role {
-                        Role::Site(_) => {
-                            builder.unverifiable(&id, &package_ids[package], Some(user), key)
-                        }
-                        Role::Member(g) | Role::Owner(g) if deleted[*g] => {
-                            builder.not_found(&id, &package_ids[package], user, key)
-                        }
-                        _ if rng.random_bool(profile.missing_rate) => {
-                            builder.missing(&id, &package_ids[package], user, key)
-                        }
-                        _ => builder.hold(user, key),
+        }
+        "Delivered" => {
+            for role in roles {
+                let key = world.key(role);
+                match role {
+                    Role::Site(_) => builder.unverifiable(id, package, Some(user), key),
+                    Role::Member(g) | Role::Owner(g) if world.deleted[*g] => {
+                        builder.not_found(id, package, user, key)
                     }
-                }
-            }
-            "PartiallyDelivered" | "DeliveryFailed" => {
-                builder.not_delivered(&id, &package_ids[package], user);
-                if state == "PartiallyDelivered" {
-                    for role in &roles {
-                        if !matches!(role, Role::Site(_)) {
-                            builder.hold_quietly(
-                                user,
-                                role_key(role, &group_ids, &sp_ids, &app_roles, &site),
-                                !deleted_of(role, &deleted),
-                            );
-                        }
+                    _ if rng.random_bool(profile.missing_rate) => {
+                        builder.missing(id, package, user, key)
                     }
+                    _ => builder.hold(user, key),
                 }
             }
-            "Delivering" => {
-                for role in &roles {
-                    if !matches!(role, Role::Site(_)) && rng.random_bool(0.5) {
+        }
+        "PartiallyDelivered" | "DeliveryFailed" => {
+            builder.not_delivered(id, package, user);
+            if state == "PartiallyDelivered" {
+                for role in roles {
+                    if !matches!(role, Role::Site(_)) {
                         builder.hold_quietly(
                             user,
-                            role_key(role, &group_ids, &sp_ids, &app_roles, &site),
-                            !deleted_of(role, &deleted),
-                        );
-                    }
-                }
-            }
-            _ => {
-                // Expired: access removed, except where nobody cleaned up.
-                for role in &roles {
-                    if !matches!(role, Role::Site(_))
-                        && !deleted_of(role, &deleted)
-                        && rng.random_bool(profile.expired_kept_rate)
-                    {
-                        builder.unexplained(
-                            user,
-                            role_key(role, &group_ids, &sp_ids, &app_roles, &site),
+                            world.key(role),
+                            !deleted_of(role, &world.deleted),
                         );
                     }
                 }
             }
         }
+        "Delivering" => {
+            for role in roles {
+                if !matches!(role, Role::Site(_)) && rng.random_bool(0.5) {
+                    builder.hold_quietly(user, world.key(role), !deleted_of(role, &world.deleted));
+                }
+            }
+        }
+        _ => {
+            // Expired: access removed, except where nobody cleaned up.
+            for role in roles {
+                if !matches!(role, Role::Site(_))
+                    && !deleted_of(role, &world.deleted)
+                    && rng.random_bool(profile.expired_kept_rate)
+                {
+                    builder.unexplained(user, world.key(role));
+                }
+            }
+        }
     }
+}
 
-    // Access granted by hand to users with no assignment for it.
+/// Access granted by hand to users with no assignment for it.
+fn grant_by_hand(
+    profile: &Profile,
+    rng: &mut StdRng,
+    world: &World,
+    package_roles: &[Vec<Role>],
+    owner: &mut Owned,
+    builder: &mut truth::Builder,
+) {
     let governed: Vec<Role> = package_roles
         .iter()
         .flatten()
@@ -313,38 +454,58 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
     for _ in 0..extra {
         let user = rng.random_range(0..profile.users);
         let role = governed[rng.random_range(0..governed.len())].clone();
-        if deleted_of(&role, &deleted) || owner.contains_key(&(user, role.clone())) {
+        if deleted_of(&role, &world.deleted) || owner.contains_key(&(user, role.clone())) {
             continue;
         }
         owner.insert((user, role.clone()), ());
-        builder.unexplained(
-            user,
-            role_key(&role, &group_ids, &sp_ids, &app_roles, &site),
-        );
+        builder.unexplained(user, world.key(&role));
     }
-    // Nested groups as members of governed groups: never a finding.
-    let other_ids: Vec<String> = (0..profile.other_groups).map(|_| guid(&mut rng)).collect();
-    for (g, group_id) in group_ids
+}
+
+/// Nested groups as members of governed groups: never a finding.
+fn nest_groups(world: &World, other_ids: &[String], builder: &mut truth::Builder) {
+    for (g, group_id) in world
+        .group_ids
         .iter()
         .enumerate()
-        .filter(|(g, _)| !deleted[*g])
+        .filter(|(g, _)| !world.deleted[*g])
         .step_by(7)
     {
         if let Some(nested) = other_ids.get(g % other_ids.len().max(1)) {
             builder.nested(group_id, nested);
         }
     }
+}
 
+/// The packages, groups (deleted ones left out) and service principals as Graph shows them.
+fn objects(
+    rng: &mut StdRng,
+    world: &World,
+    package_roles: &[Vec<Role>],
+    package_ids: &[String],
+    other_ids: &[String],
+) -> (Vec<AccessPackage>, Vec<Group>, Vec<ServicePrincipal>) {
     let packages: Vec<AccessPackage> = package_ids
         .iter()
-        .zip(&package_roles)
+        .zip(package_roles)
         .enumerate()
-        .map(|(i, (id, roles))| package(i, id, roles, &group_ids, &sp_ids, &app_roles, &site))
+        .map(|(i, (id, roles))| {
+            package(
+                i,
+                id,
+                roles,
+                &world.group_ids,
+                &world.sp_ids,
+                &world.app_roles,
+                &site,
+            )
+        })
         .collect();
-    let groups: Vec<Group> = group_ids
+    let groups: Vec<Group> = world
+        .group_ids
         .iter()
         .enumerate()
-        .filter(|(g, _)| !deleted[*g])
+        .filter(|(g, _)| !world.deleted[*g])
         .map(|(g, id)| Group {
             id: id.clone(),
             display_name: Some(format!("Governed group {g}")),
@@ -354,51 +515,19 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
             display_name: Some(format!("Other group {g}")),
         }))
         .collect();
-    let service_principals: Vec<ServicePrincipal> = sp_ids
+    let service_principals: Vec<ServicePrincipal> = world
+        .sp_ids
         .iter()
-        .zip(&app_roles)
+        .zip(&world.app_roles)
         .enumerate()
         .map(|(i, (id, roles))| {
-            serde_json::from_value(json!({"id": id, "appId": guid(&mut rng), "displayName": format!("App {i}"),
+            // A fixed shape of strings that the model accepts.
+            serde_json::from_value(json!({"id": id, "appId": guid(rng), "displayName": format!("App {i}"),
                 "appRoles": roles.iter().enumerate().map(|(r, rid)| json!({"id": rid, "displayName": format!("Role {r}"), "value": format!("role{r}")})).collect::<Vec<_>>()}))
             .expect("static shape")
         })
         .collect();
-
-    let deleted_ids: std::collections::HashSet<&str> = group_ids
-        .iter()
-        .zip(&deleted)
-        .filter(|(_, d)| **d)
-        .map(|(id, _)| id.as_str())
-        .collect();
-    let (mut members, owners, app_role_assigned_to, truth) =
-        builder.finish(|id| !deleted_ids.contains(id));
-    // The bulk: members of groups no package governs.
-    for id in &other_ids {
-        let list: Vec<DirectoryObject> = (0..profile.other_group_members)
-            .map(|_| DirectoryObject {
-                id: user_ids[rng.random_range(0..profile.users)].clone(),
-                odata_type: Some("#microsoft.graph.user".into()),
-            })
-            .collect();
-        members.insert(id.clone(), list);
-    }
-
-    Generated {
-        tenant: TenantDir {
-            root: std::path::PathBuf::from("(generated)"),
-            tenant,
-            packages,
-            assignments,
-            users,
-            groups,
-            service_principals,
-            members,
-            owners,
-            app_role_assigned_to,
-        },
-        truth,
-    }
+    (packages, groups, service_principals)
 }
 
 fn deleted_of(role: &Role, deleted: &[bool]) -> bool {

@@ -242,10 +242,14 @@ fn cell_text(cell: &Data) -> String {
     }
 }
 
-/// Who approved one item, once each (principals compared case-insensitively).
+/// Who approved one item, once each (principals compared case-insensitively), and with which
+/// keys: one key counts once, even where the policy lets it sign as several principals (a
+/// wildcard line, a shared key), or four eyes would be one pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemApprovals {
     pub principals: Vec<String>,
+    /// Fingerprints of the keys that signed approvals of the item.
+    pub keys: Vec<String>,
 }
 
 /// The approvals of a plan, checked: which items have enough distinct approvers.
@@ -338,7 +342,7 @@ pub fn decide(
             return Err(invalid("it approves no item".into()));
         }
         let statement = plan.statement(&approval.items);
-        let principal = match (allowed, &approval.signature) {
+        let (principal, key) = match (allowed, &approval.signature) {
             (Some(_), None) => {
                 return Err(Refusal::Unsigned {
                     approver: approver.to_string(),
@@ -352,14 +356,14 @@ pub fn decide(
                     statement.as_bytes(),
                     now,
                 )
-                .map(|verified| verified.principal)
+                .map(|verified| (verified.principal, Some(verified.fingerprint)))
                 .map_err(|error| Refusal::BadSignature {
                     approver: approver.to_string(),
                     detail: signature_problem(&error),
                 })?,
             // No policy: a signature is still checked, so garbage is not carried along.
             (None, Some(signature)) => {
-                crate::trust::verify(
+                let key = crate::trust::verify(
                     signature,
                     crate::trust::PLAN_NAMESPACE,
                     statement.as_bytes(),
@@ -368,18 +372,22 @@ pub fn decide(
                     approver: approver.to_string(),
                     detail: signature_problem(&error),
                 })?;
-                approver.to_string()
+                (approver.to_string(), Some(crate::trust::fingerprint(&key)))
             }
-            (None, None) => approver.to_string(),
+            (None, None) => (approver.to_string(), None),
         };
         for id in ids {
             let entry = decision.by_item.entry(id).or_default();
-            if !entry
+            let seen_principal = entry
                 .principals
                 .iter()
-                .any(|p| p.eq_ignore_ascii_case(&principal))
-            {
+                .any(|p| p.eq_ignore_ascii_case(&principal));
+            let seen_key = key.as_ref().is_some_and(|k| entry.keys.contains(k));
+            if !seen_principal && !seen_key {
                 entry.principals.push(principal.clone());
+            }
+            if !seen_key {
+                entry.keys.extend(key.clone());
             }
         }
     }

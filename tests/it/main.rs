@@ -11,6 +11,7 @@ mod support {
 }
 
 mod apply_loop;
+mod approvals;
 mod audit_cli;
 mod audit_reports;
 mod config;
