@@ -24,6 +24,7 @@ mod hostile_input;
 mod layers;
 mod live_graph;
 mod reads;
+mod recipes;
 mod snapshots;
 mod ssh_interop;
 mod unattended;

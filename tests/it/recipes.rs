@@ -1,0 +1,78 @@
+//! The README's recipes for third parties, run as written with stock tools: the plan digest
+//! recomputed with `jq` and `sha256sum`, and a run's seal checked with `sha256sum` and
+//! `ssh-keygen -Y verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+use crate::support::ssh::{keygen, public_line};
+
+fn sh(script: &str, dir: &Path) -> String {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("running sh");
+    assert!(
+        output.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn sealed_run(out: &Path, key: &Path) -> PathBuf {
+    let output = entra_drift()
+        .args(["-q", "audit", "--tenant-dir"])
+        .arg(fixture("contoso"))
+        .arg("--out")
+        .arg(out)
+        .arg("--sign-key")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+#[test]
+fn the_plan_digest_recipe_with_jq_gives_the_same_digest() {
+    let work = tempfile::tempdir().unwrap();
+    let key = keygen(work.path(), "audit", "ed25519", "");
+    let run = sealed_run(&work.path().join("out"), &key);
+    let ours = entra_drift()
+        .args(["plan", "digest"])
+        .arg(run.join("plan.json"))
+        .output()
+        .unwrap();
+    let ours = String::from_utf8(ours.stdout).unwrap();
+    let theirs = sh(
+        "printf 'sha256:%s\\n' \"$(jq -cjS 'del(.approvals)' plan.json | sha256sum | cut -d' ' -f1)\"",
+        &run,
+    );
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn the_seal_recipe_with_sha256sum_and_ssh_keygen_verifies() {
+    let work = tempfile::tempdir().unwrap();
+    let key = keygen(work.path(), "audit", "ed25519", "");
+    let run = sealed_run(&work.path().join("out"), &key);
+    let allowed = work.path().join("allowed_signers");
+    std::fs::write(
+        &allowed,
+        format!(
+            "audit-bot@contoso.example namespaces=\"entra-drift-evidence\" {}\n",
+            public_line(&key)
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "sha256sum manifest.json | sed 's/^/sha256:/; s/ .*//' | ssh-keygen -Y verify -f {} -I audit-bot@contoso.example -n entra-drift-evidence -s manifest.sig",
+        allowed.display()
+    );
+    let said = sh(&script, &run);
+    assert!(said.contains("Good \"entra-drift-evidence\" signature"), "{said}");
+}
