@@ -33,7 +33,11 @@ fn sealed_run(out: &Path, key: &Path) -> PathBuf {
         .arg(key)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
@@ -74,5 +78,8 @@ fn the_seal_recipe_with_sha256sum_and_ssh_keygen_verifies() {
         allowed.display()
     );
     let said = sh(&script, &run);
-    assert!(said.contains("Good \"entra-drift-evidence\" signature"), "{said}");
+    assert!(
+        said.contains("Good \"entra-drift-evidence\" signature"),
+        "{said}"
+    );
 }
