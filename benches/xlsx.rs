@@ -42,6 +42,7 @@ fn main() {
             summary: &summary,
             plan: None,
             max_data_rows: EXCEL_MAX_ROWS - 1,
+            rows: None,
         },
     )
     .expect("workbook written");

@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
     Range, CONCURRENCY_RANGE, EXPAND_LIMIT_RANGE, KEEP_RANGE, LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE,
-    MAX_RETRY_WAIT_RANGE, MIN_APPROVERS_RANGE, PLAN_EXPIRY_RANGE,
+    MAX_RETRY_WAIT_RANGE, MIN_APPROVERS_RANGE, PLAN_EXPIRY_RANGE, PROGRESS_INTERVAL_RANGE,
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
@@ -35,6 +35,12 @@ pub struct Cli {
     /// Only errors on stderr; no summary, no progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Seconds between progress lines of a running stage when stderr is not a terminal (cron,
+    /// CI, containers); a terminal shows live lines instead.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = crate::progress::DEFAULT_INTERVAL_SECONDS,
+          value_parser = within_u64(PROGRESS_INTERVAL_RANGE))]
+    pub progress_interval: u64,
 
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

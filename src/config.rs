@@ -29,6 +29,8 @@ pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
 pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
 /// Seconds one Graph request may wait between retries.
 pub const MAX_RETRY_WAIT_RANGE: Range = (1, 3_600);
+/// Seconds between progress lines when stderr is not a terminal.
+pub const PROGRESS_INTERVAL_RANGE: Range = (1, 3_600);
 /// Distinct approvers one item may need.
 pub const MIN_APPROVERS_RANGE: Range = (1, 10);
 /// How many approved items one `apply` may reprocess.

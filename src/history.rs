@@ -46,6 +46,23 @@ pub struct RunRecord {
     pub manifest_sha256: String,
     /// When retention deleted the run folder; empty while it exists.
     pub pruned_at: Option<DateTime<Utc>>,
+    /// The snapshot's assignments and users (the next live run's time-left estimate).
+    #[serde(default)]
+    pub assignments: Option<u64>,
+    #[serde(default)]
+    pub users: Option<u64>,
+    /// Graph figures of a live read (empty for offline sources).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    #[serde(default)]
+    pub resource_units: Option<u64>,
+    #[serde(default)]
+    pub throttled: Option<u64>,
+    #[serde(default)]
+    pub throttle_wait_ms: Option<u64>,
+    /// Each stage's duration: `sign-in 0.4 s, packages 1.2 s, ...`.
+    #[serde(default)]
+    pub stages: Option<String>,
 }
 
 impl RunRecord {
@@ -239,6 +256,13 @@ pub fn trend(records: &[RunRecord]) -> Vec<TrendPoint> {
     records[start..].iter().map(TrendPoint::from).collect()
 }
 
+/// The last run's `(assignments, users)` of a tenant, when its index records them.
+pub fn last_counts(tenant_dir: &Path) -> Option<(u64, u64)> {
+    let index = RunIndex::read(tenant_dir).ok()?;
+    let last = index.records.last()?;
+    Some((last.assignments?, last.users?))
+}
+
 /// Deletes the folders of the oldest kept runs beyond `keep` and marks them pruned in the
 /// index (the caller writes it). Only folders the index lists are ever deleted: snapshots and
 /// anything else in the tenant folder are left alone. Returns the pruned runs.
@@ -293,6 +317,10 @@ pub struct NewRun<'a> {
     pub excepted: usize,
     pub in_plan: usize,
     pub manifest_sha256: String,
+    pub assignments: u64,
+    pub users: u64,
+    pub graph: Option<crate::graph::StatsReport>,
+    pub stages: String,
 }
 
 impl NewRun<'_> {
@@ -317,6 +345,13 @@ impl NewRun<'_> {
             in_plan: self.in_plan,
             manifest_sha256: self.manifest_sha256,
             pruned_at: None,
+            assignments: Some(self.assignments),
+            users: Some(self.users),
+            requests: self.graph.as_ref().map(|g| g.requests),
+            resource_units: self.graph.as_ref().map(|g| g.resource_units),
+            throttled: self.graph.as_ref().map(|g| g.throttled),
+            throttle_wait_ms: self.graph.as_ref().map(|g| g.throttle_wait_ms),
+            stages: Some(self.stages),
         }
     }
 }
@@ -344,6 +379,10 @@ mod tests {
             excepted: 0,
             in_plan: 1,
             manifest_sha256: "sha256:00".into(),
+            assignments: 10,
+            users: 5,
+            graph: None,
+            stages: "audit 0.1 s".into(),
         }
         .record()
     }

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     };
     output::init_logging(cli.verbose, cli.quiet, cli.log_format.into());
     entra_drift::graph::install_crypto_provider();
-    let printer = Printer::new(cli.quiet);
+    let printer = Printer::new(cli.quiet)
+        .with_progress_interval(std::time::Duration::from_secs(cli.progress_interval));
     let given = matches
         .subcommand()
         .map(|(_, sub)| Given::from_matches(sub))

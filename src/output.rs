@@ -8,6 +8,10 @@
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -26,20 +30,61 @@ pub enum LogFormat {
     Json,
 }
 
+/// Log lines are JSON objects (`--log-format json`): progress adds its figures as fields.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
+}
+
+/// The live progress lines, when a command shows any: every other stderr write goes through
+/// it so that a log line never tears a line being redrawn.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// Adds a live line to the terminal's progress area.
+pub fn add_bar(bar: ProgressBar) -> ProgressBar {
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        .add(bar)
+}
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
 /// Writes data to stdout and the human side of a command to stderr.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Printer {
     quiet: bool,
+    /// How often a long stage logs its progress when stderr is not a terminal.
+    progress_interval: Duration,
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer::new(false)
+    }
 }
 
 impl Printer {
     /// `quiet`: only errors and alerts on stderr (`-q`).
     pub fn new(quiet: bool) -> Self {
-        Printer { quiet }
+        Printer {
+            quiet,
+            progress_interval: Duration::from_secs(10),
+        }
+    }
+
+    pub fn with_progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = interval;
+        self
     }
 
     pub fn is_quiet(&self) -> bool {
         self.quiet
+    }
+
+    pub fn progress_interval(&self) -> Duration {
+        self.progress_interval
     }
 
     /// One line of data on stdout (`-q` does not silence data: scripts read it).
@@ -86,7 +131,13 @@ impl Printer {
 
 fn write_stderr(text: &str) {
     // Nothing sensible can be done when stderr itself is gone; the exit code still tells.
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    };
+    match BARS.get() {
+        Some(bars) => bars.suspend(write),
+        None => write(),
+    }
 }
 
 /// `error: <message>: <cause>: <cause>` on one line, then every `hint:` line of the chain.
@@ -130,13 +181,20 @@ pub fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter = EnvFilter::try_from_default_env()
         // rustls logs each failed handshake itself; the error it causes is reported once, here.
-        .unwrap_or_else(|_| EnvFilter::new(format!("entra_drift={level},rustls=off,warn")));
+        // Progress lines (not a terminal) are info, shown unless `-q`.
+        .unwrap_or_else(|_| {
+            let progress = if quiet { "error" } else { "info" };
+            EnvFilter::new(format!(
+                "entra_drift={level},entra_drift::progress={progress},rustls=off,warn"
+            ))
+        });
     // Colours only on a terminal: cron mail, journald and CI logs get plain text.
     let builder = tracing_subscriber::fmt()
         .with_writer(StderrWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_target(false);
+    JSON_LOGS.store(format == LogFormat::Json, Ordering::Relaxed);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -150,7 +208,7 @@ struct StderrHandle;
 
 impl Write for StderrHandle {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().lock().write_all(buf);
+        write_stderr(&String::from_utf8_lossy(buf));
         Ok(buf.len())
     }
 

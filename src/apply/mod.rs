@@ -7,7 +7,7 @@ pub mod results;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +17,7 @@ use crate::error::{Error, Refusal, Result};
 use crate::graph::{paths, GraphClient};
 use crate::plan::approval::{self, Decision};
 use crate::plan::{Plan, PlanItem};
+use crate::progress::{Progress, Stage};
 use crate::trust::AllowedSigners;
 use checks::Verdict;
 use journal::{Event, Journal};
@@ -113,12 +114,28 @@ pub struct ApplyRun<'a> {
     pub dry_run: bool,
     /// Trust no settled outcome of the journal: re-check every approved item live.
     pub recheck_journal: bool,
+    pub progress: &'a Progress,
     /// Set by Ctrl-C: no new item starts; the ones in flight finish and are journaled.
     pub stop: Arc<AtomicBool>,
 }
 
 /// This run's outcome per assignment id.
 type Outcomes = HashMap<String, (Outcome, String)>;
+
+/// The apply stage's note: what happened to the items so far.
+fn tally(stage: &Stage, outcomes: &Outcomes, sent: usize) {
+    let count = |wanted: Outcome| outcomes.values().filter(|(o, _)| *o == wanted).count();
+    let mut note = format!(
+        "{} reprocessed, {} skipped, {} failed",
+        count(Outcome::Reprocessed),
+        count(Outcome::Skipped),
+        count(Outcome::Failed)
+    );
+    if sent > 0 {
+        note.push_str(&format!(", {sent} sent this run"));
+    }
+    stage.counter().set_note(note);
+}
 
 impl ApplyRun<'_> {
     /// Opens the journal, settles what it already records, re-checks the rest live, sends
@@ -135,10 +152,22 @@ impl ApplyRun<'_> {
         let mut last = journal::last_events(&entries);
         let journal = journal.map(Mutex::new);
         let (pending, in_doubt) = self.pending(&mut last);
+        self.progress.watch(self.client);
+        let stage = self
+            .progress
+            .stage("apply", Some(self.approved.items.len() as u64));
+        // Items settled by earlier runs count as done.
+        stage
+            .counter()
+            .add((self.approved.items.len() - pending.len()) as u64);
         let (to_send, mut outcomes) = self.recheck(&pending, &in_doubt, journal.as_ref()).await?;
+        stage.counter().add(outcomes.len() as u64);
+        tally(&stage, &outcomes, 0);
         if let Some(journal) = &journal {
-            outcomes.extend(self.send(to_send, journal).await?);
+            outcomes.extend(self.send(to_send, journal, &stage, &outcomes).await?);
         }
+        tally(&stage, &outcomes, 0);
+        stage.finish();
         Ok(self.report(outcomes, last))
     }
 
@@ -222,7 +251,14 @@ impl ApplyRun<'_> {
 
     /// Reprocesses each item, journalled before and after the call, with bounded concurrency;
     /// after Ctrl-C no new call starts.
-    async fn send(&self, to_send: Vec<&PlanItem>, journal: &Mutex<Journal>) -> Result<Outcomes> {
+    async fn send(
+        &self,
+        to_send: Vec<&PlanItem>,
+        journal: &Mutex<Journal>,
+        stage: &Stage,
+        checked: &Outcomes,
+    ) -> Result<Outcomes> {
+        let sent_so_far = &AtomicUsize::new(0);
         let sends = to_send.into_iter().map(|item| async move {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok((
@@ -242,6 +278,9 @@ impl ApplyRun<'_> {
                 Err(error) => (Event::Failed, Outcome::Failed, error.reason()),
             };
             lock(journal).record(event, &item.assignment_id, &reason)?;
+            let sent = sent_so_far.fetch_add(1, Ordering::Relaxed) + 1;
+            stage.counter().add(1);
+            tally(stage, checked, sent);
             Ok::<_, Error>((item.assignment_id.clone(), outcome, reason))
         });
         let sent: Vec<Result<(String, Outcome, String)>> = futures_util::stream::iter(sends)

@@ -51,6 +51,7 @@ pub fn run(
         now,
     )?;
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
+    let progress = connect::progress(printer);
     let runtime = connect::runtime()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -71,6 +72,7 @@ pub fn run(
             approved,
             dry_run: args.dry_run,
             recheck_journal: args.recheck_journal,
+            progress: &progress,
             stop: stop.clone(),
         }
         .run(),

@@ -17,6 +17,7 @@ use crate::history::{self, NewRun, RunIndex, TrendPoint, TREND_RUNS};
 use crate::lock::RunLock;
 use crate::output::Printer;
 use crate::plan::Plan;
+use crate::progress::{Counter, Progress};
 use crate::report::{self, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS};
 use crate::settings::{self, AuditSettings, Given, Source};
 use crate::snapshot::store::{self, StoreExtras};
@@ -53,6 +54,9 @@ pub struct RunOptions<'a> {
     pub keep: Option<usize>,
     /// The key that seals the manifest (`manifest.sig`).
     pub sign_key: Option<&'a Path>,
+    pub progress: &'a Progress,
+    /// The live read's Graph figures, for the summary and the index.
+    pub graph: Option<crate::graph::StatsReport>,
 }
 
 pub fn run(
@@ -77,7 +81,9 @@ pub fn run(
         (Source::Live, Some(tenant)) => Some(lock(&settings, tenant)?),
         _ => None,
     };
-    let (snapshot, extras) = load(&settings, printer)?;
+    let progress = connect::progress(printer);
+    let (snapshot, extras) = load(&settings, &progress)?;
+    let graph = extras.as_ref().and_then(|e| e.graph.clone());
     let _lock = match early_lock {
         Some(lock) => lock,
         None => lock(&settings, &snapshot.info.tenant_id)?,
@@ -93,11 +99,13 @@ pub fn run(
             register: register.as_ref(),
             keep: settings.keep,
             sign_key: settings.sign_key.as_deref(),
+            progress: &progress,
+            graph: graph.clone(),
         },
         extras,
     )?;
     if !printer.is_quiet() {
-        print_summary(printer, &snapshot, &written);
+        print_summary(printer, &snapshot, &written, &progress, graph.as_ref());
     }
     printer.data(format_args!("{}", written.run_dir.display()))?;
     // Excepted findings are accepted drift: a scheduler hears only about the rest.
@@ -120,7 +128,7 @@ fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
 
 /// Reads the snapshot from whichever source the settings name. A live read also returns what
 /// is needed to store it beside the reports.
-fn load(settings: &AuditSettings, printer: &Printer) -> Result<(Snapshot, Option<StoreExtras>)> {
+fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Option<StoreExtras>)> {
     match &settings.source {
         Source::TenantDir(dir) => {
             tracing::info!(dir = %dir.display(), "reading tenant directory");
@@ -131,7 +139,11 @@ fn load(settings: &AuditSettings, printer: &Printer) -> Result<(Snapshot, Option
             Ok((store::read(dir)?.0, None))
         }
         Source::Live => {
-            let (snapshot, extras) = connect::read_live(&settings.graph, printer)?.into_stored();
+            let expected = settings.graph.tenant.as_deref().and_then(|tenant| {
+                history::last_counts(&report::tenant_dir(&settings.out, tenant))
+            });
+            let (snapshot, extras) =
+                connect::read_live(&settings.graph, progress, expected)?.into_stored();
             Ok((snapshot, Some(extras)))
         }
     }
@@ -206,7 +218,10 @@ pub fn audit_and_report(
     let tenant_dir = report::tenant_dir(options.out, tenant_id);
     let mut index = RunIndex::read(&tenant_dir)?;
     let previous = history::previous_run(&tenant_dir, &index)?;
+    let stage = options.progress.stage("audit", None);
     let composed = compose(snapshot, options, previous.as_ref())?;
+    stage.counter().add(composed.summary.total as u64);
+    stage.finish();
 
     let run_dir = report::create_run_dir(options.out, tenant_id, options.now)?;
     let run_name = run_dir
@@ -214,6 +229,9 @@ pub fn audit_and_report(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let trend = trend_with(&index, &run_name, options.now, &composed);
+    let stage = options
+        .progress
+        .stage("reports", Some(composed.summary.total as u64));
     let (mut files, plan) = write_reports(
         &run_dir,
         &run_name,
@@ -223,14 +241,19 @@ pub fn audit_and_report(
         previous.as_ref(),
         &trend,
         stored,
+        stage.counter(),
     )?;
+    stage.finish();
+    let stage = options.progress.stage("evidence", None);
     let manifest_sha256 = seal(&run_dir, &index, tenant_id, options, &mut files)?;
+    stage.counter().add(files.len() as u64);
+    stage.finish();
     commit(
         &mut index,
         &run_name,
         snapshot,
         &composed,
-        options.now,
+        options,
         manifest_sha256,
     )?;
     let pruned = match options.keep {
@@ -301,6 +324,7 @@ fn write_reports(
     previous: Option<&annotate::Previous>,
     trend: &[TrendPoint],
     stored: Option<StoreExtras>,
+    rows: &Counter,
 ) -> Result<(Vec<PathBuf>, Option<Plan>)> {
     let annotated = &composed.annotated;
     let mut files = Vec::new();
@@ -345,6 +369,7 @@ fn write_reports(
             summary: &composed.summary,
             plan: plan.as_ref(),
             max_data_rows: EXCEL_MAX_ROWS - 1,
+            rows: Some(rows),
         },
         &WorkbookExtras {
             facts: facts(
@@ -399,9 +424,10 @@ fn commit(
     run: &str,
     snapshot: &Snapshot,
     composed: &Composed,
-    now: DateTime<Utc>,
+    options: &RunOptions,
     manifest_sha256: String,
 ) -> Result<()> {
+    let now = options.now;
     let annotated = &composed.annotated;
     let in_plan: usize = composed.summary.categories.iter().map(|c| c.in_plan).sum();
     index.records.push(
@@ -417,6 +443,10 @@ fn commit(
             excepted: annotated.excepted,
             in_plan,
             manifest_sha256,
+            assignments: snapshot.tables.assignments.height() as u64,
+            users: snapshot.tables.users.height() as u64,
+            graph: options.graph.clone(),
+            stages: crate::progress::describe(&options.progress.finished()),
         }
         .record(),
     );
@@ -468,7 +498,13 @@ fn facts(
     facts
 }
 
-fn print_summary(printer: &Printer, snapshot: &Snapshot, written: &Written) {
+fn print_summary(
+    printer: &Printer,
+    snapshot: &Snapshot,
+    written: &Written,
+    progress: &Progress,
+    graph: Option<&crate::graph::StatsReport>,
+) {
     let info = &snapshot.info;
     printer.status(format_args!(
         "Audited tenant {} ({}) from {}",
@@ -513,6 +549,20 @@ fn print_summary(printer: &Printer, snapshot: &Snapshot, written: &Written) {
             "Retention: deleted {} old run folder(s): {}",
             written.pruned.len(),
             written.pruned.join(", ")
+        ));
+    }
+    printer.status(format_args!(
+        "Stages: {}",
+        crate::progress::describe(&progress.finished())
+    ));
+    if let Some(graph) = graph {
+        printer.status(format_args!(
+            "Graph: {} requests ({} batched), {} resource units, {} throttled, {:.1} s waited",
+            graph.requests,
+            graph.batched_requests,
+            graph.resource_units,
+            graph.throttled,
+            graph.throttle_wait_ms as f64 / 1000.0
         ));
     }
     printer.status(format_args!("Wrote:"));

@@ -88,17 +88,26 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(Error::Runtime)
 }
 
+/// Progress for a command, as the printer says (`-q`, `--progress-interval`).
+pub fn progress(printer: &Printer) -> Progress {
+    Progress::new(printer.is_quiet(), printer.progress_interval())
+}
+
 /// A live snapshot from Microsoft Graph (`audit` and `snapshot`).
-pub fn read_live(graph: &GraphArgs, printer: &Printer) -> Result<live::LiveSnapshot> {
+pub fn read_live(
+    graph: &GraphArgs,
+    progress: &Progress,
+    expected: Option<(u64, u64)>,
+) -> Result<live::LiveSnapshot> {
     let connection = connect(graph, "")?;
-    let progress = Progress::new(printer.is_quiet());
     runtime()?.block_on(live::read(
         &connection.client,
         &connection.tenant_id,
         &connection.graph_root,
         &live::ReadOptions {
             expand_limit: graph.expand_limit,
+            expected,
         },
-        &progress,
+        progress,
     ))
 }

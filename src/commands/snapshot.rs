@@ -30,7 +30,15 @@ pub fn run(
             };
             (snapshot, extras)
         }
-        SnapshotSource::Live => connect::read_live(&settings.graph, printer)?.into_stored(),
+        SnapshotSource::Live => {
+            let progress = connect::progress(printer);
+            let read = connect::read_live(&settings.graph, &progress, None)?;
+            printer.status(format_args!(
+                "Stages: {}",
+                crate::progress::describe(&progress.finished())
+            ));
+            read.into_stored()
+        }
     };
     let run_dir = create_run_dir(&settings.out, &snapshot.info.tenant_id, Utc::now())?;
     let graph = extras.graph.clone();

@@ -53,7 +53,12 @@ pub fn run(
     graph.tenant = Some(tenant);
     let connection = connect::connect(&graph, &args.env_prefix)?;
     let items: Vec<_> = plan.items.iter().collect();
+    let progress = connect::progress(printer);
+    progress.watch(&connection.client);
+    let stage = progress.stage("verify", Some(items.len() as u64));
     let holdings = connect::runtime()?.block_on(read_holdings(&connection.client, &items));
+    stage.counter().add(items.len() as u64);
+    stage.finish();
     let mut rows = Vec::new();
     let (mut restored, mut missing, mut unknown) = (0, 0, 0);
     for item in &plan.items {

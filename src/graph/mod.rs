@@ -324,8 +324,22 @@ impl GraphClient {
 
     /// Every item of a collection, following `@odata.nextLink` verbatim until it is absent.
     pub async fn list(&self, url: &str) -> Result<Vec<Value>, GraphError> {
+        self.list_with(url, &|_| {}).await
+    }
+
+    /// [`GraphClient::list`], telling `on_page` how many items each page held (progress).
+    pub async fn list_with(
+        &self,
+        url: &str,
+        on_page: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Value>, GraphError> {
         let first = self.get_json(url).await?;
-        self.list_rest(url, first).await
+        self.list_rest(url, first, on_page).await
+    }
+
+    /// Obtains the first token (a run's sign-in stage; later requests reuse it).
+    pub async fn sign_in(&self) -> Result<(), GraphError> {
+        self.auth.token().await.map(|_| ())
     }
 
     /// Typed [`GraphClient::list`]; an item that does not fit `T` is a decode error naming it.
@@ -346,12 +360,18 @@ impl GraphClient {
     }
 
     /// Continues a collection from its first page (read directly or inside a batch).
-    async fn list_rest(&self, url: &str, first: Value) -> Result<Vec<Value>, GraphError> {
+    async fn list_rest(
+        &self,
+        url: &str,
+        first: Value,
+        on_page: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Value>, GraphError> {
         let mut seen = HashSet::from([url.to_string()]);
         let mut page = first;
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
             let (values, next) = split_page(self.relative(url), page)?;
+            on_page(values.len());
             items.extend(values);
             let Some(next) = next else {
                 return Ok(items);
@@ -392,7 +412,7 @@ impl GraphClient {
             .zip(first_pages)
             .map(|(path, first)| async move {
                 let url = self.url(path);
-                self.list_rest(&url, first?).await
+                self.list_rest(&url, first?, &|_| {}).await
             });
         futures_util::stream::iter(work)
             .buffered(self.concurrency * BATCH_SIZE)

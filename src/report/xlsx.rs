@@ -43,6 +43,8 @@ pub struct WorkbookInput<'a> {
     pub plan: Option<&'a Plan>,
     /// Data rows per category sheet before continuing on the next (tests lower it).
     pub max_data_rows: usize,
+    /// Counts the rows written (a long workbook's progress).
+    pub rows: Option<&'a crate::progress::Counter>,
 }
 
 /// What a run adds to the workbook beyond the findings: history and exceptions. Empty by
@@ -289,6 +291,9 @@ fn write_categories(
                     }
                 }
                 written += 1;
+                if let Some(rows) = input.rows {
+                    rows.add(1);
+                }
             }
             sheet.autofilter(0, 0, written as u32, columns.len() as u16 - 1)?;
         }

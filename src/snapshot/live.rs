@@ -16,7 +16,7 @@ use crate::graph::{paths, GraphClient, GraphError, StatsReport};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
 };
-use crate::progress::Progress;
+use crate::progress::{Progress, Stage};
 use entra_model::ids;
 
 /// The states the audit uses: delivered ones are checked, the others are reported or explain
@@ -94,12 +94,15 @@ pub struct ReadOptions {
     /// 20 for `$expand` on directory objects): such a package's scopes are re-read through its
     /// own collection before they are trusted.
     pub expand_limit: usize,
+    /// The previous run's counts, to estimate the time left: `(assignments, users)`.
+    pub expected: Option<(u64, u64)>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             expand_limit: DEFAULT_EXPAND_LIMIT,
+            expected: None,
         }
     }
 }
@@ -126,27 +129,54 @@ pub async fn read(
     let started = Utc::now();
     let clock = Instant::now();
     let mut builder = SnapshotBuilder::new();
+    progress.watch(client);
+    let sign_in = progress.stage("sign-in", None);
+    client
+        .sign_in()
+        .await
+        .map_err(|e| core_failure("a token", e))?;
+    sign_in.finish();
 
     // The core lists are independent nextLink chains: read them side by side (the client
     // bounds requests in flight), since each chain is as slow as its pages one after another.
     // The resources depend only on the packages: read them while the (longer) assignment
     // chains are still paging.
-    let step = progress.step("packages, assignments and users");
     let users_url = client.url(&paths::users());
     let assignment_urls: Vec<String> = STATES
         .iter()
         .map(|state| client.url(&paths::assignments_in_state(state)))
         .collect();
+    let assignments_stage = progress.stage("assignments", options.expected.map(|e| e.0));
+    let users_stage = progress.stage("users", options.expected.map(|e| e.1));
+    let counted = |stage: &Stage| {
+        let counter = stage.counter().clone();
+        move |items: usize| counter.page(items as u64)
+    };
+    let (on_assignments, on_users) = (counted(&assignments_stage), counted(&users_stage));
     let packages_then_resources = async {
-        let packages = read_packages(client, options).await?;
+        let stage = progress.stage("packages", None);
+        let packages = read_packages(client, options, &counted(&stage)).await?;
+        stage.finish();
         let reads = read_resources(client, &packages, progress).await?;
         Ok::<_, Error>((packages, reads))
     };
-    let (packages_and_reads, users, assignment_lists) = tokio::join!(
-        packages_then_resources,
-        client.list(&users_url),
-        futures_util::future::join_all(assignment_urls.iter().map(|url| client.list(url))),
-    );
+    let assignments_read = async {
+        let lists = futures_util::future::join_all(
+            assignment_urls
+                .iter()
+                .map(|url| client.list_with(url, &on_assignments)),
+        )
+        .await;
+        assignments_stage.finish();
+        lists
+    };
+    let users_read = async {
+        let users = client.list_with(&users_url, &on_users).await;
+        users_stage.finish();
+        users
+    };
+    let (packages_and_reads, users, assignment_lists) =
+        tokio::join!(packages_then_resources, users_read, assignments_read);
     let (packages, resource_reads) = packages_and_reads?;
     add_packages(&mut builder, &packages)?;
     let mut assignment_count = 0;
@@ -166,11 +196,12 @@ pub async fn read(
         ids::check_guid(&user.id, "user id", "Graph users")?;
         builder.add_user(user, "Graph users")?;
     }
-    step.finish(format!(
-        "{} access packages, {assignment_count} assignments, {} users",
-        packages.len(),
-        users.len()
-    ));
+    tracing::info!(
+        packages = packages.len(),
+        assignments = assignment_count,
+        users = users.len(),
+        "core lists read"
+    );
 
     let reads = record_resource_reads(&mut builder, resource_reads);
     let tables = builder.finish()?;
@@ -216,11 +247,15 @@ fn add_packages(builder: &mut SnapshotBuilder, packages: &[PackageRead]) -> Resu
 /// Graph paged (`resourceRoleScopes@odata.nextLink`) or one as long as the expansion cap is
 /// re-read through the package's own collection; where that fails too, the package is marked
 /// incomplete with the reason.
-async fn read_packages(client: &GraphClient, options: &ReadOptions) -> Result<Vec<PackageRead>> {
+async fn read_packages(
+    client: &GraphClient,
+    options: &ReadOptions,
+    on_page: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<PackageRead>> {
     let mut packages: Vec<AccessPackage> = parse_all(
         "access package",
         client
-            .list(&client.url(&paths::access_packages_expanded()))
+            .list_with(&client.url(&paths::access_packages_expanded()), on_page)
             .await
             .map_err(|e| core_failure("access packages", e))?,
     )?;
@@ -283,7 +318,7 @@ async fn read_resources(
     let mut governed = SnapshotBuilder::new();
     add_packages(&mut governed, packages)?;
     let resources = governed.governed_resources();
-    let mut bar = progress.bar("resources", resources.len() as u64);
+    let stage = progress.stage("governed resources", Some(resources.len() as u64));
     let mut reads = Vec::with_capacity(resources.len());
     for chunk in resources.chunks(RESOURCES_PER_STEP) {
         let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
@@ -297,9 +332,10 @@ async fn read_resources(
                 .into_iter()
                 .map(|(resource, result)| (resource, Some(result))),
         );
-        bar.advance(chunk.len() as u64, &client.stats());
+        stage.counter().add(chunk.len() as u64);
+        stage.refresh();
     }
-    bar.finish(format!("{} resources", resources.len()));
+    stage.finish();
     Ok(reads)
 }
 

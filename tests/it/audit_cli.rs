@@ -370,6 +370,7 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
             summary: &summary,
             plan: None,
             max_data_rows: MAX,
+            rows: None,
         },
     )
     .expect("writing the workbook");

@@ -23,6 +23,7 @@ mod history;
 mod hostile_input;
 mod layers;
 mod live_graph;
+mod progress;
 mod reads;
 mod recipes;
 mod snapshots;

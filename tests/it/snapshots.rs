@@ -16,6 +16,7 @@ fn filters(out: &str) -> Vec<(String, String)> {
             "[TIME]".into(),
         ),
         (r"sha256:[0-9a-f]{64}".into(), "[SHA256]".into()),
+        (r"\d+\.\d s".into(), "[SECONDS]".into()),
         (
             regex_escape(&project_root().display().to_string()),
             "[ROOT]".into(),
