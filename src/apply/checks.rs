@@ -3,13 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::graph::{paths, GraphClient, GraphError};
 use crate::plan::{MissingRole, PlanItem};
 use crate::snapshot::builder::ResourceKey;
 use crate::snapshot::live::{collection_path, holders};
-use crate::snapshot::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
+use crate::snapshot::roles::{
+    ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
+    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
+};
 
 /// The collection that holds a missing role, or `None` for kinds a plan cannot contain.
 pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
@@ -17,6 +21,12 @@ pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
         (GROUP, "member") => Some((GROUP, role.resource_id.clone(), MEMBERS)),
         (GROUP, "owner") => Some((GROUP, role.resource_id.clone(), OWNERS)),
         (APPLICATION, _) => Some((APPLICATION, role.resource_id.clone(), APP_ROLE_ASSIGNED_TO)),
+        (DIRECTORY_ROLE, ELIGIBLE) => {
+            Some((DIRECTORY_ROLE, role.resource_id.clone(), ROLE_ELIGIBILITY))
+        }
+        (DIRECTORY_ROLE, ACTIVE) => {
+            Some((DIRECTORY_ROLE, role.resource_id.clone(), ROLE_ASSIGNMENTS))
+        }
         _ => None,
     }
 }
@@ -76,6 +86,8 @@ pub enum Verdict {
 pub struct Current {
     pub assignments: HashMap<String, Result<Value, GraphError>>,
     pub users: HashMap<String, Result<Value, GraphError>>,
+    /// Request id → the assignment request now (`request_reprocess` items).
+    pub requests: HashMap<String, Result<Value, GraphError>>,
 }
 
 pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current {
@@ -89,7 +101,21 @@ pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current 
     let user_paths: Vec<String> = user_ids.iter().map(|id| paths::user_enabled(id)).collect();
     let assignments = client.batch_get(&assignment_paths).await;
     let users = client.batch_get(&user_paths).await;
+    let request_ids: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i.request_id.as_deref())
+        .collect();
+    let request_paths: Vec<String> = request_ids
+        .iter()
+        .map(|id| paths::assignment_request(id))
+        .collect();
+    let requests = client.batch_get(&request_paths).await;
     Current {
+        requests: request_ids
+            .into_iter()
+            .map(str::to_string)
+            .zip(requests)
+            .collect(),
         assignments: items
             .iter()
             .map(|i| i.assignment_id.clone())
@@ -100,6 +126,67 @@ pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current 
             .map(str::to_string)
             .zip(users)
             .collect(),
+    }
+}
+
+/// Decides a `request_reprocess` item from the live state: the delivery may have succeeded
+/// since, and Graph retries only a request still failed and completed within 14 days of now.
+pub fn judge_request(item: &PlanItem, current: &Current, now: DateTime<Utc>) -> Verdict {
+    match current.assignments.get(&item.assignment_id) {
+        Some(Ok(assignment)) => {
+            let state = assignment
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if state.eq_ignore_ascii_case("delivered") {
+                return Verdict::Restored;
+            }
+        }
+        Some(Err(e)) if e.status() == Some(404) => {
+            return Verdict::Skip("the assignment no longer exists".into())
+        }
+        Some(Err(e)) => {
+            return Verdict::Unchecked(format!("could not re-read the assignment: {}", e.reason()))
+        }
+        None => return Verdict::Unchecked("the assignment was not re-read".into()),
+    }
+    let Some(id) = item.request_id.as_deref() else {
+        return Verdict::Skip("the item names no request".into());
+    };
+    let request = match current.requests.get(id) {
+        Some(Ok(request)) => request,
+        Some(Err(e)) if e.status() == Some(404) => {
+            return Verdict::Skip("the request no longer exists".into())
+        }
+        Some(Err(e)) => {
+            return Verdict::Unchecked(format!("could not re-read the request: {}", e.reason()))
+        }
+        None => return Verdict::Unchecked("the request was not re-read".into()),
+    };
+    let state = request.get("state").and_then(Value::as_str).unwrap_or("");
+    if !(state.eq_ignore_ascii_case("deliveryFailed")
+        || state.eq_ignore_ascii_case("partiallyDelivered"))
+    {
+        return Verdict::Skip(format!(
+            "the request is now `{state}`: Graph retries only failed deliveries"
+        ));
+    }
+    let completed = request
+        .get("completedDateTime")
+        .or_else(|| request.get("completedDate"))
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    match completed {
+        Some(at) if now - at <= Duration::days(crate::audit::REQUEST_RETRY_DAYS) => {
+            Verdict::Reprocess
+        }
+        Some(at) => Verdict::Skip(format!(
+            "the request completed {}, more than {} days ago: Graph no longer retries it",
+            at.to_rfc3339(),
+            crate::audit::REQUEST_RETRY_DAYS
+        )),
+        None => Verdict::Skip("the request has no completion time".into()),
     }
 }
 
@@ -175,6 +262,8 @@ mod tests {
 
     fn item() -> PlanItem {
         PlanItem {
+            kind: crate::plan::ItemKind::Reprocess,
+            request_id: None,
             assignment_id: "a1".into(),
             access_package_id: "p1".into(),
             access_package_name: "P".into(),
@@ -197,6 +286,7 @@ mod tests {
             r.map_err(|s| GraphError::new(GraphErrorKind::Status(s), "GET x", "e"))
         };
         Current {
+            requests: HashMap::new(),
             assignments: HashMap::from([("a1".to_string(), wrap(assignment))]),
             users: HashMap::from([("u1".to_string(), wrap(user))]),
         }

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use crate::error::{Error, Refusal, Result};
 use crate::graph::{paths, GraphClient};
 use crate::plan::approval::{self, Decision};
-use crate::plan::{Plan, PlanItem};
+use crate::plan::{ItemKind, Plan, PlanItem};
 use crate::progress::{Progress, Stage};
 use crate::trust::AllowedSigners;
 use checks::Verdict;
@@ -216,7 +216,11 @@ impl ApplyRun<'_> {
         let mut outcomes = Outcomes::new();
         for item in pending {
             let was_in_doubt = in_doubt.contains(&item.assignment_id);
-            let (outcome, reason) = match checks::judge(item, &current, &holdings) {
+            let verdict = match item.kind {
+                ItemKind::Reprocess => checks::judge(item, &current, &holdings),
+                ItemKind::RequestReprocess => checks::judge_request(item, &current, Utc::now()),
+            };
+            let (outcome, reason) = match verdict {
                 Verdict::Reprocess if self.dry_run => {
                     (Outcome::WouldReprocess, "every check passed".to_string())
                 }
@@ -268,7 +272,11 @@ impl ApplyRun<'_> {
                 ));
             }
             lock(journal).record(Event::Sending, &item.assignment_id, "")?;
-            let url = self.client.url(&paths::reprocess(&item.assignment_id));
+            let path = match (item.kind, &item.request_id) {
+                (ItemKind::RequestReprocess, Some(request)) => paths::request_reprocess(request),
+                _ => paths::reprocess(&item.assignment_id),
+            };
+            let url = self.client.url(&path);
             let (event, outcome, reason) = match self.client.post_action(&url).await {
                 Ok(status) => (
                     Event::Reprocessed,

@@ -20,6 +20,8 @@ fn unapproved() -> Plan {
     let items: Vec<PlanItem> = [A1, A2, A3]
         .iter()
         .map(|id| PlanItem {
+            kind: crate::plan::ItemKind::Reprocess,
+            request_id: None,
             assignment_id: id.to_string(),
             access_package_id: "p".into(),
             access_package_name: "P".into(),

@@ -1,6 +1,9 @@
 //! Turns core findings into the reviewer's table: names, enabled state, a human detail, and
 //! whether each finding goes into the reprocess plan (and why not).
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use polars::prelude::*;
 
 use super::frames::{join, keep, with_literal};
@@ -29,6 +32,8 @@ pub mod col {
     pub const DETAIL: &str = "detail";
     pub const IN_PLAN: &str = "in_plan";
     pub const SKIP_REASON: &str = "plan_skip_reason";
+    /// Internal: the request a `not_delivered` plan item retries (not written to reports).
+    pub const REQUEST_ID: &str = "request_id";
     /// Added by `annotate` (history and exceptions), after every column above so that readers
     /// of earlier reports find their columns where they were.
     pub const FIRST_SEEN: &str = "first_seen";
@@ -97,7 +102,7 @@ pub const SKIP_ENABLED_UNKNOWN: &str = "user enabled state unknown";
 const USER_KNOWN: &str = "user_known";
 const DIRECTORY_NAME: &str = "directory_name";
 
-pub fn enrich(core: DataFrame, tables: &Tables) -> Result<DataFrame> {
+pub fn enrich(core: DataFrame, tables: &Tables, now: DateTime<Utc>) -> Result<DataFrame> {
     let users = with_literal(
         keep(
             &tables.users,
@@ -171,11 +176,85 @@ pub fn enrich(core: DataFrame, tables: &Tables) -> Result<DataFrame> {
         &[s::RESOURCE_TYPE, s::RESOURCE_ID],
         JoinType::Left,
     )?;
-    derive_columns(frame)
+    let requests = Requests::new(tables)?;
+    derive_columns(frame, &requests, now)
+}
+
+/// A retry is possible only this long after the request completed (Graph documents 14 days).
+pub const REQUEST_RETRY_DAYS: i64 = 14;
+pub const SKIP_REQUEST_NOT_FOUND: &str = "request_not_found";
+pub const SKIP_REQUEST_TOO_OLD: &str = "request_too_old";
+
+/// Each assignment's latest request (by completion time), and why there are none to look at.
+struct Requests {
+    latest: HashMap<String, (String, String, Option<DateTime<Utc>>)>,
+    unread: Option<String>,
+}
+
+impl Requests {
+    fn new(tables: &Tables) -> Result<Requests> {
+        let text = |name: &str| -> Result<Vec<Option<String>>> {
+            Ok(tables
+                .requests
+                .column(name)
+                .frame("requests")?
+                .str()
+                .frame("requests")?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect())
+        };
+        let (ids, assignments, states, completed) = (
+            text(s::REQUEST_ID)?,
+            text(s::ASSIGNMENT_ID)?,
+            text(s::REQUEST_STATE)?,
+            text(s::COMPLETED_AT)?,
+        );
+        let mut latest: HashMap<String, (String, String, Option<DateTime<Utc>>)> = HashMap::new();
+        for i in 0..ids.len() {
+            let (Some(id), Some(assignment)) = (&ids[i], &assignments[i]) else {
+                continue;
+            };
+            let at = completed[i]
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            let newer = latest
+                .get(assignment)
+                .is_none_or(|(_, _, known)| at > *known);
+            if newer {
+                latest.insert(
+                    assignment.clone(),
+                    (id.clone(), states[i].clone().unwrap_or_default(), at),
+                );
+            }
+        }
+        Ok(Requests {
+            latest,
+            unread: tables.requests_unread.clone(),
+        })
+    }
+
+    /// Whether a failed delivery can be retried now: `Ok(request id)`, or why not.
+    fn retry(&self, assignment: &str, now: DateTime<Utc>) -> std::result::Result<String, String> {
+        let Some((id, state, completed)) = self.latest.get(assignment) else {
+            return Err(match &self.unread {
+                Some(reason) => format!("requests not read: {reason}"),
+                None => SKIP_REQUEST_NOT_FOUND.to_string(),
+            });
+        };
+        if !matches!(state.as_str(), "deliveryfailed" | "partiallydelivered") {
+            return Err(format!("request_state: {state}"));
+        }
+        match completed {
+            Some(at) if now - *at <= chrono::Duration::days(REQUEST_RETRY_DAYS) => Ok(id.clone()),
+            _ => Err(SKIP_REQUEST_TOO_OLD.to_string()),
+        }
+    }
 }
 
 /// One pass over the findings (not over the tenant) for the text columns.
-fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
+fn derive_columns(frame: DataFrame, requests: &Requests, now: DateTime<Utc>) -> Result<DataFrame> {
     let text = |name: &str| -> Result<Vec<Option<String>>> {
         Ok(frame
             .column(name)
@@ -217,7 +296,9 @@ fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
     let mut out_role_names = Vec::with_capacity(height);
     let mut details = Vec::with_capacity(height);
     let mut in_plan = Vec::with_capacity(height);
-    let mut skip = Vec::with_capacity(height);
+    let mut skip: Vec<String> = Vec::with_capacity(height);
+    let mut request_ids: Vec<Option<String>> = Vec::with_capacity(height);
+    let assignment_ids = text(col::ASSIGNMENT_ID)?;
 
     for i in 0..height {
         let category = categories[i].as_deref().unwrap_or_default();
@@ -239,15 +320,25 @@ fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
             (true, Some(false)) => "no",
             (true, None) => "unknown",
         };
+        let mut request_id = None;
         let (plan, why_not) = if category == MISSING_ACCESS {
             match (user_known, enabled[i]) {
-                (false, _) => ("no", SKIP_USER_NOT_FOUND),
-                (true, Some(true)) => ("yes", ""),
-                (true, Some(false)) => ("no", SKIP_DISABLED),
-                (true, None) => ("no", SKIP_ENABLED_UNKNOWN),
+                (false, _) => ("no", SKIP_USER_NOT_FOUND.to_string()),
+                (true, Some(true)) => ("yes", String::new()),
+                (true, Some(false)) => ("no", SKIP_DISABLED.to_string()),
+                (true, None) => ("no", SKIP_ENABLED_UNKNOWN.to_string()),
+            }
+        } else if category == NOT_DELIVERED {
+            // A failed delivery is retried through its request, within Graph's window.
+            match requests.retry(assignment_ids[i].as_deref().unwrap_or_default(), now) {
+                Ok(id) => {
+                    request_id = Some(id);
+                    ("yes", String::new())
+                }
+                Err(reason) => ("no", reason),
             }
         } else {
-            ("no", skip_reason(category))
+            ("no", skip_reason(category).to_string())
         };
         let describe = Describe {
             user: user.as_deref().unwrap_or("the target"),
@@ -272,6 +363,7 @@ fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
         out_role_names.push(role_name);
         in_plan.push(plan);
         skip.push(why_not);
+        request_ids.push(request_id);
     }
 
     let columns = vec![
@@ -293,6 +385,8 @@ fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
         Column::new(col::DETAIL.into(), details),
         Column::new(col::IN_PLAN.into(), in_plan),
         Column::new(col::SKIP_REASON.into(), skip),
+        // Internal (not a report column): the request a not_delivered plan item retries.
+        Column::new(col::REQUEST_ID.into(), request_ids),
     ];
     DataFrame::new(height, columns).frame("findings table")
 }
@@ -300,7 +394,7 @@ fn derive_columns(frame: DataFrame) -> Result<DataFrame> {
 fn skip_reason(category: &str) -> &'static str {
     match category {
         RESOURCE_NOT_FOUND => "the resource no longer exists: reprocessing cannot restore it",
-        NOT_DELIVERED => "not delivered: retry the assignment request instead",
+        NOT_DELIVERED => "not delivered",
         ACCESS_WITHOUT_ASSIGNMENT => "no assignment to reprocess: review and remove the access",
         _ => "could not be verified: check it by hand",
     }

@@ -22,6 +22,7 @@ pub const MISSING_ACCESS: &str = "missing_access";
 pub const RESOURCE_NOT_FOUND: &str = "resource_not_found";
 pub const UNVERIFIABLE: &str = "unverifiable";
 pub const NOT_DELIVERED: &str = "not_delivered";
+pub use enrich::REQUEST_RETRY_DAYS;
 pub const ACCESS_WITHOUT_ASSIGNMENT: &str = "access_without_assignment";
 pub const CATEGORIES: [&str; 5] = [
     MISSING_ACCESS,
@@ -50,8 +51,13 @@ const CORE: [&str; 9] = [
 ];
 const CATEGORY_RANK: &str = "category_rank";
 
-/// Computes the findings table, sorted deterministically, enriched for reviewers.
+/// Computes the findings table, sorted deterministically, enriched for reviewers, as of now.
 pub fn audit(tables: &Tables) -> Result<DataFrame> {
+    audit_at(tables, chrono::Utc::now())
+}
+
+/// [`audit`] as of `now` (which failed deliveries can still be retried depends on it).
+pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<DataFrame> {
     let started = std::time::Instant::now();
     let core = core_findings(tables)?;
     // Logged for the benchmarks: the joins alone, before names and texts are added.
@@ -60,7 +66,7 @@ pub fn audit(tables: &Tables) -> Result<DataFrame> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "core joins done"
     );
-    enrich::enrich(core, tables)
+    enrich::enrich(core, tables, now)
 }
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.

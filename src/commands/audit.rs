@@ -165,7 +165,7 @@ pub fn compose(
     previous: Option<&annotate::Previous>,
 ) -> Result<Composed> {
     let started = std::time::Instant::now();
-    let findings = audit_stage::audit(&snapshot.tables)?;
+    let findings = audit_stage::audit_at(&snapshot.tables, options.now)?;
     tracing::info!(
         findings = findings.height(),
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -2,14 +2,14 @@
 //! asynchronous, so "still missing" soon after apply may only mean "not yet".
 
 use super::{connect, Outcome};
-use crate::apply::checks::{read_holdings, role_held};
+use crate::apply::checks::{read_current, read_holdings, role_held};
 use crate::apply::results::{write_csv, VERIFY_RESULTS_CSV};
 use crate::cli::VerifyArgs;
 use crate::config::Config;
 use crate::error::{Error, Refusal, Result};
 use crate::output::Printer;
 use crate::plan::approval::{self, Decision};
-use crate::plan::Plan;
+use crate::plan::{ItemKind, Plan};
 use crate::settings::{self, Given};
 
 pub fn run(
@@ -56,18 +56,38 @@ pub fn run(
     let progress = connect::progress(printer);
     progress.watch(&connection.client);
     let stage = progress.stage("verify", Some(items.len() as u64));
-    let holdings = connect::runtime()?.block_on(read_holdings(&connection.client, &items));
+    let requests: Vec<_> = items
+        .iter()
+        .copied()
+        .filter(|i| i.kind == ItemKind::RequestReprocess)
+        .collect();
+    let runtime = connect::runtime()?;
+    let holdings = runtime.block_on(read_holdings(&connection.client, &items));
+    // A retried delivery is verified by its assignment's state.
+    let current = runtime.block_on(read_current(&connection.client, &requests));
     stage.counter().add(items.len() as u64);
     stage.finish();
     let mut rows = Vec::new();
     let (mut restored, mut missing, mut unknown) = (0, 0, 0);
     for item in &plan.items {
         let approved = !plan.approvals.is_empty() && decision.is_approved(&item.assignment_id);
-        let checks: Vec<_> = item
-            .missing_roles
-            .iter()
-            .map(|role| role_held(&holdings, &item.user_id, role))
-            .collect();
+        let checks: Vec<_> = match item.kind {
+            ItemKind::Reprocess => item
+                .missing_roles
+                .iter()
+                .map(|role| role_held(&holdings, &item.user_id, role))
+                .collect(),
+            ItemKind::RequestReprocess => {
+                vec![match current.assignments.get(&item.assignment_id) {
+                    Some(Ok(assignment)) => Ok(assignment
+                        .get("state")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("delivered"))),
+                    Some(Err(e)) => Err(e.reason()),
+                    None => Err("not read".to_string()),
+                }]
+            }
+        };
         let status = if checks.iter().any(|c| c.is_err()) {
             unknown += 1;
             "unverifiable"
@@ -98,6 +118,16 @@ pub fn run(
                 )
             })
             .collect();
+        let detail = match (item.kind, checks.first()) {
+            (ItemKind::RequestReprocess, Some(Ok(true))) => {
+                vec!["assignment delivered".to_string()]
+            }
+            (ItemKind::RequestReprocess, Some(Ok(false))) => {
+                vec!["assignment still not delivered".to_string()]
+            }
+            (ItemKind::RequestReprocess, Some(Err(reason))) => vec![format!("unknown ({reason})")],
+            _ => detail,
+        };
         rows.push(vec![
             item.assignment_id.clone(),
             item.user_id.clone(),

@@ -41,6 +41,8 @@ pub struct Profile {
     /// Share of expired assignments whose access was never removed.
     pub expired_kept_rate: f64,
     pub disabled_user_rate: f64,
+    /// Share of packages that also deliver a directory role (eligible or active).
+    pub directory_role_rate: f64,
 }
 
 impl Profile {
@@ -60,6 +62,7 @@ impl Profile {
             unassigned_access_rate: 0.01,
             expired_kept_rate: 0.2,
             disabled_user_rate: 0.03,
+            directory_role_rate: 0.15,
         };
         match name {
             "small" => Some(base),
@@ -117,7 +120,12 @@ enum Role {
     Owner(usize),
     App(usize, usize),
     Site(usize),
+    /// A directory role definition, eligible (`true`) or active.
+    Directory(usize, bool),
 }
+
+/// Directory role definitions the generated packages deliver.
+const DIRECTORY_ROLES: usize = 4;
 
 pub struct Generated {
     pub tenant: TenantDir,
@@ -166,6 +174,11 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
     );
     let other_ids: Vec<String> = (0..profile.other_groups).map(|_| guid(&mut rng)).collect();
     nest_groups(&world, &other_ids, &mut builder);
+    // Directory roles held at another scope or through a group: never a finding.
+    for d in 0..DIRECTORY_ROLES {
+        let user = rng.random_range(0..profile.users);
+        builder.hold_elsewhere(user, &world.key(&Role::Directory(d, d % 2 == 0)));
+    }
     let (packages, groups, service_principals) =
         objects(&mut rng, &world, &package_roles, &package_ids, &other_ids);
 
@@ -176,8 +189,15 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         .filter(|(_, d)| **d)
         .map(|(id, _)| id.as_str())
         .collect();
-    let (mut members, owners, app_role_assigned_to, truth) =
-        builder.finish(|id| !deleted_ids.contains(id));
+    let truth::Holdings {
+        mut members,
+        owners,
+        assigned_to: app_role_assigned_to,
+        role_assignments,
+        role_eligibility,
+        requests,
+        truth,
+    } = builder.finish(|id| !deleted_ids.contains(id));
     // The bulk: members of groups no package governs.
     for id in &other_ids {
         let list: Vec<DirectoryObject> = (0..profile.other_group_members)
@@ -201,6 +221,9 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
             members,
             owners,
             app_role_assigned_to,
+            role_assignments: Some(role_assignments),
+            role_eligibility_schedules: Some(role_eligibility),
+            assignment_requests: Some(requests),
         },
         truth,
     }
@@ -217,11 +240,20 @@ struct World {
     deleted: Vec<bool>,
     sp_ids: Vec<String>,
     app_roles: Vec<Vec<String>>,
+    role_definitions: Vec<String>,
+    /// When the tenant is generated: request completion times are relative to it.
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 impl World {
     fn key(&self, role: &Role) -> truth::Key {
-        role_key(role, &self.group_ids, &self.sp_ids, &self.app_roles, &site)
+        match role {
+            Role::Directory(d, eligible) => truth::Key::directory(
+                &self.role_definitions[*d],
+                if *eligible { "eligible" } else { "active" },
+            ),
+            other => role_key(other, &self.group_ids, &self.sp_ids, &self.app_roles, &site),
+        }
     }
 }
 
@@ -259,6 +291,7 @@ fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
     let app_roles: Vec<Vec<String>> = (0..profile.applications)
         .map(|_| (0..3).map(|_| guid(rng)).collect())
         .collect();
+    let role_definitions: Vec<String> = (0..DIRECTORY_ROLES).map(|_| guid(rng)).collect();
     World {
         tenant,
         user_ids,
@@ -268,6 +301,8 @@ fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
         deleted,
         sp_ids,
         app_roles,
+        role_definitions,
+        now: crate::clock::now().unwrap_or_else(|_| chrono::Utc::now()),
     }
 }
 
@@ -292,6 +327,12 @@ fn package_shapes(profile: &Profile, rng: &mut StdRng) -> (Vec<Vec<Role>>, Vec<S
         }
         if rng.random_bool(profile.sharepoint_rate) {
             roles.push(Role::Site(rng.random_range(0..50)));
+        }
+        if rng.random_bool(profile.directory_role_rate) {
+            let role = Role::Directory(rng.random_range(0..DIRECTORY_ROLES), rng.random_bool(0.5));
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
         }
         package_roles.push(roles);
     }
@@ -401,7 +442,25 @@ fn inject(
             }
         }
         "PartiallyDelivered" | "DeliveryFailed" => {
-            builder.not_delivered(id, package, user);
+            // Its request: mostly recent (a retry is possible), some too old, a few missing.
+            // Times are relative to the generation: audit the tenant within a few days.
+            let request = match rng.random_range(0..20) {
+                0..=13 => truth::Request::Retryable {
+                    id: guid(rng),
+                    completed: (world.now - chrono::Duration::days(2)).to_rfc3339(),
+                },
+                14..=17 => truth::Request::TooOld {
+                    id: guid(rng),
+                    completed: (world.now - chrono::Duration::days(30)).to_rfc3339(),
+                },
+                _ => truth::Request::Missing,
+            };
+            let graph_state = if state == "DeliveryFailed" {
+                "deliveryFailed"
+            } else {
+                "partiallyDelivered"
+            };
+            builder.not_delivered(id, package, user, graph_state, request);
             if state == "PartiallyDelivered" {
                 for role in roles {
                     if !matches!(role, Role::Site(_)) {
@@ -498,6 +557,7 @@ fn objects(
                 &world.sp_ids,
                 &world.app_roles,
                 &site,
+                &world.role_definitions,
             )
         })
         .collect();
@@ -546,6 +606,8 @@ fn role_key(
         Role::Owner(g) => truth::Key::group(&groups[*g], "owner"),
         Role::App(a, r) => truth::Key::app(&sps[*a], &app_roles[*a][*r]),
         Role::Site(s) => truth::Key::site(&site(*s)),
+        // `World::key` names directory roles; nothing else asks for them here.
+        Role::Directory(d, _) => truth::Key::directory(&format!("directory-role-{d}"), "active"),
     }
 }
 
@@ -564,6 +626,7 @@ fn assignment(
     .expect("static shape")
 }
 
+#[allow(clippy::too_many_arguments)] // the generator's tables, passed as they are
 fn package(
     index: usize,
     id: &str,
@@ -572,6 +635,7 @@ fn package(
     sps: &[String],
     app_roles: &[Vec<String>],
     site: &dyn Fn(usize) -> String,
+    role_definitions: &[String],
 ) -> AccessPackage {
     let scopes: Vec<Value> = roles
         .iter()
@@ -581,6 +645,12 @@ fn package(
                 Role::Owner(g) => ("AadGroup", format!("Owner_{}", groups[*g]), groups[*g].clone(), "Owner".to_string()),
                 Role::App(a, r) => ("AadApplication", app_roles[*a][*r].clone(), sps[*a].clone(), format!("Role {r}")),
                 Role::Site(s) => ("SharePointOnline", "4".to_string(), site(*s), "Site member".to_string()),
+                Role::Directory(d, eligible) => (
+                    "DirectoryRole",
+                    if *eligible { "Eligible" } else { "Active" }.to_string(),
+                    role_definitions[*d].clone(),
+                    if *eligible { "Eligible Member" } else { "Active Member" }.to_string(),
+                ),
             };
             json!({"role": {"displayName": name, "originSystem": system, "originId": origin},
                    "scope": {"displayName": format!("Resource {scope}"), "originSystem": system, "originId": scope, "isRootScope": true}})

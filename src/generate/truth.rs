@@ -6,7 +6,10 @@ use std::path::Path;
 
 use crate::audit::col;
 use crate::error::Result;
-use crate::model::{AppRoleAssignment, DirectoryObject};
+use crate::model::{
+    AccessPackageAssignmentRequest, AppRoleAssignment, DirectoryObject, ObjectRef,
+    UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule,
+};
 
 /// A role on a resource, as findings name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,6 +34,13 @@ impl Key {
             role: role.to_string(),
         }
     }
+    pub fn directory(role_definition: &str, role: &str) -> Key {
+        Key {
+            resource_type: "directory_role",
+            resource_id: role_definition.to_string(),
+            role: role.to_string(),
+        }
+    }
     pub fn site(url: &str) -> Key {
         Key {
             resource_type: "sharepoint_site",
@@ -50,7 +60,31 @@ pub struct Builder<'a> {
     members: HashMap<String, Vec<DirectoryObject>>,
     owners: HashMap<String, Vec<DirectoryObject>>,
     assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
+    role_assignments: Vec<UnifiedRoleAssignment>,
+    role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
+    requests: Vec<AccessPackageAssignmentRequest>,
     truth: Vec<TruthRow>,
+}
+
+/// What the decisions gave: every resource's holders, and the expected findings.
+pub struct Holdings {
+    pub members: HashMap<String, Vec<DirectoryObject>>,
+    pub owners: HashMap<String, Vec<DirectoryObject>>,
+    pub assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
+    pub role_assignments: Vec<UnifiedRoleAssignment>,
+    pub role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
+    pub requests: Vec<AccessPackageAssignmentRequest>,
+    pub truth: Vec<TruthRow>,
+}
+
+/// The request of a failed delivery, as the generator decides it.
+pub enum Request {
+    /// Completed recently: a retry is possible (in the plan).
+    Retryable { id: String, completed: String },
+    /// Completed more than 14 days ago: too old to retry.
+    TooOld { id: String, completed: String },
+    /// No request recorded for the assignment.
+    Missing,
 }
 
 impl<'a> Builder<'a> {
@@ -72,6 +106,9 @@ impl<'a> Builder<'a> {
             members: empty(groups),
             owners: empty(groups),
             assigned_to: sps.iter().map(|id| (id.clone(), Vec::new())).collect(),
+            role_assignments: Vec::new(),
+            role_eligibility: Vec::new(),
+            requests: Vec::new(),
             truth: Vec::new(),
         }
     }
@@ -143,14 +180,43 @@ impl<'a> Builder<'a> {
         self.row("unverifiable", assignment, package, user, Some(&key), false);
     }
 
-    pub fn not_delivered(&mut self, assignment: &str, package: &str, user: usize) {
+    /// A failed delivery; in the plan when its request can still be retried.
+    pub fn not_delivered(
+        &mut self,
+        assignment: &str,
+        package: &str,
+        user: usize,
+        state: &str,
+        request: Request,
+    ) {
+        let retryable = matches!(request, Request::Retryable { .. });
+        let (id, completed) = match request {
+            Request::Retryable { id, completed } | Request::TooOld { id, completed } => {
+                (id, completed)
+            }
+            Request::Missing => (String::new(), String::new()),
+        };
+        if !id.is_empty() {
+            self.requests.push(AccessPackageAssignmentRequest {
+                id,
+                request_type: Some("adminAdd".into()),
+                state: Some(state.to_string()),
+                status: Some(state.to_string()),
+                created_date_time: Some(completed.clone()),
+                completed_date_time: Some(completed),
+                assignment: Some(ObjectRef {
+                    id: Some(assignment.to_string()),
+                    display_name: None,
+                }),
+            });
+        }
         self.row(
             "not_delivered",
             assignment,
             package,
             Some(user),
             None,
-            false,
+            retryable,
         );
     }
 
@@ -205,28 +271,67 @@ impl<'a> Builder<'a> {
                     .or_default()
                     .push(assignment);
             }
+            ("directory_role", "active") => {
+                let id = format!("role-assignment-{}", self.role_assignments.len());
+                self.role_assignments.push(UnifiedRoleAssignment {
+                    id,
+                    principal_id: principal,
+                    role_definition_id: Some(key.resource_id.clone()),
+                    directory_scope_id: Some("/".into()),
+                });
+            }
+            ("directory_role", _) => {
+                let id = format!("role-eligibility-{}", self.role_eligibility.len());
+                self.role_eligibility.push(UnifiedRoleEligibilitySchedule {
+                    id,
+                    principal_id: principal,
+                    role_definition_id: Some(key.resource_id.clone()),
+                    directory_scope_id: Some("/".into()),
+                    member_type: Some("Direct".into()),
+                });
+            }
             _ => {}
         }
     }
 
+    /// A role held at another scope or through a group: never a finding (not delivery).
+    pub fn hold_elsewhere(&mut self, user: usize, key: &Key) {
+        let principal = self.users[user].clone();
+        if key.role == "active" {
+            self.role_assignments.push(UnifiedRoleAssignment {
+                id: format!("role-assignment-{}", self.role_assignments.len()),
+                principal_id: principal,
+                role_definition_id: Some(key.resource_id.clone()),
+                directory_scope_id: Some("/administrativeUnits/synthetic".into()),
+            });
+        } else {
+            self.role_eligibility.push(UnifiedRoleEligibilitySchedule {
+                id: format!("role-eligibility-{}", self.role_eligibility.len()),
+                principal_id: principal,
+                role_definition_id: Some(key.resource_id.clone()),
+                directory_scope_id: Some("/".into()),
+                member_type: Some("Group".into()),
+            });
+        }
+    }
+
     /// The holdings of resources that exist (a deleted group holds nothing) and the truth.
-    #[allow(clippy::type_complexity)]
-    pub fn finish(
-        mut self,
-        exists: impl Fn(&str) -> bool,
-    ) -> (
-        HashMap<String, Vec<DirectoryObject>>,
-        HashMap<String, Vec<DirectoryObject>>,
-        HashMap<String, Vec<AppRoleAssignment>>,
-        Vec<TruthRow>,
-    ) {
+    pub fn finish(mut self, exists: impl Fn(&str) -> bool) -> Holdings {
         self.truth.sort();
         self.members
             .retain(|id, list| exists(id) && !list.is_empty());
         self.owners
             .retain(|id, list| exists(id) && !list.is_empty());
         self.assigned_to.retain(|_, list| !list.is_empty());
-        (self.members, self.owners, self.assigned_to, self.truth)
+        Holdings {
+            members: self.members,
+            owners: self.owners,
+            assigned_to: self.assigned_to,
+            role_assignments: self.role_assignments,
+            role_eligibility: self.role_eligibility,
+            requests: self.requests,
+            truth: self.truth,
+        }
     }
 }
 

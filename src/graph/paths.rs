@@ -81,6 +81,47 @@ pub fn app_role_assigned_to(service_principal_id: &str) -> String {
     )
 }
 
+/// Active assignments of one directory role (tenant-wide and scoped; the reader keeps `/`).
+pub fn role_assignments(role_definition_id: &str) -> String {
+    format!(
+        "roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq {}",
+        odata_literal(role_definition_id)
+    )
+}
+
+/// Eligibility schedules of one directory role (PIM). Schedules rather than their instances:
+/// a schedule is the standing grant that entitlement management creates; instances are its
+/// current windows and say nothing more about delivery.
+pub fn role_eligibility(role_definition_id: &str) -> String {
+    format!(
+        "roleManagement/directory/roleEligibilitySchedules?$filter=roleDefinitionId eq {}",
+        odata_literal(role_definition_id)
+    )
+}
+
+/// Assignment requests in one state (a retry helps `deliveryFailed` and
+/// `partiallyDelivered`), with their assignment. One state per request: `state eq` is the
+/// documented filter; combining states with `or` is not.
+pub fn requests_in_state(state: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignmentRequests?$filter=state eq {}&$expand=assignment",
+        odata_literal(state)
+    )
+}
+
+/// One assignment request (the apply-time re-check).
+pub fn assignment_request(id: &str) -> String {
+    format!("{ENTITLEMENT}/assignmentRequests/{}", encode_segment(id))
+}
+
+/// The reprocess action of one assignment request (a failed delivery's retry).
+pub fn request_reprocess(id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignmentRequests/{}/reprocess",
+        encode_segment(id)
+    )
+}
+
 /// `groups/delta?$select=members&$filter=id eq 'a' or id eq 'b'` (Graph allows 50 ids).
 pub fn groups_delta<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     let filter: Vec<String> = ids

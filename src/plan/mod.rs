@@ -18,8 +18,11 @@ pub mod approval;
 /// What `format` says; a reader refuses any other.
 pub const FORMAT: &str = "entra-drift/reprocess-plan";
 /// Bumped on any change an older reader would misread. Version 2: one digest over the whole
-/// plan, the run it belongs to, and a list of (signed) approvals.
-pub const VERSION: u32 = 2;
+/// plan, the run it belongs to, and a list of (signed) approvals. Version 3: items of kind
+/// `request_reprocess` (a failed delivery retried through its assignment request).
+pub const VERSION: u32 = 3;
+/// The oldest version this one still reads (version 2 has only `reprocess` items).
+pub const OLDEST_READABLE: u32 = 2;
 pub const DEFAULT_EXPIRY_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,8 +50,38 @@ pub struct Plan {
     pub approvals: Vec<approval::Approval>,
 }
 
+/// What applying an item does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// `POST .../assignments/{id}/reprocess`: re-apply a delivered assignment's roles.
+    #[default]
+    Reprocess,
+    /// `POST .../assignmentRequests/{id}/reprocess`: retry a failed delivery.
+    RequestReprocess,
+}
+
+impl ItemKind {
+    fn is_reprocess(&self) -> bool {
+        *self == ItemKind::Reprocess
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Reprocess => "reprocess",
+            ItemKind::RequestReprocess => "request_reprocess",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {
+    /// Absent for `reprocess` (so that version-2 plans read and digest as written).
+    #[serde(default, skip_serializing_if = "ItemKind::is_reprocess")]
+    pub kind: ItemKind,
+    /// The assignment request a `request_reprocess` item retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub assignment_id: String,
     pub access_package_id: String,
     pub access_package_name: String,
@@ -106,11 +139,45 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             col::ROLE,
             col::RESOURCE_NAME,
             col::ROLE_NAME,
+            col::CATEGORY,
+            col::STATE,
         ],
     )?;
+    // Internal column of the audit: absent from findings read back from a report.
+    let request_ids: Vec<Option<String>> = match findings.column(col::REQUEST_ID) {
+        Ok(column) => column
+            .str()
+            .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     let mut items: Vec<PlanItem> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
-    for row in rows.iter().filter(|row| row[0] == "yes") {
+    for (number, row) in rows.iter().enumerate() {
+        if row[0] != "yes" {
+            continue;
+        }
+        if row[12] == crate::audit::NOT_DELIVERED {
+            let Some(Some(request)) = request_ids.get(number) else {
+                continue;
+            };
+            items.push(PlanItem {
+                kind: ItemKind::RequestReprocess,
+                request_id: Some(request.clone()),
+                assignment_id: row[1].into(),
+                access_package_id: row[2].into(),
+                access_package_name: row[3].into(),
+                user_id: row[4].into(),
+                user_display_name: row[5].into(),
+                user_principal_name: row[6].into(),
+                missing_roles: Vec::new(),
+                reason: format!(
+                    "the assignment's delivery ended `{}`; reprocessing its request {request} retries it",
+                    row[13]
+                ),
+            });
+            continue;
+        }
         let role = MissingRole {
             resource_type: row[7].into(),
             resource_id: row[8].into(),
@@ -123,6 +190,8 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             None => {
                 index.insert(row[1].to_string(), items.len());
                 items.push(PlanItem {
+                    kind: ItemKind::Reprocess,
+                    request_id: None,
                     assignment_id: row[1].into(),
                     access_package_id: row[2].into(),
                     access_package_name: row[3].into(),
@@ -135,7 +204,7 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             }
         }
     }
-    for item in &mut items {
+    for item in items.iter_mut().filter(|i| i.kind == ItemKind::Reprocess) {
         let count = item.missing_roles.len();
         item.reason = format!(
             "assignment shows delivered but the user lacks {count} of its package's resource role{}; reprocess re-applies them",
@@ -243,14 +312,15 @@ impl Plan {
                 expected: FORMAT,
             }));
         }
-        if version != Some(u64::from(VERSION)) {
+        if !version.is_some_and(|v| (u64::from(OLDEST_READABLE)..=u64::from(VERSION)).contains(&v))
+        {
             return Err(refuse(Refusal::UnknownVersion {
                 version: version
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "(none)".into()),
                 tool: env!("CARGO_PKG_VERSION"),
                 understood: format!(
-                    "version {VERSION}; a version-1 plan predates signed approvals"
+                    "versions {OLDEST_READABLE} to {VERSION}; a version-1 plan predates signed approvals"
                 ),
             }));
         }
@@ -274,6 +344,15 @@ impl Plan {
             check_guid(&item.assignment_id, "assignment id", &at)?;
             check_guid(&item.access_package_id, "access package id", &at)?;
             check_guid(&item.user_id, "user id", &at)?;
+            if let Some(request) = &item.request_id {
+                check_guid(request, "assignment request id", &at)?;
+            }
+            if item.kind == ItemKind::RequestReprocess && item.request_id.is_none() {
+                return Err(Error::Input(entra_model::InputError::inconsistent(
+                    at,
+                    "a request_reprocess item names no request_id",
+                )));
+            }
             for role in &item.missing_roles {
                 if matches!(role.resource_type.as_str(), "group" | "application") {
                     check_guid(&role.resource_id, "resource id", &at)?;

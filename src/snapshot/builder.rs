@@ -9,7 +9,8 @@ use super::roles::{self, ClassifiedRole};
 use super::{col, Tables};
 use crate::error::{Error, FrameContext, Result};
 use crate::model::{
-    AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
+    AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
+    DirectoryObject, User,
 };
 
 /// A resource one read covers: `(resource_type, resource_id, collection)`.
@@ -32,6 +33,8 @@ pub struct SnapshotBuilder {
     user_enabled: Vec<Option<bool>>,
     holdings: Holdings,
     status: HashMap<ResourceKey, (String, String, Option<String>)>,
+    requests: Columns<4>,
+    requests_unread: Option<String>,
 }
 
 /// Row-wise accumulation of string columns, turned into a frame once.
@@ -262,6 +265,55 @@ impl SnapshotBuilder {
         }
     }
 
+    /// Records the holders of a directory role: tenant-wide (`directoryScopeId` `/`) and
+    /// direct only — a role held through a group or at another scope is not what a package
+    /// delivers. `role` is [`roles::ACTIVE`] or [`roles::ELIGIBLE`].
+    pub fn add_role_holders<'h>(
+        &mut self,
+        role_definition_id: &str,
+        role: &str,
+        holders: impl IntoIterator<Item = (&'h str, Option<&'h str>, Option<&'h str>)>,
+    ) {
+        let key = self
+            .holdings
+            .key(roles::DIRECTORY_ROLE, &lower(role_definition_id), role);
+        for (principal, scope, member_type) in holders {
+            let tenant_wide = scope.is_none_or(|s| s == "/");
+            let direct = member_type.is_none_or(|m| m.eq_ignore_ascii_case("direct"));
+            if tenant_wide && direct {
+                // Graph does not type the principal here: the users table decides.
+                self.holdings.push(key, lower(principal), "unknown");
+            }
+        }
+    }
+
+    /// Records an assignment request (a failed delivery is retried through it).
+    pub fn add_request(
+        &mut self,
+        request: &AccessPackageAssignmentRequest,
+        origin: &str,
+    ) -> Result<()> {
+        let Some(assignment) = request.assignment.as_ref().and_then(|a| a.id.as_deref()) else {
+            return Err(Error::inconsistent(
+                format!("{origin}: assignment request `{}`", request.id),
+                "has no expanded `assignment` (read it with `$expand=assignment`)",
+            ));
+        };
+        self.requests.push([
+            Some(lower(&request.id)),
+            Some(lower(assignment)),
+            request.state.as_deref().map(lower),
+            request.completed_date_time.clone(),
+        ]);
+        Ok(())
+    }
+
+    /// The requests could not be read (or were not recorded): failed deliveries then say so
+    /// instead of claiming there is no request.
+    pub fn set_requests_unread(&mut self, reason: String) {
+        self.requests_unread = Some(reason);
+    }
+
     /// Every resource read the audit needs, from the packages added so far, sorted.
     pub fn governed_resources(&self) -> Vec<(ResourceKey, Option<String>)> {
         let types = &self.package_roles.0[1];
@@ -382,6 +434,13 @@ impl SnapshotBuilder {
             col::RESOURCE_NAME,
         ]))?;
 
+        let requests = DataFrame::new_infer_height(self.requests.into_columns([
+            col::REQUEST_ID,
+            col::ASSIGNMENT_ID,
+            col::REQUEST_STATE,
+            col::COMPLETED_AT,
+        ]))
+        .frame("requests table")?;
         Ok(Tables {
             packages,
             package_roles,
@@ -389,6 +448,8 @@ impl SnapshotBuilder {
             users,
             holdings,
             resource_status,
+            requests,
+            requests_unread: self.requests_unread,
         })
     }
 }

@@ -9,12 +9,16 @@ use serde_json::Value;
 
 use super::builder::ResourceKey;
 use super::roles::unsupported_reason;
-use super::roles::{APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
+use super::roles::{
+    ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
+    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
+};
 use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::{Error, Result};
 use crate::graph::{paths, GraphClient, GraphError, StatsReport};
 use crate::model::{
-    AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
+    AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
+    DirectoryObject, UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
 };
 use crate::progress::{Progress, Stage};
 use entra_model::ids;
@@ -180,12 +184,22 @@ pub async fn read(
     let (packages, resource_reads) = packages_and_reads?;
     add_packages(&mut builder, &packages)?;
     let mut assignment_count = 0;
+    let mut assignment_count_not_delivered = 0;
     for items in assignment_lists {
         let assignments: Vec<AccessPackageAssignment> = parse_all(
             "assignment",
             items.map_err(|e| core_failure("assignments", e))?,
         )?;
         assignment_count += assignments.len();
+        assignment_count_not_delivered += assignments
+            .iter()
+            .filter(|a| {
+                a.state.as_deref().is_some_and(|s| {
+                    s.eq_ignore_ascii_case("deliveryFailed")
+                        || s.eq_ignore_ascii_case("partiallyDelivered")
+                })
+            })
+            .count();
         for assignment in &assignments {
             ids::check_assignment(assignment, "Graph assignments")?;
             builder.add_assignment(assignment, "Graph assignments")?;
@@ -204,6 +218,13 @@ pub async fn read(
     );
 
     let reads = record_resource_reads(&mut builder, resource_reads);
+    read_requests(
+        client,
+        &mut builder,
+        assignment_count_not_delivered > 0,
+        progress,
+    )
+    .await?;
     let tables = builder.finish()?;
     let finished = Utc::now();
     tracing::info!(
@@ -225,6 +246,57 @@ pub async fn read(
         stats: client.stats(),
         resources: reads,
     })
+}
+
+/// The assignment requests of failed deliveries (one list per retryable state, assignment
+/// expanded), read only when some assignment failed. A failure is recorded, not fatal: the
+/// findings then say the requests could not be read, never that there is none.
+async fn read_requests(
+    client: &GraphClient,
+    builder: &mut SnapshotBuilder,
+    needed: bool,
+    progress: &Progress,
+) -> Result<()> {
+    if !needed {
+        builder.set_requests_unread("no failed delivery: not read".into());
+        return Ok(());
+    }
+    let stage = progress.stage("assignment requests", None);
+    let on_page = {
+        let counter = stage.counter().clone();
+        move |items: usize| counter.page(items as u64)
+    };
+    let mut requests = Vec::new();
+    for state in ["deliveryFailed", "partiallyDelivered"] {
+        match client
+            .list_with(&client.url(&paths::requests_in_state(state)), &on_page)
+            .await
+        {
+            Ok(items) => requests.extend(items),
+            Err(error) => {
+                let hint = if error.status() == Some(403) {
+                    "; grant EntitlementManagement.Read.All"
+                } else {
+                    ""
+                };
+                tracing::warn!(reason = %error.reason(), "assignment requests not read: failed deliveries cannot be planned for a retry");
+                builder.set_requests_unread(format!("{}{hint}", error.reason()));
+                stage.finish();
+                return Ok(());
+            }
+        }
+    }
+    let parsed: Vec<AccessPackageAssignmentRequest> = parse_all("assignment request", requests)?;
+    for request in &parsed {
+        ids::check_guid(
+            &request.id,
+            "assignment request id",
+            "Graph assignmentRequests",
+        )?;
+        builder.add_request(request, "Graph assignmentRequests")?;
+    }
+    stage.finish();
+    Ok(())
 }
 
 fn add_packages(builder: &mut SnapshotBuilder, packages: &[PackageRead]) -> Result<()> {
@@ -361,6 +433,14 @@ fn record_resource_reads(
             Err(Some(error)) if error.status() == Some(404) => {
                 (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
             }
+            Err(Some(error)) if error.status() == Some(403) && key.0 == DIRECTORY_ROLE => (
+                read_status::UNREADABLE,
+                format!(
+                    "{}; grant RoleManagement.Read.Directory (or RoleAssignmentSchedule.Read.Directory and RoleEligibilitySchedule.Read.Directory)",
+                    error.reason()
+                ),
+                0,
+            ),
             Err(Some(error)) => (read_status::UNREADABLE, error.reason(), 0),
             Err(None) => (
                 read_status::UNREADABLE,
@@ -458,6 +538,8 @@ pub fn collection_path(key: &ResourceKey) -> Option<String> {
         (GROUP, MEMBERS) => Some(paths::group_members(id)),
         (GROUP, OWNERS) => Some(paths::group_owners(id)),
         (APPLICATION, APP_ROLE_ASSIGNED_TO) => Some(paths::app_role_assigned_to(id)),
+        (DIRECTORY_ROLE, ROLE_ASSIGNMENTS) => Some(paths::role_assignments(id)),
+        (DIRECTORY_ROLE, ROLE_ELIGIBILITY) => Some(paths::role_eligibility(id)),
         _ => None,
     }
 }
@@ -469,7 +551,21 @@ fn add_holdings(
     items: Vec<Value>,
 ) -> std::result::Result<usize, ()> {
     let count = items.len();
-    if key.0 == APPLICATION {
+    if key.0 == DIRECTORY_ROLE {
+        let parsed = role_holders(key, items).map_err(|_| ())?;
+        let role = if key.2 == ROLE_ASSIGNMENTS {
+            ACTIVE
+        } else {
+            ELIGIBLE
+        };
+        builder.add_role_holders(
+            &key.1,
+            role,
+            parsed
+                .iter()
+                .map(|(p, s, m)| (p.as_str(), s.as_deref(), m.as_deref())),
+        );
+    } else if key.0 == APPLICATION {
         let parsed: Vec<AppRoleAssignment> = items
             .into_iter()
             .map(serde_json::from_value)
@@ -499,6 +595,28 @@ fn record(key: &ResourceKey, status: &str, reason: &str, items: usize) -> Resour
     }
 }
 
+/// A directory role holder as read: `(principal, directoryScopeId, memberType)`.
+type RoleHolder = (String, Option<String>, Option<String>);
+
+fn role_holders(
+    key: &ResourceKey,
+    items: Vec<Value>,
+) -> std::result::Result<Vec<RoleHolder>, String> {
+    items
+        .into_iter()
+        .map(|item| {
+            if key.2 == ROLE_ASSIGNMENTS {
+                serde_json::from_value::<UnifiedRoleAssignment>(item)
+                    .map(|r| (r.principal_id, r.directory_scope_id, None))
+            } else {
+                serde_json::from_value::<UnifiedRoleEligibilitySchedule>(item)
+                    .map(|r| (r.principal_id, r.directory_scope_id, r.member_type))
+            }
+            .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 /// Who holds which role in a collection read completely: `(role, principal id)` pairs,
 /// lower-cased, for re-checking access one resource at a time (apply, verify).
 pub fn holders(
@@ -506,6 +624,23 @@ pub fn holders(
     items: Vec<Value>,
 ) -> std::result::Result<Vec<(String, String)>, String> {
     let lower = |s: &str| s.to_ascii_lowercase();
+    if key.0 == DIRECTORY_ROLE {
+        let role = if key.2 == ROLE_ASSIGNMENTS {
+            ACTIVE
+        } else {
+            ELIGIBLE
+        };
+        return Ok(role_holders(key, items)?
+            .into_iter()
+            .filter(|(_, scope, member)| {
+                scope.as_deref().is_none_or(|s| s == "/")
+                    && member
+                        .as_deref()
+                        .is_none_or(|m| m.eq_ignore_ascii_case("direct"))
+            })
+            .map(|(principal, _, _)| (role.to_string(), lower(&principal)))
+            .collect());
+    }
     if key.0 == APPLICATION {
         items
             .into_iter()

@@ -51,6 +51,12 @@ pub mod col {
     /// One of the `status` values below.
     pub const READ_STATUS: &str = "read_status";
     pub const READ_REASON: &str = "read_reason";
+
+    pub const REQUEST_ID: &str = "request_id";
+    /// Lower-cased request `state`.
+    pub const REQUEST_STATE: &str = "request_state";
+    /// RFC 3339 `completedDateTime` as Graph wrote it; null when absent.
+    pub const COMPLETED_AT: &str = "completed_at";
 }
 
 /// Values of [`col::READ_STATUS`].
@@ -82,6 +88,11 @@ pub struct Tables {
     pub holdings: DataFrame,
     /// `resource_type, resource_id, collection, read_status, read_reason, resource_name`
     pub resource_status: DataFrame,
+    /// `request_id, assignment_id, request_state, completed_at`: the assignment requests of
+    /// failed deliveries (their retry goes through the request).
+    pub requests: DataFrame,
+    /// Why the requests were not read (not recorded, refused); `None`: read completely.
+    pub requests_unread: Option<String>,
 }
 
 /// Where a snapshot came from, and when.

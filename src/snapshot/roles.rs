@@ -19,6 +19,13 @@ pub const PACKAGE_SCOPES: &str = "resourceRoleScopes";
 pub const MEMBERS: &str = "members";
 pub const OWNERS: &str = "owners";
 pub const APP_ROLE_ASSIGNED_TO: &str = "appRoleAssignedTo";
+/// A directory role's holders: active assignments and eligibility schedules (PIM).
+pub const ROLE_ASSIGNMENTS: &str = "roleAssignments";
+pub const ROLE_ELIGIBILITY: &str = "roleEligibilitySchedules";
+
+/// The roles a directory-role resource role grants (`resourceRole.originId`, any casing).
+pub const ELIGIBLE: &str = "eligible";
+pub const ACTIVE: &str = "active";
 
 /// The empty app role id: "Default Access" on an application that defines no roles.
 pub const DEFAULT_ACCESS_ROLE: &str = "00000000-0000-0000-0000-000000000000";
@@ -92,13 +99,24 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
             collection: None,
             origin_system,
         },
-        "directoryrole" => ClassifiedRole {
-            resource_type: DIRECTORY_ROLE,
-            resource_id: scope_origin.to_ascii_lowercase(),
-            role: role_origin.to_string(),
-            collection: None,
-            origin_system,
-        },
+        "directoryrole" => {
+            // `Eligible` is documented; the active kind's originId is inferred ("Active",
+            // "Active Member"): both spellings and any casing are accepted, anything else
+            // stays unverifiable.
+            let kind = role_origin.to_ascii_lowercase().replace([' ', '_'], "");
+            let (role, collection) = match kind.as_str() {
+                "eligible" | "eligiblemember" => (ELIGIBLE.to_string(), Some(ROLE_ELIGIBILITY)),
+                "active" | "activemember" => (ACTIVE.to_string(), Some(ROLE_ASSIGNMENTS)),
+                _ => (role_origin.to_string(), None),
+            };
+            ClassifiedRole {
+                resource_type: DIRECTORY_ROLE,
+                resource_id: scope_origin.to_ascii_lowercase(),
+                role,
+                collection,
+                origin_system,
+            }
+        }
         _ => ClassifiedRole {
             resource_type: OTHER,
             resource_id: scope_origin.to_string(),
@@ -116,7 +134,9 @@ pub fn unsupported_reason(resource_type: &str) -> String {
         SHAREPOINT_SITE => {
             "SharePoint site roles cannot be read through Graph's directory API".into()
         }
-        DIRECTORY_ROLE => "directory roles are not checked by this version".into(),
+        DIRECTORY_ROLE => {
+            "a directory role type other than Eligible or Active (resourceRole originId)".into()
+        }
         GROUP => "a group role other than member or owner".into(),
         ACCESS_PACKAGE => "the package's resource role list was not read completely".into(),
         _ => "a resource type this version does not know".into(),
@@ -181,8 +201,22 @@ mod tests {
             (SHAREPOINT_SITE, site)
         );
         assert_eq!(sp.collection, None);
-        let dir = classify(&role("DirectoryRole", "Eligible"), &scope("r1")).unwrap();
-        assert_eq!(dir.resource_type, DIRECTORY_ROLE);
+        for (origin, expected) in [
+            ("Eligible", (ELIGIBLE, Some(ROLE_ELIGIBILITY))),
+            ("ELIGIBLE", (ELIGIBLE, Some(ROLE_ELIGIBILITY))),
+            ("Active", (ACTIVE, Some(ROLE_ASSIGNMENTS))),
+            ("Active Member", (ACTIVE, Some(ROLE_ASSIGNMENTS))),
+        ] {
+            let dir = classify(&role("DirectoryRole", origin), &scope("R1")).unwrap();
+            assert_eq!(dir.resource_type, DIRECTORY_ROLE);
+            assert_eq!(dir.resource_id, "r1");
+            assert_eq!((dir.role.as_str(), dir.collection), expected, "{origin}");
+        }
+        let unknown = classify(&role("DirectoryRole", "Permanent"), &scope("r1")).unwrap();
+        assert_eq!(
+            unknown.collection, None,
+            "an unknown kind stays unverifiable"
+        );
         let other = classify(&role("origin-type", "x"), &scope("y")).unwrap();
         assert_eq!((other.resource_type, other.collection), (OTHER, None));
     }

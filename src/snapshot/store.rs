@@ -18,7 +18,8 @@ use crate::graph::StatsReport;
 
 pub const MANIFEST: &str = "snapshot.json";
 pub const FORMAT: &str = "entra-drift/snapshot";
-pub const VERSION: u32 = 1;
+/// Version 2 adds the assignment requests (`requests.parquet`); version 1 is still read.
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotManifest {
@@ -40,10 +41,13 @@ pub struct SnapshotManifest {
     pub resources: Vec<ResourceRead>,
     /// `<table>.parquet` → `sha256:<hex>` of the file.
     pub tables: BTreeMap<String, String>,
+    /// Why the assignment requests were not read, when they were not.
+    #[serde(default)]
+    pub requests_unread: Option<String>,
 }
 
 /// The tables in a fixed order, with the columns each must have.
-fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'static str]); 6] {
+fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'static str]); 7] {
     [
         (
             "packages",
@@ -111,8 +115,21 @@ fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'stati
                 col::RESOURCE_NAME,
             ],
         ),
+        (
+            REQUESTS,
+            &tables.requests,
+            &[
+                col::REQUEST_ID,
+                col::ASSIGNMENT_ID,
+                col::REQUEST_STATE,
+                col::COMPLETED_AT,
+            ],
+        ),
     ]
 }
+
+/// The table version 1 snapshots lack.
+const REQUESTS: &str = "requests";
 
 pub struct StoreExtras {
     pub started: DateTime<Utc>,
@@ -150,6 +167,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
         graph: extras.graph,
         resources: extras.resources,
         tables: digests,
+        requests_unread: snapshot.tables.requests_unread.clone(),
     };
     let path = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
@@ -161,7 +179,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
 pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
     let manifest_path = dir.join(MANIFEST);
     let manifest: SnapshotManifest = entra_model::read_json(&manifest_path)?;
-    if manifest.format != FORMAT || manifest.version != VERSION {
+    if manifest.format != FORMAT || !(1..=VERSION).contains(&manifest.version) {
         return Err(Error::inconsistent(
             manifest_path.display().to_string(),
             format!(
@@ -172,10 +190,14 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
     }
     let mut frames = Vec::new();
     let empty = Tables::empty()?;
-    for (name, _, columns) in table_specs(&empty) {
+    for (name, empty_frame, columns) in table_specs(&empty) {
+        if name == REQUESTS && manifest.version < 2 {
+            frames.push(empty_frame.clone());
+            continue;
+        }
         let file_name = format!("{name}.parquet");
         let path = dir.join(&file_name);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = entra_model::input::read_bytes(&path)?;
         let expected = manifest.tables.get(&file_name).ok_or_else(|| {
             Error::inconsistent(
                 manifest_path.display().to_string(),
@@ -195,7 +217,8 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
         frames.push(frame);
     }
     let mut frames = frames.into_iter();
-    let mut next = || frames.next().expect("six tables read");
+    // One frame per table spec, in order (pushed above for every spec).
+    let mut next = || frames.next().unwrap_or_default();
     let tables = Tables {
         packages: next(),
         package_roles: next(),
@@ -203,6 +226,12 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
         users: next(),
         holdings: next(),
         resource_status: next(),
+        requests: next(),
+        requests_unread: if manifest.version < 2 {
+            Some("a version-1 stored snapshot holds no assignment requests".into())
+        } else {
+            manifest.requests_unread.clone()
+        },
     };
     super::checks::check(&tables, dir)?;
     let snapshot = Snapshot {

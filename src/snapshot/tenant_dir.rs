@@ -5,9 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::Utc;
-use entra_model::tenant_dir::{TenantDir, ASSIGNMENTS_FILE, PACKAGES_FILE, USERS_FILE};
+use entra_model::tenant_dir::{
+    TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, PACKAGES_FILE, USERS_FILE,
+};
 
-use super::roles::{unsupported_reason, APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS};
+use super::roles::{
+    unsupported_reason, ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP,
+    MEMBERS, OWNERS, ROLE_ASSIGNMENTS,
+};
 use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::Result;
 
@@ -69,7 +74,39 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
         .iter()
         .map(|s| (s.id.to_ascii_lowercase(), s.display_name.clone()))
         .collect();
+    add_directory_roles(dir, &mut builder);
+    match &dir.assignment_requests {
+        Some(requests) => {
+            let origin = dir
+                .root
+                .join(ASSIGNMENT_REQUESTS_FILE)
+                .display()
+                .to_string();
+            for request in requests {
+                builder.add_request(request, &origin)?;
+            }
+        }
+        None => builder.set_requests_unread(format!(
+            "{ASSIGNMENT_REQUESTS_FILE} not recorded in the tenant directory"
+        )),
+    }
     for (key, scope_name) in builder.governed_resources() {
+        if key.0 == DIRECTORY_ROLE && !key.2.is_empty() {
+            let recorded = match key.2 {
+                ROLE_ASSIGNMENTS => dir.role_assignments.is_some(),
+                _ => dir.role_eligibility_schedules.is_some(),
+            };
+            let (status, reason) = if recorded {
+                (read_status::COMPLETE, String::new())
+            } else {
+                (
+                    read_status::UNREADABLE,
+                    format!("{}.json not recorded in the tenant directory", key.2),
+                )
+            };
+            builder.set_resource_status(key, status, reason, scope_name);
+            continue;
+        }
         let directory = match key.0 {
             GROUP if !key.2.is_empty() => Some((&group_names, "groups.json")),
             APPLICATION => Some((&sp_names, "servicePrincipals.json")),
@@ -102,4 +139,40 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
         },
         tables: builder.finish()?,
     })
+}
+
+/// The recorded directory role holders, per role definition (kept whole: they are few).
+fn add_directory_roles(dir: &TenantDir, builder: &mut SnapshotBuilder) {
+    let mut active: HashMap<String, Vec<_>> = HashMap::new();
+    for role in dir.role_assignments.iter().flatten() {
+        if let Some(definition) = &role.role_definition_id {
+            active
+                .entry(definition.to_ascii_lowercase())
+                .or_default()
+                .push((
+                    role.principal_id.as_str(),
+                    role.directory_scope_id.as_deref(),
+                    None,
+                ));
+        }
+    }
+    for (definition, holders) in active {
+        builder.add_role_holders(&definition, ACTIVE, holders);
+    }
+    let mut eligible: HashMap<String, Vec<_>> = HashMap::new();
+    for role in dir.role_eligibility_schedules.iter().flatten() {
+        if let Some(definition) = &role.role_definition_id {
+            eligible
+                .entry(definition.to_ascii_lowercase())
+                .or_default()
+                .push((
+                    role.principal_id.as_str(),
+                    role.directory_scope_id.as_deref(),
+                    role.member_type.as_deref(),
+                ));
+        }
+    }
+    for (definition, holders) in eligible {
+        builder.add_role_holders(&definition, ELIGIBLE, holders);
+    }
 }

@@ -235,7 +235,7 @@ fn plan_json_header_tenant_and_default_expiry() {
     let run = audit(CONTOSO, &[]);
     let plan = read_plan(&run);
     assert_eq!(plan["format"], "entra-drift/reprocess-plan");
-    assert_eq!(plan["version"], 2);
+    assert_eq!(plan["version"], 3);
     let tenant_id = plan["tenant_id"].as_str().expect("tenant_id");
     assert_eq!(tenant_id, tenant_id_of(CONTOSO));
     assert_eq!(tenant_id, tenant_id.to_ascii_lowercase());

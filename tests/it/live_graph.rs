@@ -480,7 +480,7 @@ fn the_fake_graph_binary_serves_a_demo_audit() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fake-graph"))
+    let mut child = std::process::Command::new(fake_graph_binary())
         .args(["--tenant-dir"])
         .arg(fixture("contoso"))
         .args(["--ca-out"])

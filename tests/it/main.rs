@@ -17,6 +17,7 @@ mod audit_reports;
 mod config;
 mod evidence;
 mod exceptions;
+mod failed_deliveries;
 mod fuzz;
 mod generate;
 mod history;

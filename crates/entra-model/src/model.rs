@@ -218,6 +218,45 @@ pub struct UnifiedRoleAssignment {
     pub directory_scope_id: Option<String>,
 }
 
+/// `unifiedRoleEligibilitySchedule`: who may activate a directory role (PIM).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnifiedRoleEligibilitySchedule {
+    pub id: String,
+    pub principal_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+    /// `Direct`, or `Group` (eligible through a group: not what a package delivers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_type: Option<String>,
+}
+
+/// `accessPackageAssignmentRequest`, with its assignment expanded.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPackageAssignmentRequest {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    /// Older samples spell it `completedDate`.
+    #[serde(
+        default,
+        alias = "completedDate",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub completed_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<ObjectRef>,
+}
+
 /// A catalog resource (`accessPackageResource`) with its roles and scopes.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

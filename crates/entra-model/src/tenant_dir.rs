@@ -14,8 +14,9 @@ use crate::error::InputError as Error;
 use crate::ids;
 use crate::input::{check_inside, read_json};
 use crate::model::{
-    AccessPackage, AccessPackageAssignment, AppRoleAssignment, Collection, DirectoryObject, Group,
-    ServicePrincipal, TenantInfo, User,
+    AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
+    Collection, DirectoryObject, Group, ServicePrincipal, TenantInfo, UnifiedRoleAssignment,
+    UnifiedRoleEligibilitySchedule, User,
 };
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -31,6 +32,9 @@ pub const SERVICE_PRINCIPALS_DIR: &str = "servicePrincipals";
 pub const MEMBERS_FILE: &str = "members.json";
 pub const OWNERS_FILE: &str = "owners.json";
 pub const APP_ROLE_ASSIGNED_TO_FILE: &str = "appRoleAssignedTo.json";
+pub const ROLE_ASSIGNMENTS_FILE: &str = "roleAssignments.json";
+pub const ROLE_ELIGIBILITY_FILE: &str = "roleEligibilitySchedules.json";
+pub const ASSIGNMENT_REQUESTS_FILE: &str = "assignmentRequests.json";
 
 /// Everything in a tenant directory, parsed but not yet normalised. The fake Graph server
 /// serves this; the offline audit turns it into a snapshot.
@@ -48,6 +52,21 @@ pub struct TenantDir {
     pub owners: HashMap<String, Vec<DirectoryObject>>,
     /// Lower-cased service principal id → `appRoleAssignedTo`.
     pub app_role_assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
+    /// Active directory role assignments; `None`: not recorded.
+    pub role_assignments: Option<Vec<UnifiedRoleAssignment>>,
+    /// Eligible directory roles; `None`: not recorded.
+    pub role_eligibility_schedules: Option<Vec<UnifiedRoleEligibilitySchedule>>,
+    /// Assignment requests (failed deliveries are retried through them); `None`: not recorded.
+    pub assignment_requests: Option<Vec<AccessPackageAssignmentRequest>>,
+}
+
+/// An optional collection: `None` when the file is absent (not recorded).
+fn read_optional<T: DeserializeOwned>(root: &Path, name: &str) -> Result<Option<Vec<T>>> {
+    let path = root.join(name);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    read_collection(root, &path, true).map(Some)
 }
 
 /// Reads a collection file inside `root`, or nothing when it is optional and absent.
@@ -121,6 +140,9 @@ impl TenantDir {
             members,
             owners,
             app_role_assigned_to,
+            role_assignments: read_optional(root, ROLE_ASSIGNMENTS_FILE)?,
+            role_eligibility_schedules: read_optional(root, ROLE_ELIGIBILITY_FILE)?,
+            assignment_requests: read_optional(root, ASSIGNMENT_REQUESTS_FILE)?,
         };
         dir.check_ids()?;
         Ok(dir)
@@ -141,6 +163,27 @@ impl TenantDir {
         }
         for group in &self.groups {
             ids::check_guid(&group.id, "group id", &file(GROUPS_FILE))?;
+        }
+        for role in self.role_assignments.iter().flatten() {
+            ids::check_guid(
+                &role.principal_id,
+                "principal id",
+                &file(ROLE_ASSIGNMENTS_FILE),
+            )?;
+        }
+        for role in self.role_eligibility_schedules.iter().flatten() {
+            ids::check_guid(
+                &role.principal_id,
+                "principal id",
+                &file(ROLE_ELIGIBILITY_FILE),
+            )?;
+        }
+        for request in self.assignment_requests.iter().flatten() {
+            ids::check_guid(
+                &request.id,
+                "assignment request id",
+                &file(ASSIGNMENT_REQUESTS_FILE),
+            )?;
         }
         for principal in &self.service_principals {
             ids::check_guid(
@@ -241,6 +284,26 @@ impl TenantDir {
                 &root.join(GROUPS_DIR).join(id).join(OWNERS_FILE),
                 &collection(owners),
             )?;
+        }
+        for (file, items) in [
+            (
+                ROLE_ASSIGNMENTS_FILE,
+                self.role_assignments.as_ref().map(|v| collection(v)),
+            ),
+            (
+                ROLE_ELIGIBILITY_FILE,
+                self.role_eligibility_schedules
+                    .as_ref()
+                    .map(|v| collection(v)),
+            ),
+            (
+                ASSIGNMENT_REQUESTS_FILE,
+                self.assignment_requests.as_ref().map(|v| collection(v)),
+            ),
+        ] {
+            if let Some(items) = items {
+                put(&root.join(file), &items)?;
+            }
         }
         for (id, items) in &self.app_role_assigned_to {
             put(

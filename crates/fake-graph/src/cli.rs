@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::Parser;
 
 use super::{start, FakeConfig, Faults};
@@ -58,9 +59,20 @@ pub struct FakeArgs {
     /// rest (default: the rest is silently dropped).
     #[arg(long, requires = "expand_cap")]
     pub expand_next_link: bool,
-    /// Faults file (default: TENANT_DIR/faults.json if present). Format: see src/fake/faults.rs.
+    /// Faults file (default: TENANT_DIR/faults.json if present). Format: see
+    /// crates/fake-graph/src/faults.rs.
     #[arg(long)]
     pub faults: Option<PathBuf>,
+    /// The fake's clock, fixed at this RFC 3339 time (e.g. 2025-06-15T12:00:00Z): what the
+    /// 14-day window of assignment request reprocess is measured against (default: real UTC now).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time like 2025-06-15T12:00:00Z: {e}"))
 }
 
 impl FakeArgs {
@@ -84,6 +96,7 @@ impl FakeArgs {
         config.max_page_size = self.max_page_size;
         config.expand_cap = self.expand_cap;
         config.expand_next_link = self.expand_next_link;
+        config.now = self.now;
         config.faults = match &self.faults {
             Some(path) => Some(Faults::read(path)?),
             None => None,

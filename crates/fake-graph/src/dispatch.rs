@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::faults::{BodyFault, PreFault};
 use super::query::{
-    parse_assignment_filter, percent_decode, AssignmentClause, ODataQuery, PageCursor,
+    expand_names, parse_assignment_filter, parse_request_filter, parse_role_filter, percent_decode,
+    AssignmentClause, ODataQuery, PageCursor, RoleClause,
 };
 use super::server::{Settings, Shared};
 use super::state::{lock, Counters, Data};
@@ -192,6 +193,8 @@ fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64)
 enum Route {
     Read(Read),
     Reprocess(String),
+    /// `assignmentRequests/{id}/reprocess`
+    RequestReprocess(String),
 }
 
 /// The GET endpoints.
@@ -214,6 +217,13 @@ enum Read {
     ServicePrincipals,
     ServicePrincipal(String),
     AssignedTo(String),
+    /// `roleManagement/directory/roleAssignments`
+    RoleAssignments,
+    /// `roleManagement/directory/roleEligibilitySchedules`
+    RoleEligibilitySchedules,
+    /// `identityGovernance/entitlementManagement/assignmentRequests`
+    Requests,
+    Request(String),
 }
 
 impl Route {
@@ -232,6 +242,21 @@ impl Route {
                     "POST" => Ok(Route::Reprocess(id(a))),
                     _ => Err(method_not_allowed()),
                 };
+            }
+            ["identityGovernance", "entitlementManagement", "assignmentRequests", r, "reprocess"] =>
+            {
+                return match method {
+                    "POST" => Ok(Route::RequestReprocess(id(r))),
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            ["identityGovernance", "entitlementManagement", "assignmentRequests"] => Read::Requests,
+            ["identityGovernance", "entitlementManagement", "assignmentRequests", r] => {
+                Read::Request(id(r))
+            }
+            ["roleManagement", "directory", "roleAssignments"] => Read::RoleAssignments,
+            ["roleManagement", "directory", "roleEligibilitySchedules"] => {
+                Read::RoleEligibilitySchedules
             }
             ["identityGovernance", "entitlementManagement", "assignments"] => Read::Assignments,
             ["identityGovernance", "entitlementManagement", "assignments", a] => {
@@ -284,6 +309,12 @@ fn method_not_allowed() -> Reply {
 }
 
 const PACKAGES: &str = "identityGovernance/entitlementManagement/accessPackages";
+const REQUESTS: &str = "identityGovernance/entitlementManagement/assignmentRequests";
+const ROLE_ASSIGNMENTS: &str = "roleManagement/directory/roleAssignments";
+const ROLE_ELIGIBILITY: &str = "roleManagement/directory/roleEligibilitySchedules";
+/// Navigation properties of an assignment request a stored object may hold; each is served
+/// only when `$expand` names it.
+const REQUEST_NAVIGATION: [&str; 3] = ["assignment", "accessPackage", "requestor"];
 
 /// The parts of a request a list answer needs.
 struct ListRequest<'a> {
@@ -318,7 +349,7 @@ impl ListRequest<'_> {
             Some(_) => Err(Reply::error(
                 400,
                 "Request_UnsupportedQuery",
-                "Unsupported query: fake-graph supports $filter only on assignments.",
+                "Unsupported query: fake-graph supports $filter only on assignments, groups/delta, directory roles and assignment requests.",
             )),
         }
     }
@@ -471,9 +502,131 @@ fn assignment_matches(item: &Value, clauses: &[AssignmentClause]) -> bool {
     })
 }
 
+fn role_matches(item: &Value, clauses: &[RoleClause]) -> bool {
+    let same =
+        |key: &str, wanted: &str| str_at(item, key).is_some_and(|v| v.eq_ignore_ascii_case(wanted));
+    clauses.iter().all(|clause| match clause {
+        RoleClause::RoleDefinitionId(v) => same("/roleDefinitionId", v),
+        RoleClause::PrincipalId(v) => same("/principalId", v),
+    })
+}
+
+/// The navigation properties `$expand` names, each checked against those `allowed`
+/// (case-insensitive); the names are returned lower-cased.
+fn expansions(query: &ODataQuery, allowed: &[&str], on: &str) -> Result<Vec<String>, Reply> {
+    let names = query
+        .expand_text
+        .as_deref()
+        .map(expand_names)
+        .unwrap_or_default();
+    for name in &names {
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            return Err(Reply::error(
+                400,
+                "BadRequest",
+                format!(
+                    "Could not find a property named '{name}' to expand on '{on}' (fake-graph expands {}).",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// The `value` array of a list reply, to adjust the items of the page.
+fn page_items(reply: &mut Reply) -> &mut [Value] {
+    match reply.body.as_mut().and_then(|b| b.get_mut("value")) {
+        Some(Value::Array(items)) => items,
+        _ => &mut [],
+    }
+}
+
+/// Serves `principal` on a role assignment or schedule when expanded (the stored one if the
+/// file holds it, else the user, group or service principal of `principalId` with its
+/// `@odata.type`, or `null` when the directory has no such object), and never otherwise.
+fn set_principal(data: &Data, item: &mut Value, expand: bool) {
+    let Value::Object(object) = item else {
+        return;
+    };
+    if !expand {
+        object.remove("principal");
+        return;
+    }
+    if object.get("principal").is_some_and(Value::is_object) {
+        return;
+    }
+    let id = object
+        .get("principalId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let found = [
+        ("#microsoft.graph.user", data.users.get(id)),
+        ("#microsoft.graph.group", data.groups.get(id)),
+        (
+            "#microsoft.graph.servicePrincipal",
+            data.service_principals.get(id),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(kind, object)| Some((kind, object?)));
+    let principal = match found {
+        Some((kind, Value::Object(stored))) => {
+            let mut principal = Map::new();
+            principal.insert("@odata.type".into(), json!(kind));
+            for (key, value) in stored {
+                if key != "@odata.type" {
+                    principal.insert(key.clone(), value.clone());
+                }
+            }
+            Value::Object(principal)
+        }
+        _ => Value::Null,
+    };
+    object.insert("principal".into(), principal);
+}
+
+/// Keeps only the navigation properties of an assignment request that `$expand` names.
+fn trim_request(item: &mut Value, expanded: &[String]) {
+    if let Value::Object(object) = item {
+        for name in REQUEST_NAVIGATION {
+            if !expanded.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+                object.remove(name);
+            }
+        }
+    }
+}
+
+/// A directory role list: `$filter` on `roleDefinitionId` / `principalId`, `$expand=principal`.
+fn role_list(
+    data: &Data,
+    settings: &Settings,
+    list: &ListRequest<'_>,
+    path: &str,
+    items: &[Value],
+) -> Result<Reply, Reply> {
+    let clauses = match &list.query.filter {
+        None => Vec::new(),
+        Some(text) => parse_role_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?,
+    };
+    let expand = !expansions(list.query, &["principal"], path)?.is_empty();
+    let size = list.page_size(settings.page_size)?;
+    let context = if expand {
+        format!("{path}(principal())")
+    } else {
+        path.to_string()
+    };
+    let mut reply = list.page(&context, items, size, |item| role_matches(item, &clauses));
+    for item in page_items(&mut reply) {
+        set_principal(data, item, expand);
+    }
+    Ok(reply)
+}
+
 fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>) -> Reply {
     match route {
         Route::Reprocess(id) => reprocess(shared, &id),
+        Route::RequestReprocess(id) => reprocess_request(shared, &id),
         Route::Read(read_route) => {
             let data = lock(&shared.data);
             read(&data, &shared.settings, read_route, list).unwrap_or_else(|reply| reply)
@@ -608,6 +761,53 @@ fn read(
             &format!("servicePrincipals('{id}')/appRoleAssignedTo"),
             sub_items(&data.app_role_assigned_to, &id),
         ),
+        Read::RoleAssignments => role_list(
+            data,
+            settings,
+            list,
+            ROLE_ASSIGNMENTS,
+            &data.role_assignments.items,
+        ),
+        Read::RoleEligibilitySchedules => role_list(
+            data,
+            settings,
+            list,
+            ROLE_ELIGIBILITY,
+            &data.role_eligibility_schedules.items,
+        ),
+        Read::Requests => {
+            let states = match &list.query.filter {
+                None => None,
+                Some(text) => Some(
+                    parse_request_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?,
+                ),
+            };
+            let expanded = expansions(list.query, &REQUEST_NAVIGATION, REQUESTS)?;
+            let size = list.page_size(settings.page_size)?;
+            let mut reply = list.page(REQUESTS, &data.assignment_requests.items, size, |item| {
+                states.as_ref().is_none_or(|states| {
+                    str_at(item, "/state")
+                        .is_some_and(|s| states.iter().any(|w| w.eq_ignore_ascii_case(s)))
+                })
+            });
+            for item in page_items(&mut reply) {
+                trim_request(item, &expanded);
+            }
+            Ok(reply)
+        }
+        Read::Request(id) => {
+            let expanded = expansions(list.query, &REQUEST_NAVIGATION, REQUESTS)?;
+            let mut reply = entity(
+                REQUESTS,
+                data.assignment_requests.get(&id),
+                em_not_found,
+                &id,
+            )?;
+            if let Some(item) = reply.body.as_mut() {
+                trim_request(item, &expanded);
+            }
+            Ok(reply)
+        }
     }
 }
 
@@ -689,5 +889,140 @@ fn reprocess(shared: &Shared, id: &str) -> Reply {
         .entry(assignment.id.clone())
         .or_default() += 1;
     tracing::debug!(assignment = %assignment.id, added, "reprocess");
+    Reply::empty(202)
+}
+
+/// The time a request completed: `completedDateTime` (or the older `completedDate`).
+fn completed_at(request: &Value) -> Option<&str> {
+    str_at(request, "/completedDateTime").or_else(|| str_at(request, "/completedDate"))
+}
+
+/// How long after completion a request may still be reprocessed.
+const REQUEST_REPROCESS_DAYS: i64 = 14;
+
+/// Sets `state` (and `status` when present) of a stored object to delivered.
+fn mark_delivered(item: &mut Value) {
+    if let Value::Object(object) = item {
+        object.insert("state".into(), json!("delivered"));
+        if object.contains_key("status") {
+            object.insert("status".into(), json!("Delivered"));
+        }
+    }
+}
+
+/// `POST …/assignmentRequests/{id}/reprocess`: retries the delivery of a request in
+/// `deliveryFailed` or `partiallyDelivered` that completed within 14 days of the fake's clock.
+/// On success (`202`, no body) the request becomes `delivered`, its assignment (by
+/// `assignment.id`, in assignments.json) becomes `delivered` / `Delivered`, and the
+/// assignment's access is restored as an assignment reprocess does ([`Data::restore_access`]).
+fn reprocess_request(shared: &Shared, id: &str) -> Reply {
+    let settings = &shared.settings;
+    let mut data = lock(&shared.data);
+    if settings
+        .fail_writes_after
+        .is_some_and(|n| data.reprocess_successes >= n)
+    {
+        let status = settings.fail_writes_status;
+        return Reply::error(
+            status,
+            status_code_name(status),
+            "Injected write failure (fake-graph fail_writes_after).",
+        );
+    }
+    let now = data.now();
+    let Some(request) = data.assignment_requests.get(id) else {
+        return em_not_found(id);
+    };
+    let request_id = str_at(request, "/id").unwrap_or(id).to_string();
+    let state = str_at(request, "/state").unwrap_or_default();
+    if !["deliveryFailed", "partiallyDelivered"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(state))
+    {
+        return Reply::error(
+            400,
+            "BadRequest",
+            format!("Assignment request '{request_id}' is in state '{state}'; only requests in deliveryFailed or partiallyDelivered can be reprocessed."),
+        );
+    }
+    let Some(completed) = completed_at(request) else {
+        return Reply::error(
+            400,
+            "BadRequest",
+            format!("Assignment request '{request_id}' has no completedDateTime; only requests completed within {REQUEST_REPROCESS_DAYS} days can be reprocessed."),
+        );
+    };
+    let completed = match chrono::DateTime::parse_from_rfc3339(completed) {
+        Ok(at) => at.with_timezone(&chrono::Utc),
+        Err(e) => {
+            return Reply::error(
+                500,
+                "InternalServerError",
+                format!("stored assignment request `{request_id}` has an invalid completedDateTime `{completed}`: {e}"),
+            )
+        }
+    };
+    if now - completed > chrono::Duration::days(REQUEST_REPROCESS_DAYS) {
+        return Reply::error(
+            400,
+            "BadRequest",
+            format!("Assignment request '{request_id}' completed at {completed_text}, more than {REQUEST_REPROCESS_DAYS} days ago; only requests completed within {REQUEST_REPROCESS_DAYS} days can be reprocessed.",
+                completed_text = super::state::timestamp(completed)),
+        );
+    }
+    let assignment_id = str_at(request, "/assignment/id").map(str::to_string);
+    // The assignment as it will be, parsed before anything changes.
+    let assignment = match assignment_id
+        .as_deref()
+        .and_then(|a| data.assignments.get(a))
+    {
+        None => None,
+        Some(stored) => {
+            let mut delivered = stored.clone();
+            mark_delivered(&mut delivered);
+            if let Value::Object(object) = &mut delivered {
+                object.insert("status".into(), json!("Delivered"));
+            }
+            match serde_json::from_value::<AccessPackageAssignment>(delivered.clone()) {
+                Ok(parsed) => Some((delivered, parsed)),
+                Err(e) => {
+                    return Reply::error(
+                        500,
+                        "InternalServerError",
+                        format!(
+                            "stored assignment `{}` is malformed: {e}",
+                            assignment_id.unwrap_or_default()
+                        ),
+                    )
+                }
+            }
+        }
+    };
+    if let Some(request) = data.assignment_requests.get_mut(id) {
+        mark_delivered(request);
+        if let Some(embedded) = request.get_mut("assignment") {
+            if embedded.get("state").is_some() {
+                mark_delivered(embedded);
+            }
+        }
+    }
+    let mut added = 0;
+    match assignment {
+        Some((delivered, parsed)) => {
+            if let Some(stored) = data.assignments.get_mut(&parsed.id) {
+                *stored = delivered;
+            }
+            added = data.restore_access(&parsed);
+        }
+        None => {
+            tracing::debug!(request = %request_id, assignment = ?assignment_id, "request reprocess: no assignment in assignments.json to redeliver")
+        }
+    }
+    data.reprocess_successes += 1;
+    *data
+        .request_reprocess_counts
+        .entry(request_id.clone())
+        .or_default() += 1;
+    tracing::debug!(request = %request_id, assignment = ?assignment_id, added, "request reprocess");
     Reply::empty(202)
 }

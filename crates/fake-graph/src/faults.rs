@@ -25,7 +25,11 @@
 //! **Paths** are relative to `/v1.0/`, without a query and without a leading `/`, and are
 //! compared case-insensitively (so ids in any case match). A path names exactly one resource:
 //! `groups/<id>/members` matches the member list of that group, not `groups/<id>`. Faults apply
-//! alike to direct requests and to requests inside a `$batch`.
+//! alike to direct requests and to requests inside a `$batch`. The directory role and request
+//! lists are `roleManagement/directory/roleAssignments`,
+//! `roleManagement/directory/roleEligibilitySchedules` and
+//! `identityGovernance/entitlementManagement/assignmentRequests` (a single request is
+//! `…/assignmentRequests/<id>`, its retry `…/assignmentRequests/<id>/reprocess`).
 //!
 //! **Pages** are 1-based: page 1 is the request without `$skiptoken`, page 2 the first
 //! nextLink, and so on. A request that is not a list is page 1. Omitting `page` matches every page.
@@ -51,13 +55,14 @@
 //! | `next_link_loop` | every page of that list, the last included, carries an `@odata.nextLink` to the list's first page |
 //! | `foreign_next_link` | a hostile server: the links a client follows (`@odata.nextLink`, `resourceRoleScopes@odata.nextLink`, the `groups/delta` `@odata.deltaLink`) start with `origin` instead of the fake's own `https://127.0.0.1:PORT`; the rest of the link is unchanged, so it still works when followed at the fake's origin. A link is rewritten when its request's path or the path it points to is in `paths` |
 //! | `expire_token_after` | after N authenticated Graph requests (a `$batch` counts once), every token issued so far is rejected with `401`; tokens issued later work |
-//! | `fail_writes_after` | after N successful (`202`) reprocess calls, every further reprocess answers `fail_writes_status` (default `503`) and changes nothing |
+//! | `fail_writes_after` | after N successful (`202`) reprocess calls (assignment and assignment request reprocess together), every further reprocess of either kind answers `fail_writes_status` (default `503`) and changes nothing |
 //!
 //! Order of checks for one request: authentication, throttling (reads only), `forbidden`,
 //! `not_found`, `server_errors`, the handler, then `drop_connection` / `truncate_body` (which
 //! fire only on a `200`; a non-matching status does not use up a count). Path faults apply to
-//! every method, reprocess included. A reprocess checks `fail_writes_after` first, before its
-//! own `404` / `400` checks.
+//! every method, reprocess included. A reprocess (of an assignment or of an assignment request)
+//! checks `fail_writes_after` first, before its own `404` / `400` checks (for a request: its
+//! state, then the 14-day window against the fake's clock, `FakeConfig::now`).
 
 use std::path::Path;
 

@@ -5,6 +5,58 @@
 //! Library use (tests): [`start`] a [`FakeConfig`], talk to [`RunningFake::url`] trusting
 //! [`RunningFake::ca_pem`], read [`RunningFake::stats`], then [`RunningFake::shutdown`] (or drop it).
 //! Binary use: `fake-graph` parses [`cli::FakeArgs`] and calls [`cli::run`].
+//!
+//! # Endpoints
+//!
+//! Below `/v1.0/` (paths relative to it), alike directly and inside `$batch`; lists page with
+//! `$top` (1–999, else the page size) and opaque `$skiptoken` nextLinks; `$select` is ignored;
+//! an unknown id is `404`. Entitlement management errors use code `ResourceNotFound`, directory
+//! objects `Request_ResourceNotFound`.
+//!
+//! - `identityGovernance/entitlementManagement/assignments` (`$filter` on `state`,
+//!   `accessPackage/id`, `target/objectId` joined with `and`; own page size, ignores `$top`),
+//!   `…/assignments/{id}`, `POST …/assignments/{id}/reprocess` (delivered assignments only).
+//! - `…/accessPackages`, `…/accessPackages/{id}`, `…/accessPackages/{id}/resourceRoleScopes`.
+//! - `users`, `users/{id or UPN}`, `groups`, `groups/{id}`, `groups/{id}/members`,
+//!   `groups/{id}/owners`, `groups/delta` (`$filter=id eq '…' or …`), `servicePrincipals`,
+//!   `servicePrincipals/{id}`, `servicePrincipals/{id}/appRoleAssignedTo`.
+//! - `roleManagement/directory/roleAssignments` and `roleManagement/directory/roleEligibilitySchedules`
+//!   (optional `roleAssignments.json` / `roleEligibilitySchedules.json`; absent: empty lists).
+//!   `$filter`: `roleDefinitionId eq '<id>'`, `principalId eq '<id>'`, or both joined with `and`
+//!   (ids case-insensitive; `or` is refused). `$expand=principal` embeds the principal: the one
+//!   stored on the item if the file has it, else the user, group or service principal of
+//!   `principalId` as recorded with its `@odata.type` (`#microsoft.graph.user`, …), or `null`
+//!   when the directory has no such object; without `$expand` a stored `principal` is not served.
+//!   Eligibility schedules are served as recorded (`memberType` `Direct` / `Group` included).
+//! - `identityGovernance/entitlementManagement/assignmentRequests` and `…/assignmentRequests/{id}`
+//!   (optional `assignmentRequests.json`, requests stored with `assignment` expanded).
+//!   `$filter`: `state eq '<state>'`, or several joined with `or` (values case-insensitive).
+//!   `$expand=assignment` (nested options such as `($expand=target)` are accepted) serves the
+//!   stored `assignment`; without it, `assignment` (and `accessPackage`, `requestor`) is removed.
+//!   On both kinds of list, a `$filter` or `$expand` outside these forms is `400`.
+//! - `POST …/assignmentRequests/{id}/reprocess`: `202` (no body) for a request in
+//!   `deliveryFailed` or `partiallyDelivered` (case-insensitive) whose `completedDateTime`
+//!   (or older `completedDate`) is at most 14 days before the fake's clock ([`FakeConfig::now`]);
+//!   otherwise `400` `BadRequest` saying why, `404` for an unknown request. On success the
+//!   request's `state` becomes `delivered` (`status` `Delivered`), its assignment in
+//!   assignments.json (by `assignment.id`) becomes `delivered` / `Delivered`, and that
+//!   assignment's access is restored as an assignment reprocess does.
+//!
+//! A reprocess of either kind restores access with [`state::Data::restore_access`]: group
+//! members/owners, app role assignments, and directory roles (role `originSystem`
+//! `DirectoryRole`, scope `originId` = role definition id: role `originId` `Eligible` adds a
+//! tenant-wide (`directoryScopeId` `/`) eligibility schedule with `memberType` `Direct`, any other
+//! (`Active`) a tenant-wide role assignment), each only when missing. Both count toward the
+//! `fail_writes_after` fault; successes are counted per id in [`FakeStats::reprocess`] and
+//! [`FakeStats::request_reprocess`] (`GET /_fake/stats`).
+//!
+//! Every request is charged resource units by [`throttle::resource_units`]: these
+//! entitlement management and `roleManagement/directory` paths cost 1, then `$select` −1,
+//! `$expand` +1, `$top` below 20 −1, never below 1 (inside `$batch` too).
+//!
+//! The clock: [`FakeConfig::now`] (`--now RFC3339` on the command line) fixes the time the
+//! 14-day window is measured against and the creation time of grants reprocess adds; unset,
+//! it is the real UTC time.
 
 pub mod auth;
 pub mod batch;
@@ -70,6 +122,10 @@ pub struct FakeConfig {
     /// `None`: `<tenant_dir>/faults.json` if it exists, else no faults.
     /// `Some(Faults::default())`: no faults whatever the directory holds.
     pub faults: Option<Faults>,
+    /// The fake's clock, fixed: what the 14-day window of an assignment request reprocess is
+    /// measured against, and the time stamped on grants that reprocess adds. `None`: the real
+    /// UTC time.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for FakeConfig {
@@ -92,6 +148,7 @@ impl std::fmt::Debug for FakeConfig {
             .field("expand_cap", &self.expand_cap)
             .field("expand_next_link", &self.expand_next_link)
             .field("faults", &self.faults)
+            .field("now", &self.now)
             .finish()
     }
 }
@@ -114,6 +171,7 @@ impl FakeConfig {
             expand_cap: None,
             expand_next_link: false,
             faults: None,
+            now: None,
         }
     }
 
@@ -189,9 +247,10 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
     install_crypto_provider();
     config.check()?;
     let dir = config.tenant_dir.clone();
-    let data = tokio::task::spawn_blocking(move || Data::load(&dir))
+    let mut data = tokio::task::spawn_blocking(move || Data::load(&dir))
         .await
         .map_err(|e| format!("loading the tenant directory: {e}"))??;
+    data.clock = config.now;
     let faults = match config.faults.clone() {
         Some(faults) => faults,
         None => {

@@ -1,5 +1,6 @@
 //! OData query handling of the fake Graph server: the query options it understands, the
-//! `$filter` grammar of the assignments list, and opaque `$skiptoken` paging tokens. Pure.
+//! `$filter` grammars of the assignments, role and assignment request lists, `$expand` names,
+//! and opaque `$skiptoken` paging tokens. Pure.
 
 /// The OData options of one request. Unknown parameters are kept for nextLinks and ignored.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8,6 +9,8 @@ pub struct ODataQuery {
     pub top: Option<u64>,
     pub select: bool,
     pub expand: bool,
+    /// The decoded `$expand` value, when given.
+    pub expand_text: Option<String>,
     pub skiptoken: Option<String>,
     /// The raw (still encoded) query without `$skiptoken`, to rebuild nextLinks from.
     pub raw_without_skiptoken: String,
@@ -36,7 +39,10 @@ impl ODataQuery {
                     query.top = Some(top);
                 }
                 "$select" => query.select = true,
-                "$expand" => query.expand = true,
+                "$expand" => {
+                    query.expand = true;
+                    query.expand_text = Some(value);
+                }
                 _ => {}
             }
             kept.push(part);
@@ -125,6 +131,141 @@ pub fn parse_assignment_filter(text: &str) -> Result<Vec<AssignmentClause>, Stri
         }
         rest = after;
     }
+}
+
+/// How the clauses of an [`parse_eq_filter`] filter are joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joiner {
+    And,
+    Or,
+}
+
+/// A parsed [`parse_eq_filter`] filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EqFilter {
+    /// `(property as written, value)`
+    pub clauses: Vec<(String, String)>,
+    /// `None` for a single clause.
+    pub joiner: Option<Joiner>,
+}
+
+/// Parses `<property> eq '<value>'` clauses joined all with `and` or all with `or` (mixing
+/// them is an error). `eq`/`and`/`or` are case-insensitive; `''` inside a
+/// value is a quote.
+pub fn parse_eq_filter(text: &str) -> Result<EqFilter, String> {
+    let mut rest = text.trim_start();
+    let mut clauses = Vec::new();
+    let mut joined = None;
+    loop {
+        let (property, after) = take_word(rest);
+        if property.is_empty() {
+            return Err("Invalid filter clause: a property name is missing.".into());
+        }
+        rest = after;
+        let (op, after) = take_word(rest);
+        rest = after;
+        if !op.eq_ignore_ascii_case("eq") {
+            return Err(format!(
+                "Invalid filter clause: expected `eq` after `{property}`."
+            ));
+        }
+        let (value, after) = take_quoted(rest)?;
+        rest = after.trim_start();
+        clauses.push((property.to_string(), value));
+        if rest.is_empty() {
+            return Ok(EqFilter {
+                clauses,
+                joiner: joined,
+            });
+        }
+        let (word, after) = take_word(rest);
+        let joiner = if word.eq_ignore_ascii_case("and") {
+            Joiner::And
+        } else if word.eq_ignore_ascii_case("or") {
+            Joiner::Or
+        } else {
+            return Err(format!(
+                "Invalid filter clause: unsupported operator `{word}`."
+            ));
+        };
+        if joined.is_some_and(|j| j != joiner) {
+            return Err("Invalid filter clause: `and` and `or` cannot be mixed here.".into());
+        }
+        joined = Some(joiner);
+        rest = after;
+    }
+}
+
+/// A clause of the `roleAssignments` / `roleEligibilitySchedules` `$filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleClause {
+    RoleDefinitionId(String),
+    PrincipalId(String),
+}
+
+/// `roleDefinitionId eq '<id>'`, `principalId eq '<id>'`, or both joined with `and`
+/// (property names case-insensitive).
+pub fn parse_role_filter(text: &str) -> Result<Vec<RoleClause>, String> {
+    let EqFilter { clauses, joiner } = parse_eq_filter(text)?;
+    if joiner == Some(Joiner::Or) {
+        return Err("Invalid filter clause: only `and` joins clauses on directory roles.".into());
+    }
+    clauses
+        .into_iter()
+        .map(
+            |(property, value)| match property.to_ascii_lowercase().as_str() {
+                "roledefinitionid" => Ok(RoleClause::RoleDefinitionId(value)),
+                "principalid" => Ok(RoleClause::PrincipalId(value)),
+                _ => Err(format!(
+                    "Invalid filter clause: filtering on `{property}` is not supported."
+                )),
+            },
+        )
+        .collect()
+}
+
+/// `state eq '<state>'`, or several joined with `or`: the states asked for (compared
+/// case-insensitively by the caller).
+pub fn parse_request_filter(text: &str) -> Result<Vec<String>, String> {
+    let EqFilter { clauses, joiner } = parse_eq_filter(text)?;
+    if joiner == Some(Joiner::And) {
+        return Err("Invalid filter clause: only `or` joins state clauses.".into());
+    }
+    clauses
+        .into_iter()
+        .map(|(property, value)| {
+            if property.eq_ignore_ascii_case("state") {
+                Ok(value)
+            } else {
+                Err(format!(
+                    "Invalid filter clause: filtering on `{property}` is not supported."
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The navigation properties named by an `$expand` value, lower-cased, without their nested
+/// options: `assignment($expand=target),accessPackage` → `["assignment", "accesspackage"]`.
+pub fn expand_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                names.push(current.trim().to_ascii_lowercase());
+                current.clear();
+            }
+            _ if depth == 0 => current.push(c),
+            _ => {}
+        }
+    }
+    names.push(current.trim().to_ascii_lowercase());
+    names.retain(|n| !n.is_empty());
+    names
 }
 
 fn take_word(text: &str) -> (&str, &str) {
@@ -235,6 +376,55 @@ mod tests {
     }
 
     #[test]
+    fn role_and_request_filters() {
+        use RoleClause::*;
+        assert_eq!(
+            parse_role_filter("roleDefinitionId eq 'R1'").unwrap(),
+            vec![RoleDefinitionId("R1".into())]
+        );
+        assert_eq!(
+            parse_role_filter("principalid EQ 'p' AND roleDefinitionId eq 'r'").unwrap(),
+            vec![PrincipalId("p".into()), RoleDefinitionId("r".into())]
+        );
+        for bad in [
+            "",
+            "roleDefinitionId eq 'a' or roleDefinitionId eq 'b'",
+            "directoryScopeId eq '/'",
+            "roleDefinitionId ne 'a'",
+            "roleDefinitionId eq 'a' and",
+        ] {
+            assert!(parse_role_filter(bad).is_err(), "{bad:?} should fail");
+        }
+        assert_eq!(
+            parse_request_filter("state eq 'deliveryFailed' or State eq 'PartiallyDelivered'")
+                .unwrap(),
+            ["deliveryFailed", "PartiallyDelivered"]
+        );
+        assert_eq!(
+            parse_request_filter("state eq 'denied'").unwrap(),
+            ["denied"]
+        );
+        for bad in [
+            "state eq 'a' and state eq 'b'",
+            "state eq 'a' or state eq 'b' and state eq 'c'",
+            "requestType eq 'userAdd'",
+            "state eq a",
+        ] {
+            assert!(parse_request_filter(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn expand_name_lists() {
+        assert_eq!(expand_names("principal"), ["principal"]);
+        assert_eq!(
+            expand_names(" assignment($expand=target,accessPackage) , Requestor"),
+            ["assignment", "requestor"]
+        );
+        assert!(expand_names("").is_empty());
+    }
+
+    #[test]
     fn query_options() {
         let q = ODataQuery::parse(
             "$filter=state%20eq%20'Delivered'&$top=5&$select=id&$skiptoken=abc&x=1",
@@ -250,6 +440,7 @@ mod tests {
         );
         let q = ODataQuery::parse("%24expand=target&$filter=state+eq+'x'").unwrap();
         assert!(q.expand);
+        assert_eq!(q.expand_text.as_deref(), Some("target"));
         assert_eq!(q.filter.as_deref(), Some("state eq 'x'"));
         assert!(ODataQuery::parse("$top=ten").is_err());
         assert_eq!(ODataQuery::parse("").unwrap(), ODataQuery::default());

@@ -67,13 +67,15 @@ pub struct Shared {
 impl Shared {
     pub fn stats(&self) -> FakeStats {
         let c = &self.counters;
+        let data = lock(&self.data);
         FakeStats {
             requests: Counters::get(&c.requests),
             batch_inner_requests: Counters::get(&c.batch_inner_requests),
             resource_units: Counters::get(&c.resource_units),
             throttled: Counters::get(&c.throttled),
             tokens_issued: Counters::get(&c.tokens_issued),
-            reprocess: lock(&self.data).reprocess_counts.clone(),
+            reprocess: data.reprocess_counts.clone(),
+            request_reprocess: data.request_reprocess_counts.clone(),
         }
     }
 }

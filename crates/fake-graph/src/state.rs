@@ -1,11 +1,13 @@
 //! The fake Graph server's mutable state: the tenant's objects (served verbatim as the tenant
-//! directory stores them), issued tokens, request counters, and the effect of reprocess.
+//! directory stores them), issued tokens, request counters, the fake's clock, and the effect
+//! of reprocess (assignments and assignment requests).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -37,6 +39,10 @@ pub struct FakeStats {
     pub tokens_issued: u64,
     /// Successful (`202`) reprocess calls per assignment id (as spelled in assignments.json).
     pub reprocess: BTreeMap<String, u64>,
+    /// Successful (`202`) `assignmentRequests/{id}/reprocess` calls per request id (as spelled
+    /// in assignmentRequests.json).
+    #[serde(default)]
+    pub request_reprocess: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +90,19 @@ impl Table {
     pub fn contains(&self, id: &str) -> bool {
         self.index.contains_key(&id.to_ascii_lowercase())
     }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        let &i = self.index.get(&id.to_ascii_lowercase())?;
+        self.items.get_mut(i)
+    }
+
+    /// Appends an item (indexed by its `id`, which the caller makes unique).
+    fn push(&mut self, item: Value) {
+        if let Some(id) = item.get("id").and_then(Value::as_str) {
+            self.index.insert(id.to_ascii_lowercase(), self.items.len());
+        }
+        self.items.push(item);
+    }
 }
 
 /// The tenant as served.
@@ -102,9 +121,22 @@ pub struct Data {
     pub owners: HashMap<String, Vec<Value>>,
     /// Lower-cased service principal id → appRoleAssignedTo.
     pub app_role_assigned_to: HashMap<String, Vec<Value>>,
+    /// Optional files (absent: empty): active and eligible directory roles, assignment requests.
+    pub role_assignments: Table,
+    pub role_eligibility_schedules: Table,
+    pub assignment_requests: Table,
     pub reprocess_counts: BTreeMap<String, u64>,
+    pub request_reprocess_counts: BTreeMap<String, u64>,
+    /// Successful reprocess calls of both kinds (what `fail_writes_after` counts).
     pub reprocess_successes: u64,
+    /// The fake's clock: `None` is the real UTC time ([`Data::now`]).
+    pub clock: Option<DateTime<Utc>>,
 }
+
+/// Optional tenant-directory files the fake serves (absent: an empty collection).
+pub const ROLE_ASSIGNMENTS_FILE: &str = "roleAssignments.json";
+pub const ROLE_ELIGIBILITY_SCHEDULES_FILE: &str = "roleEligibilitySchedules.json";
+pub const ASSIGNMENT_REQUESTS_FILE: &str = "assignmentRequests.json";
 
 #[derive(Deserialize)]
 struct RawCollection {
@@ -118,6 +150,22 @@ fn read_raw(path: &Path) -> Result<Vec<Value>, String> {
     entra_model::read_json::<RawCollection>(path)
         .map(|c| c.value)
         .map_err(|e| entra_model::error::chain(&e))
+}
+
+/// An optional collection whose items are served by id: each must be an object with a
+/// string `id`, else an error names the file and the item.
+fn read_identified(path: &Path) -> Result<Table, String> {
+    let items = read_raw(path)?;
+    for (i, item) in items.iter().enumerate() {
+        if item.get("id").and_then(Value::as_str).is_none() {
+            return Err(format!(
+                "`{}`: item {} of `value` has no string `id`",
+                path.display(),
+                i + 1
+            ));
+        }
+    }
+    Ok(Table::new(items))
 }
 
 /// `<dir>/<id>/<file>` for every sub-folder, keyed by the lower-cased folder name.
@@ -171,9 +219,21 @@ impl Data {
                 &root.join(tenant_dir::SERVICE_PRINCIPALS_DIR),
                 tenant_dir::APP_ROLE_ASSIGNED_TO_FILE,
             )?,
+            role_assignments: read_identified(&root.join(ROLE_ASSIGNMENTS_FILE))?,
+            role_eligibility_schedules: read_identified(
+                &root.join(ROLE_ELIGIBILITY_SCHEDULES_FILE),
+            )?,
+            assignment_requests: read_identified(&root.join(ASSIGNMENT_REQUESTS_FILE))?,
             reprocess_counts: BTreeMap::new(),
+            request_reprocess_counts: BTreeMap::new(),
             reprocess_successes: 0,
+            clock: None,
         })
+    }
+
+    /// The fake's current time: the configured `now`, else the real UTC time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.unwrap_or_else(Utc::now)
     }
 
     pub fn user(&self, id_or_upn: &str) -> Option<&Value> {
@@ -185,7 +245,11 @@ impl Data {
 
     /// Re-enforces the resource roles of a delivered assignment: adds its target as a direct
     /// member / owner of each group role and as an app role assignment of each application
-    /// role, where the resource exists and the grant is missing. Returns what it added.
+    /// role, where the resource exists and the grant is missing; and for each directory role
+    /// (`originSystem` `DirectoryRole`, scope `originId` = role definition id) a tenant-wide
+    /// (`directoryScopeId` `/`) eligibility schedule with `memberType` `Direct` (role `originId`
+    /// `Eligible`) or role assignment (any other role `originId`, e.g. `Active`) when the target
+    /// holds none. Returns what it added.
     pub fn restore_access(&mut self, assignment: &AccessPackageAssignment) -> usize {
         let Some(principal) = assignment.target.as_ref().and_then(|t| t.object_id.clone()) else {
             return 0;
@@ -199,6 +263,7 @@ impl Data {
         let Some(package) = package else {
             return 0;
         };
+        let now = self.now();
         let mut added = 0;
         for scope in package.resource_role_scopes.unwrap_or_default() {
             let (Some(role), Some(resource)) = (scope.role, scope.scope) else {
@@ -229,6 +294,54 @@ impl Data {
                         added += 1;
                     }
                 }
+                "directoryrole" => {
+                    if role_origin.eq_ignore_ascii_case("eligible") {
+                        let present = self.role_eligibility_schedules.items.iter().any(|s| {
+                            holds_role(s, &principal, &resource_id)
+                                && s.get("memberType")
+                                    .and_then(Value::as_str)
+                                    .is_none_or(|m| m.eq_ignore_ascii_case("direct"))
+                        });
+                        if !present {
+                            let id = random_guid();
+                            let at = timestamp(now);
+                            self.role_eligibility_schedules.push(json!({
+                                "id": id,
+                                "principalId": principal,
+                                "roleDefinitionId": resource_id,
+                                "directoryScopeId": "/",
+                                "appScopeId": null,
+                                "createdUsing": id,
+                                "createdDateTime": at,
+                                "modifiedDateTime": null,
+                                "status": "Provisioned",
+                                "memberType": "Direct",
+                                "scheduleInfo": {
+                                    "startDateTime": at,
+                                    "recurrence": null,
+                                    "expiration": {"type": "noExpiration", "endDateTime": null, "duration": null},
+                                },
+                            }));
+                            added += 1;
+                        }
+                    } else {
+                        let present = self
+                            .role_assignments
+                            .items
+                            .iter()
+                            .any(|a| holds_role(a, &principal, &resource_id));
+                        if !present {
+                            self.role_assignments.push(json!({
+                                "id": random_assignment_id(),
+                                "principalId": principal,
+                                "resourceScope": "/",
+                                "directoryScopeId": "/",
+                                "roleDefinitionId": resource_id,
+                            }));
+                            added += 1;
+                        }
+                    }
+                }
                 "aadapplication" => {
                     if !self.service_principals.contains(&resource_id) {
                         continue;
@@ -245,7 +358,7 @@ impl Data {
                         entries.push(json!({
                             "id": random_assignment_id(),
                             "appRoleId": role_origin,
-                            "createdDateTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            "createdDateTime": timestamp(now),
                             "principalId": principal,
                             "principalType": "User",
                             "resourceId": resource_id,
@@ -264,6 +377,38 @@ fn same_id(value: Option<&Value>, id: &str) -> bool {
     value
         .and_then(Value::as_str)
         .is_some_and(|v| v.eq_ignore_ascii_case(id))
+}
+
+/// A role assignment or eligibility schedule of `principal` for `role` at the tenant scope
+/// (an absent `directoryScopeId` counts as `/`).
+fn holds_role(item: &Value, principal: &str, role: &str) -> bool {
+    same_id(item.get("principalId"), principal)
+        && same_id(item.get("roleDefinitionId"), role)
+        && item
+            .get("directoryScopeId")
+            .and_then(Value::as_str)
+            .is_none_or(|scope| scope == "/")
+}
+
+/// Graph's timestamp form, to the second.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A random GUID (version 4 form).
+fn random_guid() -> String {
+    let mut bytes: [u8; 16] = rand::rng().random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// An id shaped like Graph's appRoleAssignment ids (43 base64url characters).

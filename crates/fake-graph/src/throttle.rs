@@ -12,7 +12,9 @@ pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(50);
 ///
 /// `groups/{id}/members` 3, `groups/{id}/transitiveMembers` 5, `…/appRoleAssignedTo` and
 /// `…/appRoleAssignments` 2, the `users` list 2, anything else 1; then `$select` −1,
-/// `$expand` +1, `$top` below 20 −1; never below 1.
+/// `$expand` +1, `$top` below 20 −1; never below 1. Entitlement management (assignments,
+/// packages, assignment requests and their reprocess) and `roleManagement/directory/…` paths
+/// are "anything else": 1 before the query's adjustments.
 pub fn resource_units(path: &str, select: bool, expand: bool, top: Option<u64>) -> u64 {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let base: i64 = match segments.as_slice() {
@@ -170,6 +172,48 @@ mod tests {
                 2,
             ),
             ("/groups/g1/members/", false, false, None, 3),
+            (
+                "roleManagement/directory/roleAssignments",
+                false,
+                false,
+                None,
+                1,
+            ),
+            (
+                "roleManagement/directory/roleAssignments",
+                true,
+                true,
+                None,
+                1,
+            ),
+            (
+                "roleManagement/directory/roleAssignments",
+                false,
+                true,
+                None,
+                2,
+            ),
+            (
+                "roleManagement/directory/roleEligibilitySchedules",
+                false,
+                false,
+                Some(999),
+                1,
+            ),
+            (
+                "identityGovernance/entitlementManagement/assignmentRequests",
+                false,
+                false,
+                None,
+                1,
+            ),
+            (
+                "identityGovernance/entitlementManagement/assignmentRequests/r/reprocess",
+                false,
+                false,
+                None,
+                1,
+            ),
         ];
         for &(path, select, expand, top, expected) in cases {
             assert_eq!(

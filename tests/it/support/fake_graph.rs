@@ -135,3 +135,23 @@ pub fn run_dir(output: &Output) -> PathBuf {
     );
     PathBuf::from(String::from_utf8(output.stdout.clone()).unwrap().trim())
 }
+
+/// The `fake-graph` binary beside the `entra-drift` one, built first when a plain
+/// `cargo test` has not built it yet (it belongs to another package of the workspace).
+pub fn fake_graph_binary() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_entra-drift"))
+        .parent()
+        .expect("the binary's folder")
+        .to_path_buf();
+    let binary = dir.join(format!("fake-graph{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "fake-graph", "--bin", "fake-graph"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build -p fake-graph");
+        assert!(status.success(), "cargo build -p fake-graph failed");
+    }
+    binary
+}
