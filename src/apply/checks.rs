@@ -361,4 +361,58 @@ mod tests {
             Verdict::Unchecked(_)
         ));
     }
+
+    #[test]
+    fn a_failed_delivery_is_retried_only_while_graph_allows_it() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut request_item = item();
+        request_item.kind = crate::plan::ItemKind::RequestReprocess;
+        request_item.request_id = Some("r1".into());
+        request_item.missing_roles.clear();
+        let with_request = |state: &str, assignment: &str, completed: &str| {
+            let mut current = current(Ok(json!({"state": assignment})), Ok(json!({})));
+            current.requests.insert(
+                "r1".into(),
+                Ok(json!({"state": state, "completedDateTime": completed})),
+            );
+            current
+        };
+        let verdict = |c: &Current| judge_request(&request_item, c, now);
+        assert_eq!(
+            verdict(&with_request(
+                "deliveryFailed",
+                "deliveryFailed",
+                "2026-11-25T00:00:00Z"
+            )),
+            Verdict::Reprocess
+        );
+        assert_eq!(
+            verdict(&with_request(
+                "partiallyDelivered",
+                "partiallyDelivered",
+                "2026-11-17T00:00:00Z"
+            )),
+            Verdict::Reprocess,
+            "14 days to the second"
+        );
+        assert!(matches!(
+            verdict(&with_request("deliveryFailed", "deliveryFailed", "2026-11-10T00:00:00Z")),
+            Verdict::Skip(reason) if reason.contains("more than 14 days")
+        ));
+        assert!(matches!(
+            verdict(&with_request("delivered", "deliveryFailed", "2026-11-25T00:00:00Z")),
+            Verdict::Skip(reason) if reason.contains("`delivered`")
+        ));
+        assert_eq!(
+            verdict(&with_request(
+                "deliveryFailed",
+                "Delivered",
+                "2026-11-25T00:00:00Z"
+            )),
+            Verdict::Restored,
+            "the delivery succeeded since the audit"
+        );
+    }
 }
