@@ -501,3 +501,31 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
     }
     bytes.len()
 }
+
+/// A copy of a folder tree (fixtures to damage, sources to check).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `entra-drift generate --size small --seed SEED --out OUT` (a tenant directory).
+pub fn generate_small(out: &Path, seed: &str) {
+    let output = entra_drift()
+        .args(["-q", "generate", "--size", "small", "--seed", seed, "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -9,20 +9,6 @@ use crate::support::fake_graph::*;
 use assert_cmd::Command;
 use fake_graph::{FakeConfig, Faults};
 
-fn generate(out: &Path, seed: &str) {
-    let output = Command::cargo_bin("entra-drift")
-        .unwrap()
-        .args(["-q", "generate", "--size", "small", "--seed", seed, "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn kinds(plan: &Path) -> BTreeMap<String, usize> {
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
@@ -55,7 +41,7 @@ fn column(csv_path: &Path, name: &str) -> Vec<BTreeMap<String, String>> {
 fn directory_roles_and_failed_deliveries_go_round_the_whole_loop() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "31");
+    crate::common::generate_small(&tenant, "31");
     let truth = rows(&tenant.join("ground-truth.csv"));
     assert!(
         truth.iter().any(|r| r[4] == "directory_role"),
@@ -171,7 +157,7 @@ fn directory_roles_and_failed_deliveries_go_round_the_whole_loop() {
 fn a_forbidden_directory_role_read_stays_unverifiable_naming_the_permission() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "32");
+    crate::common::generate_small(&tenant, "32");
     let fake = Fake::start(tenant.to_str().unwrap(), |config: &mut FakeConfig| {
         config.faults = Some(
             serde_json::from_value::<Faults>(serde_json::json!({
@@ -204,7 +190,7 @@ fn a_forbidden_directory_role_read_stays_unverifiable_naming_the_permission() {
 fn a_version_1_stored_snapshot_is_still_read() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "33");
+    crate::common::generate_small(&tenant, "33");
     let snapshot = Command::cargo_bin("entra-drift")
         .unwrap()
         .args(["-q", "snapshot", "--tenant-dir"])

@@ -11,19 +11,6 @@ fn layers(src: &Path) -> std::process::Output {
         .expect("running python3 .ci/layers.py")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_source_tree_imports_only_downward() {
     let output = layers(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
@@ -35,7 +22,7 @@ fn the_source_tree_imports_only_downward() {
 #[test]
 fn a_back_edge_fails_the_check() {
     let copy = tempfile::tempdir().unwrap();
-    copy_tree(
+    crate::common::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
         copy.path(),
     );

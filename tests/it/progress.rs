@@ -7,16 +7,6 @@ use std::process::Command;
 
 use crate::support::fake_graph::*;
 
-fn generate(out: &Path) {
-    let output = assert_cmd::Command::cargo_bin("entra-drift")
-        .unwrap()
-        .args(["-q", "generate", "--size", "small", "--seed", "8", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-}
-
 /// A fake that pages assignments 20 at a time with latency: a read of a few seconds.
 fn slow_fake(tenant: &Path) -> Fake {
     Fake::start(tenant.to_str().unwrap(), |config| {
@@ -33,7 +23,7 @@ fn shell_quote(text: &str) -> String {
 fn a_terminal_shows_rising_counts_while_assignments_are_read() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant);
+    crate::common::generate_small(&tenant, "8");
     let fake = slow_fake(&tenant);
     let out = work.path().join("out");
     let command = fake.command(&["audit", "--out", out.to_str().unwrap()], SECRET);
@@ -107,7 +97,7 @@ fn a_terminal_shows_rising_counts_while_assignments_are_read() {
 fn without_a_terminal_running_stages_log_lines_plain_or_json() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant);
+    crate::common::generate_small(&tenant, "8");
     let fake = slow_fake(&tenant);
     let out = work.path().join("out");
     let plain = fake.run(

@@ -13,20 +13,6 @@ use crate::support::fake_graph::*;
 use assert_cmd::Command;
 use fake_graph::{FakeConfig, Faults};
 
-fn generate(out: &Path, seed: &str) {
-    let output = Command::cargo_bin("entra-drift")
-        .unwrap()
-        .args(["-q", "generate", "--size", "small", "--seed", seed, "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn findings(output: &std::process::Output) -> BTreeSet<Row> {
     rows(&run_dir(output).join("findings.csv"))
 }
@@ -58,7 +44,7 @@ fn largest_package(tenant: &Path) -> (String, usize) {
 fn capped_expansions_with_a_next_link_are_read_to_completion() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "21");
+    crate::common::generate_small(&tenant, "21");
     assert!(
         largest_package(&tenant).1 > 2,
         "some package has more than two roles"
@@ -88,7 +74,7 @@ fn capped_expansions_with_a_next_link_are_read_to_completion() {
 fn capped_expansions_without_a_next_link_are_re_read_at_the_known_limit() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "22");
+    crate::common::generate_small(&tenant, "22");
     let truth = rows(&tenant.join("ground-truth.csv"));
     let fake = Fake::start(tenant.to_str().unwrap(), |config| {
         config.expand_cap = Some(2);
@@ -113,7 +99,7 @@ fn capped_expansions_without_a_next_link_are_re_read_at_the_known_limit() {
 fn a_package_whose_scopes_cannot_be_read_is_unverifiable_never_truncated() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
-    generate(&tenant, "23");
+    crate::common::generate_small(&tenant, "23");
     let (package, _) = largest_package(&tenant);
     let truth = rows(&tenant.join("ground-truth.csv"));
     let path = format!(
