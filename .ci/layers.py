@@ -58,7 +58,7 @@ def main(src):
             path = os.path.join(root, name)
             rel = os.path.relpath(path, src)
             top = rel.split(os.sep)[0].removesuffix(".rs")
-            if top in ROOTS or name == "tests.rs":
+            if top in ROOTS or name == "tests.rs" or name.endswith("_tests.rs") or "tests" in rel.split(os.sep)[:-1]:
                 continue
             seen.add(top)
             if top not in ranks:
