@@ -131,12 +131,22 @@ fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
 fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Option<StoreExtras>)> {
     match &settings.source {
         Source::TenantDir(dir) => {
-            tracing::info!(dir = %dir.display(), "reading tenant directory");
-            Ok((crate::snapshot::tenant_dir::read(dir)?, None))
+            let stage = progress.stage("tenant directory", None);
+            let snapshot = crate::snapshot::tenant_dir::read(dir)?;
+            stage
+                .counter()
+                .add(snapshot.tables.assignments.height() as u64);
+            stage.finish();
+            Ok((snapshot, None))
         }
         Source::Snapshot(dir) => {
-            tracing::info!(dir = %dir.display(), "reading stored snapshot");
-            Ok((store::read(dir)?.0, None))
+            let stage = progress.stage("stored snapshot", None);
+            let snapshot = store::read(dir)?.0;
+            stage
+                .counter()
+                .add(snapshot.tables.assignments.height() as u64);
+            stage.finish();
+            Ok((snapshot, None))
         }
         Source::Live => {
             let expected = settings.graph.tenant.as_deref().and_then(|tenant| {
