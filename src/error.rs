@@ -3,7 +3,7 @@
 //! them into exit codes.
 //!
 //! A message never embeds its `#[source]`: the printer writes the cause chain once
-//! ([`crate::output::render_error`]).
+//! (`output::render_error`).
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! Which exception of the register covers a finding on a given day: the pure matching that
-//! the audit's annotation uses (reading the register file is `crate::exceptions`' job).
+//! the audit's annotation uses (reading the register file is the `exceptions` module's job).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
