@@ -51,6 +51,9 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// How often a running stage logs its line when stderr is not a terminal, by default.
+pub const DEFAULT_PROGRESS_INTERVAL_SECONDS: u64 = 10;
+
 /// Writes data to stdout and the human side of a command to stderr.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
@@ -70,7 +73,7 @@ impl Printer {
     pub fn new(quiet: bool) -> Self {
         Printer {
             quiet,
-            progress_interval: Duration::from_secs(10),
+            progress_interval: Duration::from_secs(DEFAULT_PROGRESS_INTERVAL_SECONDS),
         }
     }
 

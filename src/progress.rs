@@ -17,8 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::graph::{GraphClient, StatsReport};
 use crate::output;
 
-/// How often a running stage logs its line when stderr is not a terminal, by default.
-pub const DEFAULT_INTERVAL_SECONDS: u64 = 10;
+pub use crate::output::DEFAULT_PROGRESS_INTERVAL_SECONDS as DEFAULT_INTERVAL_SECONDS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {

@@ -48,6 +48,14 @@ impl Given {
     pub fn contains(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
+
+    /// The flag's value when it was given, else the file's, else the flag's default.
+    pub fn pick<T: Clone>(&self, id: &str, flag: &T, file: Option<&T>) -> T {
+        match file {
+            Some(value) if !self.contains(id) => value.clone(),
+            _ => flag.clone(),
+        }
+    }
 }
 
 /// Where the snapshot comes from.
@@ -129,17 +137,13 @@ pub fn resolve_audit(
     Ok(AuditSettings {
         source,
         graph,
-        out: if given.contains("out") {
-            args.output.out.clone()
-        } else {
-            file.out.clone().unwrap_or_else(|| args.output.out.clone())
-        },
+        out: given.pick("out", &args.output.out, file.out.as_ref()),
         with_plan: !args.no_plan && file.plan.unwrap_or(true),
-        plan_expiry_days: if given.contains("plan_expiry_days") {
-            args.plan_expiry_days
-        } else {
-            file.plan_expiry_days.unwrap_or(args.plan_expiry_days)
-        },
+        plan_expiry_days: given.pick(
+            "plan_expiry_days",
+            &args.plan_expiry_days,
+            file.plan_expiry_days.as_ref(),
+        ),
         detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
         keep: args.keep.or(file.keep),
         lock_max_age: Duration::hours(
@@ -166,37 +170,25 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
     if !given.contains("client_id") && graph.client_id.is_none() {
         graph.client_id = file.client_id.clone();
     }
-    if !given.contains("credential") {
-        if let Some(kind) = file.credential {
-            graph.credential = kind;
-        }
-    }
-    if !given.contains("cloud") {
-        if let Some(cloud) = file.cloud {
-            graph.cloud = cloud;
-        }
-    }
+    graph.credential = given.pick("credential", &graph.credential, file.credential.as_ref());
+    graph.cloud = given.pick("cloud", &graph.cloud, file.cloud.as_ref());
     if !given.contains("authority_host") && graph.authority_host.is_none() {
         graph.authority_host = file.authority_host.clone();
     }
     if !given.contains("graph_url") && graph.graph_url.is_none() {
         graph.graph_url = file.graph_url.clone();
     }
-    if !given.contains("concurrency") {
-        if let Some(concurrency) = file.concurrency {
-            graph.concurrency = concurrency;
-        }
-    }
-    if !given.contains("expand_limit") {
-        if let Some(limit) = file.expand_limit {
-            graph.expand_limit = limit;
-        }
-    }
-    if !given.contains("max_retry_wait") {
-        if let Some(seconds) = file.max_retry_wait {
-            graph.max_retry_wait = seconds;
-        }
-    }
+    graph.concurrency = given.pick("concurrency", &graph.concurrency, file.concurrency.as_ref());
+    graph.expand_limit = given.pick(
+        "expand_limit",
+        &graph.expand_limit,
+        file.expand_limit.as_ref(),
+    );
+    graph.max_retry_wait = given.pick(
+        "max_retry_wait",
+        &graph.max_retry_wait,
+        file.max_retry_wait.as_ref(),
+    );
     graph
 }
 
@@ -248,16 +240,8 @@ pub fn resolve_snapshot(
     Ok(SnapshotSettings {
         source,
         graph,
-        out: pick_out(given, &args.output.out, file),
+        out: given.pick("out", &args.output.out, file.out.as_ref()),
     })
-}
-
-fn pick_out(given: &Given, flag: &std::path::Path, file: &Config) -> PathBuf {
-    if given.contains("out") {
-        flag.to_path_buf()
-    } else {
-        file.out.clone().unwrap_or_else(|| flag.to_path_buf())
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -307,11 +291,7 @@ pub fn resolve_apply(
     Ok(ApplySettings {
         plan: args.plan.clone(),
         graph,
-        max_items: if given.contains("max_items") {
-            args.max_items
-        } else {
-            file.max_items.unwrap_or(args.max_items)
-        },
+        max_items: given.pick("max_items", &args.max_items, file.max_items.as_ref()),
         dry_run: args.dry_run,
         env_prefix: args.env_prefix.clone(),
         approvals: resolve_approvals(&args.approvals, file),

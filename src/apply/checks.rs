@@ -3,9 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::audit::{retry_block, RetryBlock};
 use crate::graph::{paths, GraphClient, GraphError};
 use crate::plan::{MissingRole, PlanItem};
 use crate::snapshot::builder::ResourceKey;
@@ -164,29 +165,23 @@ pub fn judge_request(item: &PlanItem, current: &Current, now: DateTime<Utc>) -> 
         None => return Verdict::Unchecked("the request was not re-read".into()),
     };
     let state = request.get("state").and_then(Value::as_str).unwrap_or("");
-    if !(state.eq_ignore_ascii_case("deliveryFailed")
-        || state.eq_ignore_ascii_case("partiallyDelivered"))
-    {
-        return Verdict::Skip(format!(
-            "the request is now `{state}`: Graph retries only failed deliveries"
-        ));
-    }
     let completed = request
         .get("completedDateTime")
         .or_else(|| request.get("completedDate"))
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    match completed {
-        Some(at) if now - at <= Duration::days(crate::audit::REQUEST_RETRY_DAYS) => {
-            Verdict::Reprocess
-        }
-        Some(at) => Verdict::Skip(format!(
+    match (retry_block(state, completed, now), completed) {
+        (None, _) => Verdict::Reprocess,
+        (Some(RetryBlock::NotFailed), _) => Verdict::Skip(format!(
+            "the request is now `{state}`: Graph retries only failed deliveries"
+        )),
+        (Some(RetryBlock::TooOld), Some(at)) => Verdict::Skip(format!(
             "the request completed {}, more than {} days ago: Graph no longer retries it",
             at.to_rfc3339(),
             crate::audit::REQUEST_RETRY_DAYS
         )),
-        None => Verdict::Skip("the request has no completion time".into()),
+        (Some(_), _) => Verdict::Skip("the request has no completion time".into()),
     }
 }
 

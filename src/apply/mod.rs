@@ -123,18 +123,14 @@ pub struct ApplyRun<'a> {
 type Outcomes = HashMap<String, (Outcome, String)>;
 
 /// The apply stage's note: what happened to the items so far.
-fn tally(stage: &Stage, outcomes: &Outcomes, sent: usize) {
+fn tally(outcomes: &Outcomes) -> String {
     let count = |wanted: Outcome| outcomes.values().filter(|(o, _)| *o == wanted).count();
-    let mut note = format!(
+    format!(
         "{} reprocessed, {} skipped, {} failed",
         count(Outcome::Reprocessed),
         count(Outcome::Skipped),
         count(Outcome::Failed)
-    );
-    if sent > 0 {
-        note.push_str(&format!(", {sent} sent this run"));
-    }
-    stage.counter().set_note(note);
+    )
 }
 
 impl ApplyRun<'_> {
@@ -162,11 +158,11 @@ impl ApplyRun<'_> {
             .add((self.approved.items.len() - pending.len()) as u64);
         let (to_send, mut outcomes) = self.recheck(&pending, &in_doubt, journal.as_ref()).await?;
         stage.counter().add(outcomes.len() as u64);
-        tally(&stage, &outcomes, 0);
+        stage.counter().set_note(tally(&outcomes));
         if let Some(journal) = &journal {
             outcomes.extend(self.send(to_send, journal, &stage, &outcomes).await?);
         }
-        tally(&stage, &outcomes, 0);
+        stage.counter().set_note(tally(&outcomes));
         stage.finish();
         Ok(self.report(outcomes, last))
     }
@@ -263,6 +259,8 @@ impl ApplyRun<'_> {
         checked: &Outcomes,
     ) -> Result<Outcomes> {
         let sent_so_far = &AtomicUsize::new(0);
+        // The checked items' tally is fixed while sending: count it once.
+        let checked = &tally(checked);
         let sends = to_send.into_iter().map(|item| async move {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok((
@@ -288,7 +286,9 @@ impl ApplyRun<'_> {
             lock(journal).record(event, &item.assignment_id, &reason)?;
             let sent = sent_so_far.fetch_add(1, Ordering::Relaxed) + 1;
             stage.counter().add(1);
-            tally(stage, checked, sent);
+            stage
+                .counter()
+                .set_note(format!("{checked}, {sent} sent this run"));
             Ok::<_, Error>((item.assignment_id.clone(), outcome, reason))
         });
         let sent: Vec<Result<(String, Outcome, String)>> = futures_util::stream::iter(sends)

@@ -185,6 +185,35 @@ pub const REQUEST_RETRY_DAYS: i64 = 14;
 pub const SKIP_REQUEST_NOT_FOUND: &str = "request_not_found";
 pub const SKIP_REQUEST_TOO_OLD: &str = "request_too_old";
 
+/// Why a failed delivery's request can no longer be retried (Graph retries only a request still
+/// failed and completed within [`REQUEST_RETRY_DAYS`]). Shared by the audit, which plans the
+/// retry, and apply, which re-checks it live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryBlock {
+    /// The request is in another state than `deliveryFailed` or `partiallyDelivered`.
+    NotFailed,
+    /// It completed too long ago.
+    TooOld,
+    /// It records no completion time.
+    NoCompletion,
+}
+
+/// `None` when the request can be retried at `now`.
+pub fn retry_block(
+    state: &str,
+    completed: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<RetryBlock> {
+    let failed = state.eq_ignore_ascii_case("deliveryFailed")
+        || state.eq_ignore_ascii_case("partiallyDelivered");
+    match completed {
+        _ if !failed => Some(RetryBlock::NotFailed),
+        Some(at) if now - at <= chrono::Duration::days(REQUEST_RETRY_DAYS) => None,
+        Some(_) => Some(RetryBlock::TooOld),
+        None => Some(RetryBlock::NoCompletion),
+    }
+}
+
 /// Each assignment's latest request (by completion time), and why there are none to look at.
 struct Requests {
     latest: HashMap<String, (String, String, Option<DateTime<Utc>>)>,
@@ -243,12 +272,12 @@ impl Requests {
                 None => SKIP_REQUEST_NOT_FOUND.to_string(),
             });
         };
-        if !matches!(state.as_str(), "deliveryfailed" | "partiallydelivered") {
-            return Err(format!("request_state: {state}"));
-        }
-        match completed {
-            Some(at) if now - *at <= chrono::Duration::days(REQUEST_RETRY_DAYS) => Ok(id.clone()),
-            _ => Err(SKIP_REQUEST_TOO_OLD.to_string()),
+        match retry_block(state, *completed, now) {
+            None => Ok(id.clone()),
+            Some(RetryBlock::NotFailed) => Err(format!("request_state: {state}")),
+            Some(RetryBlock::TooOld | RetryBlock::NoCompletion) => {
+                Err(SKIP_REQUEST_TOO_OLD.to_string())
+            }
         }
     }
 }

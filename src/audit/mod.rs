@@ -22,7 +22,7 @@ pub const MISSING_ACCESS: &str = "missing_access";
 pub const RESOURCE_NOT_FOUND: &str = "resource_not_found";
 pub const UNVERIFIABLE: &str = "unverifiable";
 pub const NOT_DELIVERED: &str = "not_delivered";
-pub use enrich::REQUEST_RETRY_DAYS;
+pub use enrich::{retry_block, RetryBlock, REQUEST_RETRY_DAYS};
 pub const ACCESS_WITHOUT_ASSIGNMENT: &str = "access_without_assignment";
 pub const CATEGORIES: [&str; 5] = [
     MISSING_ACCESS,

@@ -189,13 +189,16 @@ pub fn check_committed(
         )));
     }
     let manifest_path = run_dir.join(MANIFEST_JSON);
-    let manifest: Manifest = entra_model::read_json(&manifest_path).map_err(|e| {
-        refuse(format!(
-            "`{}` cannot be read ({}): the audit did not finish",
-            manifest_path.display(),
-            entra_model::error::chain(&e)
-        ))
-    })?;
+    // Read and checked (format, version) as `evidence verify` reads it.
+    let manifest = entra_model::input::read_bytes(&manifest_path)
+        .map_err(|e| entra_model::error::chain(&e))
+        .and_then(|bytes| verify::parse_manifest(&bytes, &manifest_path))
+        .map_err(|problem| {
+            refuse(format!(
+                "`{}` cannot be read ({problem}): the audit did not finish",
+                manifest_path.display()
+            ))
+        })?;
     if manifest.run != plan.run {
         return Err(refuse(format!("the manifest is run `{}`'s", manifest.run)));
     }

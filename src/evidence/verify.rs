@@ -314,7 +314,7 @@ fn verify_run(
     check_link(tenant_dir, run, &manifest, index, expected_previous, result)
 }
 
-fn parse_manifest(bytes: &[u8], path: &Path) -> std::result::Result<Manifest, String> {
+pub(super) fn parse_manifest(bytes: &[u8], path: &Path) -> std::result::Result<Manifest, String> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::json(path, &e).to_string())?;
     let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");

@@ -283,7 +283,8 @@ impl GraphClient {
                     return Ok(answer);
                 }
                 Err(error) => {
-                    let message = transport::chain(&error);
+                    // Graph URLs carry no credentials (tokens are headers): safe to show.
+                    let message = entra_model::error::chain(&error);
                     if let Some(hint) = transport::permanent_hint(&error) {
                         return Err(GraphError::new(
                             GraphErrorKind::Unreachable(hint),

@@ -64,7 +64,7 @@ impl HttpClient for Classifying {
                 // azure_core retries only `Io` and `Connection` kinds.
                 Some(hint) => Err(AzureError::with_message(
                     AzureErrorKind::Other,
-                    format!("{}: {hint}", chain(&error)),
+                    format!("{}: {hint}", entra_model::error::chain(&error)),
                 )),
                 None => Err(error),
             },
@@ -76,21 +76,6 @@ impl HttpClient for Classifying {
 /// The transport for azure_identity's credentials.
 pub fn for_credentials(http: &reqwest::Client) -> Transport {
     Transport::new(Arc::new(Classifying(http.clone())))
-}
-
-/// The error and its causes on one line (URLs carry no credentials: tokens are headers).
-pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

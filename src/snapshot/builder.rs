@@ -278,9 +278,7 @@ impl SnapshotBuilder {
             .holdings
             .key(roles::DIRECTORY_ROLE, &lower(role_definition_id), role);
         for (principal, scope, member_type) in holders {
-            let tenant_wide = scope.is_none_or(|s| s == "/");
-            let direct = member_type.is_none_or(|m| m.eq_ignore_ascii_case("direct"));
-            if tenant_wide && direct {
+            if roles::is_delivered_grant(scope, member_type) {
                 // Graph does not type the principal here: the users table decides.
                 self.holdings.push(key, lower(principal), "unknown");
             }

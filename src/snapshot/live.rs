@@ -553,11 +553,7 @@ fn add_holdings(
     let count = items.len();
     if key.0 == DIRECTORY_ROLE {
         let parsed = role_holders(key, items).map_err(|_| ())?;
-        let role = if key.2 == ROLE_ASSIGNMENTS {
-            ACTIVE
-        } else {
-            ELIGIBLE
-        };
+        let role = directory_role(key);
         builder.add_role_holders(
             &key.1,
             role,
@@ -595,6 +591,15 @@ fn record(key: &ResourceKey, status: &str, reason: &str, items: usize) -> Resour
     }
 }
 
+/// The role a directory-role collection holds: active assignments or eligibility.
+fn directory_role(key: &ResourceKey) -> &'static str {
+    if key.2 == ROLE_ASSIGNMENTS {
+        ACTIVE
+    } else {
+        ELIGIBLE
+    }
+}
+
 /// A directory role holder as read: `(principal, directoryScopeId, memberType)`.
 type RoleHolder = (String, Option<String>, Option<String>);
 
@@ -625,18 +630,11 @@ pub fn holders(
 ) -> std::result::Result<Vec<(String, String)>, String> {
     let lower = |s: &str| s.to_ascii_lowercase();
     if key.0 == DIRECTORY_ROLE {
-        let role = if key.2 == ROLE_ASSIGNMENTS {
-            ACTIVE
-        } else {
-            ELIGIBLE
-        };
+        let role = directory_role(key);
         return Ok(role_holders(key, items)?
             .into_iter()
             .filter(|(_, scope, member)| {
-                scope.as_deref().is_none_or(|s| s == "/")
-                    && member
-                        .as_deref()
-                        .is_none_or(|m| m.eq_ignore_ascii_case("direct"))
+                super::roles::is_delivered_grant(scope.as_deref(), member.as_deref())
             })
             .map(|(principal, _, _)| (role.to_string(), lower(&principal)))
             .collect());

@@ -128,6 +128,13 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
     Ok(classified)
 }
 
+/// Whether a directory role grant is what a package delivers: tenant-wide (`directoryScopeId`
+/// `/`) and direct (`memberType` `Direct`; active assignments carry none). A role held through
+/// a group or at another scope is not delivery.
+pub fn is_delivered_grant(scope: Option<&str>, member_type: Option<&str>) -> bool {
+    scope.is_none_or(|s| s == "/") && member_type.is_none_or(|m| m.eq_ignore_ascii_case("direct"))
+}
+
 /// Why a role of this resource type cannot be checked.
 pub fn unsupported_reason(resource_type: &str) -> String {
     match resource_type {

@@ -20,23 +20,6 @@ fn kinds(plan: &Path) -> BTreeMap<String, usize> {
     kinds
 }
 
-fn column(csv_path: &Path, name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(csv_path).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let _ = name;
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn directory_roles_and_failed_deliveries_go_round_the_whole_loop() {
     let work = tempfile::tempdir().unwrap();
@@ -68,7 +51,7 @@ fn directory_roles_and_failed_deliveries_go_round_the_whole_loop() {
         truth,
         "live equals ground truth"
     );
-    let findings = column(&run.join("findings.csv"), "");
+    let findings = crate::common::read_csv(&run.join("findings.csv")).rows;
     for row in findings
         .iter()
         .filter(|r| r["category"] == "not_delivered" && r["in_plan"] == "no")
@@ -121,7 +104,7 @@ fn directory_roles_and_failed_deliveries_go_round_the_whole_loop() {
         "{}",
         String::from_utf8_lossy(&verify.stderr)
     );
-    let verified = column(&run.join("verify-results.csv"), "");
+    let verified = crate::common::read_csv(&run.join("verify-results.csv")).rows;
     assert!(
         verified.iter().all(|r| r["status"] == "restored"),
         "{:?}",
@@ -169,7 +152,7 @@ fn a_forbidden_directory_role_read_stays_unverifiable_naming_the_permission() {
     let out = work.path().join("out");
     let audit = fake.run(&["-q", "audit", "--out", out.to_str().unwrap()], SECRET);
     let run = run_dir(&audit);
-    let findings = column(&run.join("findings.csv"), "");
+    let findings = crate::common::read_csv(&run.join("findings.csv")).rows;
     let roles: Vec<_> = findings
         .iter()
         .filter(|r| {
@@ -221,7 +204,7 @@ fn a_version_1_stored_snapshot_is_still_read() {
         .output()
         .unwrap();
     let run = run_dir(&audit);
-    let findings = column(&run.join("findings.csv"), "");
+    let findings = crate::common::read_csv(&run.join("findings.csv")).rows;
     let failed: Vec<_> = findings
         .iter()
         .filter(|r| r["category"] == "not_delivered")

@@ -88,12 +88,17 @@ fn strip_position(message: &str) -> String {
 }
 
 /// The error and its causes on one line, `a: b: c`, for callers that print an error as text.
+/// A cause whose text the line already holds (wrappers that repeat their source, as HTTP
+/// clients do) is not repeated.
 pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
