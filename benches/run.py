@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
 BIN = RELEASE / "entra-drift"
 FAKE = RELEASE / "fake-graph"
-KEY = ["category", "assignment_id", "access_package_id", "user_id", "resource_type", "resource_id", "role", "in_plan"]
+KEY = ["category", "assignment_id", "access_package_id", "user_id", "resource_type", "resource_id", "role", "in_plan", "cause", "cause_actor"]
 
 
 def log(message):
@@ -115,6 +115,13 @@ def bench_audit(size, work, table):
     table.append((f"audit `{size}` from stored snapshot (read, joins, CSV, plan, xlsx, evidence)",
                   f"{seconds:.2f} s (core joins {joins / 1000:.2f} s; with names and texts {whole / 1000:.2f} s)" if joins and whole else f"{seconds:.2f} s",
                   f"{peak:.0f} MiB", f"{len(found)} findings; ground truth: {accurate}"))
+    # The same audit without the audit log: what explaining every finding costs.
+    bare_seconds, bare_peak, _, _ = timed([str(BIN), "-q", "audit", "--no-causes", "--snapshot", str(snapshot), "--out", str(work / f"reports-{size}-bare")])
+    events = json.loads((snapshot / "snapshot.json").read_text()).get("counts", {}).get("events", 0)
+    table.append((f"causes `{size}`: the audit above against `--no-causes` ({events:,} audit-log events in the window)",
+                  f"{seconds:.2f} s vs {bare_seconds:.2f} s → ×{seconds / bare_seconds:.2f}",
+                  f"{peak:.0f} vs {bare_peak:.0f} MiB → ×{peak / bare_peak:.2f}",
+                  "goal ≤ ×1.10 in time and memory: " + ("met" if seconds <= 1.10 * bare_seconds and peak <= 1.10 * bare_peak else "MISSED")))
     duck, counts = duckdb_seconds(snapshot)
     if duck is not None and joins:
         table.append((f"same core joins in DuckDB {__import__('duckdb').__version__} (2 threads, Parquet in, counts out; best of 3), `{size}`", f"{duck:.2f} s", "",

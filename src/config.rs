@@ -23,6 +23,8 @@ type Span = std::ops::Range<usize>;
 pub const CONCURRENCY_RANGE: Range = (1, 64);
 pub const PLAN_EXPIRY_RANGE: Range = (1, 90);
 pub const KEEP_RANGE: Range = (1, 100_000);
+/// Graph keeps 30 days at most; a longer window only matters for a recorded log.
+pub const CAUSES_DAYS_RANGE: Range = (1, 365);
 /// A lock older than this is taken over even if its process seems alive (a hung run).
 pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
 /// The length at which an expanded list is re-read (`--expand-limit`).
@@ -51,6 +53,8 @@ struct RawConfig {
     concurrency: Option<Spanned<i64>>,
     max_retry_wait: Option<Spanned<i64>>,
     expand_limit: Option<Spanned<i64>>,
+    causes: Option<bool>,
+    causes_days: Option<Spanned<i64>>,
     out: Option<Spanned<String>>,
     exceptions: Option<Spanned<String>>,
     plan: Option<bool>,
@@ -100,6 +104,9 @@ pub struct Config {
     pub concurrency: Option<usize>,
     pub max_retry_wait: Option<u64>,
     pub expand_limit: Option<usize>,
+    /// `false`: do not read the audit log (`--no-causes`).
+    pub causes: Option<bool>,
+    pub causes_days: Option<usize>,
     pub out: Option<PathBuf>,
     pub exceptions: Option<PathBuf>,
     pub plan: Option<bool>,
@@ -216,6 +223,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .expand_limit
             .as_ref()
             .map(|v| checker.within(v, EXPAND_LIMIT_RANGE).map(|n| n as usize))
+            .transpose()?,
+        causes: raw.causes,
+        causes_days: raw
+            .causes_days
+            .as_ref()
+            .map(|v| checker.within(v, CAUSES_DAYS_RANGE).map(|n| n as usize))
             .transpose()?,
         out: raw.out.as_ref().map(resolve).transpose()?,
         exceptions: raw.exceptions.as_ref().map(resolve).transpose()?,

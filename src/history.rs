@@ -263,6 +263,12 @@ pub fn last_counts(tenant_dir: &Path) -> Option<(u64, u64)> {
     Some((last.assignments?, last.users?))
 }
 
+/// When the previous run's snapshot was taken (the audit log is read back to it).
+pub fn last_snapshot_time(tenant_dir: &Path) -> Option<DateTime<Utc>> {
+    let index = RunIndex::read(tenant_dir).ok()?;
+    Some(index.records.last()?.snapshot_taken_at)
+}
+
 /// Deletes the folders of the oldest kept runs beyond `keep` and marks them pruned in the
 /// index (the caller writes it). Only folders the index lists are ever deleted: snapshots and
 /// anything else in the tenant folder are left alone. Returns the pruned runs.

@@ -11,10 +11,13 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::audit::scope::Scope;
-use crate::cli::{ApplyArgs, ApprovalArgs, AuditArgs, GraphArgs, SnapshotArgs, VerifyArgs};
+use crate::cli::{
+    ApplyArgs, ApprovalArgs, AuditArgs, CauseArgs, GraphArgs, SnapshotArgs, VerifyArgs,
+};
 use crate::config::{Config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::lock::DEFAULT_MAX_AGE_HOURS;
+use crate::snapshot::{LogRequest, DEFAULT_LOG_DAYS};
 
 /// The argument ids that were given explicitly.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +87,8 @@ pub struct AuditSettings {
     pub now: DateTime<Utc>,
     /// The key that seals each run's manifest (`manifest.sig`).
     pub sign_key: Option<PathBuf>,
+    /// Whether and how far back to read the audit log.
+    pub log: LogRequest,
 }
 
 /// Flags over file over defaults.
@@ -155,6 +160,7 @@ pub fn resolve_audit(
         scope,
         now,
         sign_key: args.sign_key.clone().or_else(|| file.sign_key.clone()),
+        log: resolve_log(&args.causes, file),
     })
 }
 
@@ -192,6 +198,18 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
     graph
 }
 
+/// Whether and how far back to read the audit log: flags over file over defaults.
+pub fn resolve_log(args: &CauseArgs, file: &Config) -> LogRequest {
+    LogRequest {
+        read: !args.no_causes && file.causes != Some(false),
+        days: args
+            .causes_days
+            .or(file.causes_days)
+            .map_or(DEFAULT_LOG_DAYS, |d| d as u32),
+        previous: None,
+    }
+}
+
 /// Where `snapshot` reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotSource {
@@ -205,6 +223,7 @@ pub struct SnapshotSettings {
     pub source: SnapshotSource,
     pub graph: GraphArgs,
     pub out: PathBuf,
+    pub log: LogRequest,
 }
 
 /// `snapshot`: flags over file over defaults. A stored snapshot named by the file is no
@@ -241,6 +260,7 @@ pub fn resolve_snapshot(
         source,
         graph,
         out: given.pick("out", &args.output.out, file.out.as_ref()),
+        log: resolve_log(&args.causes, file),
     })
 }
 

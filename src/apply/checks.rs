@@ -271,6 +271,7 @@ mod tests {
                 role: "member".into(),
                 resource_name: String::new(),
                 role_name: String::new(),
+                cause: None,
             }],
             reason: String::new(),
         }

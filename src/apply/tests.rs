@@ -34,6 +34,7 @@ fn unapproved() -> Plan {
                 role: "member".into(),
                 resource_name: String::new(),
                 role_name: String::new(),
+                cause: None,
             }],
             reason: String::new(),
         })

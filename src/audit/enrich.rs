@@ -44,10 +44,21 @@ pub mod col {
     pub const EXCEPTION: &str = "exception";
     /// `active`, `expired`, or empty.
     pub const EXCEPTION_STATE: &str = "exception_state";
+    /// Why the access drifted, from the audit log (README "Why access drifted"): `removed`,
+    /// `added`, `deleted`, `not_in_log`, `before_log_window`, `log_unreadable`, or empty where
+    /// no cause applies.
+    pub const CAUSE: &str = "cause";
+    pub const CAUSE_TIME: &str = "cause_time";
+    pub const CAUSE_ACTOR: &str = "cause_actor";
+    pub const CAUSE_ACTOR_ID: &str = "cause_actor_id";
+    /// `user`, `application`, `entitlement_management`, `sync`.
+    pub const CAUSE_ACTOR_KIND: &str = "cause_actor_kind";
+    pub const CAUSE_ACTIVITY: &str = "cause_activity";
+    pub const CAUSE_CORRELATION_ID: &str = "cause_correlation_id";
 
-    /// Every findings column, in report order. The first seven are the contract's; the last
-    /// five exist once the findings are annotated.
-    pub const ALL: [&str; 23] = [
+    /// Every findings column, in report order. The first seven are the contract's; the five
+    /// [`ANNOTATIONS`] exist once the findings are annotated; the [`CAUSES`] come last.
+    pub const ALL: [&str; 30] = [
         CATEGORY,
         ASSIGNMENT_ID,
         PACKAGE_ID,
@@ -71,8 +82,25 @@ pub mod col {
         STATUS,
         EXCEPTION,
         EXCEPTION_STATE,
+        CAUSE,
+        CAUSE_TIME,
+        CAUSE_ACTOR,
+        CAUSE_ACTOR_ID,
+        CAUSE_ACTOR_KIND,
+        CAUSE_ACTIVITY,
+        CAUSE_CORRELATION_ID,
     ];
-    /// The columns `annotate` adds (the last of [`ALL`]).
+    /// The columns the audit log explains, in report order.
+    pub const CAUSES: [&str; 7] = [
+        CAUSE,
+        CAUSE_TIME,
+        CAUSE_ACTOR,
+        CAUSE_ACTOR_ID,
+        CAUSE_ACTOR_KIND,
+        CAUSE_ACTIVITY,
+        CAUSE_CORRELATION_ID,
+    ];
+    /// The columns `annotate` adds.
     pub const ANNOTATIONS: [&str; 5] = [FIRST_SEEN, DAYS_OPEN, STATUS, EXCEPTION, EXCEPTION_STATE];
     /// The contract's required columns (`findings.md`).
     pub const REQUIRED: [&str; 7] = [

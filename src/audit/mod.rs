@@ -2,6 +2,7 @@
 //! (`shared/reference/findings.md`). No I/O, no per-row loops over the large tables.
 
 pub mod annotate;
+pub mod causes;
 mod enrich;
 pub mod exceptions;
 mod frames;
@@ -66,7 +67,8 @@ pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<D
         elapsed_ms = started.elapsed().as_millis() as u64,
         "core joins done"
     );
-    enrich::enrich(core, tables, now)
+    let findings = enrich::enrich(core, tables, now)?;
+    causes::explain(findings, tables)
 }
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.

@@ -29,6 +29,19 @@ pub struct Summary {
     pub total: usize,
     pub top_packages: Vec<Ranked>,
     pub top_resources: Vec<Ranked>,
+    /// Findings per `cause` value (non-empty causes only), most first.
+    pub causes: Vec<(String, usize)>,
+    /// Findings per kind of actor that caused them (user, application, ...), most first.
+    pub actor_kinds: Vec<(String, usize)>,
+    /// Who caused drift: the actors of `removed`, `added` and `deleted` findings, most first.
+    pub actors: Vec<ActorCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorCount {
+    pub actor: String,
+    pub kind: String,
+    pub findings: usize,
 }
 
 pub const TOP: usize = 10;
@@ -68,6 +81,7 @@ pub fn summarise(findings: &DataFrame) -> Result<Summary> {
                 .1 += 1;
         }
     }
+    let (causes, actor_kinds, actors) = who_caused(findings)?;
     let categories = CATEGORIES
         .iter()
         .map(|category| {
@@ -84,7 +98,61 @@ pub fn summarise(findings: &DataFrame) -> Result<Summary> {
         total: rows.len(),
         top_packages: top(packages),
         top_resources: top(resources),
+        causes,
+        actor_kinds,
+        actors,
     })
+}
+
+type Counted = Vec<(String, usize)>;
+
+/// Counts of causes, of actor kinds, and the top actors (findings without cause columns,
+/// from runs before causes existed, count nothing).
+fn who_caused(findings: &DataFrame) -> Result<(Counted, Counted, Vec<ActorCount>)> {
+    if findings.column(col::CAUSE).is_err() {
+        return Ok(Default::default());
+    }
+    let rows = StringRows::new(
+        findings,
+        &[col::CAUSE, col::CAUSE_ACTOR, col::CAUSE_ACTOR_KIND],
+    )?;
+    let mut causes: HashMap<&str, usize> = HashMap::new();
+    let mut kinds: HashMap<&str, usize> = HashMap::new();
+    let mut actors: HashMap<(&str, &str), usize> = HashMap::new();
+    for row in rows.iter() {
+        if row[0].is_empty() {
+            continue;
+        }
+        *causes.entry(row[0]).or_default() += 1;
+        if !row[2].is_empty() {
+            *kinds.entry(row[2]).or_default() += 1;
+            *actors.entry((row[1], row[2])).or_default() += 1;
+        }
+    }
+    let most_first = |counts: HashMap<&str, usize>| -> Counted {
+        let mut list: Counted = counts
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list
+    };
+    let mut actors: Vec<ActorCount> = actors
+        .into_iter()
+        .map(|((actor, kind), findings)| ActorCount {
+            actor: actor.to_string(),
+            kind: kind.to_string(),
+            findings,
+        })
+        .collect();
+    actors.sort_by(|a, b| {
+        b.findings
+            .cmp(&a.findings)
+            .then_with(|| a.actor.cmp(&b.actor))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    actors.truncate(TOP);
+    Ok((most_first(causes), most_first(kinds), actors))
 }
 
 /// Most missing first; ties by id so the order is stable.

@@ -132,7 +132,7 @@ fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Opti
     match &settings.source {
         Source::TenantDir(dir) => {
             let stage = progress.stage("tenant directory", None);
-            let snapshot = crate::snapshot::tenant_dir::read(dir)?;
+            let snapshot = crate::snapshot::tenant_dir::read_with(dir, &settings.log)?;
             stage
                 .counter()
                 .add(snapshot.tables.assignments.height() as u64);
@@ -141,7 +141,10 @@ fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Opti
         }
         Source::Snapshot(dir) => {
             let stage = progress.stage("stored snapshot", None);
-            let snapshot = store::read(dir)?.0;
+            let mut snapshot = store::read(dir)?.0;
+            if !settings.log.read {
+                snapshot.tables.skip_audit_log()?;
+            }
             stage
                 .counter()
                 .add(snapshot.tables.assignments.height() as u64);
@@ -149,11 +152,18 @@ fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Opti
             Ok((snapshot, None))
         }
         Source::Live => {
-            let expected = settings.graph.tenant.as_deref().and_then(|tenant| {
-                history::last_counts(&report::tenant_dir(&settings.out, tenant))
-            });
+            let tenant_dir = settings
+                .graph
+                .tenant
+                .as_deref()
+                .map(|tenant| report::tenant_dir(&settings.out, tenant));
+            let expected = tenant_dir.as_deref().and_then(history::last_counts);
+            let log = crate::snapshot::LogRequest {
+                previous: tenant_dir.as_deref().and_then(history::last_snapshot_time),
+                ..settings.log
+            };
             let (snapshot, extras) =
-                connect::read_live(&settings.graph, progress, expected)?.into_stored();
+                connect::read_live(&settings.graph, progress, expected, log)?.into_stored();
             Ok((snapshot, Some(extras)))
         }
     }
@@ -383,6 +393,7 @@ fn write_reports(
         },
         &WorkbookExtras {
             facts: facts(
+                &snapshot.tables.audit_log,
                 annotated,
                 previous.map(|p| p.run.as_str()),
                 options,
@@ -465,6 +476,7 @@ fn commit(
 
 /// The Summary sheet's extra facts.
 fn facts(
+    log: &crate::snapshot::AuditLog,
     annotated: &Annotated,
     previous: Option<&str>,
     options: &RunOptions,
@@ -483,6 +495,7 @@ fn facts(
             "Resolved since previous run",
             annotated.resolved.len().to_string(),
         ),
+        ("Audit log (causes)", log.describe()),
     ];
     if let Some(register) = options.register {
         facts.push(("Exceptions register", register.path.display().to_string()));
@@ -548,6 +561,33 @@ fn print_summary(
         printer.status(format_args!(
             "Expired exceptions (no longer applied): {}",
             written.expired_exceptions.join(", ")
+        ));
+    }
+    printer.status(format_args!(
+        "Audit log: {}",
+        snapshot.tables.audit_log.describe()
+    ));
+    if !written.summary.causes.is_empty() {
+        let causes: Vec<String> = written
+            .summary
+            .causes
+            .iter()
+            .map(|(cause, n)| format!("{cause} {n}"))
+            .collect();
+        let kinds: Vec<String> = written
+            .summary
+            .actor_kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        printer.status(format_args!(
+            "Causes: {}{}",
+            causes.join(", "),
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" (by {})", kinds.join(", "))
+            }
         ));
     }
     match written.plan_items {

@@ -98,6 +98,7 @@ pub fn read_live(
     graph: &GraphArgs,
     progress: &Progress,
     expected: Option<(u64, u64)>,
+    log: crate::snapshot::LogRequest,
 ) -> Result<live::LiveSnapshot> {
     let connection = connect(graph, "")?;
     runtime()?.block_on(live::read(
@@ -107,6 +108,7 @@ pub fn read_live(
         &live::ReadOptions {
             expand_limit: graph.expand_limit,
             expected,
+            log,
         },
         progress,
     ))

@@ -21,7 +21,7 @@ pub fn run(
     let (snapshot, extras) = match &settings.source {
         SnapshotSource::TenantDir(dir) => {
             let started = Utc::now();
-            let snapshot = crate::snapshot::tenant_dir::read(dir)?;
+            let snapshot = crate::snapshot::tenant_dir::read_with(dir, &settings.log)?;
             let extras = StoreExtras {
                 started,
                 finished: Utc::now(),
@@ -32,7 +32,7 @@ pub fn run(
         }
         SnapshotSource::Live => {
             let progress = connect::progress(printer);
-            let read = connect::read_live(&settings.graph, &progress, None)?;
+            let read = connect::read_live(&settings.graph, &progress, None, settings.log)?;
             printer.status(format_args!(
                 "Stages: {}",
                 crate::progress::describe(&progress.finished())

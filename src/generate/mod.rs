@@ -2,6 +2,7 @@
 //! snapshot) and the findings it must produce. The truth is recorded as the drift is
 //! injected, never computed by the audit's rules.
 
+mod log;
 mod truth;
 
 use std::collections::HashMap;
@@ -149,12 +150,20 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
     let world = directory(profile, seed, &mut rng);
     let (package_roles, package_ids) = package_shapes(profile, &mut rng);
+    let mut audit_log = log::Log::new(world.now, &mut rng);
+    for (g, deletion) in world.deletions.iter().enumerate() {
+        if let Some(actor) = deletion {
+            let at = audit_log.inside(&mut rng, world.now - chrono::Duration::days(60));
+            audit_log.delete_group(&world.group_ids[g], at, *actor);
+        }
+    }
     let mut builder = truth::Builder::new(
         &world.group_ids,
         &world.sp_ids,
         &world.app_roles,
         &world.user_ids,
         &world.enabled,
+        audit_log,
     );
     let (assignments, mut owner) = assign(
         profile,
@@ -197,6 +206,7 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         role_eligibility,
         requests,
         truth,
+        log: audit_log,
     } = builder.finish(|id| !deleted_ids.contains(id));
     // The bulk: members of groups no package governs.
     for id in &other_ids {
@@ -224,6 +234,7 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
             role_assignments: Some(role_assignments),
             role_eligibility_schedules: Some(role_eligibility),
             assignment_requests: Some(requests),
+            directory_audits: Some(audit_log.finish()),
         },
         truth,
     }
@@ -238,6 +249,8 @@ struct World {
     enabled: Vec<bool>,
     group_ids: Vec<String>,
     deleted: Vec<bool>,
+    /// Who deleted each deleted group inside the log window (`None`: no event).
+    deletions: Vec<Option<log::Actor>>,
     sp_ids: Vec<String>,
     app_roles: Vec<Vec<String>>,
     role_definitions: Vec<String>,
@@ -287,6 +300,18 @@ fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
     let deleted: Vec<bool> = (0..profile.governed_groups)
         .map(|_| rng.random_bool(profile.deleted_group_rate))
         .collect();
+    // Two of every three deleted groups have their deletion in the log; the third has none.
+    let mut seen = 0;
+    let deletions = deleted
+        .iter()
+        .map(|d| {
+            if !*d {
+                return None;
+            }
+            seen += 1;
+            (seen % 3 != 0).then_some(log::Actor::Person(3))
+        })
+        .collect();
     let sp_ids: Vec<String> = (0..profile.applications).map(|_| guid(rng)).collect();
     let app_roles: Vec<Vec<String>> = (0..profile.applications)
         .map(|_| (0..3).map(|_| guid(rng)).collect())
@@ -299,6 +324,7 @@ fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
         enabled,
         group_ids,
         deleted,
+        deletions,
         sp_ids,
         app_roles,
         role_definitions,
@@ -383,12 +409,27 @@ fn assign(
         } else {
             json!(world.user_ids[user])
         };
-        assignments.push(assignment(&id, state, target, &package_ids[package], user));
+        // Most assignments started long before the log window, some inside it.
+        let days_ago = if rng.random_bool(0.3) {
+            rng.random_range(3..=20)
+        } else {
+            rng.random_range(40..=400)
+        };
+        let start = world.now - chrono::Duration::days(days_ago);
+        assignments.push(assignment(
+            &id,
+            state,
+            target,
+            &package_ids[package],
+            user,
+            start,
+        ));
         let made = Made {
             id: &id,
             package: &package_ids[package],
             user,
             roles,
+            start,
         };
         inject(profile, rng, world, &made, state, no_object_id, builder);
     }
@@ -401,6 +442,8 @@ struct Made<'a> {
     package: &'a str,
     user: usize,
     roles: &'a [Role],
+    /// `schedule.startDateTime`.
+    start: chrono::DateTime<chrono::Utc>,
 }
 
 /// Records what one assignment's state means for its roles: held, missing, not found,
@@ -419,6 +462,7 @@ fn inject(
         package,
         user,
         roles,
+        start,
     } = *made;
     match state {
         "Delivered" if no_object_id => {
@@ -432,10 +476,10 @@ fn inject(
                 match role {
                     Role::Site(_) => builder.unverifiable(id, package, Some(user), key),
                     Role::Member(g) | Role::Owner(g) if world.deleted[*g] => {
-                        builder.not_found(id, package, user, key)
+                        builder.not_found(id, package, user, key, start, world.deletions[*g])
                     }
                     _ if rng.random_bool(profile.missing_rate) => {
-                        builder.missing(id, package, user, key)
+                        builder.missing(id, package, user, key, start, rng)
                     }
                     _ => builder.hold(user, key),
                 }
@@ -487,7 +531,8 @@ fn inject(
                     && !deleted_of(role, &world.deleted)
                     && rng.random_bool(profile.expired_kept_rate)
                 {
-                    builder.unexplained(user, world.key(role));
+                    let source = truth::Source::Expired { start };
+                    builder.unexplained(user, world.key(role), source, rng);
                 }
             }
         }
@@ -517,7 +562,7 @@ fn grant_by_hand(
             continue;
         }
         owner.insert((user, role.clone()), ());
-        builder.unexplained(user, world.key(&role));
+        builder.unexplained(user, world.key(&role), truth::Source::ByHand, rng);
     }
 }
 
@@ -617,9 +662,12 @@ fn assignment(
     target: Value,
     package: &str,
     user: usize,
+    start: chrono::DateTime<chrono::Utc>,
 ) -> AccessPackageAssignment {
     serde_json::from_value(json!({
         "id": id, "state": state, "status": state,
+        "schedule": {"@odata.type": "microsoft.graph.entitlementManagementSchedule",
+                     "startDateTime": truth::timestamp(start)},
         "target": {"objectId": target, "displayName": format!("User {user}"), "principalName": format!("user{user}@synthetic.example"), "subjectType": "user"},
         "accessPackage": {"id": package}
     }))

@@ -4,6 +4,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+use super::log::{Actor, Log, INSIDE_DAYS};
+use crate::audit::causes::{BEFORE_LOG_WINDOW, NOT_IN_LOG};
 use crate::audit::col;
 use crate::error::Result;
 use crate::model::{
@@ -50,9 +56,17 @@ impl Key {
     }
 }
 
-/// One expected finding: the contract's columns plus `in_plan`.
+/// One expected finding: the contract's columns, `in_plan`, and its cause.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TruthRow(pub [String; 8]);
+pub struct TruthRow(pub [String; 10]);
+
+/// Where unexplained access came from.
+pub enum Source {
+    /// Left behind by an assignment that expired; entitlement management granted it at `start`.
+    Expired { start: DateTime<Utc> },
+    /// Granted by hand to a user with no assignment for it.
+    ByHand,
+}
 
 pub struct Builder<'a> {
     users: &'a [String],
@@ -64,6 +78,7 @@ pub struct Builder<'a> {
     role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
     requests: Vec<AccessPackageAssignmentRequest>,
     truth: Vec<TruthRow>,
+    pub log: Log,
 }
 
 /// What the decisions gave: every resource's holders, and the expected findings.
@@ -75,6 +90,7 @@ pub struct Holdings {
     pub role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
     pub requests: Vec<AccessPackageAssignmentRequest>,
     pub truth: Vec<TruthRow>,
+    pub log: Log,
 }
 
 /// The request of a failed delivery, as the generator decides it.
@@ -94,6 +110,7 @@ impl<'a> Builder<'a> {
         _app_roles: &[Vec<String>],
         users: &'a [String],
         enabled: &'a [bool],
+        log: Log,
     ) -> Self {
         let empty = |ids: &[String]| {
             ids.iter()
@@ -110,9 +127,11 @@ impl<'a> Builder<'a> {
             role_eligibility: Vec::new(),
             requests: Vec::new(),
             truth: Vec::new(),
+            log,
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one finding's columns
     fn row(
         &mut self,
         category: &str,
@@ -121,6 +140,7 @@ impl<'a> Builder<'a> {
         user: Option<usize>,
         key: Option<&Key>,
         in_plan: bool,
+        cause: (String, String),
     ) {
         let (t, id, role) = key.map_or((String::new(), String::new(), String::new()), |k| {
             (
@@ -138,7 +158,40 @@ impl<'a> Builder<'a> {
             id,
             role,
             if in_plan { "yes" } else { "no" }.to_string(),
+            cause.0,
+            cause.1,
         ]));
+    }
+
+    /// The cause of a finding no event explains: the log could have held it only when the
+    /// finding's life began inside the window.
+    fn unlogged(&self, start: Option<DateTime<Utc>>) -> (String, String) {
+        let inside = start.is_some_and(|s| s >= self.log.now - Duration::days(INSIDE_DAYS.1 + 3));
+        let cause = if inside {
+            NOT_IN_LOG
+        } else {
+            BEFORE_LOG_WINDOW
+        };
+        (cause.to_string(), String::new())
+    }
+
+    /// Writes the event that added or removed `user`'s role, by `actor` at `at`.
+    fn change(&mut self, added: bool, user: usize, key: &Key, at: DateTime<Utc>, actor: Actor) {
+        let user_id = self.users[user].clone();
+        match key.resource_type {
+            "group" => self.log.membership(
+                added,
+                &key.role,
+                &key.resource_id,
+                &user_id,
+                at,
+                actor,
+                true,
+            ),
+            _ => self
+                .log
+                .app_role(added, &key.resource_id, &key.role, &user_id, at, actor),
+        }
     }
 
     /// The user holds the role (a correct delivery).
@@ -153,8 +206,66 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub fn missing(&mut self, assignment: &str, package: &str, user: usize, key: Key) {
+    /// Access removed after the assignment started at `start`: by a person, a script,
+    /// entitlement management or sync inside the log window; before the window; or with no
+    /// event at all. Directory roles have no event the audit reads.
+    #[allow(clippy::too_many_arguments)] // the finding and the dice
+    pub fn missing(
+        &mut self,
+        assignment: &str,
+        package: &str,
+        user: usize,
+        key: Key,
+        start: DateTime<Utc>,
+        rng: &mut StdRng,
+    ) {
         let in_plan = self.enabled[user];
+        let cause = if !explainable(&key) {
+            (String::new(), String::new())
+        } else {
+            let before_window = start < self.log.now - Duration::days(INSIDE_DAYS.1 + 8);
+            match rng.random_range(0..20) {
+                roll @ 0..=12 => {
+                    let actor = match roll {
+                        0..=6 => Actor::Person(roll as usize),
+                        7..=9 => Actor::Script,
+                        10..=11 => Actor::EntitlementManagement,
+                        _ => Actor::Sync,
+                    };
+                    let at = self.log.inside(rng, start);
+                    self.change(false, user, &key, at, actor);
+                    if roll < 3 {
+                        // A failed attempt later on: changes nothing, so explains nothing.
+                        if key.resource_type == "group" {
+                            let later = at + Duration::hours(2);
+                            let user_id = self.users[user].clone();
+                            self.log.membership(
+                                false,
+                                &key.role,
+                                &key.resource_id,
+                                &user_id,
+                                later,
+                                Actor::Script,
+                                false,
+                            );
+                        }
+                    }
+                    if roll == 4 && !before_window {
+                        // The delivery itself, by entitlement management at the start.
+                        self.change(true, user, &key, start, Actor::EntitlementManagement);
+                    }
+                    ("removed".to_string(), self.log.actor_name(actor))
+                }
+                13..=15 if before_window => {
+                    let at = self.log.before(rng).max(start + Duration::hours(1));
+                    if at < self.log.now - Duration::days(INSIDE_DAYS.1 + 8) {
+                        self.change(false, user, &key, at, Actor::Person(1));
+                    }
+                    self.unlogged(Some(start))
+                }
+                _ => self.unlogged(Some(start)),
+            }
+        };
         self.row(
             "missing_access",
             assignment,
@@ -162,10 +273,25 @@ impl<'a> Builder<'a> {
             Some(user),
             Some(&key),
             in_plan,
+            cause,
         );
     }
 
-    pub fn not_found(&mut self, assignment: &str, package: &str, user: usize, key: Key) {
+    /// The assignment's resource was deleted: by `deletion` (an event the world wrote), or
+    /// with no event.
+    pub fn not_found(
+        &mut self,
+        assignment: &str,
+        package: &str,
+        user: usize,
+        key: Key,
+        start: DateTime<Utc>,
+        deletion: Option<Actor>,
+    ) {
+        let cause = match deletion {
+            Some(actor) => ("deleted".to_string(), self.log.actor_name(actor)),
+            None => self.unlogged(Some(start)),
+        };
         self.row(
             "resource_not_found",
             assignment,
@@ -173,11 +299,20 @@ impl<'a> Builder<'a> {
             Some(user),
             Some(&key),
             false,
+            cause,
         );
     }
 
     pub fn unverifiable(&mut self, assignment: &str, package: &str, user: Option<usize>, key: Key) {
-        self.row("unverifiable", assignment, package, user, Some(&key), false);
+        self.row(
+            "unverifiable",
+            assignment,
+            package,
+            user,
+            Some(&key),
+            false,
+            (String::new(), String::new()),
+        );
     }
 
     /// A failed delivery; in the plan when its request can still be retried.
@@ -217,12 +352,46 @@ impl<'a> Builder<'a> {
             Some(user),
             None,
             retryable,
+            (String::new(), String::new()),
         );
     }
 
-    /// Access nobody's assignment explains.
-    pub fn unexplained(&mut self, user: usize, key: Key) {
+    /// Access nobody's assignment explains. Its addition is in the log when it happened inside
+    /// the window (by hand: most of the time; left by an expired assignment: when entitlement
+    /// management granted it inside the window).
+    pub fn unexplained(&mut self, user: usize, key: Key, source: Source, rng: &mut StdRng) {
         self.grant(user, &key);
+        let cause = if !explainable(&key) {
+            (String::new(), String::new())
+        } else {
+            let added = match source {
+                Source::Expired { start }
+                    if start >= self.log.now - Duration::days(INSIDE_DAYS.1) =>
+                {
+                    Some((start, Actor::EntitlementManagement))
+                }
+                Source::Expired { .. } => None,
+                Source::ByHand => match rng.random_range(0..10) {
+                    0..=3 => Some((
+                        self.log.inside(rng, self.log.now - Duration::days(60)),
+                        Actor::Person(2),
+                    )),
+                    4..=5 => Some((
+                        self.log.inside(rng, self.log.now - Duration::days(60)),
+                        Actor::Script,
+                    )),
+                    _ => None,
+                },
+            };
+            match added {
+                Some((at, actor)) => {
+                    self.change(true, user, &key, at, actor);
+                    ("added".to_string(), self.log.actor_name(actor))
+                }
+                // Its life began at an unknown time: the log cannot be shown to cover it.
+                None => (BEFORE_LOG_WINDOW.to_string(), String::new()),
+            }
+        };
         self.row(
             "access_without_assignment",
             "",
@@ -230,6 +399,7 @@ impl<'a> Builder<'a> {
             Some(user),
             Some(&key),
             false,
+            cause,
         );
     }
 
@@ -331,8 +501,19 @@ impl<'a> Builder<'a> {
             role_eligibility: self.role_eligibility,
             requests: self.requests,
             truth: self.truth,
+            log: self.log,
         }
     }
+}
+
+/// Only group and app role changes are read from the log.
+fn explainable(key: &Key) -> bool {
+    matches!(key.resource_type, "group" | "application")
+}
+
+/// How the generator writes times: whole seconds, UTC.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn user_object(id: String) -> DirectoryObject {
@@ -342,8 +523,9 @@ fn user_object(id: String) -> DirectoryObject {
     }
 }
 
-/// The findings contract's columns plus `in_plan`: the columns the audit's CSV is compared on.
-pub const TRUTH_HEADER: [&str; 8] = [
+/// The findings contract's columns, `in_plan` and the cause: the columns the audit's CSV is
+/// compared on.
+pub const TRUTH_HEADER: [&str; 10] = [
     col::CATEGORY,
     col::ASSIGNMENT_ID,
     col::PACKAGE_ID,
@@ -352,6 +534,8 @@ pub const TRUTH_HEADER: [&str; 8] = [
     col::RESOURCE_ID,
     col::ROLE,
     col::IN_PLAN,
+    col::CAUSE,
+    col::CAUSE_ACTOR,
 ];
 
 /// The ground truth in the findings CSV's own format, so the two compare cell for cell.

@@ -5,6 +5,7 @@ pub mod auth;
 mod batch;
 pub mod endpoint;
 pub mod error;
+pub mod pace;
 pub mod paths;
 pub mod retry;
 pub mod transport;
@@ -338,6 +339,19 @@ impl GraphClient {
         self.list_rest(url, first, on_page).await
     }
 
+    /// [`GraphClient::list_with`] for an API with a request limit of its own: every page
+    /// request waits for `pace` first.
+    pub async fn list_paced(
+        &self,
+        url: &str,
+        on_page: &(dyn Fn(usize) + Sync),
+        pace: &pace::Pace,
+    ) -> Result<Vec<Value>, GraphError> {
+        pace.wait().await;
+        let first = self.get_json(url).await?;
+        self.list_pages(url, first, on_page, Some(pace)).await
+    }
+
     /// Obtains the first token (a run's sign-in stage; later requests reuse it).
     pub async fn sign_in(&self) -> Result<(), GraphError> {
         self.auth.token().await.map(|_| ())
@@ -367,6 +381,16 @@ impl GraphClient {
         first: Value,
         on_page: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Value>, GraphError> {
+        self.list_pages(url, first, on_page, None).await
+    }
+
+    async fn list_pages(
+        &self,
+        url: &str,
+        first: Value,
+        on_page: &(dyn Fn(usize) + Sync),
+        pace: Option<&pace::Pace>,
+    ) -> Result<Vec<Value>, GraphError> {
         let mut seen = HashSet::from([url.to_string()]);
         let mut page = first;
         let mut items = Vec::new();
@@ -384,6 +408,9 @@ impl GraphClient {
                     format!("GET {}", self.relative(url)),
                     format!("nextLink `{}` was already read", self.relative(&next)),
                 ));
+            }
+            if let Some(pace) = pace {
+                pace.wait().await;
             }
             page = self.get_json(&next).await?;
         }

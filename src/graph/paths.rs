@@ -48,6 +48,30 @@ pub fn reprocess(assignment_id: &str) -> String {
     )
 }
 
+/// The largest `$top` of the audit log (undocumented; community code uses 999).
+pub const AUDIT_PAGE_SIZE: u32 = 999;
+
+/// Directory audit events since `since` (RFC 3339, UTC) of the named activities. The
+/// activities are combined with `or` in one filter; [`directory_audits_of`] asks for one.
+pub fn directory_audits(since: &str, activities: &[&str]) -> String {
+    let names: Vec<String> = activities
+        .iter()
+        .map(|a| format!("activityDisplayName eq {}", odata_literal(a)))
+        .collect();
+    format!(
+        "auditLogs/directoryAudits?$filter=activityDateTime ge {since} and ({})&$top={AUDIT_PAGE_SIZE}",
+        names.join(" or ")
+    )
+}
+
+/// Directory audit events since `since` of one activity.
+pub fn directory_audits_of(since: &str, activity: &str) -> String {
+    format!(
+        "auditLogs/directoryAudits?$filter=activityDateTime ge {since} and activityDisplayName eq {}&$top={AUDIT_PAGE_SIZE}",
+        odata_literal(activity)
+    )
+}
+
 /// Every user, with what the findings show.
 pub fn users() -> String {
     format!(

@@ -100,6 +100,27 @@ pub struct MissingRole {
     pub role: String,
     pub resource_name: String,
     pub role_name: String,
+    /// Why the access went, from the audit log (`removed by alice@contoso.com (user) on
+    /// 2026-11-20T10:00:00Z`, `not_in_log`, ...), so approvers see what reprocessing undoes.
+    /// Absent when the log was not asked for (and in plans written before causes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A finding's cause columns as one line for reviewers; `None` when there is no cause.
+pub fn describe_cause(cause: &str, actor: &str, kind: &str, time: &str) -> Option<String> {
+    match cause {
+        "" => None,
+        "removed" | "added" | "deleted" => {
+            let who = if actor.is_empty() {
+                "an unnamed actor"
+            } else {
+                actor
+            };
+            Some(format!("{cause} by {who} ({kind}) on {time}"))
+        }
+        other => Some(other.to_string()),
+    }
 }
 
 pub use crate::files::digest;
@@ -151,6 +172,24 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    // Cause columns: absent from findings of runs before causes existed.
+    let causes: Vec<Option<String>> = if col::CAUSES.iter().all(|c| findings.column(c).is_ok()) {
+        let causes = StringRows::new(
+            findings,
+            &[
+                col::CAUSE,
+                col::CAUSE_ACTOR,
+                col::CAUSE_ACTOR_KIND,
+                col::CAUSE_TIME,
+            ],
+        )?;
+        causes
+            .iter()
+            .map(|c| describe_cause(c[0], c[1], c[2], c[3]))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut items: Vec<PlanItem> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
     for (number, row) in rows.iter().enumerate() {
@@ -184,6 +223,7 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             role: row[9].into(),
             resource_name: row[10].into(),
             role_name: row[11].into(),
+            cause: causes.get(number).cloned().flatten(),
         };
         match index.get(row[1]) {
             Some(&at) => items[at].missing_roles.push(role),

@@ -209,8 +209,55 @@ fn write_summary(
         }
         row += 1;
     }
+    row = write_causes(sheet, row, input.summary)?;
     write_trend(sheet, row, extras.trend)?;
     Ok(sheets)
+}
+
+/// "Who caused drift": findings per actor (split by kind), and per cause. Returns the next
+/// free row.
+fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Result<u32, XlsxError> {
+    let bold = Format::new().set_bold();
+    cells::write_text_with_format(sheet, row, 0, "Who caused drift", &bold)?;
+    row += 1;
+    for (column, header) in (0u16..).zip(["Actor", "Kind", "Findings"]) {
+        cells::write_text_with_format(sheet, row, column, header, &bold)?;
+    }
+    row += 1;
+    if summary.actors.is_empty() {
+        sheet.write_string(row, 0, "(no finding has a cause from the audit log)")?;
+        row += 1;
+    }
+    for actor in &summary.actors {
+        let name = if actor.actor.is_empty() {
+            "(unnamed)"
+        } else {
+            actor.actor.as_str()
+        };
+        cells::write_text(sheet, row, 0, name)?;
+        cells::write_text(sheet, row, 1, &actor.kind)?;
+        sheet.write_number(row, 2, actor.findings as f64)?;
+        row += 1;
+    }
+    row += 1;
+    for (heading, counts) in [
+        ("Findings by kind of actor", &summary.actor_kinds),
+        ("Findings by cause", &summary.causes),
+    ] {
+        cells::write_text_with_format(sheet, row, 0, heading, &bold)?;
+        row += 1;
+        if counts.is_empty() {
+            sheet.write_string(row, 0, "(none)")?;
+            row += 1;
+        }
+        for (name, count) in counts {
+            cells::write_text(sheet, row, 0, name)?;
+            sheet.write_number(row, 2, *count as f64)?;
+            row += 1;
+        }
+        row += 1;
+    }
+    Ok(row)
 }
 
 /// Column widths of the findings sheets, by column name.
@@ -317,6 +364,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         ("user_id", 38.0),
         ("missing_roles", 60.0),
         ("reason", 60.0),
+        ("cause", 60.0),
         (DIGEST_COLUMN, 20.0),
     ];
     let digest = plan.digest();
@@ -338,6 +386,11 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
                 format!("{} {} of {}", r.resource_type, r.role_name_or_role(), name)
             })
             .collect();
+        let causes: Vec<String> = item
+            .missing_roles
+            .iter()
+            .filter_map(|r| r.cause.clone())
+            .collect();
         let approved = plan
             .approvals
             .iter()
@@ -358,6 +411,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             item.user_id.as_str(),
             &roles.join("; "),
             item.reason.as_str(),
+            &causes.join("; "),
             digest.as_str(),
         ];
         for (column, cell) in (1u16..).zip(cells) {

@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
 
+use super::events::{self, Fact, Skip};
 use super::roles::{self, ClassifiedRole};
-use super::{col, Tables};
+use super::{col, AuditLog, Tables};
 use crate::error::{Error, FrameContext, Result};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
-    DirectoryObject, User,
+    DirectoryAudit, DirectoryObject, User,
 };
 
 /// A resource one read covers: `(resource_type, resource_id, collection)`.
@@ -28,6 +29,7 @@ pub struct SnapshotBuilder {
     assignment_packages: Vec<(String, String, String)>,
     assignments: Columns<6>,
     assignment_targets: Vec<Option<String>>,
+    assignment_starts: Vec<Option<i64>>,
     user_ids: HashSet<String>,
     users: Columns<4>,
     user_enabled: Vec<Option<bool>>,
@@ -35,6 +37,9 @@ pub struct SnapshotBuilder {
     status: HashMap<ResourceKey, (String, String, Option<String>)>,
     requests: Columns<4>,
     requests_unread: Option<String>,
+    facts: Vec<Fact>,
+    event_skips: std::collections::BTreeMap<Skip, usize>,
+    audit_log: Option<AuditLog>,
 }
 
 /// Row-wise accumulation of string columns, turned into a frame once.
@@ -210,6 +215,7 @@ impl SnapshotBuilder {
             target.and_then(|t| t.principal_name.clone()),
         ]);
         self.assignment_targets.push(target_id);
+        self.assignment_starts.push(schedule_start(assignment));
         Ok(())
     }
 
@@ -312,6 +318,19 @@ impl SnapshotBuilder {
         self.requests_unread = Some(reason);
     }
 
+    /// Records an audit-log event; one the audit cannot place is counted, not kept.
+    pub fn add_event(&mut self, event: &DirectoryAudit) {
+        match events::place(event) {
+            Ok(fact) => self.facts.push(fact),
+            Err(skip) => *self.event_skips.entry(skip).or_default() += 1,
+        }
+    }
+
+    /// How the audit log was read; without it the snapshot says the log was not recorded.
+    pub fn set_audit_log(&mut self, log: AuditLog) {
+        self.audit_log = Some(log);
+    }
+
     /// Every resource read the audit needs, from the packages added so far, sorted.
     pub fn governed_resources(&self) -> Vec<(ResourceKey, Option<String>)> {
         let types = &self.package_roles.0[1];
@@ -411,6 +430,10 @@ impl SnapshotBuilder {
             col::TARGET_PRINCIPAL_NAME,
         ]);
         assignment_columns.push(Column::new(col::TARGET_ID.into(), self.assignment_targets));
+        assignment_columns.push(Column::new(
+            col::ASSIGNMENT_START.into(),
+            self.assignment_starts,
+        ));
         let assignments = frame(assignment_columns)?;
 
         let mut user_columns =
@@ -439,6 +462,10 @@ impl SnapshotBuilder {
             col::COMPLETED_AT,
         ]))
         .frame("requests table")?;
+        let audit_log = self.audit_log.unwrap_or(AuditLog::Unread {
+            reason: "the audit log was not recorded".into(),
+        });
+        let events = events_frame(self.facts, &self.event_skips, &audit_log)?;
         Ok(Tables {
             packages,
             package_roles,
@@ -448,8 +475,65 @@ impl SnapshotBuilder {
             resource_status,
             requests,
             requests_unread: self.requests_unread,
+            events,
+            audit_log,
         })
     }
+}
+
+/// `schedule.startDateTime` in milliseconds; `None` when absent or unreadable (the finding's
+/// life then cannot be shown to lie inside the log window).
+fn schedule_start(assignment: &AccessPackageAssignment) -> Option<i64> {
+    let text = assignment
+        .schedule
+        .as_ref()?
+        .get("startDateTime")?
+        .as_str()?;
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The events table: the placed events inside the window, newest first. Events outside it
+/// (a recorded file may hold older ones) are dropped: the window is what the log vouches for.
+fn events_frame(
+    mut facts: Vec<Fact>,
+    skips: &std::collections::BTreeMap<Skip, usize>,
+    log: &AuditLog,
+) -> Result<DataFrame> {
+    match log {
+        AuditLog::Read { since, until } => facts.retain(|f| f.at >= *since && f.at <= *until),
+        AuditLog::Unread { .. } | AuditLog::Skipped => facts.clear(),
+    }
+    if skips.keys().any(|s| matches!(s, Skip::Ids | Skip::Time)) {
+        let summary: Vec<String> = skips
+            .iter()
+            .map(|(skip, n)| format!("{n} {}", skip.describe()))
+            .collect();
+        tracing::warn!(skipped = %summary.join(", "), "some audit-log events could not be read; their changes are not used as causes");
+    }
+    facts.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.event_id.cmp(&b.event_id)));
+    let text = |pick: fn(&Fact) -> &str| -> Vec<&str> { facts.iter().map(pick).collect() };
+    frame(vec![
+        Column::new(col::EVENT_ID.into(), text(|f| &f.event_id)),
+        Column::new(
+            col::EVENT_TIME.into(),
+            facts
+                .iter()
+                .map(|f| f.at.timestamp_millis())
+                .collect::<Vec<i64>>(),
+        ),
+        Column::new(col::CHANGE.into(), text(|f| f.change)),
+        Column::new(col::RESOURCE_TYPE.into(), text(|f| f.resource_type)),
+        Column::new(col::RESOURCE_ID.into(), text(|f| &f.resource_id)),
+        Column::new(col::ROLE.into(), text(|f| &f.role)),
+        Column::new(col::USER_ID.into(), text(|f| &f.user_id)),
+        Column::new(col::ACTOR.into(), text(|f| &f.actor)),
+        Column::new(col::ACTOR_ID.into(), text(|f| &f.actor_id)),
+        Column::new(col::ACTOR_KIND.into(), text(|f| f.actor_kind)),
+        Column::new(col::ACTIVITY.into(), text(|f| &f.activity)),
+        Column::new(col::CORRELATION_ID.into(), text(|f| &f.correlation_id)),
+    ])
 }
 
 /// Holdings, the one table that reaches tens of millions of rows: the resource and role of a

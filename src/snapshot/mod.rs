@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod checks;
+pub mod events;
 pub mod live;
 pub mod roles;
 pub mod store;
@@ -57,6 +58,20 @@ pub mod col {
     pub const REQUEST_STATE: &str = "request_state";
     /// RFC 3339 `completedDateTime` as Graph wrote it; null when absent.
     pub const COMPLETED_AT: &str = "completed_at";
+
+    /// The assignment's `schedule.startDateTime` in milliseconds since 1970; null when absent.
+    pub const ASSIGNMENT_START: &str = "assignment_start_ms";
+
+    pub const EVENT_ID: &str = "event_id";
+    /// `activityDateTime` in milliseconds since 1970.
+    pub const EVENT_TIME: &str = "event_ms";
+    /// `added`, `removed` or `deleted`.
+    pub const CHANGE: &str = "change";
+    pub const ACTOR: &str = "actor";
+    pub const ACTOR_ID: &str = "actor_id";
+    pub const ACTOR_KIND: &str = "actor_kind";
+    pub const ACTIVITY: &str = "activity";
+    pub const CORRELATION_ID: &str = "correlation_id";
 }
 
 /// Values of [`col::READ_STATUS`].
@@ -93,6 +108,91 @@ pub struct Tables {
     pub requests: DataFrame,
     /// Why the requests were not read (not recorded, refused); `None`: read completely.
     pub requests_unread: Option<String>,
+    /// `event_id, event_ms, change, resource_type, resource_id, role, user_id, actor,
+    /// actor_id, actor_kind, activity, correlation_id`: the audit-log events of the window that
+    /// add, remove or delete access (see [`events`]).
+    pub events: DataFrame,
+    /// Whether, and for which window, the audit log was read.
+    pub audit_log: AuditLog,
+}
+
+/// What the snapshot knows of the directory audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AuditLog {
+    /// Read completely for this window: an event that is not in `events` did not happen in it.
+    Read {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    /// Not read (refused, failed, or not recorded): the reason says which.
+    Unread { reason: String },
+    /// Not asked for (`--no-causes`).
+    Skipped,
+}
+
+/// Whether to read the audit log, and how far back (README "Why access drifted").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRequest {
+    /// `false`: `--no-causes` (the log is not read).
+    pub read: bool,
+    /// The log's retention: 30 days with Entra ID P1/P2, 7 on Free.
+    pub days: u32,
+    /// The previous run's snapshot time, when there is one.
+    pub previous: Option<DateTime<Utc>>,
+}
+
+/// Graph's retention of directory audit events with Entra ID P1/P2.
+pub const DEFAULT_LOG_DAYS: u32 = 30;
+/// Read this far before the previous run's snapshot: events reach the log some minutes after
+/// the change, and clocks differ.
+pub const PREVIOUS_RUN_MARGIN_HOURS: i64 = 24;
+
+impl Default for LogRequest {
+    fn default() -> Self {
+        LogRequest {
+            read: true,
+            days: DEFAULT_LOG_DAYS,
+            previous: None,
+        }
+    }
+}
+
+impl LogRequest {
+    /// The window's start for a snapshot taken at `taken`: the earlier of the retention's start
+    /// and the previous run's snapshot time minus a margin, so nothing since the previous run is
+    /// missed even when `days` is set shorter than the time between runs.
+    pub fn since(&self, taken: DateTime<Utc>) -> DateTime<Utc> {
+        let retention = taken - chrono::Duration::days(i64::from(self.days));
+        match self.previous {
+            Some(previous) => {
+                retention.min(previous - chrono::Duration::hours(PREVIOUS_RUN_MARGIN_HOURS))
+            }
+            None => retention,
+        }
+    }
+}
+
+impl AuditLog {
+    /// One line for reports and stderr.
+    pub fn describe(&self) -> String {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match self {
+            AuditLog::Read { since, until } => {
+                format!("read from {} to {}", time(since), time(until))
+            }
+            AuditLog::Unread { reason } => format!("not read: {reason}"),
+            AuditLog::Skipped => "not read (--no-causes)".to_string(),
+        }
+    }
+
+    /// Since when the log vouches for its events; `None` when it was not read.
+    pub fn since(&self) -> Option<DateTime<Utc>> {
+        match self {
+            AuditLog::Read { since, .. } => Some(*since),
+            _ => None,
+        }
+    }
 }
 
 /// Where a snapshot came from, and when.

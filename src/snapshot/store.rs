@@ -18,8 +18,10 @@ use crate::graph::StatsReport;
 
 pub const MANIFEST: &str = "snapshot.json";
 pub const FORMAT: &str = "entra-drift/snapshot";
-/// Version 2 adds the assignment requests (`requests.parquet`); version 1 is still read.
-pub const VERSION: u32 = 2;
+/// Version 2 adds the assignment requests (`requests.parquet`); version 3 the audit-log events
+/// (`events.parquet`, `audit_log` in the manifest) and the assignments' start. Versions 1 and 2
+/// are still read: their findings say the log was not recorded.
+pub const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotManifest {
@@ -44,10 +46,13 @@ pub struct SnapshotManifest {
     /// Why the assignment requests were not read, when they were not.
     #[serde(default)]
     pub requests_unread: Option<String>,
+    /// Whether and for which window the audit log was read (version 3).
+    #[serde(default)]
+    pub audit_log: Option<super::AuditLog>,
 }
 
 /// The tables in a fixed order, with the columns each must have.
-fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'static str]); 7] {
+fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'static str]); 8] {
     [
         (
             "packages",
@@ -79,6 +84,7 @@ fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'stati
                 col::TARGET_NAME,
                 col::TARGET_PRINCIPAL_NAME,
                 col::TARGET_ID,
+                col::ASSIGNMENT_START,
             ],
         ),
         (
@@ -125,11 +131,31 @@ fn table_specs(tables: &Tables) -> [(&'static str, &DataFrame, &'static [&'stati
                 col::COMPLETED_AT,
             ],
         ),
+        (
+            EVENTS,
+            &tables.events,
+            &[
+                col::EVENT_ID,
+                col::EVENT_TIME,
+                col::CHANGE,
+                col::RESOURCE_TYPE,
+                col::RESOURCE_ID,
+                col::ROLE,
+                col::USER_ID,
+                col::ACTOR,
+                col::ACTOR_ID,
+                col::ACTOR_KIND,
+                col::ACTIVITY,
+                col::CORRELATION_ID,
+            ],
+        ),
     ]
 }
 
 /// The table version 1 snapshots lack.
 const REQUESTS: &str = "requests";
+/// The table versions 1 and 2 lack.
+const EVENTS: &str = "events";
 
 pub struct StoreExtras {
     pub started: DateTime<Utc>,
@@ -168,6 +194,7 @@ pub fn write(dir: &Path, snapshot: &Snapshot, extras: StoreExtras) -> Result<Pat
         resources: extras.resources,
         tables: digests,
         requests_unread: snapshot.tables.requests_unread.clone(),
+        audit_log: Some(snapshot.tables.audit_log.clone()),
     };
     let path = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
@@ -191,7 +218,7 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
     let mut frames = Vec::new();
     let empty = Tables::empty()?;
     for (name, empty_frame, columns) in table_specs(&empty) {
-        if name == REQUESTS && manifest.version < 2 {
+        if (name == REQUESTS && manifest.version < 2) || (name == EVENTS && manifest.version < 3) {
             frames.push(empty_frame.clone());
             continue;
         }
@@ -210,7 +237,18 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
                 "does not match the digest in snapshot.json: the snapshot was changed after it was taken",
             ));
         }
-        let frame = decode_parquet(bytes, &path)?;
+        let mut frame = decode_parquet(bytes, &path)?;
+        if name == "assignments" && manifest.version < 3 {
+            // Earlier versions did not keep the start: unknown, never "inside the window".
+            let height = frame.height();
+            frame
+                .with_column(Column::full_null(
+                    col::ASSIGNMENT_START.into(),
+                    height,
+                    &DataType::Int64,
+                ))
+                .frame("reading an earlier snapshot")?;
+        }
         let frame = frame.select(columns.iter().copied()).map_err(|e| {
             Error::inconsistent(path.display().to_string(), format!("missing a column: {e}"))
         })?;
@@ -231,6 +269,16 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
             Some("a version-1 stored snapshot holds no assignment requests".into())
         } else {
             manifest.requests_unread.clone()
+        },
+        events: next(),
+        audit_log: match (&manifest.audit_log, manifest.version) {
+            (Some(log), 3..) => log.clone(),
+            _ => super::AuditLog::Unread {
+                reason: format!(
+                    "a version-{} stored snapshot holds no audit-log events",
+                    manifest.version
+                ),
+            },
         },
     };
     super::checks::check(&tables, dir)?;
@@ -273,5 +321,12 @@ impl Tables {
     /// Tables with no rows (and the right columns).
     pub fn empty() -> Result<Tables> {
         super::SnapshotBuilder::new().finish()
+    }
+
+    /// Forgets the audit log (`--no-causes` on a stored snapshot).
+    pub fn skip_audit_log(&mut self) -> Result<()> {
+        self.events = Tables::empty()?.events;
+        self.audit_log = super::AuditLog::Skipped;
+        Ok(())
     }
 }

@@ -4,26 +4,39 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use chrono::Utc;
 use entra_model::tenant_dir::{
-    TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, PACKAGES_FILE, USERS_FILE,
+    TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, DIRECTORY_AUDITS_FILE, PACKAGES_FILE,
+    USERS_FILE,
 };
 
 use super::roles::{
     unsupported_reason, ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP,
     MEMBERS, OWNERS, ROLE_ASSIGNMENTS,
 };
-use super::{read_status, Snapshot, SnapshotBuilder, SnapshotInfo};
+use super::{read_status, AuditLog, LogRequest, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::Result;
 
-/// Reads a tenant directory and normalises it.
+/// Reads a tenant directory and normalises it, with the audit log's default window.
 pub fn read(root: &Path) -> Result<Snapshot> {
-    to_snapshot(&TenantDir::read(root)?)
+    read_with(root, &LogRequest::default())
+}
+
+/// Reads a tenant directory and normalises it.
+pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
+    to_snapshot_with(&TenantDir::read(root)?, log)
+}
+
+/// [`to_snapshot_with`] with the audit log's default window.
+pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
+    to_snapshot_with(dir, &LogRequest::default())
 }
 
 /// Normalises the directory into snapshot tables. Everything in it was read completely,
-/// so a resource is either `complete` or (absent from its collection) `not_found`.
-pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
+/// so a resource is either `complete` or (absent from its collection) `not_found`. The
+/// snapshot is taken now (the clock, which tests may fix); a recorded audit log covers the
+/// window ending now.
+pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
+    let taken_at = crate::clock::now()?;
     let origin = |file: &str| dir.root.join(file).display().to_string();
     let mut builder = SnapshotBuilder::new();
     let packages_origin = origin(PACKAGES_FILE);
@@ -90,6 +103,21 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
             "{ASSIGNMENT_REQUESTS_FILE} not recorded in the tenant directory"
         )),
     }
+    if !log.read {
+        builder.set_audit_log(AuditLog::Skipped);
+    } else if let Some(events) = &dir.directory_audits {
+        for event in events {
+            builder.add_event(event);
+        }
+        builder.set_audit_log(AuditLog::Read {
+            since: log.since(taken_at),
+            until: taken_at,
+        });
+    } else {
+        builder.set_audit_log(AuditLog::Unread {
+            reason: format!("{DIRECTORY_AUDITS_FILE} not recorded in the tenant directory"),
+        });
+    }
     for (key, scope_name) in builder.governed_resources() {
         if key.0 == DIRECTORY_ROLE && !key.2.is_empty() {
             let recorded = match key.2 {
@@ -134,7 +162,7 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
         info: SnapshotInfo {
             tenant_id: dir.tenant.id.to_ascii_lowercase(),
             tenant_name: dir.tenant.display_name.clone(),
-            taken_at: Utc::now(),
+            taken_at,
             source: format!("tenant directory {}", dir.root.display()),
         },
         tables: builder.finish()?,

@@ -22,7 +22,7 @@ fn generate(out: &Path, seed: &str, format: &str) {
     );
 }
 
-fn audit(source: &[&str], out: &Path) -> std::collections::BTreeSet<Row> {
+fn audit(source: &[&str], out: &Path) -> std::collections::BTreeSet<TruthRow> {
     let output = Command::cargo_bin("entra-drift")
         .unwrap()
         .args(["-q", "audit"])
@@ -31,7 +31,7 @@ fn audit(source: &[&str], out: &Path) -> std::collections::BTreeSet<Row> {
         .arg(out)
         .output()
         .unwrap();
-    rows(&run_dir(&output).join("findings.csv"))
+    truth_rows(&run_dir(&output).join("findings.csv"))
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn the_audit_of_a_small_tenant_equals_its_ground_truth() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
     generate(&tenant, "11", "tenant-dir");
-    let truth = rows(&tenant.join("ground-truth.csv"));
+    let truth = truth_rows(&tenant.join("ground-truth.csv"));
     let categories: std::collections::BTreeSet<&str> =
         truth.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(
@@ -62,7 +62,7 @@ fn the_audit_of_a_small_tenant_equals_its_ground_truth() {
     let snapshot = work.path().join("snapshot");
     generate(&snapshot, "11", "snapshot");
     assert_eq!(
-        rows(&snapshot.join("ground-truth.csv")),
+        truth_rows(&snapshot.join("ground-truth.csv")),
         truth,
         "the same seed gives the same tenant"
     );
@@ -77,7 +77,7 @@ fn the_audit_of_a_small_tenant_equals_its_ground_truth() {
     let other = work.path().join("other");
     generate(&other, "12", "tenant-dir");
     assert_ne!(
-        rows(&other.join("ground-truth.csv")),
+        truth_rows(&other.join("ground-truth.csv")),
         truth,
         "another seed, another tenant"
     );
@@ -94,8 +94,8 @@ fn a_generated_tenant_served_by_fake_graph_audits_to_its_ground_truth() {
     let out = work.path().join("out");
     let output = fake.run(&["-q", "audit", "--out", out.to_str().unwrap()], SECRET);
     assert_eq!(
-        rows(&run_dir(&output).join("findings.csv")),
-        rows(&tenant.join("ground-truth.csv"))
+        truth_rows(&run_dir(&output).join("findings.csv")),
+        truth_rows(&tenant.join("ground-truth.csv"))
     );
 }
 

@@ -14,6 +14,7 @@ mod apply_loop;
 mod approvals;
 mod audit_cli;
 mod audit_reports;
+mod causes;
 mod config;
 mod evidence;
 mod exceptions;

@@ -300,6 +300,129 @@ pub struct TokenResponse {
     pub access_token: String,
 }
 
+/// A `directoryAudit` event (graph-api.md §9). Parsed defensively: every property may be
+/// absent or null, and the target's `type` is also spelled `Type` in a reference sample.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryAudit {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged_by_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<AuditInitiator>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub target_resources: Vec<AuditTarget>,
+}
+
+/// `initiatedBy`: one of the two is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct AuditInitiator {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<AuditUser>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AuditApp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditApp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_name: Option<String>,
+}
+
+/// One of an event's `targetResources`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        rename = "type",
+        alias = "Type",
+        alias = "TYPE",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub modified_properties: Vec<AuditProperty>,
+}
+
+/// A modified property. Values are JSON-encoded strings (`"\"<guid>\""`) in observed events;
+/// they are kept as raw JSON so any other shape still parses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditProperty {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_value: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_value: Option<serde_json::Value>,
+}
+
+impl AuditProperty {
+    /// The property's value as text: a JSON-encoded string is decoded once (`"\"x\""` → `x`),
+    /// a plain string is taken as it is; null, empty and other shapes give `None`.
+    pub fn text(value: Option<&serde_json::Value>) -> Option<String> {
+        let raw = match value? {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => return None,
+            other => other.to_string(),
+        };
+        let decoded = match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(serde_json::Value::String(inner)) => inner,
+            Ok(serde_json::Value::Array(items)) if items.len() == 1 => match &items[0] {
+                serde_json::Value::String(inner) => inner.clone(),
+                _ => raw,
+            },
+            _ => raw,
+        };
+        let trimmed = decoded.trim();
+        (!trimmed.is_empty()).then(|| trimmed.to_string())
+    }
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,5 +491,57 @@ mod tests {
         let assignment: AccessPackageAssignment = serde_json::from_str(body).unwrap();
         assert_eq!(assignment.state.as_deref(), Some("someFutureState"));
         assert!(assignment.target.unwrap().object_id.is_none());
+    }
+
+    #[test]
+    fn directory_audit_examples_parse_with_either_type_spelling() {
+        let reference: Collection<DirectoryAudit> =
+            serde_json::from_str(&example("directory-audits-add-member.json")).unwrap();
+        let event = &reference.value[0];
+        assert_eq!(event.target_resources[0].kind.as_deref(), Some("Group"));
+        assert_eq!(event.target_resources[1].kind.as_deref(), Some("User"));
+        let observed: Collection<DirectoryAudit> = serde_json::from_str(&example(
+            "observed-directory-audit-add-member-to-group.json",
+        ))
+        .unwrap();
+        let user = &observed.value[0].target_resources[0];
+        assert_eq!(user.kind.as_deref(), Some("User"));
+        let group = user
+            .modified_properties
+            .iter()
+            .find(|p| p.display_name.as_deref() == Some("Group.ObjectID"))
+            .unwrap();
+        assert_eq!(
+            AuditProperty::text(group.new_value.as_ref()).as_deref(),
+            Some("23453245-2345-2345-2345-234523454352")
+        );
+        assert_eq!(AuditProperty::text(group.old_value.as_ref()), None);
+        let app: Collection<DirectoryAudit> = serde_json::from_str(&example(
+            "observed-directory-audit-add-app-role-assignment.json",
+        ))
+        .unwrap();
+        let initiator = app.value[0].initiated_by.as_ref().unwrap();
+        assert!(initiator.user.is_none());
+        assert_eq!(
+            initiator.app.as_ref().unwrap().display_name.as_deref(),
+            Some("homelab-agentic-mgmt")
+        );
+    }
+
+    #[test]
+    fn directory_audit_tolerates_nulls_and_odd_values() {
+        let body = r#"{"id":null,"targetResources":null,"initiatedBy":{"user":null,"app":null},
+            "surprise":[1]}"#;
+        let event: DirectoryAudit = serde_json::from_str(body).unwrap();
+        assert!(event.target_resources.is_empty());
+        let body = r#"{"targetResources":[{"modifiedProperties":null,"type":"User"}]}"#;
+        let event: DirectoryAudit = serde_json::from_str(body).unwrap();
+        assert!(event.target_resources[0].modified_properties.is_empty());
+        let plain = serde_json::json!("abc");
+        assert_eq!(AuditProperty::text(Some(&plain)).as_deref(), Some("abc"));
+        let listed = serde_json::json!("[\"x\"]");
+        assert_eq!(AuditProperty::text(Some(&listed)).as_deref(), Some("x"));
+        let blank = serde_json::json!("\"\"");
+        assert_eq!(AuditProperty::text(Some(&blank)), None);
     }
 }

@@ -15,8 +15,8 @@ use crate::ids;
 use crate::input::{check_inside, read_json};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
-    Collection, DirectoryObject, Group, ServicePrincipal, TenantInfo, UnifiedRoleAssignment,
-    UnifiedRoleEligibilitySchedule, User,
+    Collection, DirectoryAudit, DirectoryObject, Group, ServicePrincipal, TenantInfo,
+    UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
 };
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,6 +35,7 @@ pub const APP_ROLE_ASSIGNED_TO_FILE: &str = "appRoleAssignedTo.json";
 pub const ROLE_ASSIGNMENTS_FILE: &str = "roleAssignments.json";
 pub const ROLE_ELIGIBILITY_FILE: &str = "roleEligibilitySchedules.json";
 pub const ASSIGNMENT_REQUESTS_FILE: &str = "assignmentRequests.json";
+pub const DIRECTORY_AUDITS_FILE: &str = "directoryAudits.json";
 
 /// Everything in a tenant directory, parsed but not yet normalised. The fake Graph server
 /// serves this; the offline audit turns it into a snapshot.
@@ -58,6 +59,8 @@ pub struct TenantDir {
     pub role_eligibility_schedules: Option<Vec<UnifiedRoleEligibilitySchedule>>,
     /// Assignment requests (failed deliveries are retried through them); `None`: not recorded.
     pub assignment_requests: Option<Vec<AccessPackageAssignmentRequest>>,
+    /// Audit-log events of the log window (why access drifted); `None`: not recorded.
+    pub directory_audits: Option<Vec<DirectoryAudit>>,
 }
 
 /// An optional collection: `None` when the file is absent (not recorded).
@@ -143,6 +146,7 @@ impl TenantDir {
             role_assignments: read_optional(root, ROLE_ASSIGNMENTS_FILE)?,
             role_eligibility_schedules: read_optional(root, ROLE_ELIGIBILITY_FILE)?,
             assignment_requests: read_optional(root, ASSIGNMENT_REQUESTS_FILE)?,
+            directory_audits: read_optional(root, DIRECTORY_AUDITS_FILE)?,
         };
         dir.check_ids()?;
         Ok(dir)
@@ -299,6 +303,10 @@ impl TenantDir {
             (
                 ASSIGNMENT_REQUESTS_FILE,
                 self.assignment_requests.as_ref().map(|v| collection(v)),
+            ),
+            (
+                DIRECTORY_AUDITS_FILE,
+                self.directory_audits.as_ref().map(|v| collection(v)),
             ),
         ] {
             if let Some(items) = items {

@@ -30,8 +30,9 @@ struct InnerRequest {
 
 /// Answers a `$batch` envelope (already authenticated). The envelope costs nothing
 /// (`x-ms-resource-unit: 0`); each inner response carries its own cost. If an inner request
-/// hits `drop_connection`, the envelope's reply is marked to be dropped.
-pub fn handle(shared: &Shared, body: &[u8]) -> Reply {
+/// hits `drop_connection`, the envelope's reply is marked to be dropped. `client` is the
+/// caller's client id (inner requests share its limits).
+pub fn handle(shared: &Shared, client: &str, body: &[u8]) -> Reply {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -70,7 +71,7 @@ pub fn handle(shared: &Shared, body: &[u8]) -> Reply {
     let mut dropped = false;
     let mut responses = Vec::with_capacity(envelope.requests.len());
     for request in &envelope.requests {
-        let reply = inner(shared, request);
+        let reply = inner(shared, client, request);
         dropped |= reply.body_fault == Some(BodyFault::Drop);
         responses.push(inner_json(&request.id, reply));
     }
@@ -87,7 +88,7 @@ fn envelope_reply(mut reply: Reply) -> Reply {
     reply
 }
 
-fn inner(shared: &Shared, request: &InnerRequest) -> Reply {
+fn inner(shared: &Shared, client: &str, request: &InnerRequest) -> Reply {
     let method = request.method.to_ascii_uppercase();
     let (path, query) = split_target(&request.url);
     let refuse = |message: &str| {
@@ -103,7 +104,7 @@ fn inner(shared: &Shared, request: &InnerRequest) -> Reply {
     if path.trim_end_matches('/').eq_ignore_ascii_case("$batch") {
         return refuse("A $batch request cannot contain another $batch.");
     }
-    dispatch(shared, &method, &request.url)
+    dispatch(shared, client, &method, &request.url)
 }
 
 /// `{"id", "status", "headers", "body"}`; a truncated body becomes a JSON string of the cut text.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 
-use super::{start, FakeConfig, Faults};
+use super::{start, FakeConfig, Faults, ReportsLimit};
 
 /// A local fake of Microsoft Graph serving a tenant directory over HTTPS on 127.0.0.1.
 ///
@@ -67,6 +67,15 @@ pub struct FakeArgs {
     /// 14-day window of assignment request reprocess is measured against (default: real UTC now).
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     pub now: Option<DateTime<Utc>>,
+    /// The audit log's own request limit per client id (`auditLogs/directoryAudits`, a
+    /// logs/reports API: it spends no resource units): N GETs per SECONDS-second sliding
+    /// window, both whole numbers ≥ 1; over it, 429 with a whole-second Retry-After. Graph's
+    /// published limit is the default.
+    #[arg(long, value_name = "N/SECONDS", default_value = "5/10", value_parser = ReportsLimit::parse)]
+    pub reports_limit: ReportsLimit,
+    /// No audit log request limit at all.
+    #[arg(long, conflicts_with = "reports_limit")]
+    pub no_reports_limit: bool,
 }
 
 fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
@@ -97,6 +106,7 @@ impl FakeArgs {
         config.expand_cap = self.expand_cap;
         config.expand_next_link = self.expand_next_link;
         config.now = self.now;
+        config.reports_limit = (!self.no_reports_limit).then_some(self.reports_limit);
         config.faults = match &self.faults {
             Some(path) => Some(Faults::read(path)?),
             None => None,

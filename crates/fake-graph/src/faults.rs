@@ -29,7 +29,11 @@
 //! lists are `roleManagement/directory/roleAssignments`,
 //! `roleManagement/directory/roleEligibilitySchedules` and
 //! `identityGovernance/entitlementManagement/assignmentRequests` (a single request is
-//! `…/assignmentRequests/<id>`, its retry `…/assignmentRequests/<id>/reprocess`).
+//! `…/assignmentRequests/<id>`, its retry `…/assignmentRequests/<id>/reprocess`). The directory
+//! audit log is `auditLogs/directoryAudits` (any case): e.g. `"forbidden":
+//! ["auditLogs/directoryAudits"]` answers `403` `Authorization_RequestDenied` as a tenant
+//! without `AuditLog.Read.All` would, and `server_errors` / `drop_connection` / `truncate_body`
+//! with a `page` hit that page of its nextLinks.
 //!
 //! **Pages** are 1-based: page 1 is the request without `$skiptoken`, page 2 the first
 //! nextLink, and so on. A request that is not a list is page 1. Omitting `page` matches every page.
@@ -57,9 +61,10 @@
 //! | `expire_token_after` | after N authenticated Graph requests (a `$batch` counts once), every token issued so far is rejected with `401`; tokens issued later work |
 //! | `fail_writes_after` | after N successful (`202`) reprocess calls (assignment and assignment request reprocess together), every further reprocess of either kind answers `fail_writes_status` (default `503`) and changes nothing |
 //!
-//! Order of checks for one request: authentication, throttling (reads only), `forbidden`,
-//! `not_found`, `server_errors`, the handler, then `drop_connection` / `truncate_body` (which
-//! fire only on a `200`; a non-matching status does not use up a count). Path faults apply to
+//! Order of checks for one request: authentication, throttling (reads only: the RU budget, or
+//! for the audit log its request limit), `forbidden`, `not_found`, `server_errors`, the
+//! handler, then `drop_connection` / `truncate_body` (which fire only on a `200`; a
+//! non-matching status does not use up a count). Path faults apply to
 //! every method, reprocess included. A reprocess (of an assignment or of an assignment request)
 //! checks `fail_writes_after` first, before its own `404` / `400` checks (for a request: its
 //! state, then the 14-day window against the fake's clock, `FakeConfig::now`).

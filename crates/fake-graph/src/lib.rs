@@ -34,6 +34,14 @@
 //!   `$expand=assignment` (nested options such as `($expand=target)` are accepted) serves the
 //!   stored `assignment`; without it, `assignment` (and `accessPackage`, `requestor`) is removed.
 //!   On both kinds of list, a `$filter` or `$expand` outside these forms is `400`.
+//! - `auditLogs/directoryAudits` (segments in any case; optional `directoryAudits.json`,
+//!   absent: an empty log), served newest first (`activityDateTime` descending, ties by `id`).
+//!   `$filter`: `activityDateTime eq|ge|gt|le|lt <RFC 3339 time, unquoted>`,
+//!   `activityDisplayName eq '<text>'`, `startswith(activityDisplayName,'<text>')`, combined
+//!   with `and`, `or` (`and` binds tighter) and parentheses; text compares case-insensitively;
+//!   anything else is `400` `BadRequest` "Invalid filter clause: …" (grammar in [`audit_log`]).
+//!   `$top`: default 100, above 1000 capped to 1000, and never above `max_page_size`
+//!   (`page_size` does not apply). GET only (other methods `405`).
 //! - `POST …/assignmentRequests/{id}/reprocess`: `202` (no body) for a request in
 //!   `deliveryFailed` or `partiallyDelivered` (case-insensitive) whose `completedDateTime`
 //!   (or older `completedDate`) is at most 14 days before the fake's clock ([`FakeConfig::now`]);
@@ -54,10 +62,18 @@
 //! entitlement management and `roleManagement/directory` paths cost 1, then `$select` −1,
 //! `$expand` +1, `$top` below 20 −1, never below 1 (inside `$batch` too).
 //!
+//! The audit log (`auditLogs/…`) is a logs/reports API: it costs 0 RU, never meets the RU
+//! budget, and has its own limit instead, [`FakeConfig::reports_limit`] (default 5 requests
+//! per 10 s per client id, counted on GETs, `$batch` inner ones included): over it, `429`
+//! `TooManyRequests` with `Retry-After` in whole seconds (≥ 1) until the oldest request leaves
+//! the window. [`FakeStats::audit_log_requests`] and [`FakeStats::audit_log_throttled`] count
+//! them (the 429s are in `throttled` too).
+//!
 //! The clock: [`FakeConfig::now`] (`--now RFC3339` on the command line) fixes the time the
 //! 14-day window is measured against and the creation time of grants reprocess adds; unset,
 //! it is the real UTC time.
 
+pub mod audit_log;
 pub mod auth;
 pub mod batch;
 pub mod cli;
@@ -81,6 +97,7 @@ use tokio::sync::oneshot;
 pub use cli::{run, FakeArgs};
 pub use faults::Faults;
 pub use state::FakeStats;
+pub use throttle::ReportsLimit;
 
 use server::{Settings, Shared, TlsListener};
 use state::{Counters, Data, Tokens};
@@ -126,6 +143,10 @@ pub struct FakeConfig {
     /// measured against, and the time stamped on grants that reprocess adds. `None`: the real
     /// UTC time.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The audit log's own request limit per client id (the logs/reports APIs' limit, in
+    /// requests rather than resource units). Default [`ReportsLimit::DEFAULT`], 5 per 10 s;
+    /// `None`: unlimited.
+    pub reports_limit: Option<ReportsLimit>,
 }
 
 impl std::fmt::Debug for FakeConfig {
@@ -149,6 +170,7 @@ impl std::fmt::Debug for FakeConfig {
             .field("expand_next_link", &self.expand_next_link)
             .field("faults", &self.faults)
             .field("now", &self.now)
+            .field("reports_limit", &self.reports_limit)
             .finish()
     }
 }
@@ -172,6 +194,7 @@ impl FakeConfig {
             expand_next_link: false,
             faults: None,
             now: None,
+            reports_limit: Some(ReportsLimit::DEFAULT),
         }
     }
 
@@ -192,6 +215,9 @@ impl FakeConfig {
         }
         if self.throttle_ru.is_some() && self.throttle_window_ms == 0 {
             return Err("the throttle window must be at least 1 ms".into());
+        }
+        if let Some(limit) = &self.reports_limit {
+            limit.check()?;
         }
         Ok(())
     }
@@ -307,6 +333,9 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
                 Duration::from_millis(config.throttle_window_ms),
             ))
         }),
+        reports: config
+            .reports_limit
+            .map(|limit| Mutex::new(throttle::ReportsWindows::new(limit))),
         counters: Counters::default(),
     });
 

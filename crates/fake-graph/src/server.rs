@@ -26,7 +26,7 @@ use super::dispatch::{charge, cost_of, dispatch, split_target, Reply};
 use super::faults::{BodyFault, FaultState, ForeignLinks};
 use super::query::percent_decode;
 use super::state::{lock, Counters, Data, FakeStats, Tokens};
-use super::throttle::SlidingWindow;
+use super::throttle::{ReportsWindows, SlidingWindow};
 
 /// The largest request body read (a `$batch` of 20 GETs is a few kilobytes).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -61,6 +61,8 @@ pub struct Shared {
     pub tokens: Mutex<Tokens>,
     pub faults: Mutex<FaultState>,
     pub throttle: Option<Mutex<SlidingWindow>>,
+    /// The audit log's per-client request limit; `None`: unlimited.
+    pub reports: Option<Mutex<ReportsWindows>>,
     pub counters: Counters,
 }
 
@@ -76,6 +78,8 @@ impl Shared {
             tokens_issued: Counters::get(&c.tokens_issued),
             reprocess: data.reprocess_counts.clone(),
             request_reprocess: data.request_reprocess_counts.clone(),
+            audit_log_requests: Counters::get(&c.audit_log_requests),
+            audit_log_throttled: Counters::get(&c.audit_log_throttled),
         }
     }
 }
@@ -204,7 +208,12 @@ async fn token(
     };
     match check_token_request(rules, &tenant, &form) {
         Ok(()) => {
-            let access_token = lock(&shared.tokens).issue();
+            // check_token_request refuses a request without a client id.
+            let client_id = form
+                .get("client_id")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let access_token = lock(&shared.tokens).issue(client_id);
             Counters::add(&shared.counters.tokens_issued, 1);
             tracing::debug!("token issued");
             Json(json!({
@@ -244,14 +253,13 @@ async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let authenticated =
-        bearer_token(header).is_some_and(|token| lock(&shared.tokens).authenticate(token));
-    if !authenticated {
+    let client = bearer_token(header).and_then(|token| lock(&shared.tokens).authenticate(token));
+    let Some(client) = client else {
         let (path, query) = split_target(&target);
         let cost = if is_batch { 0 } else { cost_of(path, query) };
         tracing::debug!(%method, path = rest, "401: no valid token");
         return into_http(charge(&shared, Reply::unauthenticated(), cost));
-    }
+    };
 
     let reply = if is_batch {
         if method != "POST" {
@@ -259,7 +267,7 @@ async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             charge(&shared, reply, 0)
         } else {
             match axum::body::to_bytes(body, MAX_BODY).await {
-                Ok(bytes) => batch::handle(&shared, &bytes),
+                Ok(bytes) => batch::handle(&shared, &client, &bytes),
                 Err(e) => charge(
                     &shared,
                     Reply::error(413, "BadRequest", format!("Request body: {e}")),
@@ -268,7 +276,7 @@ async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             }
         }
     } else {
-        dispatch(&shared, &method, &target)
+        dispatch(&shared, &client, &method, &target)
     };
     tracing::debug!(%method, path = rest, status = reply.status, fault = ?reply.body_fault, "graph request");
     into_http(reply)

@@ -1,6 +1,7 @@
 //! The fake Graph server's mutable state: the tenant's objects (served verbatim as the tenant
-//! directory stores them), issued tokens, request counters, the fake's clock, and the effect
-//! of reprocess (assignments and assignment requests).
+//! directory stores them), the directory audit log, issued tokens and the client each belongs
+//! to, request counters, the fake's clock, and the effect of reprocess (assignments and
+//! assignment requests).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -14,6 +15,8 @@ use serde_json::{json, Value};
 
 use entra_model::model::{AccessPackage, AccessPackageAssignment};
 use entra_model::tenant_dir::{self, TenantDir};
+
+use super::audit_log;
 
 /// Locks a mutex, taking the data of a poisoned one (a panicking handler leaves consistent
 /// data behind: every mutation is a single push).
@@ -34,7 +37,7 @@ pub struct FakeStats {
     /// Sum of the `x-ms-resource-unit` values sent (direct and inner responses, whatever
     /// their status; a `$batch` envelope sends 0).
     pub resource_units: u64,
-    /// `429` answers, direct and inner.
+    /// `429` answers, direct and inner (the audit log's included: see `audit_log_throttled`).
     pub throttled: u64,
     pub tokens_issued: u64,
     /// Successful (`202`) reprocess calls per assignment id (as spelled in assignments.json).
@@ -43,6 +46,13 @@ pub struct FakeStats {
     /// in assignmentRequests.json).
     #[serde(default)]
     pub request_reprocess: BTreeMap<String, u64>,
+    /// Authenticated requests below `auditLogs/` (the directory audit log), direct and inner,
+    /// whatever their answer; they are also counted in `requests` / `batch_inner_requests`.
+    #[serde(default)]
+    pub audit_log_requests: u64,
+    /// Of those, the `429` answers of the reports limit (`--reports-limit`).
+    #[serde(default)]
+    pub audit_log_throttled: u64,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +62,8 @@ pub struct Counters {
     pub resource_units: AtomicU64,
     pub throttled: AtomicU64,
     pub tokens_issued: AtomicU64,
+    pub audit_log_requests: AtomicU64,
+    pub audit_log_throttled: AtomicU64,
 }
 
 impl Counters {
@@ -125,6 +137,9 @@ pub struct Data {
     pub role_assignments: Table,
     pub role_eligibility_schedules: Table,
     pub assignment_requests: Table,
+    /// Optional `directoryAudits.json` (absent: an empty log), newest first
+    /// ([`audit_log::check_and_sort`]).
+    pub directory_audits: Vec<Value>,
     pub reprocess_counts: BTreeMap<String, u64>,
     pub request_reprocess_counts: BTreeMap<String, u64>,
     /// Successful reprocess calls of both kinds (what `fail_writes_after` counts).
@@ -137,6 +152,7 @@ pub struct Data {
 pub const ROLE_ASSIGNMENTS_FILE: &str = "roleAssignments.json";
 pub const ROLE_ELIGIBILITY_SCHEDULES_FILE: &str = "roleEligibilitySchedules.json";
 pub const ASSIGNMENT_REQUESTS_FILE: &str = "assignmentRequests.json";
+pub const DIRECTORY_AUDITS_FILE: &str = "directoryAudits.json";
 
 #[derive(Deserialize)]
 struct RawCollection {
@@ -166,6 +182,14 @@ fn read_identified(path: &Path) -> Result<Table, String> {
         }
     }
     Ok(Table::new(items))
+}
+
+/// The optional audit log: every event checked and ordered by [`audit_log::check_and_sort`],
+/// else an error naming the file and the event.
+fn read_audits(path: &Path) -> Result<Vec<Value>, String> {
+    let mut events = read_raw(path)?;
+    audit_log::check_and_sort(&mut events).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok(events)
 }
 
 /// `<dir>/<id>/<file>` for every sub-folder, keyed by the lower-cased folder name.
@@ -224,6 +248,7 @@ impl Data {
                 &root.join(ROLE_ELIGIBILITY_SCHEDULES_FILE),
             )?,
             assignment_requests: read_identified(&root.join(ASSIGNMENT_REQUESTS_FILE))?,
+            directory_audits: read_audits(&root.join(DIRECTORY_AUDITS_FILE))?,
             reprocess_counts: BTreeMap::new(),
             request_reprocess_counts: BTreeMap::new(),
             reprocess_successes: 0,
@@ -426,11 +451,12 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Issued access tokens and the `expire_token_after` fault.
+/// Issued access tokens, the client (app) each was issued to, and the `expire_token_after`
+/// fault.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    /// token → issue sequence number
-    issued: HashMap<String, u64>,
+    /// token → (issue sequence number, lower-cased client id)
+    issued: HashMap<String, (u64, String)>,
     next_seq: u64,
     /// Tokens with a lower sequence number are rejected.
     revoked_below: u64,
@@ -446,27 +472,31 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&mut self) -> String {
+    /// A new token for `client_id` (the per-client limits know the caller by it).
+    pub fn issue(&mut self, client_id: &str) -> String {
         let token = random_token();
-        self.issued.insert(token.clone(), self.next_seq);
+        self.issued.insert(
+            token.clone(),
+            (self.next_seq, client_id.to_ascii_lowercase()),
+        );
         self.next_seq += 1;
         token
     }
 
-    /// Checks a bearer token; a valid one counts as an authenticated request, and the
-    /// `expire_token_after`-th such request revokes every token issued so far.
-    pub fn authenticate(&mut self, token: &str) -> bool {
-        let valid = self
+    /// Checks a bearer token and answers the (lower-cased) client id it was issued to; a
+    /// valid one counts as an authenticated request, and the `expire_token_after`-th such
+    /// request revokes every token issued so far.
+    pub fn authenticate(&mut self, token: &str) -> Option<String> {
+        let client = self
             .issued
             .get(token)
-            .is_some_and(|&seq| seq >= self.revoked_below);
-        if valid {
-            self.authenticated += 1;
-            if self.expire_after == Some(self.authenticated) {
-                self.revoked_below = self.next_seq;
-            }
+            .filter(|(seq, _)| *seq >= self.revoked_below)
+            .map(|(_, client)| client.clone())?;
+        self.authenticated += 1;
+        if self.expire_after == Some(self.authenticated) {
+            self.revoked_below = self.next_seq;
         }
-        valid
+        Some(client)
     }
 }
 
@@ -477,16 +507,20 @@ mod tests {
     #[test]
     fn tokens_expire_after_n_requests_and_new_ones_work() {
         let mut tokens = Tokens::new(Some(2));
-        let first = tokens.issue();
-        assert!(!tokens.authenticate("nope"));
-        assert!(tokens.authenticate(&first));
-        assert!(tokens.authenticate(&first));
-        assert!(!tokens.authenticate(&first), "revoked after 2 requests");
-        let second = tokens.issue();
+        let first = tokens.issue("App-1");
+        assert_eq!(tokens.authenticate("nope"), None);
+        assert_eq!(tokens.authenticate(&first).as_deref(), Some("app-1"));
+        assert!(tokens.authenticate(&first).is_some());
+        assert_eq!(
+            tokens.authenticate(&first),
+            None,
+            "revoked after 2 requests"
+        );
+        let second = tokens.issue("app-2");
         assert_eq!(second.len(), 32);
         assert!(second.chars().all(|c| c.is_ascii_hexdigit()));
         for _ in 0..5 {
-            assert!(tokens.authenticate(&second));
+            assert_eq!(tokens.authenticate(&second).as_deref(), Some("app-2"));
         }
     }
 

@@ -1,8 +1,11 @@
 //! Throttling arithmetic of the fake Graph server: the resource-unit (RU) cost of a request
-//! (graph-api.md §6) and a sliding-window RU budget. Pure: time is passed in, never read.
+//! (graph-api.md §6), a sliding-window RU budget, and the audit log's own per-client request
+//! limit (graph-api.md §9). Pure: time is passed in, never read.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
+
+use super::audit_log::is_audit_log_path;
 
 /// The shortest `Retry-After` the fake ever sends.
 pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(50);
@@ -15,7 +18,13 @@ pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(50);
 /// `$expand` +1, `$top` below 20 −1; never below 1. Entitlement management (assignments,
 /// packages, assignment requests and their reprocess) and `roleManagement/directory/…` paths
 /// are "anything else": 1 before the query's adjustments.
+///
+/// The audit log (`auditLogs/…`) costs 0: the logs and reports APIs are outside the directory
+/// budget and limited per request instead ([`ReportsWindows`]).
 pub fn resource_units(path: &str, select: bool, expand: bool, top: Option<u64>) -> u64 {
+    if is_audit_log_path(path) {
+        return 0;
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let base: i64 = match segments.as_slice() {
         ["groups", _, "members"] => 3,
@@ -120,6 +129,86 @@ pub fn format_retry_after(wait: Duration) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
+/// The logs and reports APIs' own limit: `requests` per sliding `window` per client (app),
+/// counted in requests, not resource units (graph-api.md §9: 5 per 10 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportsLimit {
+    pub requests: u64,
+    pub window: Duration,
+}
+
+impl ReportsLimit {
+    /// Graph's published limit, and the fake's default.
+    pub const DEFAULT: ReportsLimit = ReportsLimit {
+        requests: 5,
+        window: Duration::from_secs(10),
+    };
+
+    /// Parses `N/SECONDS`, both whole numbers of at least 1: `5/10`.
+    pub fn parse(text: &str) -> Result<ReportsLimit, String> {
+        let usage = "expected N/SECONDS with both whole numbers of at least 1, e.g. 5/10 (to turn the limit off, --no-reports-limit)";
+        let (requests, seconds) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}`: {usage}"))?;
+        let number = |part: &str| part.trim().parse::<u64>().ok().filter(|&n| n >= 1);
+        match (number(requests), number(seconds)) {
+            (Some(requests), Some(seconds)) => Ok(ReportsLimit {
+                requests,
+                window: Duration::from_secs(seconds),
+            }),
+            _ => Err(format!("`{text}`: {usage}")),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.requests == 0 || self.window.is_zero() {
+            return Err(
+                "the reports limit needs at least 1 request per window of at least 1 s".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ReportsLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.requests, self.window.as_secs_f64())
+    }
+}
+
+/// One [`ReportsLimit`] window per client id (compared case-insensitively): one app's
+/// requests never throttle another's.
+#[derive(Debug, Clone)]
+pub struct ReportsWindows {
+    limit: ReportsLimit,
+    windows: HashMap<String, SlidingWindow>,
+}
+
+impl ReportsWindows {
+    pub fn new(limit: ReportsLimit) -> Self {
+        ReportsWindows {
+            limit,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Counts one request of `client` at `now` if its window has room, else says when it
+    /// will (nothing is counted then).
+    pub fn admit(&mut self, client: &str, now: Duration) -> Admission {
+        let limit = self.limit;
+        self.windows
+            .entry(client.to_ascii_lowercase())
+            .or_insert_with(|| SlidingWindow::new(limit.requests, limit.window))
+            .try_spend(now, 1)
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up so that a client waiting that long finds room,
+/// and at least 1 (the reports APIs answer in whole seconds).
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_nanos().div_ceil(1_000_000_000).max(1) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +303,8 @@ mod tests {
                 None,
                 1,
             ),
+            ("auditLogs/directoryAudits", false, false, None, 0),
+            ("auditlogs/directoryaudits", true, true, Some(5), 0),
         ];
         for &(path, select, expand, top, expected) in cases {
             assert_eq!(
@@ -281,5 +372,65 @@ mod tests {
         assert_eq!(format_retry_after(Duration::from_micros(351_001)), "0.36");
         assert_eq!(format_retry_after(ms(2000)), "2.00");
         assert_eq!(format_retry_after(ms(12_340)), "12.34");
+    }
+
+    #[test]
+    fn reports_limit_counts_requests_per_client() {
+        let s = Duration::from_secs;
+        let mut windows = ReportsWindows::new(ReportsLimit::DEFAULT);
+        for i in 0..5 {
+            assert_eq!(
+                windows.admit("App-1", s(i)),
+                Admission::Admitted,
+                "request {i}"
+            );
+        }
+        // The 6th inside 10 s waits for the first to leave the window (t=10 s).
+        assert_eq!(
+            windows.admit("app-1", ms(5500)),
+            Admission::Throttled {
+                retry_after: ms(4500)
+            }
+        );
+        assert_eq!(windows.admit("app-2", ms(5500)), Admission::Admitted);
+        assert_eq!(windows.admit("APP-1", s(10)), Admission::Admitted);
+        assert_eq!(
+            windows.admit("app-1", s(10)),
+            Admission::Throttled { retry_after: s(1) }
+        );
+        assert_eq!(windows.admit("app-1", s(11)), Admission::Admitted);
+    }
+
+    #[test]
+    fn reports_limit_parses_and_rounds_retry_after_up() {
+        assert_eq!(ReportsLimit::parse("5/10"), Ok(ReportsLimit::DEFAULT));
+        assert_eq!(
+            ReportsLimit::parse(" 1 / 1 "),
+            Ok(ReportsLimit {
+                requests: 1,
+                window: Duration::from_secs(1)
+            })
+        );
+        for bad in [
+            "", "5", "5/", "/10", "0/10", "5/0", "5/1.5", "-1/10", "a/b", "5/10/2",
+        ] {
+            assert!(ReportsLimit::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(ReportsLimit::DEFAULT.to_string(), "5/10");
+        assert!(ReportsLimit::DEFAULT.check().is_ok());
+        assert!(ReportsLimit {
+            requests: 0,
+            window: Duration::from_secs(1)
+        }
+        .check()
+        .is_err());
+        assert_eq!(retry_after_seconds(ms(4500)), 5);
+        assert_eq!(retry_after_seconds(ms(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(ms(10_000)), 10);
+        assert_eq!(
+            retry_after_seconds(Duration::from_nanos(10_000_000_001)),
+            11
+        );
     }
 }

@@ -102,21 +102,43 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn rows(path: &Path) -> BTreeSet<Row> {
+    columns_of(path, KEY)
+}
+
+/// The contract's columns, `in_plan`, `cause` and `cause_actor`: what the generator's ground
+/// truth records.
+pub type TruthRow = [String; 10];
+
+pub fn truth_rows(path: &Path) -> BTreeSet<TruthRow> {
+    let mut columns = [""; 10];
+    columns[..8].copy_from_slice(&KEY);
+    columns[8] = "cause";
+    columns[9] = "cause_actor";
+    columns_of(path, columns)
+}
+
+const KEY: [&str; 8] = [
+    "category",
+    "assignment_id",
+    "access_package_id",
+    "user_id",
+    "resource_type",
+    "resource_id",
+    "role",
+    "in_plan",
+];
+
+fn columns_of<const N: usize>(path: &Path, names: [&str; N]) -> BTreeSet<[String; N]> {
     let mut reader =
         csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = reader.headers().unwrap().clone();
-    let index = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let columns = [
-        "category",
-        "assignment_id",
-        "access_package_id",
-        "user_id",
-        "resource_type",
-        "resource_id",
-        "role",
-        "in_plan",
-    ]
-    .map(index);
+    let index = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{}: no column `{name}`", path.display()))
+    };
+    let columns = names.map(index);
     reader
         .records()
         .map(|r| {

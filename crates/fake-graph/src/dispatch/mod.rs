@@ -1,5 +1,6 @@
 //! Graph request routing of the fake server, shared by direct requests and `$batch` inner
-//! requests: throttling, faults, the endpoints themselves, paging, and `x-ms-resource-unit`.
+//! requests: throttling (the directory RU budget, and the audit log's per-client request
+//! limit), faults, the endpoints themselves, paging, and `x-ms-resource-unit`.
 
 mod items;
 mod writes;
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use super::audit_log::{self, is_audit_log_path, AuditFilter};
 use super::faults::{BodyFault, PreFault};
 use super::query::{
     expand_names, parse_assignment_filter, parse_request_filter, parse_role_filter, percent_decode,
@@ -17,7 +19,7 @@ use super::query::{
 };
 use super::server::{Settings, Shared};
 use super::state::{lock, Counters, Data};
-use super::throttle::{format_retry_after, resource_units, Admission};
+use super::throttle::{format_retry_after, resource_units, retry_after_seconds, Admission};
 use entra_model::model::AccessPackageAssignment;
 
 /// One answer before it becomes HTTP (direct) or a `$batch` inner response.
@@ -107,15 +109,23 @@ pub fn charge(shared: &Shared, mut reply: Reply, cost: u64) -> Reply {
     reply
 }
 
-/// Answers one authenticated Graph request. `target` is `path?query` below `/v1.0/`.
-pub fn dispatch(shared: &Shared, method: &str, target: &str) -> Reply {
+/// Answers one authenticated Graph request of `client` (its client id). `target` is
+/// `path?query` below `/v1.0/`.
+pub fn dispatch(shared: &Shared, client: &str, method: &str, target: &str) -> Reply {
     let (path, raw_query) = split_target(target);
     let cost = cost_of(path, raw_query);
-    let reply = answer(shared, method, path, raw_query, cost);
+    let reply = answer(shared, client, method, path, raw_query, cost);
     charge(shared, reply, cost)
 }
 
-fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64) -> Reply {
+fn answer(
+    shared: &Shared,
+    client: &str,
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    cost: u64,
+) -> Reply {
     let query = match ODataQuery::parse(raw_query) {
         Ok(query) => query,
         Err(message) => return Reply::error(400, "BadRequest", message),
@@ -127,7 +137,27 @@ fn answer(shared: &Shared, method: &str, path: &str, raw_query: &str, cost: u64)
             None => return Reply::error(400, "BadRequest", "Invalid $skiptoken."),
         },
     };
-    if method == "GET" {
+    let audit_log = is_audit_log_path(path);
+    if audit_log {
+        Counters::add(&shared.counters.audit_log_requests, 1);
+    }
+    if method == "GET" && audit_log {
+        if let Some(limit) = &shared.reports {
+            let now = shared.started.elapsed();
+            if let Admission::Throttled { retry_after } = lock(limit).admit(client, now) {
+                Counters::add(&shared.counters.audit_log_throttled, 1);
+                let mut reply = Reply::error(
+                    429,
+                    "TooManyRequests",
+                    "Too many requests: the application's request limit for the audit log and reports APIs is reached.",
+                );
+                reply
+                    .headers
+                    .push(("Retry-After", retry_after_seconds(retry_after).to_string()));
+                return reply;
+            }
+        }
+    } else if method == "GET" {
         if let Some(window) = &shared.throttle {
             let now = shared.started.elapsed();
             if let Admission::Throttled { retry_after } = lock(window).try_spend(now, cost) {
@@ -229,6 +259,8 @@ enum Read {
     /// `identityGovernance/entitlementManagement/assignmentRequests`
     Requests,
     Request(String),
+    /// `auditLogs/directoryAudits` (segments in any case)
+    DirectoryAudits,
 }
 
 impl Route {
@@ -258,6 +290,12 @@ impl Route {
             ["identityGovernance", "entitlementManagement", "assignmentRequests"] => Read::Requests,
             ["identityGovernance", "entitlementManagement", "assignmentRequests", r] => {
                 Read::Request(id(r))
+            }
+            [logs, audits]
+                if logs.eq_ignore_ascii_case("auditLogs")
+                    && audits.eq_ignore_ascii_case("directoryAudits") =>
+            {
+                Read::DirectoryAudits
             }
             ["roleManagement", "directory", "roleAssignments"] => Read::RoleAssignments,
             ["roleManagement", "directory", "roleEligibilitySchedules"] => {
@@ -354,7 +392,7 @@ impl ListRequest<'_> {
             Some(_) => Err(Reply::error(
                 400,
                 "Request_UnsupportedQuery",
-                "Unsupported query: fake-graph supports $filter only on assignments, groups/delta, directory roles and assignment requests.",
+                "Unsupported query: fake-graph supports $filter only on assignments, groups/delta, directory roles, assignment requests and the directory audit log.",
             )),
         }
     }
@@ -614,6 +652,22 @@ fn read(
             ROLE_ELIGIBILITY,
             &data.role_eligibility_schedules.items,
         ),
+        Read::DirectoryAudits => {
+            let filter = match &list.query.filter {
+                None => None,
+                Some(text) => {
+                    Some(AuditFilter::parse(text).map_err(|m| Reply::error(400, "BadRequest", m))?)
+                }
+            };
+            // Not the server's page size: the audit log has Graph's own default and cap.
+            let size = audit_log::page_size(list.query.top, settings.max_page_size)
+                .map_err(|m| Reply::error(400, "Request_BadRequest", m))?;
+            Ok(
+                list.page(audit_log::PATH, &data.directory_audits, size, |event| {
+                    filter.as_ref().is_none_or(|f| f.matches(event))
+                }),
+            )
+        }
         Read::Requests => {
             let states = match &list.query.filter {
                 None => None,

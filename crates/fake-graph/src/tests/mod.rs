@@ -1,6 +1,7 @@
 //! In-process tests of the fake Graph server over real HTTPS (reqwest trusting its CA): the
 //! shared client and tenant helpers here, the tests by concern below.
 
+mod audit_log;
 mod basics;
 mod expansion;
 mod roles;
