@@ -115,18 +115,51 @@ def bench_audit(size, work, table):
     table.append((f"audit `{size}` from stored snapshot (read, joins, CSV, plan, xlsx, evidence)",
                   f"{seconds:.2f} s (core joins {joins / 1000:.2f} s; with names and texts {whole / 1000:.2f} s)" if joins and whole else f"{seconds:.2f} s",
                   f"{peak:.0f} MiB", f"{len(found)} findings; ground truth: {accurate}"))
-    # The same audit without the audit log: what explaining every finding costs.
-    bare_seconds, bare_peak, _, _ = timed([str(BIN), "-q", "audit", "--no-causes", "--snapshot", str(snapshot), "--out", str(work / f"reports-{size}-bare")])
+    bench_html(size, run_dir, table)
+    # The same audit without the audit log: what explaining every finding costs. Alternated,
+    # best of three each, so that a busy moment of the machine does not decide the ratio.
+    best = {}
+    for _ in range(3):
+        for flag in ("", "--no-causes"):
+            args = [str(BIN), "-q", "audit", "--snapshot", str(snapshot), "--out", str(work / f"reports-{size}-pair")]
+            if flag:
+                args.insert(3, flag)
+            run_seconds, run_peak, _, _ = timed(args)
+            old = best.get(flag)
+            best[flag] = (min(old[0], run_seconds), min(old[1], run_peak)) if old else (run_seconds, run_peak)
+    (with_s, with_m), (bare_s, bare_m) = best[""], best["--no-causes"]
     events = json.loads((snapshot / "snapshot.json").read_text()).get("counts", {}).get("events", 0)
-    table.append((f"causes `{size}`: the audit above against `--no-causes` ({events:,} audit-log events in the window)",
-                  f"{seconds:.2f} s vs {bare_seconds:.2f} s → ×{seconds / bare_seconds:.2f}",
-                  f"{peak:.0f} vs {bare_peak:.0f} MiB → ×{peak / bare_peak:.2f}",
-                  "goal ≤ ×1.10 in time and memory: " + ("met" if seconds <= 1.10 * bare_seconds and peak <= 1.10 * bare_peak else "MISSED")))
+    table.append((f"causes `{size}`: the same audit with and without (`--no-causes`) the audit log ({events:,} events in the window); best of 3 each",
+                  f"{with_s:.2f} s vs {bare_s:.2f} s → ×{with_s / bare_s:.2f}",
+                  f"{with_m:.0f} vs {bare_m:.0f} MiB → ×{with_m / bare_m:.2f}",
+                  "goal ≤ ×1.10 in time and memory: " + ("met" if with_s <= 1.10 * bare_s and with_m <= 1.10 * bare_m else "MISSED")))
     duck, counts = duckdb_seconds(snapshot)
     if duck is not None and joins:
         table.append((f"same core joins in DuckDB {__import__('duckdb').__version__} (2 threads, Parquet in, counts out; best of 3), `{size}`", f"{duck:.2f} s", "",
                       f"ratio entra-drift core joins / DuckDB = {joins / 1000 / duck:.2f}; DuckDB counts (missing, not found, unverifiable, without assignment) {counts}"))
     return snapshot
+
+
+def bench_html(size, run_dir, table):
+    """report.html of the run: its size, and how long headless Chromium takes to load it,
+    render the table and run the page's own self-check (search included)."""
+    page = run_dir / "report.html"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not page.exists() or chromium is None:
+        log("report.html or chromium missing: no HTML figure")
+        return
+    megabytes = page.stat().st_size / 1024 / 1024
+    with tempfile.TemporaryDirectory() as profile:
+        command = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                   f"--user-data-dir={profile}", "--dump-dom", f"file://{page}#selftest=zzzz"]
+        started = time.monotonic()
+        dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+        elapsed = time.monotonic() - started
+    check = re.search(r'id="selftest">(.*?)</pre>', dom, re.S)
+    ok = "self-check ran" if check else "NO self-check output"
+    table.append((f"report.html `{size}`: size, and headless Chromium load + render + self-check (process start included)",
+                  f"{elapsed:.2f} s", f"{megabytes:.2f} MB",
+                  f"{ok}; goal < 5 MB and < 5 s: " + ("met" if megabytes < 5 and elapsed < 5 else "MISSED")))
 
 
 def bench_xlsx(table):

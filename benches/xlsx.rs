@@ -36,6 +36,7 @@ fn main() {
     write_workbook(
         &path,
         &WorkbookInput {
+            run: "test-run".to_string(),
             info: &info,
             generated_at: Utc::now(),
             findings: &findings,

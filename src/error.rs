@@ -81,6 +81,9 @@ pub enum Error {
     /// A size the tool is built for was exceeded.
     #[error("{0}")]
     Capacity(String),
+    /// A report view (HTML, chart, Markdown) could not be rendered.
+    #[error("rendering `{path}`: {message}")]
+    Render { path: PathBuf, message: String },
 }
 
 impl Error {

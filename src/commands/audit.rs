@@ -107,6 +107,7 @@ pub fn run(
     if !printer.is_quiet() {
         print_summary(printer, &snapshot, &written, &progress, graph.as_ref());
     }
+    publish_step_summary(printer, &written.run_dir);
     printer.data(format_args!("{}", written.run_dir.display()))?;
     // Excepted findings are accepted drift: a scheduler hears only about the rest.
     Ok(if written.summary.total == written.excepted {
@@ -117,6 +118,32 @@ pub fn run(
         }
     })
 }
+
+/// Appends `summary.md` to the CI job page when the job runs on GitHub Actions
+/// (`GITHUB_STEP_SUMMARY` names the page's file). A failure only warns: the run is committed.
+fn publish_step_summary(printer: &Printer, run_dir: &Path) {
+    let Some(target) = std::env::var_os(STEP_SUMMARY_VARIABLE).filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let appended = std::fs::read(run_dir.join(report::summary_md::SUMMARY_MD)).and_then(|text| {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)?;
+        file.write_all(&text)?;
+        file.write_all(b"\n")
+    });
+    if let Err(error) = appended {
+        printer.alert(format_args!(
+            "{STEP_SUMMARY_VARIABLE} ({}) could not be appended to: {error}",
+            Path::new(&target).display()
+        ));
+    }
+}
+
+/// GitHub Actions' job summary file.
+pub const STEP_SUMMARY_VARIABLE: &str = "GITHUB_STEP_SUMMARY";
 
 fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
     RunLock::acquire(
@@ -384,6 +411,7 @@ fn write_reports(
         &xlsx_path,
         &WorkbookInput {
             info: &snapshot.info,
+            run: run_name.to_string(),
             generated_at: options.now,
             findings: &annotated.findings,
             summary: &composed.summary,
@@ -405,6 +433,40 @@ fn write_reports(
         },
     )?;
     files.push(xlsx_path);
+
+    let view = report::html::ViewInput {
+        info: &snapshot.info,
+        run: run_name,
+        previous_run: previous.map(|p| p.run.as_str()),
+        generated_at: options.now,
+        audit_log: snapshot.tables.audit_log.describe(),
+        findings: &annotated.findings,
+        summary: &composed.summary,
+        trend,
+        plan_items: plan.as_ref().map(|p| p.items.len()),
+        resolved: annotated.resolved.len(),
+        exceptions: composed.exceptions.as_deref(),
+    };
+    let html_path = run_dir.join(report::html::REPORT_HTML);
+    report::html::write_html(&html_path, &view)?;
+    files.push(html_path);
+    let summary_path = run_dir.join(report::summary_md::SUMMARY_MD);
+    let mut names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(run_dir).ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    names.push(report::summary_md::SUMMARY_MD.to_string());
+    names.push(crate::evidence::MANIFEST_JSON.to_string());
+    let markdown = report::summary_md::render(
+        &view,
+        annotated.new,
+        annotated.persisting,
+        annotated.excepted,
+        &names,
+    );
+    crate::files::write_durable(&summary_path, markdown.as_bytes())?;
+    files.push(summary_path);
     Ok((files, plan))
 }
 

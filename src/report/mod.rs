@@ -2,8 +2,11 @@
 //! they write is computed by the audit and the plan.
 
 pub mod cells;
+mod charts;
 mod csv_report;
 mod history_csv;
+pub mod html;
+pub mod summary_md;
 
 mod xlsx;
 mod xlsx_history;
@@ -14,7 +17,8 @@ pub use history_csv::{
     write_exceptions_csv, write_resolved_csv, EXCEPTIONS_CSV, EXCEPTION_COLUMNS, RESOLVED_CSV,
 };
 pub use xlsx::{
-    write_workbook, write_workbook_with, WorkbookExtras, WorkbookInput, EXCEL_MAX_ROWS,
+    sheet_columns, write_workbook, write_workbook_with, WorkbookExtras, WorkbookInput,
+    EXCEL_MAX_ROWS,
 };
 pub use xlsx_history::{TrendPoint, EXCEPTIONS_SHEET, RESOLVED_SHEET};
 

@@ -7,8 +7,8 @@ use super::cells;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
-    Chart, ChartType, DataValidation, DocProperties, Format, ProtectionOptions, Url, Workbook,
-    Worksheet, XlsxError,
+    Chart, ChartType, Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, Format,
+    FormatAlign, ProtectionOptions, Url, Workbook, Worksheet, XlsxError,
 };
 
 use super::xlsx_history::TrendPoint;
@@ -37,6 +37,8 @@ const SHEET_NAMES: [&str; 5] = [
 
 pub struct WorkbookInput<'a> {
     pub info: &'a SnapshotInfo,
+    /// The run folder's name, for the printed footer.
+    pub run: String,
     pub generated_at: DateTime<Utc>,
     pub findings: &'a DataFrame,
     pub summary: &'a Summary,
@@ -95,6 +97,11 @@ pub fn write_workbook_with(
     if let Some(plan) = input.plan {
         write_plan(&mut workbook, plan).map_err(error)?;
     }
+    let footer = footer(input.info, &input.run);
+    for sheet in workbook.worksheets_mut() {
+        let header_rows = sheet.name() != "Summary";
+        print_setup(sheet, &footer, header_rows).map_err(error)?;
+    }
     workbook.save(path).map_err(error)
 }
 
@@ -133,6 +140,11 @@ fn write_summary(
     sheet.set_column_width(1, 44)?;
     sheet.set_column_width(2, 12)?;
     sheet.set_column_width(3, 40)?;
+    // The trend table's counts: wide enough for their wrapped headers.
+    for column in 4..=10 {
+        sheet.set_column_width(column, 14)?;
+    }
+    sheet.set_tab_color(Color::RGB(0x2C3E50));
     cells::write_text_with_format(sheet, 0, 0, "entra-drift access drift report", &title)?;
     let info = input.info;
     let mut facts = vec![
@@ -260,34 +272,106 @@ fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Resul
     Ok(row)
 }
 
-/// Column widths of the findings sheets, by column name.
-fn width(name: &str) -> f64 {
-    match name {
-        col::CATEGORY => 24.0,
-        col::DETAIL => 80.0,
-        col::SKIP_REASON => 40.0,
-        col::USER_NAME | col::USER_UPN | col::PACKAGE_NAME | col::RESOURCE_NAME => 30.0,
-        col::ROLE | col::USER_ENABLED | col::IN_PLAN => 12.0,
-        col::FIRST_SEEN | col::DAYS_OPEN | col::STATUS | col::EXCEPTION_STATE => 12.0,
-        col::EXCEPTION => 20.0,
-        _ => 38.0,
+/// The human columns a reviewer reads first on a category sheet; every other column follows
+/// in report order (the CSV keeps the report order).
+const HUMAN_FIRST: [&str; 11] = [
+    col::USER_NAME,
+    col::USER_UPN,
+    col::USER_ENABLED,
+    col::PACKAGE_NAME,
+    col::RESOURCE_NAME,
+    col::ROLE_NAME,
+    col::DETAIL,
+    col::STATUS,
+    col::DAYS_OPEN,
+    col::IN_PLAN,
+    col::SKIP_REASON,
+];
+
+/// A category sheet's columns: [`HUMAN_FIRST`], then the cause, then the ids and the rest.
+pub fn sheet_columns(present: &[&'static str]) -> Vec<&'static str> {
+    let mut columns: Vec<&'static str> = HUMAN_FIRST
+        .iter()
+        .copied()
+        .filter(|c| present.contains(c))
+        .collect();
+    for group in [&col::CAUSES[..], &col::ALL[..]] {
+        for c in group {
+            if present.contains(c) && !columns.contains(c) {
+                columns.push(c);
+            }
+        }
     }
+    columns
+}
+
+/// Widths that fit a sample of each column's content, within bounds (a 40-character id stays
+/// readable; a long detail wraps at 60).
+fn fitted_widths(columns: &[&str], rows: &StringRows) -> Vec<f64> {
+    const SAMPLE: usize = 2_000;
+    let mut widest: Vec<usize> = columns.iter().map(|c| c.len().min(16)).collect();
+    for row in rows.iter().take(SAMPLE) {
+        for (w, cell) in widest.iter_mut().zip(&row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widest
+        .iter()
+        .map(|w| (*w as f64 + 2.0).clamp(9.0, 60.0))
+        .collect()
+}
+
+/// Landscape, one page wide, the header row on every page, and a footer naming the tenant,
+/// the run and the page: every sheet prints as a reviewer expects.
+pub fn print_setup(
+    sheet: &mut Worksheet,
+    footer: &str,
+    header_rows: bool,
+) -> Result<(), XlsxError> {
+    sheet.set_landscape();
+    sheet.set_paper_size(9);
+    sheet.set_print_fit_to_pages(1, 0);
+    if header_rows {
+        sheet.set_repeat_rows(0, 0)?;
+    }
+    sheet.set_footer(footer);
+    Ok(())
+}
+
+/// The footer text: `&` is Excel's field marker, so the tenant's own are doubled.
+pub fn footer(info: &SnapshotInfo, run: &str) -> String {
+    let tenant = info
+        .tenant_name
+        .clone()
+        .unwrap_or_else(|| info.tenant_id.clone())
+        .replace('&', "&&");
+    format!("&L{tenant}&Crun {}&RPage &P of &N", run.replace('&', "&&"))
 }
 
 fn start_findings_sheet<'a>(
     workbook: &'a mut Workbook,
     name: &str,
     columns: &[&str],
+    widths: &[f64],
+    tab: Color,
+    footer: &str,
 ) -> Result<&'a mut Worksheet, XlsxError> {
-    let bold = Format::new().set_bold();
+    let header = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_background_color("F2F2F2");
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name(name)?;
-    for (column, header) in (0u16..).zip(columns) {
-        sheet.set_column_width(column, width(header))?;
+    sheet.set_tab_color(tab);
+    for (column, width) in (0u16..).zip(widths) {
+        sheet.set_column_width(column, *width)?;
     }
-    sheet.set_freeze_panes(1, 0)?;
-    for (column, header) in (0u16..).zip(columns) {
-        cells::write_text_with_format(sheet, 0, column, *header, &bold)?;
+    // The user column stays in view while scrolling right.
+    sheet.set_freeze_panes(1, 1)?;
+    print_setup(sheet, footer, true)?;
+    for (column, header_text) in (0u16..).zip(columns) {
+        cells::write_text_with_format(sheet, 0, column, *header_text, &header)?;
     }
     Ok(sheet)
 }
@@ -297,29 +381,45 @@ fn write_categories(
     input: &WorkbookInput,
     sheets: &[Vec<String>],
 ) -> Result<(), XlsxError> {
-    let columns = col::present(input.findings);
+    let columns = sheet_columns(&col::present(input.findings));
     let rows = StringRows::new(input.findings, &columns)
         .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+    let widths = fitted_widths(&columns, &rows);
     let position = |name: &str| columns.iter().position(|c| *c == name);
+    let category_col = position(col::CATEGORY).unwrap_or(0);
     let user_col = position(col::USER_NAME).unwrap_or(usize::MAX);
+    let user_id_col = position(col::USER_ID).unwrap_or(usize::MAX);
     let package_col = position(col::PACKAGE_NAME).unwrap_or(usize::MAX);
+    let package_id_col = position(col::PACKAGE_ID).unwrap_or(usize::MAX);
     // Days open is a number, so that a reviewer can sort and filter on it.
     let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
+    let cell_of =
+        |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
+    let footer = footer(input.info, &input.run);
     let mut rows = rows.iter().peekable();
-    for (category, names) in CATEGORIES.iter().zip(sheets) {
+    for ((category, names), (r, g, b)) in CATEGORIES
+        .iter()
+        .zip(sheets)
+        .zip(super::charts::CATEGORY_COLOURS)
+    {
+        let tab = Color::RGB((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
         for name in names {
-            let sheet = start_findings_sheet(workbook, name, &columns)?;
+            let sheet = start_findings_sheet(workbook, name, &columns, &widths, tab, &footer)?;
             let mut written = 0usize;
             let mut links = 0usize;
             while written < input.max_data_rows {
-                let Some(row) = rows.next_if(|row| row[0] == *category) else {
+                let Some(row) = rows.next_if(|row| row[category_col] == *category) else {
                     break;
                 };
                 let excel_row = written as u32 + 1;
+                let user_id = cell_of(&row, user_id_col);
+                let package_id = cell_of(&row, package_id_col);
                 for (column, cell) in (0u16..).zip(&row) {
                     let link = match column as usize {
-                        c if c == user_col && !row[3].is_empty() => Some(user_url(row[3])),
-                        c if c == package_col && !row[2].is_empty() => Some(package_url(row[2])),
+                        c if c == user_col && !user_id.is_empty() => Some(user_url(&user_id)),
+                        c if c == package_col && !package_id.is_empty() => {
+                            Some(package_url(&package_id))
+                        }
                         _ => None,
                     };
                     match link {
@@ -343,6 +443,19 @@ fn write_categories(
                 }
             }
             sheet.autofilter(0, 0, written as u32, columns.len() as u16 - 1)?;
+            if written > 0 && days_col != usize::MAX {
+                // Older drift darker: white at 0 days, deep red at the oldest.
+                let scale = ConditionalFormat2ColorScale::new()
+                    .set_minimum_color("FFFFFF")
+                    .set_maximum_color("C0392B");
+                sheet.add_conditional_format(
+                    1,
+                    days_col as u16,
+                    written as u32,
+                    days_col as u16,
+                    &scale,
+                )?;
+            }
         }
     }
     Ok(())

@@ -34,13 +34,14 @@ pub fn write_trend(sheet: &mut Worksheet, row: u32, trend: &[TrendPoint]) -> Res
         return Ok(());
     }
     let bold = Format::new().set_bold();
+    let header = Format::new().set_bold().set_text_wrap();
     cells::write_text_with_format(sheet, row, 0, TREND_HEADING, &bold)?;
     let header_row = row + 1;
     let headers = std::iter::once("run (UTC)")
         .chain(CATEGORIES)
         .chain(TREND_COLUMNS);
-    for (column, header) in (0u16..).zip(headers) {
-        cells::write_text_with_format(sheet, header_row, column, header, &bold)?;
+    for (column, text) in (0u16..).zip(headers) {
+        cells::write_text_with_format(sheet, header_row, column, text, &header)?;
     }
     for (excel_row, point) in (header_row + 1..).zip(trend) {
         let label = point.generated_at.format("%Y-%m-%d %H:%M").to_string();

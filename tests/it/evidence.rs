@@ -124,7 +124,14 @@ fn an_untouched_chain_verifies_from_the_tenant_folder_the_out_root_and_each_run(
         .collect();
     assert_eq!(
         files,
-        ["drift.xlsx", "findings.csv", "plan.json", "resolved.csv"],
+        [
+            "drift.xlsx",
+            "findings.csv",
+            "plan.json",
+            "report.html",
+            "resolved.csv",
+            "summary.md"
+        ],
         "every file but the manifest"
     );
 }

@@ -31,3 +31,4 @@ mod recipes;
 mod snapshots;
 mod ssh_interop;
 mod unattended;
+mod views;

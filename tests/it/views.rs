@@ -1,0 +1,329 @@
+//! The views people look at, looked at: `report.html` opened in real headless Chromium (no
+//! console errors, the counts shown equal `findings.csv`, the search box filters, a hostile
+//! display name stays text; a screenshot is kept under `target/test-artifacts/`), the workbook
+//! rendered by LibreOffice to PDF (landscape, one page wide), its layout read back with
+//! calamine, and `summary.md` appended to a CI job summary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use calamine::{Data, Reader};
+use serde_json::Value;
+
+use crate::common::{copy_tree, entra_drift, fixture, open_xlsx, read_csv, run_dir_of, Output};
+
+const HOSTILE: &str = "<script>alert('owned')</script> & \"Co\"";
+/// Looks like a packed GUID of the page's compact encoding: must come out as itself.
+const TILDE: &str = "~AAAAAAAAAAAAAAAAAAAA_w";
+
+/// Contoso with one user renamed to markup, audited; returns the run folder.
+fn hostile_run(work: &Path, extra_env: &[(&str, &Path)]) -> PathBuf {
+    let tenant = work.join("tenant");
+    copy_tree(&fixture("contoso"), &tenant);
+    let path = tenant.join("users.json");
+    let mut users: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // The user of a missing_access finding (751bd151...).
+    for user in users["value"].as_array_mut().unwrap() {
+        if user["id"] == "284e3a3c-fb91-48bf-bad1-74c3685d7d3a" {
+            user["displayName"] = Value::String(HOSTILE.into());
+        }
+        if user["id"] == "cf0184e3-973d-4bcd-9304-1f4586389975" {
+            user["displayName"] = Value::String(TILDE.into());
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&users).unwrap()).unwrap();
+    let out = work.join("out");
+    let mut command = entra_drift();
+    command
+        .args(["audit", "--tenant-dir"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(&out);
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    let output = Output {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    run_dir_of(&output, &out)
+}
+
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(found) = which(name) {
+            return found;
+        }
+    }
+    panic!("the browser tests need Chromium (`.ci/run` installs the Debian package `chromium`)");
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Headless Chromium on a file URL; its own profile so parallel runs do not share one.
+fn browser(profile: &Path) -> Command {
+    let mut command = Command::new(chromium());
+    command.args([
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+/// The page's own self-check (`#selftest=<query>`), read from the dumped DOM, and the DOM.
+fn selftest(page: &Path, query: &str, profile: &Path) -> (Value, String, String) {
+    let url = format!("file://{}#selftest={query}", page.display());
+    let output = browser(profile)
+        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let start = dom
+        .find("id=\"selftest\">")
+        .unwrap_or_else(|| panic!("no #selftest in the DOM; stderr:\n{stderr}"))
+        + "id=\"selftest\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let json = dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (serde_json::from_str(&json).unwrap(), dom, stderr)
+}
+
+#[test]
+fn the_dashboard_shows_what_the_csv_holds_in_a_real_browser() {
+    let work = tempfile::tempdir().unwrap();
+    let run = hostile_run(work.path(), &[]);
+    let page = run.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("<script>alert"),
+        "the name is escaped in the file"
+    );
+    // Self-contained: nothing is loaded from elsewhere (links to the admin center are links).
+    for load in [
+        "<script src",
+        "rel=\"stylesheet\"",
+        "@import",
+        "url(http",
+        "<img src=\"http",
+        "<iframe",
+    ] {
+        assert!(!html.contains(load), "the page loads `{load}`");
+    }
+
+    let findings = read_csv(&run.join("findings.csv"));
+    let mut per_category: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &findings.rows {
+        *per_category.entry(row["category"].clone()).or_default() += 1;
+    }
+    let profile = work.path().join("profile");
+    let (report, dom, stderr) = selftest(&page, "alert", &profile);
+    assert_eq!(report["errors"], Value::Array(vec![]), "{report}");
+    for category in entra_drift::audit::CATEGORIES {
+        let expected = per_category.get(category).copied().unwrap_or(0);
+        assert_eq!(
+            report["cards"][category], expected,
+            "card {category}: {report}"
+        );
+        assert_eq!(
+            report["rows"][category], expected,
+            "rows {category}: {report}"
+        );
+    }
+    assert_eq!(report["total"], findings.rows.len() as u64);
+    let hostile_rows = findings
+        .rows
+        .iter()
+        .filter(|r| r["user_display_name"] == HOSTILE)
+        .count() as u64;
+    assert!(hostile_rows > 0);
+    assert_eq!(report["search"]["matches"], hostile_rows, "{report}");
+    // The markup is text in the page: escaped in the DOM, never run.
+    assert!(dom.contains("&lt;script&gt;alert('owned')&lt;/script&gt;"));
+    // Every id and name the CSV holds is in the rendered table, exactly (the page decodes its
+    // compact data: GUIDs packed, values beginning with `~` escaped).
+    for row in &findings.rows {
+        for column in ["assignment_id", "user_id", "user_principal_name"] {
+            assert!(
+                dom.contains(&format!(">{}<", row[column])),
+                "{column} {}",
+                row[column]
+            );
+        }
+    }
+    assert!(dom.contains(&format!(">{TILDE}<")));
+    for line in stderr.lines() {
+        assert!(
+            !(line.contains("Uncaught") || (line.contains("CONSOLE") && line.contains("rror"))),
+            "console error: {line}"
+        );
+    }
+    let (nothing, _, _) = selftest(&page, "no-such-finding-anywhere", &profile);
+    assert_eq!(nothing["search"]["matches"], 0);
+
+    let shot = artifacts().join("report.png");
+    let status = browser(&profile)
+        .args(["--window-size=1400,2000", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
+}
+
+#[test]
+fn the_workbook_opens_and_prints_one_page_wide_in_libreoffice() {
+    let work = tempfile::tempdir().unwrap();
+    let run = hostile_run(work.path(), &[]);
+    let pdf_dir = work.path().join("pdf");
+    let output = Command::new("soffice")
+        .args([
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+        ])
+        .arg(&pdf_dir)
+        .arg(run.join("drift.xlsx"))
+        .env("HOME", work.path())
+        .output()
+        .expect("LibreOffice (`soffice`) is installed by .ci/run");
+    let pdf = pdf_dir.join("drift.pdf");
+    assert!(pdf.is_file(), "{}", String::from_utf8_lossy(&output.stderr));
+    let info =
+        String::from_utf8(Command::new("pdfinfo").arg(&pdf).output().unwrap().stdout).unwrap();
+    let size = info.lines().find(|l| l.starts_with("Page size:")).unwrap();
+    let numbers: Vec<f64> = size
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(numbers[0] > numbers[1], "landscape: {size}");
+    let pages: usize = info
+        .lines()
+        .find(|l| l.starts_with("Pages:"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Summary, five category sheets and the Plan: each fits on one page for contoso, which
+    // only holds when every sheet is scaled to one page wide.
+    assert_eq!(pages, 7, "{info}");
+    let text = |page: usize| {
+        String::from_utf8(
+            Command::new("pdftotext")
+                .args(["-f", &page.to_string(), "-l", &page.to_string(), "-layout"])
+                .arg(&pdf)
+                .arg("-")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    let summary = text(1);
+    for expected in [
+        "entra-drift access drift report",
+        "Who caused drift",
+        "Page 1 of 7",
+    ] {
+        assert!(summary.contains(expected), "{expected}: {summary}");
+    }
+    let missing = text(2);
+    // First and last columns on the same page: one page wide.
+    assert!(missing.contains("user_display_name"), "{missing}");
+    assert!(missing.contains("cause_correlation_id") || missing.contains("exception_state"));
+}
+
+#[test]
+fn category_sheets_put_people_first_and_keep_every_contract_column() {
+    let work = tempfile::tempdir().unwrap();
+    let run = hostile_run(work.path(), &[]);
+    let mut workbook = open_xlsx(&run.join("drift.xlsx"));
+    let range = workbook.worksheet_range("Missing access").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        header[..11],
+        [
+            "user_display_name",
+            "user_principal_name",
+            "user_enabled",
+            "access_package_name",
+            "resource_name",
+            "role_name",
+            "detail",
+            "status",
+            "days_open",
+            "in_plan",
+            "plan_skip_reason"
+        ]
+    );
+    for column in entra_drift::audit::col::REQUIRED {
+        assert!(header.iter().any(|h| h == column), "{column} on the sheet");
+    }
+    let days = header.iter().position(|h| h == "days_open").unwrap();
+    let first = range.rows().nth(1).unwrap();
+    assert!(
+        matches!(first[days], Data::Float(_)),
+        "days_open is a number"
+    );
+    // The CSV keeps the report order.
+    let csv = read_csv(&run.join("findings.csv"));
+    assert_eq!(csv.header[..7], entra_drift::audit::col::REQUIRED);
+}
+
+#[test]
+fn summary_md_lands_on_the_ci_job_page() {
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("step-summary.md");
+    std::fs::write(&page, "earlier step\n").unwrap();
+    let run = hostile_run(work.path(), &[("GITHUB_STEP_SUMMARY", &page)]);
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    let appended = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        appended.starts_with("earlier step\n"),
+        "appended, not replaced"
+    );
+    assert!(appended.contains(&summary));
+    assert!(
+        summary.contains("| missing\\_access | 6 | 4 |"),
+        "{summary}"
+    );
+    assert!(summary.contains("`report.html`"));
+    assert!(!summary.contains("<script>"), "{summary}");
+}
