@@ -174,6 +174,14 @@ pub struct DigestArgs {
     /// The statement for approving every item but these (repeatable).
     #[arg(long, value_name = "ASSIGNMENT_ID", num_args = 1..)]
     pub exclude: Vec<String>,
+
+    /// The statement for choosing this action for the selected items.
+    #[arg(long, value_name = "ACTION", value_parser = parse_action)]
+    pub action: Option<crate::plan::Action>,
+
+    /// The reason of an `accept` (one line).
+    #[arg(long, value_name = "TEXT", requires = "action")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +208,15 @@ pub struct ApproveArgs {
     /// Take the decisions from the Approve column of the run's drift.xlsx (Plan sheet).
     #[arg(long, value_name = "XLSX")]
     pub from_xlsx: Option<PathBuf>,
+
+    /// The action for the selected items instead of their default: reprocess,
+    /// remove_assignment, remove_access or accept (each item's choices are in the plan).
+    #[arg(long, value_name = "ACTION", value_parser = parse_action, conflicts_with = "from_xlsx")]
+    pub action: Option<crate::plan::Action>,
+
+    /// Why the findings are accepted (`--action accept`; recorded with the exception).
+    #[arg(long, value_name = "TEXT", requires = "action")]
+    pub reason: Option<String>,
 
     /// Sign the approval with this OpenSSH private key (ed25519, ECDSA, RSA; passphrase from
     /// ENTRA_DRIFT_KEY_PASSPHRASE or a prompt), or with the ssh-agent key matching this public
@@ -249,6 +266,25 @@ pub struct ApplyArgs {
     /// Trust no outcome recorded in the journal: re-check every approved item live.
     #[arg(long)]
     pub recheck_journal: bool,
+
+    /// Apply approved `remove_assignment` and `remove_access` items (without it they are
+    /// skipped, saying so).
+    #[arg(long)]
+    pub allow_remove: bool,
+
+    /// Refuse plans with more approved removals than this [config: max_removals].
+    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_REMOVALS,
+          value_parser = within(MAX_ITEMS_RANGE))]
+    pub max_removals: usize,
+
+    /// The exceptions register that approved `accept` items are added to (CSV or TOML;
+    /// created when absent) [config: exceptions].
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+
+    /// Days an exception recorded by `accept` lasts.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = within_i64(PLAN_EXPIRY_RANGE))]
+    pub accept_days: i64,
 }
 
 /// Whose approvals count.
@@ -445,6 +481,15 @@ fn named<T: Copy + Send + Sync + 'static>(
 }
 
 /// A whole number within one of the ranges the configuration file checks too.
+fn parse_action(text: &str) -> Result<crate::plan::Action, String> {
+    crate::plan::Action::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not an action: use {}",
+            crate::plan::remedy::names(&crate::plan::Action::ALL)
+        )
+    })
+}
+
 fn within(range: Range) -> impl Fn(&str) -> Result<usize, String> + Clone {
     move |text| within_i64(range)(text).map(|n| n as usize)
 }

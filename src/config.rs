@@ -63,10 +63,15 @@ struct RawConfig {
     keep: Option<Spanned<i64>>,
     lock_max_age_hours: Option<Spanned<i64>>,
     max_items: Option<Spanned<i64>>,
+    max_removals: Option<Spanned<i64>>,
     allowed_signers: Option<Spanned<String>>,
     min_approvers: Option<Spanned<i64>>,
     sign_key: Option<Spanned<String>>,
     scope: Option<RawScope>,
+    /// `[remedies.<category>] <cause> = "<action>"`.
+    remedies: Option<
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, Spanned<String>>>,
+    >,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +121,8 @@ pub struct Config {
     pub lock_max_age_hours: Option<i64>,
     /// `apply`: the most approved items one run may reprocess.
     pub max_items: Option<usize>,
+    /// `apply`: the most approved removals one run may make.
+    pub max_removals: Option<usize>,
     /// `apply`, `verify`: the allowed_signers file whose keys may approve.
     pub allowed_signers: Option<PathBuf>,
     /// `apply`: distinct approvers an item needs.
@@ -123,6 +130,8 @@ pub struct Config {
     /// `audit`: the key that seals each run's manifest.
     pub sign_key: Option<PathBuf>,
     pub scope: Scope,
+    /// The default action per category and cause (`[remedies]`), over the built-in ones.
+    pub remedies: crate::plan::Remedies,
 }
 
 /// Reads and checks a configuration file.
@@ -254,6 +263,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, MAX_ITEMS_RANGE).map(|n| n as usize))
             .transpose()?,
+        max_removals: raw
+            .max_removals
+            .as_ref()
+            .map(|v| checker.within(v, MAX_ITEMS_RANGE).map(|n| n as usize))
+            .transpose()?,
         allowed_signers: raw.allowed_signers.as_ref().map(resolve).transpose()?,
         min_approvers: raw
             .min_approvers
@@ -267,7 +281,39 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             include_packages: list(&scope.include_packages)?,
             exclude_packages: list(&scope.exclude_packages)?,
         },
+        remedies: remedies(&checker, raw.remedies.as_ref())?,
     })
+}
+
+/// `[remedies]` over the built-in defaults; a wrong category, cause or action points at it.
+fn remedies(
+    checker: &Checker,
+    raw: Option<
+        &std::collections::BTreeMap<String, std::collections::BTreeMap<String, Spanned<String>>>,
+    >,
+) -> Result<crate::plan::Remedies> {
+    let mut remedies = crate::plan::Remedies::default();
+    for (category, causes) in raw.into_iter().flatten() {
+        for (cause, action) in causes {
+            let text = checker.non_empty(action)?;
+            let parsed = crate::plan::Action::parse(text).ok_or_else(|| {
+                checker.error(
+                    action.span(),
+                    format!(
+                        "`{text}` is not an action: use {}",
+                        crate::plan::remedy::names(&crate::plan::Action::ALL)
+                    ),
+                )
+            })?;
+            remedies.set(category, cause, parsed).map_err(|message| {
+                checker.error(
+                    action.span(),
+                    format!("remedies.{category}.{cause}: {message}"),
+                )
+            })?;
+        }
+    }
+    Ok(remedies)
 }
 
 /// Adds a hint to the parser's message where a common mistake is recognisable.

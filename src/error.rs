@@ -163,8 +163,20 @@ pub enum Refusal {
     NotEnoughApprovers { min: usize },
     #[error("{approved} items are approved, more than --max-items {max}\nhint: raise --max-items {approved} if this many reprocess calls are intended")]
     TooManyItems { approved: usize, max: usize },
-    #[error("assignment `{id}` is not an item of this plan")]
+    #[error("`{id}` is not an item of this plan")]
     UnknownItem { id: String },
+    #[error("item `{id}` cannot take `{action}`; its choices are {allowed}")]
+    ActionNotAllowed {
+        id: String,
+        action: String,
+        allowed: String,
+    },
+    #[error("item `{id}` is left on `decide`: approve it with an action (--action, or the workbook's `action` column)")]
+    Undecided { id: String },
+    #[error("item `{id}`: `accept` needs a one-line reason (--reason, or the workbook's `accept_reason` column)")]
+    AcceptNeedsReason { id: String },
+    #[error("{approved} approved items remove access, more than --max-removals {max}\nhint: raise --max-removals {approved} if this many removals are intended")]
+    TooManyRemovals { approved: usize, max: usize },
     #[error("an approver name is required")]
     NoApprover,
     #[error("no item is approved: nothing would be applied")]

@@ -74,6 +74,116 @@ pub fn read(path: &Path) -> Result<Register> {
     })
 }
 
+/// An exception to add to the register (an `accept` applied): the fields it covers, by name of
+/// the register's columns, and who, why and until when.
+#[derive(Debug, Clone)]
+pub struct NewException {
+    pub id: String,
+    /// `(column, value)` of what it covers, e.g. `("assignment_id", "...")`.
+    pub covers: Vec<(&'static str, String)>,
+    pub reason: String,
+    pub approver: String,
+    pub expires: NaiveDate,
+    pub ticket: String,
+}
+
+/// Appends an exception to the register at `path` (created, as CSV with every column, when it
+/// does not exist). The register with the new entry is parsed before it is written, so a
+/// register is never left unreadable; an id already in it is refused by that parse.
+pub fn append(path: &Path, new: &NewException) -> Result<()> {
+    let existing = if std::fs::symlink_metadata(path).is_ok() {
+        Some(entra_model::input::read_text(path)?)
+    } else {
+        None
+    };
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let mut fields: Vec<(&str, String)> = vec![("id", new.id.clone())];
+    fields.extend(new.covers.iter().cloned());
+    fields.extend([
+        ("reason", new.reason.clone()),
+        ("approver", new.approver.clone()),
+        ("expires", new.expires.to_string()),
+        ("ticket", new.ticket.clone()),
+    ]);
+    let text = if is_toml {
+        let mut text = existing.unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("\n[[exception]]\n");
+        for (name, value) in &fields {
+            if value.is_empty() {
+                continue;
+            }
+            let value = if *name == "expires" {
+                value.clone()
+            } else {
+                toml::Value::String(value.clone()).to_string()
+            };
+            text.push_str(&format!("{name} = {value}\n"));
+        }
+        text
+    } else {
+        let (mut text, header) = match existing {
+            Some(text) if !text.trim().is_empty() => {
+                let first = text.lines().next().unwrap_or("");
+                let header: Vec<String> = first
+                    .trim_start_matches('\u{feff}')
+                    .split(',')
+                    .map(|h| h.trim().trim_matches('"').to_ascii_lowercase())
+                    .collect();
+                (text, header)
+            }
+            _ => {
+                let header: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+                (header.join(",") + "\n", header)
+            }
+        };
+        for (name, value) in &fields {
+            // An id and a ticket are optional columns: a register without them gets neither.
+            let optional = matches!(*name, "id" | "ticket");
+            if !optional && !value.is_empty() && !header.iter().any(|h| h == name) {
+                return Err(Error::inconsistent(
+                    format!("`{}` line 1", path.display()),
+                    format!(
+                        "the register has no `{name}` column, which the accepted finding needs"
+                    ),
+                ));
+            }
+        }
+        let row: Vec<String> = header
+            .iter()
+            .map(|h| {
+                fields
+                    .iter()
+                    .find(|(name, _)| name == h)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+        writer
+            .write_record(&row)
+            .map_err(|e| Error::inconsistent(path.display().to_string(), e.to_string()))?;
+        let line = writer
+            .into_inner()
+            .map_err(|e| Error::inconsistent(path.display().to_string(), e.to_string()))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&String::from_utf8_lossy(&line));
+        text
+    };
+    if is_toml {
+        parse_toml(&text, path)?;
+    } else {
+        parse_csv(&text, path)?;
+    }
+    crate::files::write_durable(path, text.as_bytes())
+}
+
 /// The fields of one exception as written, before checking.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,6 +403,56 @@ fn build(
         ticket: clean(fields.ticket),
         expires,
     })
+}
+
+#[cfg(test)]
+mod append_tests {
+    use super::*;
+
+    fn accepted(id: &str) -> NewException {
+        NewException {
+            id: id.into(),
+            covers: vec![
+                ("assignment_id", "a1".into()),
+                ("category", "missing_access".into()),
+            ],
+            reason: "removed on purpose, during the incident".into(),
+            approver: "ada@contoso.example".into(),
+            expires: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+            ticket: String::new(),
+        }
+    }
+
+    #[test]
+    fn appends_to_csv_and_toml_registers_and_refuses_a_repeated_id() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["register.csv", "register.toml"] {
+            let path = dir.path().join(name);
+            append(&path, &accepted("x1")).unwrap();
+            append(&path, &accepted("x2")).unwrap();
+            let register = read(&path).unwrap();
+            assert_eq!(register.exceptions.len(), 2, "{name}");
+            let before = std::fs::read(&path).unwrap();
+            assert!(
+                append(&path, &accepted("x1")).is_err(),
+                "{name}: duplicate id"
+            );
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "{name}: left as it was"
+            );
+        }
+    }
+
+    #[test]
+    fn a_register_without_a_needed_column_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("register.csv");
+        std::fs::write(&path, "user_id,resource_id,reason,approver,expires\n").unwrap();
+        let error = append(&path, &accepted("x1")).unwrap_err().to_string();
+        assert!(error.contains("assignment_id"), "{error}");
+    }
 }
 
 #[cfg(test)]

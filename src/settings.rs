@@ -89,6 +89,8 @@ pub struct AuditSettings {
     pub sign_key: Option<PathBuf>,
     /// Whether and how far back to read the audit log.
     pub log: LogRequest,
+    /// Each plan item's default action by category and cause.
+    pub remedies: crate::plan::Remedies,
 }
 
 /// Flags over file over defaults.
@@ -161,6 +163,7 @@ pub fn resolve_audit(
         now,
         sign_key: args.sign_key.clone().or_else(|| file.sign_key.clone()),
         log: resolve_log(&args.causes, file),
+        remedies: file.remedies.clone(),
     })
 }
 
@@ -275,6 +278,11 @@ pub struct ApplySettings {
     /// The committing run folder; `None`: the plan's own folder.
     pub run: Option<PathBuf>,
     pub recheck_journal: bool,
+    pub allow_remove: bool,
+    pub max_removals: usize,
+    /// Where `accept` items are recorded.
+    pub exceptions: Option<PathBuf>,
+    pub accept_days: i64,
 }
 
 /// Whose approvals count (flags over file over defaults).
@@ -317,6 +325,14 @@ pub fn resolve_apply(
         approvals: resolve_approvals(&args.approvals, file),
         run: args.run.clone(),
         recheck_journal: args.recheck_journal,
+        allow_remove: args.allow_remove,
+        max_removals: given.pick(
+            "max_removals",
+            &args.max_removals,
+            file.max_removals.as_ref(),
+        ),
+        exceptions: args.exceptions.clone().or_else(|| file.exceptions.clone()),
+        accept_days: args.accept_days,
     })
 }
 

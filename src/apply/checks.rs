@@ -39,7 +39,12 @@ pub type Holdings = HashMap<ResourceKey, Result<HashSet<(String, String)>, Strin
 pub async fn read_holdings(client: &GraphClient, items: &[&PlanItem]) -> Holdings {
     let mut keys: Vec<ResourceKey> = items
         .iter()
-        .flat_map(|item| item.missing_roles.iter().filter_map(key_of))
+        .flat_map(|item| {
+            item.missing_roles
+                .iter()
+                .chain(&item.unexplained)
+                .filter_map(key_of)
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -92,6 +97,13 @@ pub struct Current {
 }
 
 pub async fn read_current(client: &GraphClient, items: &[&PlanItem]) -> Current {
+    // Items that are no assignment (access without one) have nothing to re-read here.
+    let items: Vec<&PlanItem> = items
+        .iter()
+        .copied()
+        .filter(|i| !i.assignment_id.is_empty())
+        .collect();
+    let items = items.as_slice();
     let assignment_paths: Vec<String> = items
         .iter()
         .map(|i| paths::assignment(&i.assignment_id))
@@ -185,6 +197,131 @@ pub fn judge_request(item: &PlanItem, current: &Current, now: DateTime<Utc>) -> 
     }
 }
 
+/// Decides a `remove_assignment` item: end the assignment only while it is still delivered to
+/// the planned user.
+pub fn judge_removal(item: &PlanItem, current: &Current) -> Verdict {
+    match current.assignments.get(&item.assignment_id) {
+        Some(Ok(assignment)) => {
+            let state = assignment
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !state.eq_ignore_ascii_case("delivered") {
+                return Verdict::Skip(format!(
+                    "the assignment is now `{state}`, not delivered: nothing to end"
+                ));
+            }
+            let target = assignment
+                .pointer("/target/objectId")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !target.eq_ignore_ascii_case(&item.user_id) {
+                return Verdict::Skip(format!(
+                    "the assignment's target is now `{target}`, not the planned user"
+                ));
+            }
+            Verdict::Reprocess
+        }
+        Some(Err(e)) if e.status() == Some(404) => {
+            Verdict::Skip("the assignment no longer exists".into())
+        }
+        Some(Err(e)) => {
+            Verdict::Unchecked(format!("could not re-read the assignment: {}", e.reason()))
+        }
+        None => Verdict::Unchecked("the assignment was not re-read".into()),
+    }
+}
+
+/// Per access item: the delivered assignment that explains the access now (`Some`), none, or
+/// why that could not be told.
+pub type Explanations = HashMap<String, Result<Option<String>, String>>;
+
+/// Decides a `remove_access` item: remove only access the user still holds and that no
+/// delivered assignment explains now.
+pub fn judge_access(item: &PlanItem, holdings: &Holdings, explanations: &Explanations) -> Verdict {
+    let Some(role) = &item.unexplained else {
+        return Verdict::Skip("the item names no access".into());
+    };
+    match role_held(holdings, &item.user_id, role) {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Skip("the access is gone already".into()),
+        Err(reason) => {
+            return Verdict::Unchecked(format!(
+                "could not re-check {} {}: {reason}",
+                role.resource_type, role.resource_id
+            ))
+        }
+    }
+    match explanations.get(item.key()) {
+        Some(Ok(None)) => Verdict::Reprocess,
+        Some(Ok(Some(assignment))) => Verdict::Skip(format!(
+            "assignment {assignment} explains the access now: it is not removed"
+        )),
+        Some(Err(reason)) => Verdict::Unchecked(format!(
+            "could not tell whether an assignment explains the access: {reason}"
+        )),
+        None => Verdict::Unchecked("the user's assignments were not re-read".into()),
+    }
+}
+
+/// For each access item, reads the user's delivered assignments and their packages' resource
+/// roles: an assignment delivered since the audit may explain the access now.
+pub async fn read_explanations(client: &GraphClient, items: &[&PlanItem]) -> Explanations {
+    type Classified = Vec<crate::snapshot::roles::ClassifiedRole>;
+    let mut packages: HashMap<String, Result<Classified, String>> = HashMap::new();
+    let mut out = Explanations::new();
+    for item in items {
+        let Some(role) = &item.unexplained else {
+            continue;
+        };
+        let explained = async {
+            let url = client.url(&paths::delivered_assignments_of(&item.user_id));
+            let assignments = client.list(&url).await.map_err(|e| e.reason())?;
+            for assignment in assignments {
+                let id = assignment.get("id").and_then(Value::as_str).unwrap_or("");
+                let Some(package) = assignment
+                    .pointer("/accessPackage/id")
+                    .and_then(Value::as_str)
+                else {
+                    return Err(format!("assignment `{id}` came without its package"));
+                };
+                if !packages.contains_key(package) {
+                    let read = package_classified(client, package).await;
+                    packages.insert(package.to_string(), read);
+                }
+                let grants = packages[package].as_ref().map_err(Clone::clone)?;
+                if grants.iter().any(|c| {
+                    c.resource_type == role.resource_type
+                        && c.resource_id.eq_ignore_ascii_case(&role.resource_id)
+                        && c.role.eq_ignore_ascii_case(&role.role)
+                }) {
+                    return Ok(Some(id.to_string()));
+                }
+            }
+            Ok(None)
+        }
+        .await;
+        out.insert(item.key().to_string(), explained);
+    }
+    out
+}
+
+async fn package_classified(
+    client: &GraphClient,
+    package: &str,
+) -> Result<Vec<crate::snapshot::roles::ClassifiedRole>, String> {
+    let url = client.url(&paths::package_scopes(package));
+    let scopes: Vec<crate::model::ResourceRoleScope> =
+        client.list_as(&url).await.map_err(|e| e.reason())?;
+    Ok(scopes
+        .iter()
+        .filter_map(|s| match (&s.role, &s.scope) {
+            (Some(role), Some(scope)) => crate::snapshot::roles::classify(role, scope).ok(),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Decides one item from the live state (pure, so it is tested as a table).
 pub fn judge(item: &PlanItem, current: &Current, holdings: &Holdings) -> Verdict {
     match current.assignments.get(&item.assignment_id) {
@@ -259,6 +396,7 @@ mod tests {
         PlanItem {
             kind: crate::plan::ItemKind::Reprocess,
             request_id: None,
+            item_id: None,
             assignment_id: "a1".into(),
             access_package_id: "p1".into(),
             access_package_name: "P".into(),
@@ -274,6 +412,9 @@ mod tests {
                 cause: None,
             }],
             reason: String::new(),
+            unexplained: None,
+            action: crate::plan::Action::Reprocess,
+            actions: Vec::new(),
         }
     }
 

@@ -26,6 +26,10 @@ pub enum Event {
     /// The reprocess request is about to be sent: without a later outcome, the item is in doubt.
     Sending,
     Reprocessed,
+    /// An assignment ended or an access removed.
+    Removed,
+    /// An exception recorded for the finding.
+    Accepted,
     Skipped,
     Failed,
 }

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use crate::error::{Error, Refusal, Result};
 use crate::graph::{paths, GraphClient};
 use crate::plan::approval::{self, Decision};
-use crate::plan::{ItemKind, Plan, PlanItem};
+use crate::plan::{Action, ItemKind, Plan, PlanItem};
 use crate::progress::{Progress, Stage};
 use crate::trust::AllowedSigners;
 use checks::Verdict;
@@ -29,10 +29,18 @@ pub const DEFAULT_MAX_ITEMS: usize = 25;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Reprocessed,
+    /// An assignment ended (`remove_assignment`) or an access removed (`remove_access`).
+    Removed,
+    /// An exception recorded in the register (`accept`).
+    Accepted,
     Skipped,
     Failed,
     /// `--dry-run`: every check passed; this is what would be reprocessed.
     WouldReprocess,
+    /// `--dry-run`: every check passed; this is what would be removed.
+    WouldRemove,
+    /// `--dry-run`: this is what would be accepted.
+    WouldAccept,
     NotApproved,
 }
 
@@ -40,17 +48,32 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Reprocessed => "reprocessed",
+            Outcome::Removed => "removed",
+            Outcome::Accepted => "accepted",
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
             Outcome::WouldReprocess => "would_reprocess",
+            Outcome::WouldRemove => "would_remove",
+            Outcome::WouldAccept => "would_accept",
             Outcome::NotApproved => "not_approved",
         }
     }
 }
 
+/// Removals one run may make unless `--max-removals` raises it: each one takes access away.
+pub const DEFAULT_MAX_REMOVALS: usize = 10;
+/// Graph's write limit per app and tenant (graph-api.md §6): 3,000 requests per 2.5 minutes.
+pub const WRITE_LIMIT: (usize, std::time::Duration) = (3_000, std::time::Duration::from_secs(150));
+
+/// Records an accepted finding in the exceptions register (the run's caller owns the register):
+/// given the item and the reason, returns what was recorded.
+pub type Accepter<'a> = &'a (dyn Fn(&PlanItem, &str) -> Result<String> + Sync);
+
 #[derive(Debug, Clone)]
 pub struct ItemResult {
     pub item: PlanItem,
+    /// The action applied (the approvals' choice, else the item's default).
+    pub action: crate::plan::Action,
     pub outcome: Outcome,
     pub reason: String,
     pub at: Option<DateTime<Utc>>,
@@ -65,11 +88,13 @@ pub struct Approved<'a> {
 
 /// Everything that must be true before anything is read or written. Pure, so every refusal
 /// is tested directly.
+#[allow(clippy::too_many_arguments)] // the limits apply checks, each its own flag
 pub fn preflight<'a>(
     plan: &'a Plan,
     tenant_id: &str,
     now: DateTime<Utc>,
     max_items: usize,
+    max_removals: usize,
     allowed: Option<&AllowedSigners>,
     min_approvers: usize,
 ) -> std::result::Result<Approved<'a>, Refusal> {
@@ -90,7 +115,7 @@ pub fn preflight<'a>(
     let items: Vec<&PlanItem> = plan
         .items
         .iter()
-        .filter(|item| decision.is_approved(&item.assignment_id))
+        .filter(|item| decision.is_approved(item.key()))
         .collect();
     if items.is_empty() {
         return Err(Refusal::NotEnoughApprovers {
@@ -101,6 +126,16 @@ pub fn preflight<'a>(
         return Err(Refusal::TooManyItems {
             approved: items.len(),
             max: max_items,
+        });
+    }
+    let removals = items
+        .iter()
+        .filter(|item| decision.action(item.key()).unwrap_or(item.action).removes())
+        .count();
+    if removals > max_removals {
+        return Err(Refusal::TooManyRemovals {
+            approved: removals,
+            max: max_removals,
         });
     }
     Ok(Approved { items, decision })
@@ -117,6 +152,10 @@ pub struct ApplyRun<'a> {
     pub progress: &'a Progress,
     /// Set by Ctrl-C: no new item starts; the ones in flight finish and are journaled.
     pub stop: Arc<AtomicBool>,
+    /// `--allow-remove`: without it, approved removals are skipped, saying so.
+    pub allow_remove: bool,
+    /// Records `accept` items in the exceptions register.
+    pub accept: Accepter<'a>,
 }
 
 /// This run's outcome per assignment id.
@@ -125,9 +164,17 @@ type Outcomes = HashMap<String, (Outcome, String)>;
 /// The apply stage's note: what happened to the items so far.
 fn tally(outcomes: &Outcomes) -> String {
     let count = |wanted: Outcome| outcomes.values().filter(|(o, _)| *o == wanted).count();
+    let mut note = format!("{} reprocessed", count(Outcome::Reprocessed));
+    for (outcome, name) in [
+        (Outcome::Removed, "removed"),
+        (Outcome::Accepted, "accepted"),
+    ] {
+        if count(outcome) > 0 {
+            note += &format!(", {} {name}", count(outcome));
+        }
+    }
     format!(
-        "{} reprocessed, {} skipped, {} failed",
-        count(Outcome::Reprocessed),
+        "{note}, {} skipped, {} failed",
         count(Outcome::Skipped),
         count(Outcome::Failed)
     )
@@ -178,20 +225,22 @@ impl ApplyRun<'_> {
             .filter(|item| {
                 self.recheck_journal
                     || !matches!(
-                        last.get(&item.assignment_id).map(|e| e.event),
-                        Some(Event::Reprocessed | Event::Skipped)
+                        last.get(item.key()).map(|e| e.event),
+                        Some(
+                            Event::Reprocessed | Event::Skipped | Event::Removed | Event::Accepted
+                        )
                     )
             })
             .collect();
         if self.recheck_journal {
             for item in &pending {
-                last.remove(&item.assignment_id);
+                last.remove(item.key());
             }
         }
         let in_doubt: Vec<String> = pending
             .iter()
-            .filter(|item| last.get(&item.assignment_id).map(|e| e.event) == Some(Event::Sending))
-            .map(|item| item.assignment_id.clone())
+            .filter(|item| last.get(item.key()).map(|e| e.event) == Some(Event::Sending))
+            .map(|item| item.key().to_string())
             .collect();
         if !in_doubt.is_empty() {
             tracing::warn!(items = in_doubt.len(), "an earlier run was interrupted while sending; re-checking those items before anything is sent again");
@@ -208,18 +257,39 @@ impl ApplyRun<'_> {
     ) -> Result<(Vec<&'p PlanItem>, Outcomes)> {
         let current = checks::read_current(self.client, pending).await;
         let holdings = checks::read_holdings(self.client, pending).await;
+        let removing_access: Vec<&PlanItem> = pending
+            .iter()
+            .copied()
+            .filter(|item| self.action_of(item) == Action::RemoveAccess)
+            .collect();
+        let explanations = checks::read_explanations(self.client, &removing_access).await;
         let mut to_send = Vec::new();
         let mut outcomes = Outcomes::new();
         for item in pending {
-            let was_in_doubt = in_doubt.contains(&item.assignment_id);
-            let verdict = match item.kind {
-                ItemKind::Reprocess => checks::judge(item, &current, &holdings),
-                ItemKind::RequestReprocess => checks::judge_request(item, &current, Utc::now()),
+            let was_in_doubt = in_doubt.iter().any(|id| id == item.key());
+            let action = self.action_of(item);
+            let verdict = match action {
+                _ if action.removes() && !self.allow_remove => Verdict::Skip(format!(
+                    "`{action}` was approved, but removals need --allow-remove"
+                )),
+                Action::Reprocess => match item.kind {
+                    ItemKind::Reprocess => checks::judge(item, &current, &holdings),
+                    ItemKind::RequestReprocess => checks::judge_request(item, &current, Utc::now()),
+                },
+                Action::RemoveAssignment => checks::judge_removal(item, &current),
+                Action::RemoveAccess => checks::judge_access(item, &holdings, &explanations),
+                Action::Accept => Verdict::Reprocess,
+                Action::Decide => {
+                    Verdict::Skip("left on `decide`: no action was chosen".to_string())
+                }
+            };
+            let would = match action {
+                Action::RemoveAssignment | Action::RemoveAccess => Outcome::WouldRemove,
+                Action::Accept => Outcome::WouldAccept,
+                _ => Outcome::WouldReprocess,
             };
             let (outcome, reason) = match verdict {
-                Verdict::Reprocess if self.dry_run => {
-                    (Outcome::WouldReprocess, "every check passed".to_string())
-                }
+                Verdict::Reprocess if self.dry_run => (would, "every check passed".to_string()),
                 Verdict::Reprocess => {
                     to_send.push(*item);
                     continue;
@@ -242,9 +312,9 @@ impl ApplyRun<'_> {
                     Outcome::Skipped => Event::Skipped,
                     _ => Event::Failed,
                 };
-                lock(journal).record(event, &item.assignment_id, &reason)?;
+                lock(journal).record(event, item.key(), &reason)?;
             }
-            outcomes.insert(item.assignment_id.clone(), (outcome, reason));
+            outcomes.insert(item.key().to_string(), (outcome, reason));
         }
         Ok((to_send, outcomes))
     }
@@ -261,35 +331,58 @@ impl ApplyRun<'_> {
         let sent_so_far = &AtomicUsize::new(0);
         // The checked items' tally is fixed while sending: count it once.
         let checked = &tally(checked);
+        let pace = &crate::graph::pace::Pace::new(WRITE_LIMIT.0, WRITE_LIMIT.1);
         let sends = to_send.into_iter().map(|item| async move {
+            let key = item.key().to_string();
             if self.stop.load(Ordering::SeqCst) {
                 return Ok((
-                    item.assignment_id.clone(),
+                    key,
                     Outcome::Failed,
                     "not sent: the run was interrupted".to_string(),
                 ));
             }
-            lock(journal).record(Event::Sending, &item.assignment_id, "")?;
-            let path = match (item.kind, &item.request_id) {
-                (ItemKind::RequestReprocess, Some(request)) => paths::request_reprocess(request),
-                _ => paths::reprocess(&item.assignment_id),
+            lock(journal).record(Event::Sending, &key, "")?;
+            let (event, outcome, reason) = match self.action_of(item) {
+                Action::Accept => {
+                    let reason = self
+                        .approved
+                        .decision
+                        .reasons
+                        .get(&key.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or_default();
+                    match (self.accept)(item, &reason) {
+                        Ok(recorded) => (Event::Accepted, Outcome::Accepted, recorded),
+                        Err(error) => (Event::Failed, Outcome::Failed, error.to_string()),
+                    }
+                }
+                action => {
+                    pace.wait().await;
+                    match self.write(item, action).await {
+                        Ok((removed, reason)) => (
+                            if removed {
+                                Event::Removed
+                            } else {
+                                Event::Reprocessed
+                            },
+                            if removed {
+                                Outcome::Removed
+                            } else {
+                                Outcome::Reprocessed
+                            },
+                            reason,
+                        ),
+                        Err(error) => (Event::Failed, Outcome::Failed, error.reason()),
+                    }
+                }
             };
-            let url = self.client.url(&path);
-            let (event, outcome, reason) = match self.client.post_action(&url).await {
-                Ok(status) => (
-                    Event::Reprocessed,
-                    Outcome::Reprocessed,
-                    format!("{status} Accepted"),
-                ),
-                Err(error) => (Event::Failed, Outcome::Failed, error.reason()),
-            };
-            lock(journal).record(event, &item.assignment_id, &reason)?;
+            lock(journal).record(event, &key, &reason)?;
             let sent = sent_so_far.fetch_add(1, Ordering::Relaxed) + 1;
             stage.counter().add(1);
             stage
                 .counter()
                 .set_note(format!("{checked}, {sent} sent this run"));
-            Ok::<_, Error>((item.assignment_id.clone(), outcome, reason))
+            Ok::<_, Error>((key, outcome, reason))
         });
         let sent: Vec<Result<(String, Outcome, String)>> = futures_util::stream::iter(sends)
             .buffer_unordered(self.client.concurrency())
@@ -315,42 +408,63 @@ impl ApplyRun<'_> {
             .items
             .iter()
             .map(|item| {
-                let approved = decision.is_approved(&item.assignment_id);
-                let (outcome, reason, at) =
-                    if let Some((outcome, reason)) = outcomes.remove(&item.assignment_id) {
-                        (outcome, reason, Some(now))
-                    } else if let Some(entry) = last.remove(&item.assignment_id) {
-                        let outcome = match entry.event {
-                            Event::Reprocessed => Outcome::Reprocessed,
-                            Event::Skipped => Outcome::Skipped,
-                            _ => Outcome::Failed,
-                        };
-                        (
-                            outcome,
-                            format!("{} (earlier run)", entry.detail),
-                            Some(entry.at),
-                        )
-                    } else if approved {
-                        (Outcome::Failed, "not attempted".to_string(), None)
-                    } else {
-                        let by = decision.approvers(&item.assignment_id);
-                        (
-                            Outcome::NotApproved,
-                            format!(
-                                "approved by {} of the {} required{}",
-                                by.len(),
-                                decision.min_approvers,
-                                if by.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" ({})", by.join(", "))
-                                }
-                            ),
-                            None,
-                        )
+                let approved = decision.is_approved(item.key());
+                let (outcome, reason, at) = if let Some((outcome, reason)) =
+                    outcomes.remove(item.key())
+                {
+                    (outcome, reason, Some(now))
+                } else if let Some(entry) = last.remove(item.key()) {
+                    let outcome = match entry.event {
+                        Event::Reprocessed => Outcome::Reprocessed,
+                        Event::Removed => Outcome::Removed,
+                        Event::Accepted => Outcome::Accepted,
+                        Event::Skipped => Outcome::Skipped,
+                        _ => Outcome::Failed,
                     };
+                    (
+                        outcome,
+                        format!("{} (earlier run)", entry.detail),
+                        Some(entry.at),
+                    )
+                } else if approved {
+                    (Outcome::Failed, "not attempted".to_string(), None)
+                } else if decision
+                    .conflicts
+                    .contains(&item.key().to_ascii_lowercase())
+                {
+                    (
+                        Outcome::NotApproved,
+                        "its approvers chose different actions: approve it again with one"
+                            .to_string(),
+                        None,
+                    )
+                } else if item.action == Action::Decide && decision.approvers(item.key()).is_empty()
+                {
+                    (
+                        Outcome::NotApproved,
+                        "left on `decide`: no action until a reviewer chooses one".to_string(),
+                        None,
+                    )
+                } else {
+                    let by = decision.approvers(item.key());
+                    (
+                        Outcome::NotApproved,
+                        format!(
+                            "approved by {} of the {} required{}",
+                            by.len(),
+                            decision.min_approvers,
+                            if by.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", by.join(", "))
+                            }
+                        ),
+                        None,
+                    )
+                };
                 ItemResult {
                     item: item.clone(),
+                    action: self.action_of(item),
                     outcome,
                     reason,
                     at,
@@ -361,6 +475,88 @@ impl ApplyRun<'_> {
 }
 
 impl ApplyRun<'_> {
+    /// The action to apply: what the approvals chose, else the item's default.
+    fn action_of(&self, item: &PlanItem) -> Action {
+        self.approved
+            .decision
+            .action(item.key())
+            .unwrap_or(item.action)
+    }
+
+    /// The Graph write of one item; `Ok((removed, detail))`.
+    async fn write(
+        &self,
+        item: &PlanItem,
+        action: Action,
+    ) -> std::result::Result<(bool, String), crate::graph::GraphError> {
+        match action {
+            Action::RemoveAssignment => {
+                let body = serde_json::json!({
+                    "requestType": "adminRemove",
+                    "assignment": {"id": item.assignment_id},
+                });
+                let url = self.client.url(&paths::assignment_requests());
+                let request = self.client.post_json(&url, &body).await?;
+                let id = request.get("id").and_then(|v| v.as_str()).unwrap_or("?");
+                Ok((true, format!("assignment ended: adminRemove request {id}")))
+            }
+            Action::RemoveAccess => self.remove_access(item).await,
+            _ => {
+                let path = match (item.kind, &item.request_id) {
+                    (ItemKind::RequestReprocess, Some(request)) => {
+                        paths::request_reprocess(request)
+                    }
+                    _ => paths::reprocess(&item.assignment_id),
+                };
+                let status = self.client.post_action(&self.client.url(&path)).await?;
+                Ok((false, format!("{status} Accepted")))
+            }
+        }
+    }
+
+    /// Removes a group membership or ownership (`$ref`), or an app role assignment (found by
+    /// principal and role among the service principal's assignments, which carry its id).
+    async fn remove_access(
+        &self,
+        item: &PlanItem,
+    ) -> std::result::Result<(bool, String), crate::graph::GraphError> {
+        let Some(role) = &item.unexplained else {
+            return Ok((false, "the item names no access".into()));
+        };
+        if role.resource_type == crate::snapshot::roles::GROUP {
+            let collection = if role.role == "owner" {
+                "owners"
+            } else {
+                "members"
+            };
+            let path = paths::group_reference(&role.resource_id, collection, &item.user_id);
+            let status = self.client.delete(&self.client.url(&path)).await?;
+            return Ok((
+                true,
+                format!("{status}: removed from the group's {collection}"),
+            ));
+        }
+        let list = self
+            .client
+            .list(
+                &self
+                    .client
+                    .url(&paths::app_role_assignments_with_ids(&role.resource_id)),
+            )
+            .await?;
+        let found = list.iter().find(|a| {
+            let text = |name: &str| a.get(name).and_then(|v| v.as_str()).unwrap_or("");
+            text("principalId").eq_ignore_ascii_case(&item.user_id)
+                && text("appRoleId").eq_ignore_ascii_case(&role.role)
+        });
+        let Some(id) = found.and_then(|a| a.get("id")).and_then(|v| v.as_str()) else {
+            return Ok((false, "the app role assignment is gone already".into()));
+        };
+        let path = paths::app_role_assigned(&role.resource_id, id);
+        let status = self.client.delete(&self.client.url(&path)).await?;
+        Ok((true, format!("{status}: app role assignment {id} removed")))
+    }
+
     /// The journal's run line: who approved, so the journal names its approvers.
     fn approvers_line(&self) -> String {
         let mut principals: Vec<&str> = self

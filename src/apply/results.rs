@@ -12,7 +12,7 @@ pub const APPLY_RESULTS_CSV: &str = "apply-results.csv";
 pub const APPLY_RESULTS_XLSX: &str = "apply-results.xlsx";
 pub const VERIFY_RESULTS_CSV: &str = "verify-results.csv";
 
-const HEADER: [&str; 7] = [
+const HEADER: [&str; 9] = [
     "assignment_id",
     "user_id",
     "user_display_name",
@@ -20,9 +20,11 @@ const HEADER: [&str; 7] = [
     "outcome",
     "reason",
     "at",
+    "item_id",
+    "action",
 ];
 
-fn row(result: &ItemResult) -> [String; 7] {
+fn row(result: &ItemResult) -> [String; 9] {
     [
         result.item.assignment_id.clone(),
         result.item.user_id.clone(),
@@ -31,6 +33,8 @@ fn row(result: &ItemResult) -> [String; 7] {
         result.outcome.as_str().to_string(),
         result.reason.clone(),
         result.at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        result.item.key().to_string(),
+        result.action.to_string(),
     ]
 }
 

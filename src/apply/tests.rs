@@ -22,6 +22,7 @@ fn unapproved() -> Plan {
         .map(|id| PlanItem {
             kind: crate::plan::ItemKind::Reprocess,
             request_id: None,
+            item_id: None,
             assignment_id: id.to_string(),
             access_package_id: "p".into(),
             access_package_name: "P".into(),
@@ -37,6 +38,9 @@ fn unapproved() -> Plan {
                 cause: None,
             }],
             reason: String::new(),
+            unexplained: None,
+            action: crate::plan::Action::Reprocess,
+            actions: Vec::new(),
         })
         .collect();
     Plan {
@@ -64,6 +68,7 @@ fn plan(approved: &[&str]) -> Plan {
             "Ada",
             None,
             approved.iter().map(|s| s.to_string()).collect(),
+            Default::default(),
             "test".into(),
             created,
             None,
@@ -88,12 +93,12 @@ fn ids(approved: &Approved) -> Vec<String> {
 #[test]
 fn an_approved_plan_passes_with_its_approved_items() {
     let plan = plan(&[A1, A3]);
-    let approved = preflight(&plan, "T1", now(), 25, None, 1).unwrap();
+    let approved = preflight(&plan, "T1", now(), 25, 10, None, 1).unwrap();
     assert_eq!(ids(&approved), [A1, A3]);
 }
 
 fn refusal(plan: &Plan, tenant: &str, at: DateTime<Utc>, max: usize) -> Refusal {
-    match preflight(plan, tenant, at, max, None, 1) {
+    match preflight(plan, tenant, at, max, 10, None, 1) {
         Err(refusal) => refusal,
         Ok(_) => panic!("expected a refusal"),
     }
@@ -153,7 +158,15 @@ fn forged_approvals_are_refused() {
     let mut copied = plan(&[]);
     let created = other.created;
     other
-        .approve("Ada", None, vec![A1.into()], "test".into(), created, None)
+        .approve(
+            "Ada",
+            None,
+            vec![A1.into()],
+            Default::default(),
+            "test".into(),
+            created,
+            None,
+        )
         .unwrap();
     copied.approvals = other.approvals.clone();
     assert!(matches!(
@@ -213,6 +226,7 @@ fn approve_signed(plan: &mut Plan, approver: &str, key: &Key, items: &[&str]) {
         approver,
         None,
         items,
+        Default::default(),
         "test".into(),
         created,
         Some(Signed {
@@ -242,7 +256,7 @@ fn signed_approvals_and_four_eyes() {
         allowed: &trust::AllowedSigners,
         min: usize,
     ) -> std::result::Result<Approved<'p>, Refusal> {
-        preflight(plan, "t1", now(), 25, Some(allowed), min)
+        preflight(plan, "t1", now(), 25, 10, Some(allowed), min)
     }
 
     // Unsigned approvals are refused once a policy is configured.
@@ -284,7 +298,7 @@ fn signed_approvals_and_four_eyes() {
     );
     // Four eyes without signatures is refused outright.
     assert!(matches!(
-        preflight(&twice, "t1", now(), 25, None, 2).err(),
+        preflight(&twice, "t1", now(), 25, 10, None, 2).err(),
         Some(Refusal::FourEyesNeedsSignatures { min: 2 })
     ));
 }

@@ -39,6 +39,7 @@ pub fn run(
         &tenant,
         now,
         args.max_items,
+        args.max_removals,
         allowed.as_ref(),
         args.approvals.min_approvers,
     )
@@ -64,6 +65,12 @@ pub fn run(
             }
         });
     }
+    let register = std::sync::Mutex::new(());
+    let accept = |item: &crate::plan::PlanItem, reason: &str| -> Result<String> {
+        // One writer at a time: each append re-reads and re-checks the whole register.
+        let _one = register.lock().unwrap_or_else(|p| p.into_inner());
+        accept_item(args, &plan, item, reason, now)
+    };
     let outcomes = runtime.block_on(
         ApplyRun {
             client: &connection.client,
@@ -74,6 +81,8 @@ pub fn run(
             recheck_journal: args.recheck_journal,
             progress: &progress,
             stop: stop.clone(),
+            allow_remove: args.allow_remove,
+            accept: &accept,
         }
         .run(),
     )?;
@@ -88,10 +97,14 @@ pub fn run(
     let failed = count(ItemOutcome::Failed);
     if !printer.is_quiet() {
         printer.status(format_args!(
-            "{}: {} reprocessed, {} would be reprocessed, {} skipped, {} failed, {} not approved",
+            "{}: {} reprocessed, {} removed, {} accepted, {} would be applied, {} skipped, {} failed, {} not approved",
             if args.dry_run { "Dry run" } else { "Applied" },
             count(ItemOutcome::Reprocessed),
-            count(ItemOutcome::WouldReprocess),
+            count(ItemOutcome::Removed),
+            count(ItemOutcome::Accepted),
+            count(ItemOutcome::WouldReprocess)
+                + count(ItemOutcome::WouldRemove)
+                + count(ItemOutcome::WouldAccept),
             count(ItemOutcome::Skipped),
             failed,
             count(ItemOutcome::NotApproved)
@@ -118,6 +131,72 @@ pub fn run(
     } else {
         Outcome::Clean
     })
+}
+
+/// Records an approved `accept` in the exceptions register: the assignment (missing access) or
+/// the user's role on the resource (access without assignment), by the item's approvers,
+/// until `--accept-days` from now.
+fn accept_item(
+    args: &settings::ApplySettings,
+    plan: &Plan,
+    item: &crate::plan::PlanItem,
+    reason: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<String> {
+    let Some(path) = &args.exceptions else {
+        return Err(Error::settings(
+            "`accept` records an exception: name the register with --exceptions FILE (or `exceptions` in the configuration file)",
+        ));
+    };
+    let covers = match &item.unexplained {
+        Some(role) => vec![
+            ("user_id", item.user_id.clone()),
+            ("resource_type", role.resource_type.clone()),
+            ("resource_id", role.resource_id.clone()),
+            ("role", role.role.clone()),
+            (
+                "category",
+                crate::audit::ACCESS_WITHOUT_ASSIGNMENT.to_string(),
+            ),
+        ],
+        None => vec![
+            ("assignment_id", item.assignment_id.clone()),
+            ("category", crate::audit::MISSING_ACCESS.to_string()),
+        ],
+    };
+    let approvers: Vec<&str> = plan
+        .approvals
+        .iter()
+        .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+        .map(|a| a.approver.as_str())
+        .collect();
+    let tickets: Vec<&str> = plan
+        .approvals
+        .iter()
+        .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+        .filter_map(|a| a.ticket.as_deref())
+        .collect();
+    let expires = (now + chrono::Duration::days(args.accept_days)).date_naive();
+    let key: String = item
+        .key()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    let new = crate::exceptions::NewException {
+        id: format!("accepted-{key}-{}", plan.run),
+        covers,
+        reason: reason.to_string(),
+        approver: approvers.join("; "),
+        expires,
+        ticket: tickets.join("; "),
+    };
+    crate::exceptions::append(path, &new)?;
+    Ok(format!(
+        "exception {} recorded in {} until {expires}",
+        new.id,
+        path.display()
+    ))
 }
 
 /// The folder a plan sits in (its journal, results and lock go beside it).

@@ -57,6 +57,8 @@ pub struct RunOptions<'a> {
     pub progress: &'a Progress,
     /// The live read's Graph figures, for the summary and the index.
     pub graph: Option<crate::graph::StatsReport>,
+    /// Each plan item's default action by category and cause.
+    pub remedies: &'a crate::plan::Remedies,
 }
 
 pub fn run(
@@ -101,6 +103,7 @@ pub fn run(
             sign_key: settings.sign_key.as_deref(),
             progress: &progress,
             graph: graph.clone(),
+            remedies: &settings.remedies,
         },
         extras,
     )?;
@@ -398,6 +401,7 @@ fn write_reports(
             run_name,
             options.now,
             options.expiry_days,
+            options.remedies,
         )?;
         let path = run_dir.join(report::PLAN_JSON);
         plan.write(&path)?;

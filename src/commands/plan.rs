@@ -24,10 +24,12 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
                 only: args.only.clone(),
                 exclude: args.exclude.clone(),
             };
-            let items = plan
-                .select(&selection)
-                .map_err(|reason| Error::refused(&args.plan, reason))?;
-            printer.data_text(&plan.statement(&items))?;
+            let refuse = |reason| Error::refused(&args.plan, reason);
+            let items = plan.select(&selection, args.action).map_err(refuse)?;
+            let choices = plan
+                .choose(&items, args.action, args.reason.as_deref())
+                .map_err(refuse)?;
+            printer.data_text(&plan.statement_with(&items, &choices))?;
             Ok(Outcome::Clean)
         }
     }
@@ -36,23 +38,39 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
 fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
     let mut plan = Plan::read(&args.plan)?;
     let refuse = |reason: Refusal| Error::refused(&args.plan, reason);
-    let (approved, source) = match &args.from_xlsx {
-        Some(workbook) => (
-            approved_in_workbook(&plan, workbook)?,
-            format!("workbook {}", workbook.display()),
-        ),
+    let (approved, choices, source) = match &args.from_xlsx {
+        Some(workbook) => {
+            let (approved, choices) = approved_in_workbook(&plan, workbook)?;
+            (
+                approved,
+                choices,
+                format!("workbook {}", workbook.display()),
+            )
+        }
         None => {
             let selection = Selection {
                 only: args.only.clone(),
                 exclude: args.exclude.clone(),
             };
-            (
-                plan.select(&selection).map_err(refuse)?,
-                "command line".to_string(),
-            )
+            let approved = plan.select(&selection, args.action).map_err(refuse)?;
+            let undecided = plan
+                .items
+                .iter()
+                .filter(|i| i.action == crate::plan::Action::Decide)
+                .filter(|i| !approved.iter().any(|a| a.eq_ignore_ascii_case(i.key())))
+                .count();
+            if undecided > 0 && args.action.is_none() {
+                printer.status(format_args!(
+                    "{undecided} item(s) left on `decide` are not approved: choose their action with --action ACTION --only ID (or in the workbook's `action` column)"
+                ));
+            }
+            let choices = plan
+                .choose(&approved, args.action, args.reason.as_deref())
+                .map_err(refuse)?;
+            (approved, choices, "command line".to_string())
         }
     };
-    let statement = plan.statement(&approved);
+    let statement = plan.statement_with(&approved, &choices);
     let signed = sign(args, &statement)?;
     if let (Some(allowed), Some(signed)) = (&args.allowed_signers, &signed) {
         // Refuse now what apply would refuse later.
@@ -69,6 +87,7 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
         &args.approver,
         args.ticket.clone(),
         approved,
+        choices,
         source,
         now,
         signed,
@@ -164,27 +183,51 @@ pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
         );
     }
     for (number, item) in plan.items.iter().enumerate() {
-        let by: Vec<&str> = plan
+        let approvals: Vec<&crate::plan::approval::Approval> = plan
             .approvals
             .iter()
-            .filter(|a| a.items.contains(&item.assignment_id))
-            .map(|a| a.approver.as_str())
+            .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
             .collect();
+        let by: Vec<&str> = approvals.iter().map(|a| a.approver.as_str()).collect();
+        let chosen = approvals
+            .iter()
+            .find_map(|a| a.choices.get(&item.key().to_ascii_lowercase()))
+            .map_or(item.action, |c| c.action);
         let mark = if by.is_empty() {
             "[pending]".to_string()
         } else {
             format!("[approved by {}]", by.join(", "))
         };
+        let choices: Vec<&str> = item.choices().iter().map(|a| a.as_str()).collect();
+        let subject = if item.item_id.is_some() {
+            format!("access {}", item.key())
+        } else {
+            format!("assignment {}", item.assignment_id)
+        };
         out += &format!(
-            "\n{:>3}. {mark} assignment {}\n     user {} <{}> ({})\n     package {} ({})\n",
+            "\n{:>3}. {mark} {subject}\n     action {chosen} (choices: {})\n     user {} <{}> ({})\n     package {} ({})\n",
             number + 1,
-            item.assignment_id,
+            choices.join(", "),
             item.user_display_name,
             item.user_principal_name,
             item.user_id,
             item.access_package_name,
             item.access_package_id
         );
+        if let Some(role) = &item.unexplained {
+            out += &format!(
+                "     held without assignment: {} {} of {} ({})\n",
+                role.resource_type,
+                role.role_name_or_role(),
+                if role.resource_name.is_empty() {
+                    &role.resource_id
+                } else {
+                    &role.resource_name
+                },
+                role.resource_id
+            );
+        }
+        out += &format!("     why: {}\n", item.reason);
         for role in &item.missing_roles {
             let name = if role.resource_name.is_empty() {
                 &role.resource_id

@@ -3,13 +3,14 @@
 
 use super::{connect, Outcome};
 use crate::apply::checks::{read_current, read_holdings, role_held};
+use crate::apply::checks::{Current, Holdings};
 use crate::apply::results::{write_csv, VERIFY_RESULTS_CSV};
 use crate::cli::VerifyArgs;
 use crate::config::Config;
 use crate::error::{Error, Refusal, Result};
 use crate::output::Printer;
 use crate::plan::approval::{self, Decision};
-use crate::plan::{ItemKind, Plan};
+use crate::plan::{Action, ItemKind, Plan, PlanItem};
 use crate::settings::{self, Given};
 
 pub fn run(
@@ -56,10 +57,15 @@ pub fn run(
     let progress = connect::progress(printer);
     progress.watch(&connection.client);
     let stage = progress.stage("verify", Some(items.len() as u64));
+    let action_of =
+        |item: &crate::plan::PlanItem| decision.action(item.key()).unwrap_or(item.action);
+    // A retried delivery and an ended assignment are verified by the assignment's state.
     let requests: Vec<_> = items
         .iter()
         .copied()
-        .filter(|i| i.kind == ItemKind::RequestReprocess)
+        .filter(|i| {
+            i.kind == ItemKind::RequestReprocess || action_of(i) == Action::RemoveAssignment
+        })
         .collect();
     let runtime = connect::runtime()?;
     let holdings = runtime.block_on(read_holdings(&connection.client, &items));
@@ -69,8 +75,37 @@ pub fn run(
     stage.finish();
     let mut rows = Vec::new();
     let (mut restored, mut missing, mut unknown) = (0, 0, 0);
+    let (mut removed, mut present) = (0, 0);
     for item in &plan.items {
-        let approved = !plan.approvals.is_empty() && decision.is_approved(&item.assignment_id);
+        let approved = !plan.approvals.is_empty() && decision.is_approved(item.key());
+        let action = action_of(item);
+        // Access without assignment is checked as a removal (held or not) whether or not one
+        // was approved; an ended assignment and an accepted finding only when approved.
+        let remedy = match action {
+            Action::Accept if approved => Some(Action::Accept),
+            _ if item.unexplained.is_some() => Some(Action::RemoveAccess),
+            Action::RemoveAssignment if approved => Some(Action::RemoveAssignment),
+            _ => None,
+        };
+        if let Some(remedy) = remedy {
+            let (status, detail) = verify_remedy(item, remedy, &holdings, &current);
+            match status {
+                "removed" if approved => removed += 1,
+                "still_present" if approved => present += 1,
+                "unverifiable" => unknown += 1,
+                _ => {}
+            }
+            rows.push(vec![
+                item.key().to_string(),
+                item.user_id.clone(),
+                item.user_display_name.clone(),
+                if approved { "yes" } else { "no" }.to_string(),
+                status.to_string(),
+                detail,
+                action.to_string(),
+            ]);
+            continue;
+        }
         let checks: Vec<_> = match item.kind {
             ItemKind::Reprocess => item
                 .missing_roles
@@ -129,12 +164,13 @@ pub fn run(
             _ => detail,
         };
         rows.push(vec![
-            item.assignment_id.clone(),
+            item.key().to_string(),
             item.user_id.clone(),
             item.user_display_name.clone(),
             if approved { "yes" } else { "no" }.to_string(),
             status.to_string(),
             detail.join("; "),
+            action.to_string(),
         ]);
     }
     let dir = args
@@ -152,22 +188,83 @@ pub fn run(
             "approved",
             "status",
             "roles",
+            "action",
         ],
         rows.into_iter(),
     )?;
     if !printer.is_quiet() {
         printer.status(format_args!(
-            "Verified {} items: {restored} restored, {missing} approved still missing, {unknown} unverifiable",
+            "Verified {} items: {restored} restored, {missing} approved still missing, {removed} removed, {present} approved removals still present, {unknown} unverifiable",
             plan.items.len()
         ));
         printer.status(format_args!("Wrote {}", path.display()));
     }
     printer.data(format_args!("{}", path.display()))?;
-    Ok(if missing > 0 && args.detailed_exitcode {
+    Ok(if (missing > 0 || present > 0) && args.detailed_exitcode {
         Outcome::Drift {
             detailed_exitcode: true,
         }
     } else {
         Outcome::Clean
     })
+}
+
+/// Whether an approved remedy took effect: an ended assignment is no longer delivered, removed
+/// access is no longer held; an accepted finding was recorded, not changed.
+fn verify_remedy(
+    item: &PlanItem,
+    action: Action,
+    holdings: &Holdings,
+    current: &Current,
+) -> (&'static str, String) {
+    match action {
+        Action::RemoveAssignment => match current.assignments.get(&item.assignment_id) {
+            Some(Ok(assignment)) => {
+                let state = assignment
+                    .get("state")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                if state.eq_ignore_ascii_case("delivered") {
+                    ("still_present", "the assignment is still delivered".into())
+                } else {
+                    ("removed", format!("the assignment is `{state}`"))
+                }
+            }
+            Some(Err(e)) if e.status() == Some(404) => {
+                ("removed", "the assignment no longer exists".into())
+            }
+            Some(Err(e)) => ("unverifiable", e.reason()),
+            None => ("unverifiable", "not read".into()),
+        },
+        Action::RemoveAccess => match item
+            .unexplained
+            .as_ref()
+            .map(|role| (role, role_held(holdings, &item.user_id, role)))
+        {
+            Some((role, Ok(false))) => (
+                "removed",
+                format!(
+                    "{} {} of {}: not held",
+                    role.resource_type,
+                    role.role_name_or_role(),
+                    role.resource_id
+                ),
+            ),
+            Some((role, Ok(true))) => (
+                "still_present",
+                format!(
+                    "{} {} of {}: still held",
+                    role.resource_type,
+                    role.role_name_or_role(),
+                    role.resource_id
+                ),
+            ),
+            Some((_, Err(reason))) => ("unverifiable", reason),
+            None => ("unverifiable", "the item names no access".into()),
+        },
+        _ => (
+            "accepted",
+            "recorded as an exception; nothing changed".into(),
+        ),
+    }
 }

@@ -418,7 +418,7 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
         .approvals
         .iter()
         .map(|approval| {
-            let statement = plan.statement(&approval.items);
+            let statement = plan.statement_with(&approval.items, &approval.choices);
             let signed = match (&approval.signature, policy) {
                 (None, _) => "unsigned".to_string(),
                 (Some(signature), Some(policy)) => match policy.verify_for(

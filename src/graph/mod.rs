@@ -324,6 +324,28 @@ impl GraphClient {
         }
     }
 
+    /// POST a JSON body (e.g. an assignment request); returns the 2xx answer's body (or null).
+    pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, GraphError> {
+        let answer = self.execute(Method::POST, url, Some(body)).await?;
+        let request = format!("POST {}", self.relative(url));
+        if (200..300).contains(&answer.status) {
+            Ok(serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
+        } else {
+            Err(status_error(&request, answer.status, &answer.body))
+        }
+    }
+
+    /// DELETE (a member `$ref`, an app role assignment); returns the 2xx status.
+    pub async fn delete(&self, url: &str) -> Result<u16, GraphError> {
+        let answer = self.execute(Method::DELETE, url, None).await?;
+        let request = format!("DELETE {}", self.relative(url));
+        if (200..300).contains(&answer.status) {
+            Ok(answer.status)
+        } else {
+            Err(status_error(&request, answer.status, &answer.body))
+        }
+    }
+
     /// Every item of a collection, following `@odata.nextLink` verbatim until it is absent.
     pub async fn list(&self, url: &str) -> Result<Vec<Value>, GraphError> {
         self.list_with(url, &|_| {}).await

@@ -40,6 +40,47 @@ pub fn assignment(id: &str) -> String {
     )
 }
 
+/// Assignment requests (POST one to end an assignment: `adminRemove`).
+pub fn assignment_requests() -> String {
+    format!("{ENTITLEMENT}/assignmentRequests")
+}
+
+/// A user's delivered assignments with their packages (is an access explained?).
+pub fn delivered_assignments_of(user_id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignments?$filter=target/objectId eq {} and state eq 'Delivered'&$expand=accessPackage",
+        odata_literal(user_id)
+    )
+}
+
+/// A direct member or owner (`collection`: `members` or `owners`) of a group, as a reference
+/// to DELETE.
+pub fn group_reference(group_id: &str, collection: &str, object_id: &str) -> String {
+    format!(
+        "groups/{}/{}/{}/$ref",
+        encode_segment(group_id),
+        encode_segment(collection),
+        encode_segment(object_id)
+    )
+}
+
+/// One app role assignment of a service principal, to DELETE.
+pub fn app_role_assigned(service_principal_id: &str, assignment_id: &str) -> String {
+    format!(
+        "servicePrincipals/{}/appRoleAssignedTo/{}",
+        encode_segment(service_principal_id),
+        encode_segment(assignment_id)
+    )
+}
+
+/// The app role assignments of a service principal with their ids.
+pub fn app_role_assignments_with_ids(service_principal_id: &str) -> String {
+    format!(
+        "servicePrincipals/{}/appRoleAssignedTo?$select=id,principalId,principalType,appRoleId&$top={PAGE_SIZE}",
+        encode_segment(service_principal_id)
+    )
+}
+
 /// The reprocess action of one assignment.
 pub fn reprocess(assignment_id: &str) -> String {
     format!(

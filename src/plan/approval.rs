@@ -1,14 +1,14 @@
 //! Approval of a plan: who approved which items, when, under which ticket. Approval never
 //! changes the items; it is bound to their digest.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use calamine::{open_workbook, Data, Xlsx};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Plan;
+use super::{Action, Plan};
 use crate::error::{Error, Refusal, Result};
 use crate::trust::{AllowedSigners, TrustError};
 
@@ -16,9 +16,23 @@ use crate::trust::{AllowedSigners, TrustError};
 pub const PLAN_SHEET: &str = "Plan";
 pub const APPROVE_COLUMN: &str = "approve";
 pub const ASSIGNMENT_COLUMN: &str = "assignment_id";
+pub const ITEM_COLUMN: &str = "item_id";
 /// The plan digest on every item row: a workbook of another run's plan is refused even when
 /// its assignment ids match.
 pub const DIGEST_COLUMN: &str = "plan_digest";
+/// The reviewer's action for the row (a drop-down of the row's choices) and, for `accept`,
+/// the reason recorded with the exception.
+pub const ACTION_COLUMN: &str = "action";
+pub const REASON_COLUMN: &str = "accept_reason";
+
+/// The action an approver chose for an item, where it is not the plan's default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub action: Action,
+    /// Why the finding is accepted (`accept`): recorded with the exception.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
@@ -40,6 +54,10 @@ pub struct Approval {
     /// The signing key's fingerprint, for people reading the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Item id → the action chosen where it differs from the item's default (signed with the
+    /// items: see [`Plan::statement_with`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub choices: BTreeMap<String, Choice>,
 }
 
 /// What to approve: everything, or a selection.
@@ -59,12 +77,15 @@ pub struct Signed {
 const SKEW_MINUTES: i64 = 5;
 
 impl Plan {
-    /// Adds an approval of `approved` (assignment ids of this plan) to the plan's list.
+    /// Adds an approval of `approved` (item ids of this plan) to the plan's list, with the
+    /// actions chosen where they differ from the defaults.
+    #[allow(clippy::too_many_arguments)] // the approval's own fields
     pub fn approve(
         &mut self,
         approver: &str,
         ticket: Option<String>,
         approved: Vec<String>,
+        choices: BTreeMap<String, Choice>,
         source: String,
         now: DateTime<Utc>,
         signed: Option<Signed>,
@@ -95,19 +116,78 @@ impl Plan {
             source,
             signature,
             key,
+            choices,
         });
         Ok(())
     }
 
-    /// Assignment ids selected by `--only` / `--exclude`, in plan order. Unknown ids are errors.
-    pub fn select(&self, selection: &Selection) -> std::result::Result<Vec<String>, Refusal> {
-        let known: HashSet<&str> = self
+    /// The choices of `action` (with `reason`) for the `approved` items, checked against each
+    /// item's choices; an item whose default is already `action` needs none.
+    pub fn choose(
+        &self,
+        approved: &[String],
+        action: Option<Action>,
+        reason: Option<&str>,
+    ) -> std::result::Result<BTreeMap<String, Choice>, Refusal> {
+        let mut choices = BTreeMap::new();
+        let by_key: HashMap<String, &super::PlanItem> = self
             .items
             .iter()
-            .map(|i| i.assignment_id.as_str())
+            .map(|i| (i.key().to_ascii_lowercase(), i))
+            .collect();
+        for id in approved {
+            let Some(item) = by_key.get(&id.to_ascii_lowercase()) else {
+                return Err(Refusal::UnknownItem { id: id.clone() });
+            };
+            let chosen = action.unwrap_or(item.action);
+            if !item.choices().contains(&chosen) {
+                return Err(Refusal::ActionNotAllowed {
+                    id: id.clone(),
+                    action: chosen.to_string(),
+                    allowed: super::remedy::names(&item.choices()),
+                });
+            }
+            if chosen == Action::Decide {
+                return Err(Refusal::Undecided { id: id.clone() });
+            }
+            let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+            if chosen == Action::Accept && reason.is_none() {
+                return Err(Refusal::AcceptNeedsReason { id: id.clone() });
+            }
+            if reason.is_some_and(|r| r.contains(['\n', '\r'])) {
+                return Err(Refusal::AcceptNeedsReason { id: id.clone() });
+            }
+            if chosen != item.action || chosen == Action::Accept {
+                choices.insert(
+                    id.to_ascii_lowercase(),
+                    Choice {
+                        action: chosen,
+                        reason: reason
+                            .filter(|_| chosen == Action::Accept)
+                            .map(str::to_string),
+                    },
+                );
+            }
+        }
+        Ok(choices)
+    }
+
+    /// Item ids selected by `--only` / `--exclude`, in plan order. Unknown ids are errors.
+    /// Without `--only` and without an action chosen, items left on `decide` are not selected
+    /// (approving "everything" never picks an action for them); named with `--only`, they are,
+    /// and [`Plan::choose`] then asks for an action.
+    pub fn select(
+        &self,
+        selection: &Selection,
+        action: Option<Action>,
+    ) -> std::result::Result<Vec<String>, Refusal> {
+        let known: HashSet<String> = self
+            .items
+            .iter()
+            .map(|i| i.key().to_ascii_lowercase())
             .collect();
         for id in selection.only.iter().chain(&selection.exclude) {
-            if !known.contains(id.to_ascii_lowercase().as_str()) {
+            if !known.contains(&id.to_ascii_lowercase()) {
                 return Err(Refusal::UnknownItem { id: id.clone() });
             }
         }
@@ -121,12 +201,28 @@ impl Plan {
             .iter()
             .map(|s| s.to_ascii_lowercase())
             .collect();
-        Ok(self
+        let undecided = |item: &super::PlanItem| {
+            action.is_none() && only.is_empty() && item.action == Action::Decide
+        };
+        let picked: Vec<String> = self
             .items
             .iter()
-            .map(|item| item.assignment_id.clone())
+            .filter(|item| !undecided(item))
+            .map(|item| item.key().to_ascii_lowercase())
             .filter(|id| (only.is_empty() || only.contains(id)) && !exclude.contains(id))
-            .collect())
+            .collect();
+        // An action chosen for every item applies to the items that can take it.
+        Ok(match action {
+            Some(action) if only.is_empty() => picked
+                .into_iter()
+                .filter(|id| {
+                    self.items
+                        .iter()
+                        .any(|i| i.key().eq_ignore_ascii_case(id) && i.choices().contains(&action))
+                })
+                .collect(),
+            _ => picked,
+        })
     }
 }
 
@@ -135,7 +231,10 @@ impl Plan {
 ///
 /// The sheet is streamed cell by cell into a grid of the plan's size: a workbook claiming a
 /// huge sheet (one value in `XFD1048576`) is refused instead of allocated.
-pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
+pub fn approved_in_workbook(
+    plan: &Plan,
+    path: &Path,
+) -> Result<(Vec<String>, BTreeMap<String, Choice>)> {
     let refuse = |message: String| Error::refused(path, Refusal::Workbook { message });
     entra_model::input::check_regular_file(path)?;
     let mut workbook: Xlsx<_> =
@@ -150,7 +249,10 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
             .ok_or_else(|| refuse(format!("sheet `{PLAN_SHEET}` has no `{name}` column")))
     };
     let approve = column(APPROVE_COLUMN)?;
-    let assignment = column(ASSIGNMENT_COLUMN)?;
+    // Sheets of version-4 plans name every item in `item_id`; earlier ones only assignments.
+    let assignment = column(ITEM_COLUMN).or_else(|_| column(ASSIGNMENT_COLUMN))?;
+    let action_column = header.iter().position(|h| h == ACTION_COLUMN);
+    let reason_column = header.iter().position(|h| h == REASON_COLUMN);
     let digest_column = column(DIGEST_COLUMN)?;
     let digest = plan.digest();
     let rows: Vec<&Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.is_empty())).collect();
@@ -162,6 +264,7 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
         )));
     }
     let mut approved = Vec::new();
+    let mut choices = BTreeMap::new();
     for (index, (row, item)) in rows.iter().zip(&plan.items).enumerate() {
         let cell = |column: usize| row.get(column).cloned().unwrap_or_default();
         if cell(digest_column) != digest {
@@ -172,15 +275,35 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
             )));
         }
         let id = cell(assignment);
-        if !id.eq_ignore_ascii_case(&item.assignment_id) {
+        if !id.eq_ignore_ascii_case(item.key()) {
             return Err(refuse(format!(
-                "sheet `{PLAN_SHEET}` row {} names assignment `{id}` where the plan has `{}`: it is not this plan's workbook",
+                "sheet `{PLAN_SHEET}` row {} names item `{id}` where the plan has `{}`: it is not this plan's workbook",
                 index + 2,
-                item.assignment_id
+                item.key()
             )));
         }
         match cell(approve).to_ascii_lowercase().as_str() {
-            "yes" => approved.push(item.assignment_id.clone()),
+            "yes" => {
+                let key = item.key().to_ascii_lowercase();
+                let action = match action_column.map(cell).filter(|a| !a.is_empty()) {
+                    Some(text) => Some(Action::parse(&text).ok_or_else(|| {
+                        refuse(format!(
+                            "sheet `{PLAN_SHEET}` row {} has `{text}` in `{ACTION_COLUMN}`; use one of {}",
+                            index + 2,
+                            super::remedy::names(&item.choices())
+                        ))
+                    })?),
+                    None => None,
+                };
+                let reason = reason_column.map(cell);
+                let chosen = plan
+                    .choose(std::slice::from_ref(&key), action, reason.as_deref())
+                    .map_err(|reason| {
+                        refuse(format!("sheet `{PLAN_SHEET}` row {}: {reason}", index + 2))
+                    })?;
+                choices.extend(chosen);
+                approved.push(key);
+            }
             "no" | "" => {}
             other => {
                 return Err(refuse(format!(
@@ -190,7 +313,7 @@ pub fn approved_in_workbook(plan: &Plan, path: &Path) -> Result<Vec<String>> {
             }
         }
     }
-    Ok(approved)
+    Ok((approved, choices))
 }
 
 /// Columns a Plan sheet may use; cells to the right (a reviewer's notes) are ignored.
@@ -252,25 +375,38 @@ pub struct ItemApprovals {
     pub keys: Vec<String>,
 }
 
-/// The approvals of a plan, checked: which items have enough distinct approvers.
+/// The approvals of a plan, checked: which items have enough distinct approvers, and the
+/// action they chose.
 #[derive(Debug, Clone, Default)]
 pub struct Decision {
-    /// Assignment id (lower-cased) → who approved it.
+    /// Item id (lower-cased) → who approved it.
     pub by_item: std::collections::HashMap<String, ItemApprovals>,
     /// Distinct approvers each item needs.
     pub min_approvers: usize,
+    /// Item id → the action its approvals chose (the item's default where none chose).
+    pub actions: HashMap<String, Action>,
+    /// Item id → the reason of an `accept`.
+    pub reasons: HashMap<String, String>,
+    /// Items whose approvers chose different actions: not applied until they agree.
+    pub conflicts: HashSet<String>,
 }
 
 impl Decision {
-    pub fn approvers(&self, assignment_id: &str) -> &[String] {
+    pub fn approvers(&self, id: &str) -> &[String] {
         self.by_item
-            .get(&assignment_id.to_ascii_lowercase())
+            .get(&id.to_ascii_lowercase())
             .map(|a| a.principals.as_slice())
             .unwrap_or_default()
     }
 
-    pub fn is_approved(&self, assignment_id: &str) -> bool {
-        self.approvers(assignment_id).len() >= self.min_approvers
+    pub fn is_approved(&self, id: &str) -> bool {
+        let id = id.to_ascii_lowercase();
+        self.approvers(&id).len() >= self.min_approvers && !self.conflicts.contains(&id)
+    }
+
+    /// The action to apply to an approved item.
+    pub fn action(&self, id: &str) -> Option<Action> {
+        self.actions.get(&id.to_ascii_lowercase()).copied()
     }
 }
 
@@ -292,10 +428,10 @@ pub fn decide(
         return Err(Refusal::NotApproved);
     }
     let digest = plan.digest();
-    let known: HashSet<String> = plan
+    let known: HashMap<String, &super::PlanItem> = plan
         .items
         .iter()
-        .map(|i| i.assignment_id.to_ascii_lowercase())
+        .map(|i| (i.key().to_ascii_lowercase(), i))
         .collect();
     let mut decision = Decision {
         min_approvers: min_approvers.max(1),
@@ -327,21 +463,43 @@ pub fn decide(
             )));
         }
         let mut ids = HashSet::new();
+        let mut chosen: HashMap<String, (Action, Option<String>)> = HashMap::new();
         for id in &approval.items {
             let id = id.to_ascii_lowercase();
-            if !known.contains(&id) {
+            let Some(item) = known.get(&id) else {
                 return Err(invalid(format!(
                     "it names `{id}`, which is not an item of the plan"
                 )));
-            }
+            };
             if !ids.insert(id.clone()) {
                 return Err(invalid(format!("it names `{id}` twice")));
+            }
+            let choice = approval.choices.get(&id);
+            let action = choice.map_or(item.action, |c| c.action);
+            if !item.choices().contains(&action) {
+                return Err(invalid(format!(
+                    "it chooses `{action}` for `{id}`, whose choices are {}",
+                    super::remedy::names(&item.choices())
+                )));
+            }
+            if action == Action::Decide {
+                return Err(invalid(format!(
+                    "it approves `{id}` without choosing an action (the item is on `decide`)"
+                )));
+            }
+            chosen.insert(id, (action, choice.and_then(|c| c.reason.clone())));
+        }
+        for id in approval.choices.keys() {
+            if !ids.contains(&id.to_ascii_lowercase()) {
+                return Err(invalid(format!(
+                    "it chooses an action for `{id}`, which it does not approve"
+                )));
             }
         }
         if ids.is_empty() {
             return Err(invalid("it approves no item".into()));
         }
-        let statement = plan.statement(&approval.items);
+        let statement = plan.statement_with(&approval.items, &approval.choices);
         let (principal, key) = match (allowed, &approval.signature) {
             (Some(_), None) => {
                 return Err(Refusal::Unsigned {
@@ -377,6 +535,19 @@ pub fn decide(
             (None, None) => (approver.to_string(), None),
         };
         for id in ids {
+            if let Some((action, reason)) = chosen.remove(&id) {
+                match decision.actions.get(&id) {
+                    Some(earlier) if *earlier != action => {
+                        decision.conflicts.insert(id.clone());
+                    }
+                    _ => {
+                        decision.actions.insert(id.clone(), action);
+                    }
+                }
+                if let Some(reason) = reason {
+                    decision.reasons.insert(id.clone(), reason);
+                }
+            }
             let entry = decision.by_item.entry(id).or_default();
             let seen_principal = entry
                 .principals

@@ -14,13 +14,19 @@ use crate::error::{Error, Refusal, Result};
 use crate::snapshot::SnapshotInfo;
 
 pub mod approval;
+pub mod remedy;
+
+pub use remedy::{Action, Remedies};
 
 /// What `format` says; a reader refuses any other.
 pub const FORMAT: &str = "entra-drift/reprocess-plan";
 /// Bumped on any change an older reader would misread. Version 2: one digest over the whole
 /// plan, the run it belongs to, and a list of (signed) approvals. Version 3: items of kind
-/// `request_reprocess` (a failed delivery retried through its assignment request).
-pub const VERSION: u32 = 3;
+/// `request_reprocess` (a failed delivery retried through its assignment request). Version 4:
+/// an action per item (`reprocess`, `remove_assignment`, `remove_access`, `accept`, `decide`)
+/// with the choices a reviewer has, items for access without assignment, and approvals that
+/// record (and sign) the action chosen.
+pub const VERSION: u32 = 4;
 /// The oldest version this one still reads (version 2 has only `reprocess` items).
 pub const OLDEST_READABLE: u32 = 2;
 pub const DEFAULT_EXPIRY_DAYS: i64 = 7;
@@ -82,6 +88,12 @@ pub struct PlanItem {
     /// The assignment request a `request_reprocess` item retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The id of an item that is no assignment (access without assignment): `access-` and 16
+    /// hex digits of the access it names. Absent for assignment items, whose id is
+    /// `assignment_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    /// Empty for an item that is no assignment.
     pub assignment_id: String,
     pub access_package_id: String,
     pub access_package_name: String,
@@ -89,8 +101,33 @@ pub struct PlanItem {
     pub user_display_name: String,
     pub user_principal_name: String,
     pub missing_roles: Vec<MissingRole>,
+    /// Access without assignment: the role the user holds that no assignment explains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unexplained: Option<MissingRole>,
     /// Why this assignment is in the plan, for the reviewer.
     pub reason: String,
+    /// The action the audit chose from the cause (`[remedies]`); absent: `reprocess`.
+    #[serde(default, skip_serializing_if = "Action::is_reprocess")]
+    pub action: Action,
+    /// The actions a reviewer may choose instead; absent: `reprocess` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+}
+
+impl PlanItem {
+    /// The item's id: what approvals, the journal and results name it by.
+    pub fn key(&self) -> &str {
+        self.item_id.as_deref().unwrap_or(&self.assignment_id)
+    }
+
+    /// The actions a reviewer may choose for this item.
+    pub fn choices(&self) -> Vec<Action> {
+        if self.actions.is_empty() {
+            vec![self.action]
+        } else {
+            self.actions.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,8 +180,9 @@ pub fn findings_digest(findings: &DataFrame) -> Result<String> {
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
-/// One item per assignment with `in_plan = yes` findings, in findings order.
-pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
+/// One item per assignment with `in_plan = yes` findings, in findings order, then one per
+/// access without assignment on a group or application; each with the action its cause gives.
+pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanItem>> {
     let rows = StringRows::new(
         findings,
         &[
@@ -173,26 +211,56 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
         Err(_) => Vec::new(),
     };
     // Cause columns: absent from findings of runs before causes existed.
-    let causes: Vec<Option<String>> = if col::CAUSES.iter().all(|c| findings.column(c).is_ok()) {
-        let causes = StringRows::new(
-            findings,
-            &[
-                col::CAUSE,
-                col::CAUSE_ACTOR,
-                col::CAUSE_ACTOR_KIND,
-                col::CAUSE_TIME,
-            ],
-        )?;
-        causes
-            .iter()
-            .map(|c| describe_cause(c[0], c[1], c[2], c[3]))
-            .collect()
-    } else {
-        Vec::new()
+    let causes: Vec<(Option<String>, String)> =
+        if col::CAUSES.iter().all(|c| findings.column(c).is_ok()) {
+            let causes = StringRows::new(
+                findings,
+                &[
+                    col::CAUSE,
+                    col::CAUSE_ACTOR,
+                    col::CAUSE_ACTOR_KIND,
+                    col::CAUSE_TIME,
+                ],
+            )?;
+            causes
+                .iter()
+                .map(|c| (describe_cause(c[0], c[1], c[2], c[3]), c[2].to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let cause_of = |number: usize| causes.get(number).cloned().unwrap_or_default();
+    // An excepted finding is accepted drift: never planned (annotated findings say so).
+    let excepted: Vec<bool> = match findings.column(col::EXCEPTION_STATE) {
+        Ok(column) => column
+            .str()
+            .map(|c| c.iter().map(|v| v == Some("active")).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
     };
     let mut items: Vec<PlanItem> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
+    // Per reprocess item, the default of each of its roles.
+    let mut defaults: Vec<Vec<Action>> = Vec::new();
+    let mut unexplained: Vec<PlanItem> = Vec::new();
     for (number, row) in rows.iter().enumerate() {
+        let role = || MissingRole {
+            resource_type: row[7].into(),
+            resource_id: row[8].into(),
+            role: row[9].into(),
+            resource_name: row[10].into(),
+            role_name: row[11].into(),
+            cause: cause_of(number).0,
+        };
+        if row[12] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT {
+            if excepted.get(number).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(item) = unexplained_item(&row, role(), &cause_of(number).1, remedies) {
+                unexplained.push(item);
+            }
+            continue;
+        }
         if row[0] != "yes" {
             continue;
         }
@@ -203,6 +271,7 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
             items.push(PlanItem {
                 kind: ItemKind::RequestReprocess,
                 request_id: Some(request.clone()),
+                item_id: None,
                 assignment_id: row[1].into(),
                 access_package_id: row[2].into(),
                 access_package_name: row[3].into(),
@@ -210,48 +279,153 @@ pub fn plan_items(findings: &DataFrame) -> Result<Vec<PlanItem>> {
                 user_display_name: row[5].into(),
                 user_principal_name: row[6].into(),
                 missing_roles: Vec::new(),
+                unexplained: None,
                 reason: format!(
                     "the assignment's delivery ended `{}`; reprocessing its request {request} retries it",
                     row[13]
                 ),
+                action: Action::Reprocess,
+                actions: Vec::new(),
             });
+            defaults.push(Vec::new());
             continue;
         }
-        let role = MissingRole {
-            resource_type: row[7].into(),
-            resource_id: row[8].into(),
-            role: row[9].into(),
-            resource_name: row[10].into(),
-            role_name: row[11].into(),
-            cause: causes.get(number).cloned().flatten(),
-        };
+        let default = remedies.default_for(row[12], &cause_of(number).1);
         match index.get(row[1]) {
-            Some(&at) => items[at].missing_roles.push(role),
+            Some(&at) => {
+                items[at].missing_roles.push(role());
+                defaults[at].push(default);
+            }
             None => {
                 index.insert(row[1].to_string(), items.len());
                 items.push(PlanItem {
                     kind: ItemKind::Reprocess,
                     request_id: None,
+                    item_id: None,
                     assignment_id: row[1].into(),
                     access_package_id: row[2].into(),
                     access_package_name: row[3].into(),
                     user_id: row[4].into(),
                     user_display_name: row[5].into(),
                     user_principal_name: row[6].into(),
-                    missing_roles: vec![role],
+                    missing_roles: vec![role()],
+                    unexplained: None,
                     reason: String::new(),
+                    action: Action::Reprocess,
+                    actions: remedy::allowed(crate::audit::MISSING_ACCESS).to_vec(),
                 });
+                defaults.push(vec![default]);
             }
         }
     }
-    for item in items.iter_mut().filter(|i| i.kind == ItemKind::Reprocess) {
+    for (item, roles) in items.iter_mut().zip(&defaults) {
+        if item.kind != ItemKind::Reprocess {
+            continue;
+        }
+        // One action for the assignment: the roles' default when they agree, else a reviewer
+        // decides.
+        item.action = match roles.first() {
+            Some(first) if roles.iter().all(|a| a == first) => *first,
+            _ => Action::Decide,
+        };
         let count = item.missing_roles.len();
         item.reason = format!(
             "assignment shows delivered but the user lacks {count} of its package's resource role{}; reprocess re-applies them",
             if count == 1 { "" } else { "s" }
         );
+        if item.action == Action::Decide {
+            let deliberate: Vec<&str> = item
+                .missing_roles
+                .iter()
+                .filter_map(|r| r.cause.as_deref())
+                .filter(|c| c.starts_with("removed by"))
+                .collect();
+            if !deliberate.is_empty() {
+                item.reason = format!(
+                    "{}: reprocessing would undo it; choose an action",
+                    deliberate.join("; ")
+                );
+            }
+        }
     }
+    items.extend(unexplained);
     Ok(items)
+}
+
+/// The item of an access without assignment: a group membership or ownership, or an app role,
+/// of a known user. Other kinds (directory roles, sites) have no removal here.
+fn unexplained_item(
+    row: &[&str],
+    role: MissingRole,
+    kind: &str,
+    remedies: &Remedies,
+) -> Option<PlanItem> {
+    let removable = matches!(
+        (role.resource_type.as_str(), role.role.as_str()),
+        ("group", "member" | "owner") | ("application", _)
+    );
+    let user = row[4];
+    if !removable || user.is_empty() {
+        return None;
+    }
+    let id = access_item_id(&role.resource_type, &role.resource_id, &role.role, user);
+    let what = format!(
+        "{} {} of {}",
+        role.resource_type,
+        role.role_name_or_role(),
+        if role.resource_name.is_empty() {
+            &role.resource_id
+        } else {
+            &role.resource_name
+        }
+    );
+    let reason = match &role.cause {
+        Some(cause) if cause.starts_with("added by") => {
+            format!("the user holds {what}, which no assignment explains ({cause})")
+        }
+        _ => format!("the user holds {what}, which no assignment explains"),
+    };
+    Some(PlanItem {
+        kind: ItemKind::Reprocess,
+        request_id: None,
+        item_id: Some(id),
+        assignment_id: String::new(),
+        access_package_id: String::new(),
+        access_package_name: String::new(),
+        user_id: user.into(),
+        user_display_name: row[5].into(),
+        user_principal_name: row[6].into(),
+        missing_roles: Vec::new(),
+        unexplained: Some(role),
+        reason,
+        action: remedies.default_for(crate::audit::ACCESS_WITHOUT_ASSIGNMENT, kind),
+        actions: remedy::allowed(crate::audit::ACCESS_WITHOUT_ASSIGNMENT).to_vec(),
+    })
+}
+
+/// `access-` and the first 16 hex digits of the SHA-256 of the access (stable across runs).
+pub fn access_item_id(resource_type: &str, resource_id: &str, role: &str, user: &str) -> String {
+    let key = format!(
+        "{}\x1f{}\x1f{}\x1f{}",
+        resource_type,
+        resource_id.to_ascii_lowercase(),
+        role.to_ascii_lowercase(),
+        user.to_ascii_lowercase()
+    );
+    format!(
+        "access-{}",
+        &hex::encode(Sha256::digest(key.as_bytes()))[..16]
+    )
+}
+
+/// Whether `id` has the form of [`access_item_id`].
+pub fn is_access_item_id(id: &str) -> bool {
+    id.strip_prefix("access-").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 impl Plan {
@@ -261,8 +435,9 @@ impl Plan {
         run: &str,
         created: DateTime<Utc>,
         expiry_days: i64,
+        remedies: &Remedies,
     ) -> Result<Plan> {
-        let items = plan_items(findings)?;
+        let items = plan_items(findings, remedies)?;
         Ok(Plan {
             format: FORMAT.to_string(),
             version: VERSION,
@@ -315,22 +490,40 @@ impl Plan {
     }
 
     /// What an approver signs (and `plan digest` prints): the plan digest, and the approved
-    /// assignments when they are not all of the plan's items.
+    /// items when they are not all of the plan's items.
     pub fn statement(&self, approved: &[String]) -> String {
+        self.statement_with(approved, &Default::default())
+    }
+
+    /// [`Plan::statement`] with the actions the approver chose: one `choice:` line per item
+    /// whose action the approval sets (sorted by item), so the signature covers them.
+    pub fn statement_with(
+        &self,
+        approved: &[String],
+        choices: &std::collections::BTreeMap<String, approval::Choice>,
+    ) -> String {
         let mut ids: Vec<String> = approved.iter().map(|id| id.to_ascii_lowercase()).collect();
         ids.sort();
         ids.dedup();
         let mut all: Vec<String> = self
             .items
             .iter()
-            .map(|item| item.assignment_id.to_ascii_lowercase())
+            .map(|item| item.key().to_ascii_lowercase())
             .collect();
         all.sort();
-        if ids == all {
+        let mut text = if ids == all {
             format!("{}\n", self.digest())
         } else {
             format!("{}\nonly: {}\n", self.digest(), ids.join(","))
+        };
+        for (id, choice) in choices {
+            text += &format!("choice: {} {}", id.to_ascii_lowercase(), choice.action);
+            if let Some(reason) = &choice.reason {
+                text += &format!(" {}", reason.trim());
+            }
+            text.push('\n');
         }
+        text
     }
 
     /// Writes the plan atomically (a temporary file renamed over the target), so a crash
@@ -381,19 +574,35 @@ impl Plan {
         use entra_model::ids::check_guid;
         for (index, item) in self.items.iter().enumerate() {
             let at = format!("{} item {}", path.display(), index + 1);
-            check_guid(&item.assignment_id, "assignment id", &at)?;
-            check_guid(&item.access_package_id, "access package id", &at)?;
+            let inconsistent =
+                |message: &str| Error::Input(entra_model::InputError::inconsistent(&at, message));
+            match &item.item_id {
+                Some(id) => {
+                    if !is_access_item_id(id) {
+                        return Err(inconsistent(
+                            "its item_id is not of the form access-<16 hex digits>",
+                        ));
+                    }
+                    if item.unexplained.is_none() {
+                        return Err(inconsistent("an access item names no `unexplained` role"));
+                    }
+                }
+                None => {
+                    check_guid(&item.assignment_id, "assignment id", &at)?;
+                    check_guid(&item.access_package_id, "access package id", &at)?;
+                }
+            }
             check_guid(&item.user_id, "user id", &at)?;
             if let Some(request) = &item.request_id {
                 check_guid(request, "assignment request id", &at)?;
             }
             if item.kind == ItemKind::RequestReprocess && item.request_id.is_none() {
-                return Err(Error::Input(entra_model::InputError::inconsistent(
-                    at,
-                    "a request_reprocess item names no request_id",
-                )));
+                return Err(inconsistent("a request_reprocess item names no request_id"));
             }
-            for role in &item.missing_roles {
+            if !item.choices().contains(&item.action) {
+                return Err(inconsistent("its action is not one of its choices"));
+            }
+            for role in item.missing_roles.iter().chain(&item.unexplained) {
                 if matches!(role.resource_type.as_str(), "group" | "application") {
                     check_guid(&role.resource_id, "resource id", &at)?;
                 }
@@ -401,19 +610,21 @@ impl Plan {
         }
         let mut seen = std::collections::HashSet::new();
         for (index, item) in self.items.iter().enumerate() {
-            if !seen.insert(item.assignment_id.to_ascii_lowercase()) {
+            if !seen.insert(item.key().to_ascii_lowercase()) {
                 return Err(Error::refused(
                     path,
                     Refusal::DuplicateItem {
-                        id: item.assignment_id.clone(),
+                        id: item.key().to_string(),
                         number: index + 1,
                     },
                 ));
             }
         }
         for approval in &self.approvals {
-            for id in &approval.items {
-                check_guid(id, "approved assignment id", &path.display().to_string())?;
+            for id in approval.items.iter().chain(approval.choices.keys()) {
+                if !is_access_item_id(id) {
+                    check_guid(id, "approved item id", &path.display().to_string())?;
+                }
             }
         }
         Ok(())

@@ -18,7 +18,10 @@ use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
-use crate::plan::approval::{APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, PLAN_SHEET};
+use crate::plan::approval::{
+    ACTION_COLUMN, APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, ITEM_COLUMN, PLAN_SHEET,
+    REASON_COLUMN,
+};
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;
 
@@ -461,21 +464,27 @@ fn write_categories(
     Ok(())
 }
 
-/// The Plan sheet: one row per item, an `approve` column (Yes/No drop-down, pre-set to No)
-/// that a reviewer fills in, and every other cell locked so the items cannot be edited.
+/// The Plan sheet: one row per item, an `approve` column (Yes/No drop-down, pre-set to No),
+/// an `action` column (a drop-down of the row's choices, pre-set to its default) and an
+/// `accept_reason` column that a reviewer fills in; every other cell is locked so the items
+/// cannot be edited.
 fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
-    let bold = Format::new().set_bold();
+    let bold = Format::new().set_bold().set_text_wrap();
     let unlocked = Format::new().set_unlocked().set_background_color("FFF2CC");
     let sheet = workbook.add_worksheet().set_name(PLAN_SHEET)?;
+    sheet.set_tab_color(Color::RGB(0x27AE60));
     let headers = [
         (APPROVE_COLUMN, 10.0),
+        (ACTION_COLUMN, 20.0),
+        (REASON_COLUMN, 30.0),
+        (ITEM_COLUMN, 38.0),
         (ASSIGNMENT_COLUMN, 38.0),
         ("access_package_name", 30.0),
         ("access_package_id", 38.0),
         ("user_display_name", 30.0),
         ("user_principal_name", 30.0),
         ("user_id", 38.0),
-        ("missing_roles", 60.0),
+        ("roles", 60.0),
         ("reason", 60.0),
         ("cause", 60.0),
         (DIGEST_COLUMN, 20.0),
@@ -485,11 +494,12 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         sheet.set_column_width(column, width)?;
         cells::write_text_with_format(sheet, 0, column, header, &bold)?;
     }
-    sheet.set_freeze_panes(1, 2)?;
+    sheet.set_freeze_panes(1, 4)?;
     for (row, item) in (1u32..).zip(&plan.items) {
         let roles: Vec<String> = item
             .missing_roles
             .iter()
+            .chain(&item.unexplained)
             .map(|r| {
                 let name = if r.resource_name.is_empty() {
                     &r.resource_id
@@ -502,20 +512,33 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         let causes: Vec<String> = item
             .missing_roles
             .iter()
+            .chain(&item.unexplained)
             .filter_map(|r| r.cause.clone())
             .collect();
-        let approved = plan
+        let approval = plan
             .approvals
             .iter()
-            .any(|a| a.items.contains(&item.assignment_id));
+            .find(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())));
+        let choice = approval.and_then(|a| a.choices.get(&item.key().to_ascii_lowercase()));
         cells::write_text_with_format(
             sheet,
             row,
             0,
-            if approved { "Yes" } else { "No" },
+            if approval.is_some() { "Yes" } else { "No" },
             &unlocked,
         )?;
+        let action = choice.map_or(item.action, |c| c.action);
+        cells::write_text_with_format(sheet, row, 1, action.as_str(), &unlocked)?;
+        let reason = choice.and_then(|c| c.reason.clone()).unwrap_or_default();
+        cells::write_text_with_format(sheet, row, 2, reason, &unlocked)?;
+        let choices: Vec<&str> = item.choices().iter().map(|a| a.as_str()).collect();
+        let list = DataValidation::new()
+            .allow_list_strings(&choices)?
+            .set_error_title("Action")?
+            .set_error_message("Choose one of the actions offered for this row.")?;
+        sheet.add_data_validation(row, 1, row, 1, &list)?;
         let cells = [
+            item.key(),
             item.assignment_id.as_str(),
             item.access_package_name.as_str(),
             item.access_package_id.as_str(),
@@ -527,7 +550,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             &causes.join("; "),
             digest.as_str(),
         ];
-        for (column, cell) in (1u16..).zip(cells) {
+        for (column, cell) in (3u16..).zip(cells) {
             cells::write_text(sheet, row, column, cell)?;
         }
     }
@@ -536,7 +559,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
         let choice = DataValidation::new()
             .allow_list_strings(&["Yes", "No"])?
             .set_error_title("Approve")?
-            .set_error_message("Choose Yes to reprocess this assignment, or No.")?;
+            .set_error_message("Choose Yes to apply this row's action, or No.")?;
         sheet.add_data_validation(1, 0, last, 0, &choice)?;
     }
     sheet.autofilter(0, 0, last, headers.len() as u16 - 1)?;

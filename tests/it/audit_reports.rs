@@ -235,7 +235,7 @@ fn plan_json_header_tenant_and_default_expiry() {
     let run = audit(CONTOSO, &[]);
     let plan = read_plan(&run);
     assert_eq!(plan["format"], "entra-drift/reprocess-plan");
-    assert_eq!(plan["version"], 3);
+    assert_eq!(plan["version"], 4);
     let tenant_id = plan["tenant_id"].as_str().expect("tenant_id");
     assert_eq!(tenant_id, tenant_id_of(CONTOSO));
     assert_eq!(tenant_id, tenant_id.to_ascii_lowercase());
@@ -302,6 +302,20 @@ fn plan_items_are_the_expected_in_plan_rows_per_assignment() {
 
     let items = plan["items"].as_array().expect("items array");
     let mut actual: BTreeMap<String, (String, String, Roles)> = BTreeMap::new();
+    // Each access without assignment is an item of its own (no assignment; a reviewer decides).
+    let (access, items): (Vec<_>, Vec<_>) = items.iter().partition(|i| i.get("item_id").is_some());
+    let unexplained = read_expected(CONTOSO)
+        .rows_where("category", "access_without_assignment")
+        .len();
+    assert_eq!(
+        access.len(),
+        unexplained,
+        "one item per access without assignment"
+    );
+    for item in &access {
+        assert_eq!(item["action"], "decide", "{item}");
+        assert_eq!(item["assignment_id"], "", "{item}");
+    }
     for item in items {
         let text = |key: &str| item[key].as_str().unwrap_or_default().to_string();
         let roles: Vec<(String, String, String)> = item["missing_roles"]
@@ -362,6 +376,7 @@ fn plan_sheet_lists_the_plan_assignments() {
         .as_array()
         .expect("items")
         .iter()
+        .filter(|item| item.get("item_id").is_none())
         .map(|item| item["assignment_id"].as_str().expect("id").to_string())
         .collect();
     let from_expected: BTreeSet<String> = read_expected(CONTOSO)
@@ -383,6 +398,10 @@ fn plan_sheet_lists_the_plan_assignments() {
         .map(|row| row.get(column).map(cell_text).unwrap_or_default())
         .filter(|id| !id.is_empty())
         .collect();
-    assert_eq!(in_sheet.len(), from_json.len(), "one Plan row per item");
+    assert_eq!(
+        in_sheet.len(),
+        from_json.len(),
+        "one Plan row per assignment item"
+    );
     assert_eq!(in_sheet.into_iter().collect::<BTreeSet<_>>(), from_json);
 }

@@ -10,7 +10,7 @@ use crate::common::{copy_tree, entra_drift, fixture, open_xlsx, read_csv, row_te
 use crate::support::fake_graph::{run_dir, Fake, SECRET};
 
 /// The audit's clock: the log window is 2026-10-31T12:00Z .. 2026-11-30T12:00Z.
-const NOW: &str = "2026-11-30T12:00:00Z";
+pub(crate) const NOW: &str = "2026-11-30T12:00:00Z";
 
 const GROUP_SALES: &str = "1b01d039-c9d2-4b04-9e79-991f6b93bfe4";
 const GROUP_FINANCE: &str = "15f02b30-b055-4983-ba88-8d6ab2e2d0dc";
@@ -69,14 +69,25 @@ fn app_role(id: &str, activity: &str, at: &str, by: Value, role: &str, user: &st
 
 /// Contoso plus its audit log; one assignment started inside the window. `unreadable` adds an
 /// event with no readable time (which fake-graph, filtering by time, refuses to serve).
-fn tenant_with_log(root: &Path, unreadable: bool) {
+pub(crate) fn tenant_with_log(root: &Path, unreadable: bool) {
+    tenant_with_log_at(root, unreadable, chrono::Duration::zero());
+}
+
+/// [`tenant_with_log`] with every time of the log (and the changed start) moved by `shift`: a
+/// test whose plan must not expire audits at `NOW + shift` for a `shift` up to today.
+pub(crate) fn tenant_with_log_at(root: &Path, unreadable: bool, shift: chrono::Duration) {
     copy_tree(&fixture("contoso"), root);
+    let moved = |text: &str| -> String {
+        let at = chrono::DateTime::parse_from_rfc3339(text).unwrap() + shift;
+        at.to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
     let path = root.join("assignments.json");
     let mut assignments: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     for assignment in assignments["value"].as_array_mut().unwrap() {
         if assignment["id"] == "f69b60a5-730e-423d-955d-f88996e3b774" {
-            assignment["schedule"]["startDateTime"] = json!("2026-11-20T00:00:00Z");
+            assignment["schedule"]["startDateTime"] = json!(moved("2026-11-20T00:00:00Z"));
         }
     }
     std::fs::write(&path, serde_json::to_string_pretty(&assignments).unwrap()).unwrap();
@@ -143,6 +154,13 @@ fn tenant_with_log(root: &Path, unreadable: bool) {
         events["value"].as_array_mut().unwrap().push(json!(
             {"id": "e13", "activityDisplayName": "Remove member from group", "activityDateTime": "soon"}
         ));
+    }
+    for event in events["value"].as_array_mut().unwrap() {
+        if let Some(at) = event["activityDateTime"].as_str() {
+            if chrono::DateTime::parse_from_rfc3339(at).is_ok() {
+                event["activityDateTime"] = json!(moved(at));
+            }
+        }
     }
     std::fs::write(
         root.join("directoryAudits.json"),

@@ -28,6 +28,7 @@ mod live_graph;
 mod progress;
 mod reads;
 mod recipes;
+mod remedies;
 mod snapshots;
 mod ssh_interop;
 mod unattended;

@@ -24,8 +24,10 @@ struct InnerRequest {
     id: String,
     method: String,
     url: String,
-    // `headers`, `body` and `dependsOn` are accepted and ignored (serde skips unknown keys):
-    // the only write, reprocess, has no body.
+    /// A JSON body (the `adminRemove` request's), passed on as its JSON text. `headers` and
+    /// `dependsOn` are accepted and ignored (serde skips unknown keys).
+    #[serde(default)]
+    body: Option<Value>,
 }
 
 /// Answers a `$batch` envelope (already authenticated). The envelope costs nothing
@@ -104,7 +106,12 @@ fn inner(shared: &Shared, client: &str, request: &InnerRequest) -> Reply {
     if path.trim_end_matches('/').eq_ignore_ascii_case("$batch") {
         return refuse("A $batch request cannot contain another $batch.");
     }
-    dispatch(shared, client, &method, &request.url)
+    let body = request
+        .body
+        .as_ref()
+        .map(|body| body.to_string().into_bytes())
+        .unwrap_or_default();
+    dispatch(shared, client, &method, &request.url, &body)
 }
 
 /// `{"id", "status", "headers", "body"}`; a truncated body becomes a JSON string of the cut text.

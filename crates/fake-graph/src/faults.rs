@@ -59,15 +59,16 @@
 //! | `next_link_loop` | every page of that list, the last included, carries an `@odata.nextLink` to the list's first page |
 //! | `foreign_next_link` | a hostile server: the links a client follows (`@odata.nextLink`, `resourceRoleScopes@odata.nextLink`, the `groups/delta` `@odata.deltaLink`) start with `origin` instead of the fake's own `https://127.0.0.1:PORT`; the rest of the link is unchanged, so it still works when followed at the fake's origin. A link is rewritten when its request's path or the path it points to is in `paths` |
 //! | `expire_token_after` | after N authenticated Graph requests (a `$batch` counts once), every token issued so far is rejected with `401`; tokens issued later work |
-//! | `fail_writes_after` | after N successful (`202`) reprocess calls (assignment and assignment request reprocess together), every further reprocess of either kind answers `fail_writes_status` (default `503`) and changes nothing |
+//! | `fail_writes_after` | after N successful writes of any kind together — assignment and assignment request reprocess (`202`), `adminRemove` assignment requests (`201`), group member / owner `$ref` deletes and app role assignment deletes (`204`) — every further write answers `fail_writes_status` (default `503`) and changes nothing |
 //!
 //! Order of checks for one request: authentication, throttling (reads only: the RU budget, or
 //! for the audit log its request limit), `forbidden`, `not_found`, `server_errors`, the
 //! handler, then `drop_connection` / `truncate_body` (which fire only on a `200`; a
 //! non-matching status does not use up a count). Path faults apply to
-//! every method, reprocess included. A reprocess (of an assignment or of an assignment request)
-//! checks `fail_writes_after` first, before its own `404` / `400` checks (for a request: its
-//! state, then the 14-day window against the fake's clock, `FakeConfig::now`).
+//! every method, writes included (e.g. `"forbidden": ["groups/<id>/members/<id>/$ref"]`). Every
+//! write checks `fail_writes_after` first, before its own `404` / `400` checks (for a request
+//! reprocess: its state, then the 14-day window against the fake's clock, `FakeConfig::now`;
+//! for an `adminRemove`: its body, then the assignment and its state).
 
 use std::path::Path;
 

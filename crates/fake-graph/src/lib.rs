@@ -1,6 +1,7 @@
 //! A local fake of Microsoft Graph (HTTPS on 127.0.0.1) serving a tenant directory, for
 //! tests, demos and benchmarks: token endpoint, the read endpoints the audit uses, reprocess,
-//! `$batch`, paging, resource-unit throttling and injected faults ([`faults`]).
+//! the remedy writes (`adminRemove`, member / owner / app role assignment removal), `$batch`,
+//! paging, resource-unit throttling and injected faults ([`faults`]).
 //!
 //! Library use (tests): [`start`] a [`FakeConfig`], talk to [`RunningFake::url`] trusting
 //! [`RunningFake::ca_pem`], read [`RunningFake::stats`], then [`RunningFake::shutdown`] (or drop it).
@@ -54,9 +55,42 @@
 //! members/owners, app role assignments, and directory roles (role `originSystem`
 //! `DirectoryRole`, scope `originId` = role definition id: role `originId` `Eligible` adds a
 //! tenant-wide (`directoryScopeId` `/`) eligibility schedule with `memberType` `Direct`, any other
-//! (`Active`) a tenant-wide role assignment), each only when missing. Both count toward the
-//! `fail_writes_after` fault; successes are counted per id in [`FakeStats::reprocess`] and
-//! [`FakeStats::request_reprocess`] (`GET /_fake/stats`).
+//! (`Active`) a tenant-wide role assignment), each only when missing. Successes are counted per
+//! id in [`FakeStats::reprocess`] and [`FakeStats::request_reprocess`] (`GET /_fake/stats`).
+//!
+//! # Remedy writes
+//!
+//! Each takes effect before it answers, so a later read shows it (Graph's own may lag).
+//!
+//! - `POST …/assignmentRequests` with `{"requestType": "adminRemove", "assignment": {"id":
+//!   "<assignment id>"}}` (`requestType` case-insensitive; `$batch` inner bodies work too):
+//!   `201` with `{"@odata.context", "id": <new GUID>, "requestType": "adminRemove", "state":
+//!   "delivered", "status": "Delivered", "createdDateTime": <the fake's clock, RFC 3339>,
+//!   "assignment": {"id": <the assignment id as stored>}}`. Another `requestType`, malformed
+//!   JSON or no `assignment.id` is `400` `BadRequest`; an unknown assignment `404`
+//!   `ResourceNotFound`; an assignment not in `delivered`, `partiallyDelivered`,
+//!   `deliveryFailed` or `delivering` (e.g. `expired`) `400`. The assignment becomes `state`
+//!   `expired`, `status` `Expired` (with `expiredDateTime`); the group memberships, ownerships
+//!   and app role assignments its package grants the target (`target.objectId`) are removed
+//!   ([`state::Data::revoke_access`]), except those another assignment of the same target in
+//!   `delivered` or `partiallyDelivered` also grants; directory roles are left as they are. The
+//!   request is stored with the assignment requests (its `assignment`, the expired one, served
+//!   with `$expand=assignment`).
+//! - `DELETE groups/{id}/members/{id}/$ref` and `DELETE groups/{id}/owners/{id}/$ref`: `204`
+//!   and the direct member (owner) is gone; `404` `Request_ResourceNotFound` for an unknown group
+//!   or an object that is not a direct member (owner). A group's last owner is removed too
+//!   (Graph may refuse that; the fake does not emulate it).
+//! - `DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}`: `204` and the assignment (by its
+//!   listed `id`) is gone; `404` `Request_ResourceNotFound` otherwise. Every listed app role
+//!   assignment has an `id`: one recorded without a string `id` gets
+//!   [`state::derived_assignment_id`] when the tenant directory is loaded.
+//! - Other methods on these paths are `405`. Ids compare case-insensitively.
+//!
+//! Every write (reprocess of either kind and the remedies) counts toward one counter of
+//! successful writes, which the `fail_writes_after` fault reads; writes are charged resource
+//! units but never throttled. [`FakeStats::admin_removes`], [`FakeStats::member_removals`],
+//! [`FakeStats::owner_removals`] and [`FakeStats::app_role_removals`] count the successful
+//! remedies.
 //!
 //! Every request is charged resource units by [`throttle::resource_units`]: these
 //! entitlement management and `roleManagement/directory` paths cost 1, then `$select` −1,
@@ -73,6 +107,7 @@
 //! 14-day window is measured against and the creation time of grants reprocess adds; unset,
 //! it is the real UTC time.
 
+pub mod access;
 pub mod audit_log;
 pub mod auth;
 pub mod batch;

@@ -28,7 +28,8 @@ use super::query::percent_decode;
 use super::state::{lock, Counters, Data, FakeStats, Tokens};
 use super::throttle::{ReportsWindows, SlidingWindow};
 
-/// The largest request body read (a `$batch` of 20 GETs is a few kilobytes).
+/// The largest request body read (a `$batch` of 20 requests, or an `adminRemove` request,
+/// is a few kilobytes).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The options the handlers consult. Holds the client secret: no `Debug`.
@@ -80,6 +81,10 @@ impl Shared {
             request_reprocess: data.request_reprocess_counts.clone(),
             audit_log_requests: Counters::get(&c.audit_log_requests),
             audit_log_throttled: Counters::get(&c.audit_log_throttled),
+            admin_removes: data.admin_removes,
+            member_removals: data.member_removals,
+            owner_removals: data.owner_removals,
+            app_role_removals: data.app_role_removals,
         }
     }
 }
@@ -261,22 +266,20 @@ async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         return into_http(charge(&shared, Reply::unauthenticated(), cost));
     };
 
-    let reply = if is_batch {
-        if method != "POST" {
-            let reply = Reply::error(405, "Request_BadRequest", "$batch accepts POST only.");
-            charge(&shared, reply, 0)
-        } else {
-            match axum::body::to_bytes(body, MAX_BODY).await {
-                Ok(bytes) => batch::handle(&shared, &client, &bytes),
-                Err(e) => charge(
-                    &shared,
-                    Reply::error(413, "BadRequest", format!("Request body: {e}")),
-                    0,
-                ),
+    let reply = if is_batch && method != "POST" {
+        let reply = Reply::error(405, "Request_BadRequest", "$batch accepts POST only.");
+        charge(&shared, reply, 0)
+    } else {
+        match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(bytes) if is_batch => batch::handle(&shared, &client, &bytes),
+            Ok(bytes) => dispatch(&shared, &client, &method, &target, &bytes),
+            Err(e) => {
+                let (path, query) = split_target(&target);
+                let cost = if is_batch { 0 } else { cost_of(path, query) };
+                let reply = Reply::error(413, "BadRequest", format!("Request body: {e}"));
+                charge(&shared, reply, cost)
             }
         }
-    } else {
-        dispatch(&shared, &client, &method, &target)
     };
     tracing::debug!(%method, path = rest, status = reply.status, fault = ?reply.body_fault, "graph request");
     into_http(reply)

@@ -1,7 +1,7 @@
 //! The fake Graph server's mutable state: the tenant's objects (served verbatim as the tenant
 //! directory stores them), the directory audit log, issued tokens and the client each belongs
-//! to, request counters, the fake's clock, and the effect of reprocess (assignments and
-//! assignment requests).
+//! to, request counters and the fake's clock. What writes do to the tenant lives in the
+//! `access` module (grants added and taken away) and the dispatch's write handlers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -11,15 +11,15 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use entra_model::model::{AccessPackage, AccessPackageAssignment};
 use entra_model::tenant_dir::{self, TenantDir};
 
 use super::audit_log;
 
-/// Locks a mutex, taking the data of a poisoned one (a panicking handler leaves consistent
-/// data behind: every mutation is a single push).
+/// Locks a mutex, taking the data of a poisoned one. Writes check everything (body, ids,
+/// states) before they change anything, and then only push, retain or set fields, none of
+/// which panics: a poisoned lock does not mean half-applied data.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -53,6 +53,19 @@ pub struct FakeStats {
     /// Of those, the `429` answers of the reports limit (`--reports-limit`).
     #[serde(default)]
     pub audit_log_throttled: u64,
+    /// Successful (`201`) `adminRemove` assignment requests. The access such a request takes
+    /// away is not counted in the three removal counters below (those count DELETE calls).
+    #[serde(default)]
+    pub admin_removes: u64,
+    /// Successful (`204`) `DELETE groups/{id}/members/{id}/$ref` calls.
+    #[serde(default)]
+    pub member_removals: u64,
+    /// Successful (`204`) `DELETE groups/{id}/owners/{id}/$ref` calls.
+    #[serde(default)]
+    pub owner_removals: u64,
+    /// Successful (`204`) `DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}` calls.
+    #[serde(default)]
+    pub app_role_removals: u64,
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +122,7 @@ impl Table {
     }
 
     /// Appends an item (indexed by its `id`, which the caller makes unique).
-    fn push(&mut self, item: Value) {
+    pub(crate) fn push(&mut self, item: Value) {
         if let Some(id) = item.get("id").and_then(Value::as_str) {
             self.index.insert(id.to_ascii_lowercase(), self.items.len());
         }
@@ -142,8 +155,15 @@ pub struct Data {
     pub directory_audits: Vec<Value>,
     pub reprocess_counts: BTreeMap<String, u64>,
     pub request_reprocess_counts: BTreeMap<String, u64>,
-    /// Successful reprocess calls of both kinds (what `fail_writes_after` counts).
-    pub reprocess_successes: u64,
+    /// Successful writes of every kind: reprocess of assignments and of assignment requests,
+    /// `adminRemove` requests, and the member / owner / app role assignment removals. One
+    /// counter for all of them, so `fail_writes_after` means "after N writes" whatever their mix.
+    pub write_successes: u64,
+    /// Successful remedies, as [`FakeStats`] reports them.
+    pub admin_removes: u64,
+    pub member_removals: u64,
+    pub owner_removals: u64,
+    pub app_role_removals: u64,
     /// The fake's clock: `None` is the real UTC time ([`Data::now`]).
     pub clock: Option<DateTime<Utc>>,
 }
@@ -209,6 +229,74 @@ fn read_sub_collections(dir: &Path, file: &str) -> Result<HashMap<String, Vec<Va
     Ok(found)
 }
 
+/// Gives every app role assignment without a string `id` a [`derived_assignment_id`]: a
+/// client deletes an assignment by the `id` it listed (`DELETE
+/// servicePrincipals/{id}/appRoleAssignedTo/{id}`), and recorded or generated tenants may
+/// leave it out. Items that have one keep it.
+fn with_assignment_ids(mut lists: HashMap<String, Vec<Value>>) -> HashMap<String, Vec<Value>> {
+    for (service_principal, items) in &mut lists {
+        for (position, item) in items.iter_mut().enumerate() {
+            let Value::Object(object) = item else {
+                continue;
+            };
+            if object.get("id").is_some_and(Value::is_string) {
+                continue;
+            }
+            let field = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
+            let id = derived_assignment_id(
+                service_principal,
+                field("principalId"),
+                field("appRoleId"),
+                position,
+            );
+            object.insert("id".into(), Value::String(id));
+        }
+    }
+    lists
+}
+
+/// A deterministic GUID for an app role assignment recorded without an `id`: the FNV-1a
+/// 128-bit hash of the (lower-cased) service principal id, principal id, app role id and the
+/// item's position in its file, shaped as an RFC 9562 version 8 ("custom") UUID. The same
+/// tenant directory always gets the same ids (so a test can predict them), and the position
+/// keeps two otherwise identical items apart. Written out rather than `DefaultHasher`, whose
+/// output may change between Rust releases.
+pub fn derived_assignment_id(
+    service_principal: &str,
+    principal: &str,
+    app_role: &str,
+    position: usize,
+) -> String {
+    const OFFSET: u128 = 0x6c62272e07bb014263b5e3e32d7e2e1;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    let text = format!(
+        "{}\n{}\n{}\n{position}",
+        service_principal.to_ascii_lowercase(),
+        principal.to_ascii_lowercase(),
+        app_role.to_ascii_lowercase()
+    );
+    let hash = text.bytes().fold(OFFSET, |hash, byte| {
+        (hash ^ u128::from(byte)).wrapping_mul(PRIME)
+    });
+    let mut bytes = hash.to_be_bytes();
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    guid_text(&bytes)
+}
+
+/// 16 bytes as `8-4-4-4-12` lower-case hex.
+fn guid_text(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 impl Data {
     /// Loads a tenant directory. [`TenantDir::read`] validates it (errors name the file and
     /// position); the objects are then kept as raw JSON so that they are served verbatim.
@@ -239,10 +327,10 @@ impl Data {
             )?),
             members: read_sub_collections(&groups_dir, tenant_dir::MEMBERS_FILE)?,
             owners: read_sub_collections(&groups_dir, tenant_dir::OWNERS_FILE)?,
-            app_role_assigned_to: read_sub_collections(
+            app_role_assigned_to: with_assignment_ids(read_sub_collections(
                 &root.join(tenant_dir::SERVICE_PRINCIPALS_DIR),
                 tenant_dir::APP_ROLE_ASSIGNED_TO_FILE,
-            )?,
+            )?),
             role_assignments: read_identified(&root.join(ROLE_ASSIGNMENTS_FILE))?,
             role_eligibility_schedules: read_identified(
                 &root.join(ROLE_ELIGIBILITY_SCHEDULES_FILE),
@@ -251,7 +339,11 @@ impl Data {
             directory_audits: read_audits(&root.join(DIRECTORY_AUDITS_FILE))?,
             reprocess_counts: BTreeMap::new(),
             request_reprocess_counts: BTreeMap::new(),
-            reprocess_successes: 0,
+            write_successes: 0,
+            admin_removes: 0,
+            member_removals: 0,
+            owner_removals: 0,
+            app_role_removals: 0,
             clock: None,
         })
     }
@@ -267,152 +359,6 @@ impl Data {
             self.users.items.get(i)
         })
     }
-
-    /// Re-enforces the resource roles of a delivered assignment: adds its target as a direct
-    /// member / owner of each group role and as an app role assignment of each application
-    /// role, where the resource exists and the grant is missing; and for each directory role
-    /// (`originSystem` `DirectoryRole`, scope `originId` = role definition id) a tenant-wide
-    /// (`directoryScopeId` `/`) eligibility schedule with `memberType` `Direct` (role `originId`
-    /// `Eligible`) or role assignment (any other role `originId`, e.g. `Active`) when the target
-    /// holds none. Returns what it added.
-    pub fn restore_access(&mut self, assignment: &AccessPackageAssignment) -> usize {
-        let Some(principal) = assignment.target.as_ref().and_then(|t| t.object_id.clone()) else {
-            return 0;
-        };
-        let package = assignment
-            .access_package
-            .as_ref()
-            .and_then(|p| p.id.as_deref())
-            .and_then(|id| self.packages.get(id))
-            .and_then(|p| serde_json::from_value::<AccessPackage>(p.clone()).ok());
-        let Some(package) = package else {
-            return 0;
-        };
-        let now = self.now();
-        let mut added = 0;
-        for scope in package.resource_role_scopes.unwrap_or_default() {
-            let (Some(role), Some(resource)) = (scope.role, scope.scope) else {
-                continue;
-            };
-            let system = role.origin_system.unwrap_or_default().to_ascii_lowercase();
-            let role_origin = role.origin_id.unwrap_or_default();
-            let Some(resource_id) = resource.origin_id else {
-                continue;
-            };
-            match system.as_str() {
-                "aadgroup" => {
-                    let lower = role_origin.to_ascii_lowercase();
-                    let list = if lower.starts_with("member_") {
-                        &mut self.members
-                    } else if lower.starts_with("owner_") {
-                        &mut self.owners
-                    } else {
-                        continue;
-                    };
-                    if !self.groups.contains(&resource_id) {
-                        continue;
-                    }
-                    let entries = list.entry(resource_id.to_ascii_lowercase()).or_default();
-                    if !entries.iter().any(|o| same_id(o.get("id"), &principal)) {
-                        entries
-                            .push(json!({"@odata.type": "#microsoft.graph.user", "id": principal}));
-                        added += 1;
-                    }
-                }
-                "directoryrole" => {
-                    if role_origin.eq_ignore_ascii_case("eligible") {
-                        let present = self.role_eligibility_schedules.items.iter().any(|s| {
-                            holds_role(s, &principal, &resource_id)
-                                && s.get("memberType")
-                                    .and_then(Value::as_str)
-                                    .is_none_or(|m| m.eq_ignore_ascii_case("direct"))
-                        });
-                        if !present {
-                            let id = random_guid();
-                            let at = timestamp(now);
-                            self.role_eligibility_schedules.push(json!({
-                                "id": id,
-                                "principalId": principal,
-                                "roleDefinitionId": resource_id,
-                                "directoryScopeId": "/",
-                                "appScopeId": null,
-                                "createdUsing": id,
-                                "createdDateTime": at,
-                                "modifiedDateTime": null,
-                                "status": "Provisioned",
-                                "memberType": "Direct",
-                                "scheduleInfo": {
-                                    "startDateTime": at,
-                                    "recurrence": null,
-                                    "expiration": {"type": "noExpiration", "endDateTime": null, "duration": null},
-                                },
-                            }));
-                            added += 1;
-                        }
-                    } else {
-                        let present = self
-                            .role_assignments
-                            .items
-                            .iter()
-                            .any(|a| holds_role(a, &principal, &resource_id));
-                        if !present {
-                            self.role_assignments.push(json!({
-                                "id": random_assignment_id(),
-                                "principalId": principal,
-                                "resourceScope": "/",
-                                "directoryScopeId": "/",
-                                "roleDefinitionId": resource_id,
-                            }));
-                            added += 1;
-                        }
-                    }
-                }
-                "aadapplication" => {
-                    if !self.service_principals.contains(&resource_id) {
-                        continue;
-                    }
-                    let entries = self
-                        .app_role_assigned_to
-                        .entry(resource_id.to_ascii_lowercase())
-                        .or_default();
-                    let present = entries.iter().any(|a| {
-                        same_id(a.get("principalId"), &principal)
-                            && same_id(a.get("appRoleId"), &role_origin)
-                    });
-                    if !present {
-                        entries.push(json!({
-                            "id": random_assignment_id(),
-                            "appRoleId": role_origin,
-                            "createdDateTime": timestamp(now),
-                            "principalId": principal,
-                            "principalType": "User",
-                            "resourceId": resource_id,
-                        }));
-                        added += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        added
-    }
-}
-
-fn same_id(value: Option<&Value>, id: &str) -> bool {
-    value
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.eq_ignore_ascii_case(id))
-}
-
-/// A role assignment or eligibility schedule of `principal` for `role` at the tenant scope
-/// (an absent `directoryScopeId` counts as `/`).
-fn holds_role(item: &Value, principal: &str, role: &str) -> bool {
-    same_id(item.get("principalId"), principal)
-        && same_id(item.get("roleDefinitionId"), role)
-        && item
-            .get("directoryScopeId")
-            .and_then(Value::as_str)
-            .is_none_or(|scope| scope == "/")
 }
 
 /// Graph's timestamp form, to the second.
@@ -421,23 +367,15 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// A random GUID (version 4 form).
-fn random_guid() -> String {
+pub(crate) fn random_guid() -> String {
     let mut bytes: [u8; 16] = rand::rng().random();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    guid_text(&bytes)
 }
 
 /// An id shaped like Graph's appRoleAssignment ids (43 base64url characters).
-fn random_assignment_id() -> String {
+pub(crate) fn random_assignment_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     (0..43)
@@ -503,6 +441,7 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn tokens_expire_after_n_requests_and_new_ones_work() {
@@ -525,40 +464,40 @@ mod tests {
     }
 
     #[test]
-    fn reprocess_restores_group_and_app_roles_once() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/contoso");
-        let mut data = Data::load(&root).unwrap();
-        // Adele's Finance Analysts assignment: member of 15f02b30…, app role 8fb69c55… on de04b46d….
-        let raw = data
-            .assignments
-            .get("3B280E9F-A116-499A-BEBC-FB9CCAE627B7")
-            .unwrap()
-            .clone();
-        let assignment: AccessPackageAssignment = serde_json::from_value(raw).unwrap();
-        let adele = "94db7a08-d8e3-49ea-a571-f2e8f55015b0";
-        let group = "15f02b30-b055-4983-ba88-8d6ab2e2d0dc";
-        let sp = "de04b46d-fab4-48fd-9ec3-1eb67c11a4e6";
-        assert_eq!(data.restore_access(&assignment), 0, "nothing missing");
-        data.members
-            .get_mut(group)
-            .unwrap()
-            .retain(|m| !same_id(m.get("id"), adele));
-        data.app_role_assigned_to
-            .get_mut(sp)
-            .unwrap()
-            .retain(|a| !same_id(a.get("principalId"), adele));
-        assert_eq!(data.restore_access(&assignment), 2);
-        let member = data.members[group].last().unwrap();
+    fn derived_assignment_ids_are_stable_guids() {
+        let id = derived_assignment_id("SP-1", "User-1", "Role-1", 0);
+        assert!(entra_model::ids::is_guid(&id), "{id}");
+        assert_eq!(&id[14..15], "8", "version 8");
+        assert!("89ab".contains(&id[19..20]), "RFC 9562 variant: {id}");
+        assert_eq!(id, derived_assignment_id("sp-1", "user-1", "role-1", 0));
+        assert_ne!(id, derived_assignment_id("sp-1", "user-1", "role-1", 1));
+        assert_ne!(id, derived_assignment_id("sp-1", "user-2", "role-1", 0));
+        // Pinned (FNV-1a 128 of "sp-1\nuser-1\nrole-1\n0", computed independently): the same
+        // tenant directory gets the same ids on every run and build.
+        assert_eq!(id, "f2115f9e-97af-883c-a415-58fedf34cc5f");
+        assert!(random_guid() != random_guid());
+    }
+
+    #[test]
+    fn only_assignments_without_a_string_id_get_one() {
+        let items = vec![
+            json!({"id": "kept", "principalId": "p", "appRoleId": "r"}),
+            json!({"principalId": "p", "appRoleId": "r"}),
+            json!({"id": null, "principalId": "p", "appRoleId": "r"}),
+            json!("not an object"),
+        ];
+        let lists = with_assignment_ids(HashMap::from([("sp".to_string(), items)]));
+        let items = &lists["sp"];
+        assert_eq!(items[0]["id"], "kept");
         assert_eq!(
-            member,
-            &json!({"@odata.type": "#microsoft.graph.user", "id": adele})
+            items[1]["id"],
+            json!(derived_assignment_id("sp", "p", "r", 1))
         );
-        let grant = data.app_role_assigned_to[sp].last().unwrap();
-        assert_eq!(grant["appRoleId"], "8fb69c55-9790-4800-a904-65ad91ce2fc7");
-        assert_eq!(grant["principalType"], "User");
-        assert_eq!(grant["id"].as_str().unwrap().len(), 43);
-        assert_eq!(data.restore_access(&assignment), 0, "idempotent");
-        assert!(data.user("ADELE.VANCE@contoso.example").is_some());
-        assert!(data.user(&adele.to_ascii_uppercase()).is_some());
+        assert_eq!(
+            items[2]["id"],
+            json!(derived_assignment_id("sp", "p", "r", 2))
+        );
+        assert_ne!(items[1]["id"], items[2]["id"]);
+        assert_eq!(items[3], json!("not an object"));
     }
 }

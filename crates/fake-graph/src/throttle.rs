@@ -17,7 +17,9 @@ pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(50);
 /// `…/appRoleAssignments` 2, the `users` list 2, anything else 1; then `$select` −1,
 /// `$expand` +1, `$top` below 20 −1; never below 1. Entitlement management (assignments,
 /// packages, assignment requests and their reprocess) and `roleManagement/directory/…` paths
-/// are "anything else": 1 before the query's adjustments.
+/// are "anything else": 1 before the query's adjustments, and so are the remedy writes
+/// (`…/members/{id}/$ref`, `…/appRoleAssignedTo/{id}`). Writes are charged (the header and
+/// the stats) but never spend the RU budget.
 ///
 /// The audit log (`auditLogs/…`) costs 0: the logs and reports APIs are outside the directory
 /// budget and limited per request instead ([`ReportsWindows`]).

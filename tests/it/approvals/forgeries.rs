@@ -100,7 +100,8 @@ fn approvals_forged_plans_approvals_and_runs_are_refused() {
     forged.items_digest = items_digest(&forged.items);
     write_plan(&plan, &forged);
     recommit(&run, &forged);
-    refused(&apply(&fake, &plan, &policy), "item 5 repeats assignment");
+    let number = format!("item {} repeats assignment", forged.items.len());
+    refused(&apply(&fake, &plan, &policy), &number);
     restore();
 
     // A run whose manifest.json is gone never committed its plan.

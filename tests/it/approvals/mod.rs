@@ -130,10 +130,12 @@ fn statement(plan: &Path, extra: &[&str]) -> String {
     stdout(&output)
 }
 
+/// The plan's assignment items (each access without assignment is an item too, on `decide`).
 fn item_ids(plan: &Path) -> Vec<String> {
     read_plan(plan)
         .items
         .iter()
+        .filter(|i| i.item_id.is_none())
         .map(|i| i.assignment_id.clone())
         .collect()
 }
@@ -200,7 +202,7 @@ fn results(dir: &Path) -> BTreeMap<String, (String, String)> {
     let mut reader = csv::Reader::from_path(dir.join("apply-results.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
-    let (id, outcome, reason) = (col("assignment_id"), col("outcome"), col("reason"));
+    let (id, outcome, reason) = (col("item_id"), col("outcome"), col("reason"));
     reader
         .records()
         .map(|r| {

@@ -19,8 +19,11 @@ fn approvals_ssh_keygen_signatures_are_accepted_by_approve_and_apply() {
 
     // The statement, recomputed here from the plan's bytes.
     let digest = expected_plan_digest(&plan);
+    // "All" is every item with an action: the access items on `decide` are left out.
     let all = statement(&plan, &[]);
-    assert_eq!(all, format!("{digest}\n"));
+    let mut every = ids.clone();
+    every.sort();
+    assert_eq!(all, format!("{digest}\nonly: {}\n", every.join(",")));
     let mut chosen = [ids[2].clone(), ids[0].clone()];
     let only = statement(
         &plan,
@@ -100,7 +103,11 @@ fn approvals_ssh_keygen_signatures_are_accepted_by_approve_and_apply() {
         counts.values().all(|&n| n == 1),
         "each item once: {counts:?}"
     );
-    assert!(results(&run).values().all(|(o, _)| o == "reprocessed"));
+    let outcome = results(&run);
+    assert!(
+        ids.iter().all(|id| outcome[id].0 == "reprocessed"),
+        "{outcome:?}"
+    );
 }
 
 #[test]

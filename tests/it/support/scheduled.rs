@@ -112,10 +112,12 @@ pub fn write_register(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn plan_assignments(run: &Path) -> Vec<String> {
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("plan.json")).unwrap()).unwrap();
+    // Assignment items only: each access without assignment is an item of its own.
     plan["items"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|item| item.get("item_id").is_none())
         .map(|item| item["assignment_id"].as_str().unwrap().to_string())
         .collect()
 }

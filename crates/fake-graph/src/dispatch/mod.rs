@@ -3,9 +3,12 @@
 //! limit), faults, the endpoints themselves, paging, and `x-ms-resource-unit`.
 
 mod items;
+mod remedies;
 mod writes;
 
 use items::*;
+use remedies::GroupLink;
+use writes::refused_write;
 
 use std::collections::HashMap;
 
@@ -110,22 +113,39 @@ pub fn charge(shared: &Shared, mut reply: Reply, cost: u64) -> Reply {
 }
 
 /// Answers one authenticated Graph request of `client` (its client id). `target` is
-/// `path?query` below `/v1.0/`.
-pub fn dispatch(shared: &Shared, client: &str, method: &str, target: &str) -> Reply {
+/// `path?query` below `/v1.0/`; `body` the request body as sent (empty: none), which only
+/// the writes that take one read.
+pub fn dispatch(shared: &Shared, client: &str, method: &str, target: &str, body: &[u8]) -> Reply {
     let (path, raw_query) = split_target(target);
     let cost = cost_of(path, raw_query);
-    let reply = answer(shared, client, method, path, raw_query, cost);
+    let request = Request {
+        client,
+        method,
+        path,
+        raw_query,
+        body,
+    };
+    let reply = answer(shared, &request, cost);
     charge(shared, reply, cost)
 }
 
-fn answer(
-    shared: &Shared,
-    client: &str,
-    method: &str,
-    path: &str,
-    raw_query: &str,
-    cost: u64,
-) -> Reply {
+/// One Graph request as [`dispatch`] received it.
+struct Request<'a> {
+    client: &'a str,
+    method: &'a str,
+    path: &'a str,
+    raw_query: &'a str,
+    body: &'a [u8],
+}
+
+fn answer(shared: &Shared, request: &Request<'_>, cost: u64) -> Reply {
+    let Request {
+        client,
+        method,
+        path,
+        raw_query,
+        body,
+    } = *request;
     let query = match ODataQuery::parse(raw_query) {
         Ok(query) => query,
         Err(message) => return Reply::error(400, "BadRequest", message),
@@ -217,7 +237,7 @@ fn answer(
         cursor,
         loops,
     };
-    let mut reply = handle(shared, route, &list);
+    let mut reply = handle(shared, route, &list, body);
     if reply.status == 200 {
         reply.body_fault = lock(&shared.faults).on_body(path, cursor.page);
     }
@@ -230,6 +250,19 @@ enum Route {
     Reprocess(String),
     /// `assignmentRequests/{id}/reprocess`
     RequestReprocess(String),
+    /// `POST …/assignmentRequests` (an `adminRemove` request).
+    CreateRequest,
+    /// `DELETE groups/{group}/members/{object}/$ref` and `…/owners/{object}/$ref`.
+    RemoveFromGroup {
+        link: GroupLink,
+        group: String,
+        object: String,
+    },
+    /// `DELETE servicePrincipals/{sp}/appRoleAssignedTo/{id}`
+    RemoveAppRoleAssignment {
+        service_principal: String,
+        id: String,
+    },
 }
 
 /// The GET endpoints.
@@ -287,7 +320,37 @@ impl Route {
                     _ => Err(method_not_allowed()),
                 };
             }
-            ["identityGovernance", "entitlementManagement", "assignmentRequests"] => Read::Requests,
+            ["identityGovernance", "entitlementManagement", "assignmentRequests"] => {
+                return match method {
+                    "GET" => Ok(Route::Read(Read::Requests)),
+                    "POST" => Ok(Route::CreateRequest),
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            ["groups", g, list @ ("members" | "owners"), o, "$ref"] => {
+                let link = if *list == "members" {
+                    GroupLink::Member
+                } else {
+                    GroupLink::Owner
+                };
+                return match method {
+                    "DELETE" => Ok(Route::RemoveFromGroup {
+                        link,
+                        group: id(g),
+                        object: id(o),
+                    }),
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            ["servicePrincipals", s, "appRoleAssignedTo", a] => {
+                return match method {
+                    "DELETE" => Ok(Route::RemoveAppRoleAssignment {
+                        service_principal: id(s),
+                        id: id(a),
+                    }),
+                    _ => Err(method_not_allowed()),
+                };
+            }
             ["identityGovernance", "entitlementManagement", "assignmentRequests", r] => {
                 Read::Request(id(r))
             }
@@ -500,10 +563,20 @@ impl ListRequest<'_> {
     }
 }
 
-fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>) -> Reply {
+fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>, body: &[u8]) -> Reply {
     match route {
         Route::Reprocess(id) => writes::reprocess(shared, &id),
         Route::RequestReprocess(id) => writes::reprocess_request(shared, &id),
+        Route::CreateRequest => remedies::admin_remove(shared, body),
+        Route::RemoveFromGroup {
+            link,
+            group,
+            object,
+        } => remedies::remove_from_group(shared, link, &group, &object),
+        Route::RemoveAppRoleAssignment {
+            service_principal,
+            id,
+        } => remedies::remove_app_role_assignment(shared, &service_principal, &id),
         Route::Read(read_route) => {
             let data = lock(&shared.data);
             read(&data, &shared.settings, read_route, list).unwrap_or_else(|reply| reply)

@@ -1,23 +1,30 @@
-//! The fake's writes: assignment reprocess and assignment-request reprocess, which really
-//! redeliver access.
+//! The fake's reprocess writes (assignment and assignment request), which really redeliver
+//! access, and the `fail_writes_after` refusal every write shares.
 
 use super::*;
+
+/// The `fail_writes_after` fault: once that many writes of any kind have succeeded
+/// ([`Data::write_successes`]), every write answers `fail_writes_status` and changes nothing.
+/// Checked first, before a write looks at its body, ids or states.
+pub(super) fn refused_write(settings: &Settings, data: &Data) -> Option<Reply> {
+    let limit = settings.fail_writes_after?;
+    if data.write_successes < limit {
+        return None;
+    }
+    let status = settings.fail_writes_status;
+    Some(Reply::error(
+        status,
+        status_code_name(status),
+        "Injected write failure (fake-graph fail_writes_after).",
+    ))
+}
 
 /// `POST …/assignments/{id}/reprocess`: re-enforces a delivered assignment (see
 /// [`Data::restore_access`]) and answers `202` with no body.
 pub(super) fn reprocess(shared: &Shared, id: &str) -> Reply {
-    let settings = &shared.settings;
     let mut data = lock(&shared.data);
-    if settings
-        .fail_writes_after
-        .is_some_and(|n| data.reprocess_successes >= n)
-    {
-        let status = settings.fail_writes_status;
-        return Reply::error(
-            status,
-            status_code_name(status),
-            "Injected write failure (fake-graph fail_writes_after).",
-        );
+    if let Some(refused) = refused_write(&shared.settings, &data) {
+        return refused;
     }
     let Some(raw) = data.assignments.get(id) else {
         return em_not_found(id);
@@ -41,7 +48,7 @@ pub(super) fn reprocess(shared: &Shared, id: &str) -> Reply {
         );
     }
     let added = data.restore_access(&assignment);
-    data.reprocess_successes += 1;
+    data.write_successes += 1;
     *data
         .reprocess_counts
         .entry(assignment.id.clone())
@@ -74,18 +81,9 @@ fn mark_delivered(item: &mut Value) {
 /// `assignment.id`, in assignments.json) becomes `delivered` / `Delivered`, and the
 /// assignment's access is restored as an assignment reprocess does ([`Data::restore_access`]).
 pub(super) fn reprocess_request(shared: &Shared, id: &str) -> Reply {
-    let settings = &shared.settings;
     let mut data = lock(&shared.data);
-    if settings
-        .fail_writes_after
-        .is_some_and(|n| data.reprocess_successes >= n)
-    {
-        let status = settings.fail_writes_status;
-        return Reply::error(
-            status,
-            status_code_name(status),
-            "Injected write failure (fake-graph fail_writes_after).",
-        );
+    if let Some(refused) = refused_write(&shared.settings, &data) {
+        return refused;
     }
     let now = data.now();
     let Some(request) = data.assignment_requests.get(id) else {
@@ -176,7 +174,7 @@ pub(super) fn reprocess_request(shared: &Shared, id: &str) -> Reply {
             tracing::debug!(request = %request_id, assignment = ?assignment_id, "request reprocess: no assignment in assignments.json to redeliver")
         }
     }
-    data.reprocess_successes += 1;
+    data.write_successes += 1;
     *data
         .request_reprocess_counts
         .entry(request_id.clone())

@@ -4,6 +4,7 @@
 mod audit_log;
 mod basics;
 mod expansion;
+mod remedies;
 mod roles;
 
 use std::path::{Path, PathBuf};
