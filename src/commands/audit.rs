@@ -450,6 +450,7 @@ fn write_reports(
         plan_items: plan.as_ref().map(|p| p.items.len()),
         resolved: annotated.resolved.len(),
         exceptions: composed.exceptions.as_deref(),
+        max_rows: report::html::MAX_HTML_ROWS,
     };
     let html_path = run_dir.join(report::html::REPORT_HTML);
     report::html::write_html(&html_path, &view)?;

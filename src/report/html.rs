@@ -66,6 +66,8 @@ pub struct ViewInput<'a> {
     pub plan_items: Option<usize>,
     pub resolved: usize,
     pub exceptions: Option<&'a [ExceptionRow]>,
+    /// Findings embedded in the page ([`MAX_HTML_ROWS`]; tests lower it).
+    pub max_rows: usize,
 }
 
 #[derive(Serialize)]
@@ -163,7 +165,7 @@ fn context(input: &ViewInput) -> Result<Context> {
     let chart_trend_svg = chart(charts::trend(input.trend, &names))?;
     let chart_top_svg = chart(charts::top_packages(input.summary))?;
 
-    let (rows_json, shown) = rows_json(input.findings)?;
+    let (rows_json, shown) = rows_json(input.findings, input.max_rows)?;
     let statuses = status_counts(input.findings)?;
     let categories = input
         .summary
@@ -271,14 +273,14 @@ fn status_counts(findings: &DataFrame) -> Result<HashMap<String, (usize, usize, 
 /// starts with `~` gets a second one) and one
 /// fixed-width base64url index per row, so that 30,000 findings stay well under 5 MB. The page
 /// decodes it back into rows. Made safe to sit inside `<script type="application/json">`.
-fn rows_json(findings: &DataFrame) -> Result<(String, usize)> {
+fn rows_json(findings: &DataFrame, max_rows: usize) -> Result<(String, usize)> {
     let present: Vec<&str> = COLUMNS
         .iter()
         .map(|(key, _)| *key)
         .filter(|key| findings.column(key).is_ok())
         .collect();
     let rows = StringRows::new(findings, &present)?;
-    let shown = rows.len().min(MAX_HTML_ROWS);
+    let shown = rows.len().min(max_rows);
     let mut columns = Vec::with_capacity(COLUMNS.len());
     for (key, _) in COLUMNS {
         let at = present.iter().position(|p| *p == key);
@@ -406,6 +408,48 @@ mod tests {
             compact_guid("ABCDEF00-0000-0000-0000-000000000000").is_none(),
             "case kept"
         );
+    }
+
+    #[test]
+    fn a_page_past_its_row_limit_says_how_many_are_left_to_the_csv() {
+        let tables = crate::snapshot::SnapshotBuilder::new().finish().unwrap();
+        let empty = crate::audit::audit(&tables).unwrap();
+        // Three rows of the audit's columns, all null: enough to count and embed.
+        let columns: Vec<polars::prelude::Column> = empty
+            .columns()
+            .iter()
+            .map(|c| polars::prelude::Column::full_null(c.name().clone(), 3, c.dtype()))
+            .collect();
+        let findings = DataFrame::new_infer_height(columns).unwrap();
+        let summary = crate::audit::summary::summarise(&findings).unwrap();
+        let info = SnapshotInfo {
+            tenant_id: "t".into(),
+            tenant_name: Some("Contoso <Ltd>".into()),
+            taken_at: Utc::now(),
+            source: "test".into(),
+        };
+        let input = ViewInput {
+            info: &info,
+            run: "20261130T120000Z",
+            previous_run: None,
+            generated_at: Utc::now(),
+            audit_log: "not read".into(),
+            findings: &findings,
+            summary: &summary,
+            trend: &[],
+            plan_items: Some(0),
+            resolved: 0,
+            exceptions: None,
+            max_rows: 2,
+        };
+        let page = render(&input).unwrap();
+        assert!(
+            page.contains("Showing the first 2 of 3 findings"),
+            "{}",
+            &page[page.find("Showing").unwrap_or(0)..][..200.min(page.len())]
+        );
+        assert!(page.contains("Contoso &lt;Ltd&gt;"), "values are escaped");
+        assert!(!page.contains("Contoso <Ltd>"));
     }
 
     #[test]
