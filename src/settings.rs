@@ -394,6 +394,32 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_read_unless_the_flag_or_the_file_says_not() {
+        let with = |text: &str| {
+            crate::config::parse(text, std::path::Path::new("/etc/entra-drift.toml")).unwrap()
+        };
+        let (args, given) = audit(&["--tenant-dir", "t"]);
+        let defaults = resolve_audit(&args, &given, None, now()).unwrap().log;
+        assert!(defaults.read && defaults.days == DEFAULT_LOG_DAYS);
+        let off = with("causes = false\ncauses_days = 7\n");
+        let log = resolve_audit(&args, &given, Some(&off), now()).unwrap().log;
+        assert!(!log.read && log.days == 7);
+        let (args, given) = audit(&["--tenant-dir", "t", "--causes-days", "14"]);
+        let log = resolve_audit(&args, &given, Some(&off), now()).unwrap().log;
+        assert_eq!(log.days, 14, "the flag over the file");
+        let (args, given) = audit(&["--tenant-dir", "t", "--no-causes"]);
+        assert!(!resolve_audit(&args, &given, None, now()).unwrap().log.read);
+        let remedies = with("[remedies.missing_access]\nuser = \"reprocess\"\n");
+        let settings = resolve_audit(&args, &given, Some(&remedies), now()).unwrap();
+        assert_eq!(
+            settings
+                .remedies
+                .default_for(crate::audit::MISSING_ACCESS, "user"),
+            crate::plan::Action::Reprocess
+        );
+    }
+
+    #[test]
     fn the_file_overrides_defaults() {
         let (args, given) = audit(&[]);
         let settings = resolve_audit(&args, &given, Some(&file()), now()).unwrap();

@@ -200,6 +200,18 @@ pub fn judge_request(item: &PlanItem, current: &Current, now: DateTime<Utc>) -> 
 /// Decides a `remove_assignment` item: end the assignment only while it is still delivered to
 /// the planned user.
 pub fn judge_removal(item: &PlanItem, current: &Current) -> Verdict {
+    match still_delivered(item, current) {
+        Ok(()) => Verdict::Reprocess,
+        Err(Verdict::Skip(reason)) if reason.starts_with("the assignment is now") => {
+            Verdict::Skip(format!("{reason}: nothing to end"))
+        }
+        Err(verdict) => verdict,
+    }
+}
+
+/// The assignment as Graph shows it now is still delivered to the planned user; otherwise the
+/// verdict that says why not (or that it could not be told).
+fn still_delivered(item: &PlanItem, current: &Current) -> Result<(), Verdict> {
     match current.assignments.get(&item.assignment_id) {
         Some(Ok(assignment)) => {
             let state = assignment
@@ -207,28 +219,29 @@ pub fn judge_removal(item: &PlanItem, current: &Current) -> Verdict {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if !state.eq_ignore_ascii_case("delivered") {
-                return Verdict::Skip(format!(
-                    "the assignment is now `{state}`, not delivered: nothing to end"
-                ));
+                return Err(Verdict::Skip(format!(
+                    "the assignment is now `{state}`, not delivered"
+                )));
             }
             let target = assignment
                 .pointer("/target/objectId")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if !target.eq_ignore_ascii_case(&item.user_id) {
-                return Verdict::Skip(format!(
+                return Err(Verdict::Skip(format!(
                     "the assignment's target is now `{target}`, not the planned user"
-                ));
+                )));
             }
-            Verdict::Reprocess
+            Ok(())
         }
         Some(Err(e)) if e.status() == Some(404) => {
-            Verdict::Skip("the assignment no longer exists".into())
+            Err(Verdict::Skip("the assignment no longer exists".into()))
         }
-        Some(Err(e)) => {
-            Verdict::Unchecked(format!("could not re-read the assignment: {}", e.reason()))
-        }
-        None => Verdict::Unchecked("the assignment was not re-read".into()),
+        Some(Err(e)) => Err(Verdict::Unchecked(format!(
+            "could not re-read the assignment: {}",
+            e.reason()
+        ))),
+        None => Err(Verdict::Unchecked("the assignment was not re-read".into())),
     }
 }
 
@@ -324,32 +337,8 @@ async fn package_classified(
 
 /// Decides one item from the live state (pure, so it is tested as a table).
 pub fn judge(item: &PlanItem, current: &Current, holdings: &Holdings) -> Verdict {
-    match current.assignments.get(&item.assignment_id) {
-        Some(Ok(assignment)) => {
-            let state = assignment
-                .get("state")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !state.eq_ignore_ascii_case("delivered") {
-                return Verdict::Skip(format!("the assignment is now `{state}`, not delivered"));
-            }
-            let target = assignment
-                .pointer("/target/objectId")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !target.eq_ignore_ascii_case(&item.user_id) {
-                return Verdict::Skip(format!(
-                    "the assignment's target is now `{target}`, not the planned user"
-                ));
-            }
-        }
-        Some(Err(e)) if e.status() == Some(404) => {
-            return Verdict::Skip("the assignment no longer exists".into())
-        }
-        Some(Err(e)) => {
-            return Verdict::Unchecked(format!("could not re-read the assignment: {}", e.reason()))
-        }
-        None => return Verdict::Unchecked("the assignment was not re-read".into()),
+    if let Err(verdict) = still_delivered(item, current) {
+        return verdict;
     }
     match current.users.get(&item.user_id) {
         Some(Ok(user)) => {

@@ -219,26 +219,17 @@ pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
                 "     held without assignment: {} {} of {} ({})\n",
                 role.resource_type,
                 role.role_name_or_role(),
-                if role.resource_name.is_empty() {
-                    &role.resource_id
-                } else {
-                    &role.resource_name
-                },
+                role.resource_label(),
                 role.resource_id
             );
         }
         out += &format!("     why: {}\n", item.reason);
         for role in &item.missing_roles {
-            let name = if role.resource_name.is_empty() {
-                &role.resource_id
-            } else {
-                &role.resource_name
-            };
             out += &format!(
                 "     missing: {} {} of {} ({})\n",
                 role.resource_type,
                 role.role_name_or_role(),
-                name,
+                role.resource_label(),
                 role.resource_id
             );
         }

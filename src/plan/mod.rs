@@ -373,11 +373,7 @@ fn unexplained_item(
         "{} {} of {}",
         role.resource_type,
         role.role_name_or_role(),
-        if role.resource_name.is_empty() {
-            &role.resource_id
-        } else {
-            &role.resource_name
-        }
+        role.resource_label()
     );
     let reason = match &role.cause {
         Some(cause) if cause.starts_with("added by") => {
@@ -644,6 +640,15 @@ impl Plan {
 }
 
 impl MissingRole {
+    /// The resource's name, or its id where it has none.
+    pub fn resource_label(&self) -> &str {
+        if self.resource_name.is_empty() {
+            &self.resource_id
+        } else {
+            &self.resource_name
+        }
+    }
+
     /// The role's display name, or its id where the package did not name it.
     pub fn role_name_or_role(&self) -> &str {
         if self.role_name.is_empty() {

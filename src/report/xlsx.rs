@@ -501,12 +501,12 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             .iter()
             .chain(&item.unexplained)
             .map(|r| {
-                let name = if r.resource_name.is_empty() {
-                    &r.resource_id
-                } else {
-                    &r.resource_name
-                };
-                format!("{} {} of {}", r.resource_type, r.role_name_or_role(), name)
+                format!(
+                    "{} {} of {}",
+                    r.resource_type,
+                    r.role_name_or_role(),
+                    r.resource_label()
+                )
             })
             .collect();
         let causes: Vec<String> = item

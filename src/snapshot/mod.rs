@@ -210,3 +210,43 @@ pub struct Snapshot {
     pub info: SnapshotInfo,
     pub tables: Tables,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn the_window_reaches_back_to_the_previous_run_when_retention_is_shorter() {
+        let taken = at("2026-11-30T12:00:00Z");
+        let weekly = LogRequest {
+            previous: Some(at("2026-11-23T12:00:00Z")),
+            ..LogRequest::default()
+        };
+        assert_eq!(
+            weekly.since(taken),
+            at("2026-10-31T12:00:00Z"),
+            "retention first"
+        );
+        let free = LogRequest {
+            days: 7,
+            previous: Some(at("2026-11-16T12:00:00Z")),
+            ..LogRequest::default()
+        };
+        assert_eq!(
+            free.since(taken),
+            at("2026-11-15T12:00:00Z"),
+            "a fortnight between runs on a 7-day log: back to the previous run, less a margin"
+        );
+        assert_eq!(AuditLog::Skipped.since(), None);
+        assert!(AuditLog::Read {
+            since: at("2026-11-01T00:00:00Z"),
+            until: taken
+        }
+        .describe()
+        .starts_with("read from 2026-11-01T00:00:00Z"));
+    }
+}

@@ -85,18 +85,9 @@ pub(super) fn admin_remove(shared: &Shared, body: &[u8]) -> Reply {
         Ok(id) => id,
         Err(message) => return Reply::error(400, "BadRequest", message),
     };
-    let Some(stored) = data.assignments.get(&id).cloned() else {
-        return em_not_found(&id);
-    };
-    let assignment: AccessPackageAssignment = match serde_json::from_value(stored.clone()) {
-        Ok(assignment) => assignment,
-        Err(e) => {
-            return Reply::error(
-                500,
-                "InternalServerError",
-                format!("stored assignment `{id}` is malformed: {e}"),
-            )
-        }
+    let (stored, assignment) = match super::writes::stored_assignment(&data, &id) {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     let state = assignment.state.clone().unwrap_or_default();
     if !removable(&state) {

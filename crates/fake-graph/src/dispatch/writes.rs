@@ -19,6 +19,25 @@ pub(super) fn refused_write(settings: &Settings, data: &Data) -> Option<Reply> {
     ))
 }
 
+/// An assignment as stored (raw) and parsed; `404` when unknown, `500` when the stored object
+/// does not parse.
+pub(super) fn stored_assignment(
+    data: &Data,
+    id: &str,
+) -> Result<(Value, AccessPackageAssignment), Reply> {
+    let Some(raw) = data.assignments.get(id) else {
+        return Err(em_not_found(id));
+    };
+    match serde_json::from_value(raw.clone()) {
+        Ok(assignment) => Ok((raw.clone(), assignment)),
+        Err(e) => Err(Reply::error(
+            500,
+            "InternalServerError",
+            format!("stored assignment `{id}` is malformed: {e}"),
+        )),
+    }
+}
+
 /// `POST …/assignments/{id}/reprocess`: re-enforces a delivered assignment (see
 /// [`Data::restore_access`]) and answers `202` with no body.
 pub(super) fn reprocess(shared: &Shared, id: &str) -> Reply {
@@ -26,18 +45,9 @@ pub(super) fn reprocess(shared: &Shared, id: &str) -> Reply {
     if let Some(refused) = refused_write(&shared.settings, &data) {
         return refused;
     }
-    let Some(raw) = data.assignments.get(id) else {
-        return em_not_found(id);
-    };
-    let assignment: AccessPackageAssignment = match serde_json::from_value(raw.clone()) {
-        Ok(assignment) => assignment,
-        Err(e) => {
-            return Reply::error(
-                500,
-                "InternalServerError",
-                format!("stored assignment `{id}` is malformed: {e}"),
-            )
-        }
+    let (_, assignment) = match stored_assignment(&data, id) {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     let state = assignment.state.clone().unwrap_or_default();
     if !state.eq_ignore_ascii_case("delivered") {
