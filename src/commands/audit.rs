@@ -31,7 +31,8 @@ pub struct Written {
     pub run_dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub summary: summary::Summary,
-    pub plan_items: Option<usize>,
+    /// The plan's items and how many wait on `decide`.
+    pub plan_items: Option<(usize, usize)>,
     pub previous: Option<String>,
     pub new: usize,
     pub persisting: usize,
@@ -322,7 +323,7 @@ pub fn audit_and_report(
     Ok(Written {
         run_dir,
         files,
-        plan_items: plan.map(|p| p.items.len()),
+        plan_items: plan.as_ref().map(plan_counts),
         previous: previous.map(|p| p.run),
         new: annotated.new,
         persisting: annotated.persisting,
@@ -332,6 +333,16 @@ pub fn audit_and_report(
         expired_exceptions: composed.expired_exceptions,
         pruned,
     })
+}
+
+/// The plan's items, and those waiting on `decide`.
+fn plan_counts(plan: &Plan) -> (usize, usize) {
+    let undecided = plan
+        .items
+        .iter()
+        .filter(|i| i.action == crate::plan::Action::Decide)
+        .count();
+    (plan.items.len(), undecided)
 }
 
 fn counts(composed: &Composed) -> [usize; 5] {
@@ -447,7 +458,7 @@ fn write_reports(
         findings: &annotated.findings,
         summary: &composed.summary,
         trend,
-        plan_items: plan.as_ref().map(|p| p.items.len()),
+        plan_items: plan.as_ref().map(plan_counts),
         resolved: annotated.resolved.len(),
         exceptions: composed.exceptions.as_deref(),
         max_rows: report::html::MAX_HTML_ROWS,
@@ -658,8 +669,8 @@ fn print_summary(
         ));
     }
     match written.plan_items {
-        Some(items) => printer.status(format_args!("Reprocess plan: {items} assignment(s)")),
-        None => printer.status(format_args!("Reprocess plan: not written (--no-plan)")),
+        Some(counts) => printer.status(format_args!("Plan: {}", report::html::plan_line(counts))),
+        None => printer.status(format_args!("Plan: not written (--no-plan)")),
     }
     if !written.pruned.is_empty() {
         printer.status(format_args!(

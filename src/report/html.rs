@@ -63,7 +63,8 @@ pub struct ViewInput<'a> {
     pub findings: &'a DataFrame,
     pub summary: &'a Summary,
     pub trend: &'a [TrendPoint],
-    pub plan_items: Option<usize>,
+    /// The plan's items and how many of them wait on `decide`; `None`: no plan written.
+    pub plan_items: Option<(usize, usize)>,
     pub resolved: usize,
     pub exceptions: Option<&'a [ExceptionRow]>,
     /// Findings embedded in the page ([`MAX_HTML_ROWS`]; tests lower it).
@@ -211,7 +212,7 @@ fn context(input: &ViewInput) -> Result<Context> {
         run: input.run.to_string(),
         previous_run: input.previous_run.unwrap_or_default().to_string(),
         audit_log: input.audit_log.clone(),
-        plan_items: input.plan_items.map(|n| n.to_string()).unwrap_or_default(),
+        plan_items: input.plan_items.map(plan_line).unwrap_or_default(),
         total: input.summary.total,
         categories,
         resolved: input.resolved,
@@ -239,6 +240,15 @@ fn context(input: &ViewInput) -> Result<Context> {
         csv_name: super::FINDINGS_CSV,
         admin_links: true,
     })
+}
+
+/// `7 item(s), 3 waiting for a reviewer (decide)`: what the plan holds, for every view.
+pub fn plan_line((items, undecided): (usize, usize)) -> String {
+    if undecided == 0 {
+        format!("{items} item(s)")
+    } else {
+        format!("{items} item(s), {undecided} waiting for a reviewer (decide)")
+    }
 }
 
 /// An active exception that ends within [`EXPIRING_DAYS`].
@@ -437,7 +447,7 @@ mod tests {
             findings: &findings,
             summary: &summary,
             trend: &[],
-            plan_items: Some(0),
+            plan_items: Some((0, 0)),
             resolved: 0,
             exceptions: None,
             max_rows: 2,

@@ -73,11 +73,11 @@ pub fn render(
     }
     let _ = writeln!(
         md,
-        "\n**New:** {new} · **Persisting:** {persisting} · **Resolved since previous run:** {} · **Excepted:** {excepted} · **Reprocess plan:** {}\n",
+        "\n**New:** {new} · **Persisting:** {persisting} · **Resolved since previous run:** {} · **Excepted:** {excepted} · **Plan:** {}\n",
         input.resolved,
         input
             .plan_items
-            .map_or("not written".to_string(), |n| format!("{n} assignment(s)"))
+            .map_or("not written".to_string(), super::html::plan_line)
     );
     if !input.summary.top_packages.is_empty() {
         md.push_str("### Packages with most missing access\n\n| Package | Missing |\n|---|---:|\n");
