@@ -139,6 +139,7 @@ def context(rows, total_rows, rng):
             "findings": round(len(found) * scale),
             "new": sum(r["status"] == "new" for r in found),
             "persisting": sum(r["status"] == "persisting" for r in found),
+            "resolved": 0,
             "excepted": sum(r["plan_skip_reason"].startswith("excepted:") for r in found),
             "in_plan": sum(r["in_plan"] == "yes" for r in found),
         })
@@ -169,6 +170,7 @@ def context(rows, total_rows, rng):
         "chart_trend_svg": trend_svg([
             (name, [max(0, len(per[name]) + rng.randint(-40, 40)) for _ in range(6)], colour)
             for name, colour in CATEGORIES]),
+        "chart_resources_svg": "",
         "chart_top_svg": bars_svg("Packages with most missing access",
                                   [(p or "(none)", n, "#C0392B") for p, n in top]),
         "columns": [{"key": k, "label": label} for k, label in COLUMNS],

@@ -459,7 +459,7 @@ fn write_reports(
         summary: &composed.summary,
         trend,
         plan_items: plan.as_ref().map(plan_counts),
-        resolved: annotated.resolved.len(),
+        resolved: &annotated.resolved,
         exceptions: composed.exceptions.as_deref(),
         max_rows: report::html::MAX_HTML_ROWS,
     };

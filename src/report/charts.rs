@@ -37,12 +37,21 @@ pub fn categories(summary: &Summary) -> Result<String, String> {
 
 /// Packages with most missing access (the summary's top list); `None` when there is none.
 pub fn top_packages(summary: &Summary) -> Result<Option<String>, String> {
-    if summary.top_packages.is_empty() {
+    ranked(&summary.top_packages)
+}
+
+/// Resources with most missing access; `None` when there is none.
+pub fn top_resources(summary: &Summary) -> Result<Option<String>, String> {
+    ranked(&summary.top_resources)
+}
+
+fn ranked(list: &[Ranked]) -> Result<Option<String>, String> {
+    if list.is_empty() {
         return Ok(None);
     }
-    let labels: Vec<String> = summary.top_packages.iter().map(short_label).collect();
+    let labels: Vec<String> = list.iter().map(short_label).collect();
     let names: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let counts: Vec<usize> = summary.top_packages.iter().map(|r| r.missing).collect();
+    let counts: Vec<usize> = list.iter().map(|r| r.missing).collect();
     bars(&names, &counts, false).map(Some)
 }
 

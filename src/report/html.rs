@@ -65,7 +65,8 @@ pub struct ViewInput<'a> {
     pub trend: &'a [TrendPoint],
     /// The plan's items and how many of them wait on `decide`; `None`: no plan written.
     pub plan_items: Option<(usize, usize)>,
-    pub resolved: usize,
+    /// Findings of the previous run that this run no longer has.
+    pub resolved: &'a [crate::audit::annotate::Resolved],
     pub exceptions: Option<&'a [ExceptionRow]>,
     /// Findings embedded in the page ([`MAX_HTML_ROWS`]; tests lower it).
     pub max_rows: usize,
@@ -78,6 +79,7 @@ struct CategoryView {
     findings: usize,
     new: usize,
     persisting: usize,
+    resolved: usize,
     excepted: usize,
     in_plan: usize,
 }
@@ -122,6 +124,7 @@ struct Context {
     chart_categories_svg: String,
     chart_trend_svg: String,
     chart_top_svg: String,
+    chart_resources_svg: String,
     columns: Vec<ColumnView>,
     rows_json: String,
     shown: usize,
@@ -165,6 +168,7 @@ fn context(input: &ViewInput) -> Result<Context> {
     let chart_categories_svg = chart(charts::categories(input.summary).map(Some))?;
     let chart_trend_svg = chart(charts::trend(input.trend, &names))?;
     let chart_top_svg = chart(charts::top_packages(input.summary))?;
+    let chart_resources_svg = chart(charts::top_resources(input.summary))?;
 
     let (rows_json, shown) = rows_json(input.findings, input.max_rows)?;
     let statuses = status_counts(input.findings)?;
@@ -180,6 +184,11 @@ fn context(input: &ViewInput) -> Result<Context> {
                 findings: count.findings,
                 new: by.0,
                 persisting: by.1,
+                resolved: input
+                    .resolved
+                    .iter()
+                    .filter(|r| r.key[0] == count.category)
+                    .count(),
                 excepted: by.2,
                 in_plan: count.in_plan,
             }
@@ -215,7 +224,7 @@ fn context(input: &ViewInput) -> Result<Context> {
         plan_items: input.plan_items.map(plan_line).unwrap_or_default(),
         total: input.summary.total,
         categories,
-        resolved: input.resolved,
+        resolved: input.resolved.len(),
         causes: input
             .summary
             .actors
@@ -230,6 +239,7 @@ fn context(input: &ViewInput) -> Result<Context> {
         chart_categories_svg,
         chart_trend_svg,
         chart_top_svg,
+        chart_resources_svg,
         columns: COLUMNS
             .iter()
             .map(|(key, label)| ColumnView { key, label })
@@ -448,7 +458,7 @@ mod tests {
             summary: &summary,
             trend: &[],
             plan_items: Some((0, 0)),
-            resolved: 0,
+            resolved: &[],
             exceptions: None,
             max_rows: 2,
         };

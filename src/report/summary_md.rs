@@ -74,7 +74,7 @@ pub fn render(
     let _ = writeln!(
         md,
         "\n**New:** {new} · **Persisting:** {persisting} · **Resolved since previous run:** {} · **Excepted:** {excepted} · **Plan:** {}\n",
-        input.resolved,
+        input.resolved.len(),
         input
             .plan_items
             .map_or("not written".to_string(), super::html::plan_line)

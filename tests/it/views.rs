@@ -327,3 +327,32 @@ fn summary_md_lands_on_the_ci_job_page() {
     assert!(summary.contains("`report.html`"));
     assert!(!summary.contains("<script>"), "{summary}");
 }
+
+#[test]
+fn the_dashboard_of_a_third_run_shows_the_trend_and_what_each_category_resolved() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = crate::support::scheduled::trend_runs(out.path(), &[]);
+    let html = std::fs::read_to_string(runs[2].join("report.html")).unwrap();
+    assert!(
+        !html.contains("The trend appears once there are two runs"),
+        "the trend chart is drawn from index.csv"
+    );
+    let resolved = read_csv(&runs[2].join("resolved.csv"));
+    for category in entra_drift::audit::CATEGORIES {
+        let card = html
+            .split("<li class=\"card\" data-category=\"")
+            .find(|part| part.starts_with(&format!("{category}\"")))
+            .unwrap_or_else(|| panic!("a card for {category}"));
+        let shown = card
+            .split("<dt>Resolved</dt><dd>")
+            .nth(1)
+            .and_then(|rest| rest.split("</dd>").next())
+            .unwrap();
+        let expected = resolved
+            .rows
+            .iter()
+            .filter(|r| r["category"] == category)
+            .count();
+        assert_eq!(shown, expected.to_string(), "{category}");
+    }
+}
