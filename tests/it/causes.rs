@@ -454,3 +454,32 @@ fn live_causes_equal_the_offline_ones_and_a_refused_log_degrades() {
     assert!(stderr.contains("AuditLog.Read.All"), "{stderr}");
     assert!(!stderr.contains(SECRET));
 }
+
+#[test]
+fn a_malformed_audit_log_file_is_an_error_naming_it_never_an_empty_log() {
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("tenant");
+    tenant_with_log(&tenant, false);
+    // Not an array, then broken JSON: both name the file and where.
+    for (text, needle) in [
+        ("{\"value\": {\"id\": \"e1\"}}", "directoryAudits.json"),
+        ("{\"value\": [ {\"id\": \"e1\",, } ]}", "line 1"),
+    ] {
+        std::fs::write(tenant.join("directoryAudits.json"), text).unwrap();
+        let output = entra_drift()
+            .args(["audit", "--tenant-dir"])
+            .arg(&tenant)
+            .arg("--out")
+            .arg(work.path().join("out"))
+            .env("ENTRA_DRIFT_NOW", NOW)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("directoryAudits.json") && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert!(!work.path().join("out").exists(), "nothing written");
+    }
+}
