@@ -483,3 +483,36 @@ fn a_malformed_audit_log_file_is_an_error_naming_it_never_an_empty_log() {
         assert!(!work.path().join("out").exists(), "nothing written");
     }
 }
+
+#[test]
+fn a_log_that_refuses_the_combined_filter_is_read_one_activity_at_a_time() {
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("tenant");
+    tenant_with_log(&tenant, false);
+    // The first request (the activities joined with `or`) is answered 400, as a Graph that
+    // does not take `or` there would.
+    let faults = json!({"server_errors": [
+        {"path": "auditLogs/directoryAudits", "status": 400, "count": 1}
+    ]});
+    let fake = Fake::start(tenant.to_str().unwrap(), move |config| {
+        config.faults = Some(serde_json::from_value(faults).unwrap());
+    });
+    let output = fake
+        .command(
+            &["audit", "--out", work.path().join("out").to_str().unwrap()],
+            SECRET,
+        )
+        .env("ENTRA_DRIFT_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(causes(&run_dir(&output)), as_strings(expected()));
+    let stats = fake.server().stats();
+    // One refused, then one per activity, paced: none throttled.
+    assert_eq!(stats.audit_log_requests, 1 + 8, "{stats:?}");
+    assert_eq!(stats.audit_log_throttled, 0);
+}
