@@ -130,7 +130,7 @@ pub fn preflight<'a>(
     }
     let removals = items
         .iter()
-        .filter(|item| decision.action(item.key()).unwrap_or(item.action).removes())
+        .filter(|item| decision.action_for(item).removes())
         .count();
     if removals > max_removals {
         return Err(Refusal::TooManyRemovals {
@@ -477,10 +477,7 @@ impl ApplyRun<'_> {
 impl ApplyRun<'_> {
     /// The action to apply: what the approvals chose, else the item's default.
     fn action_of(&self, item: &PlanItem) -> Action {
-        self.approved
-            .decision
-            .action(item.key())
-            .unwrap_or(item.action)
+        self.approved.decision.action_for(item)
     }
 
     /// The Graph write of one item; `Ok((removed, detail))`.

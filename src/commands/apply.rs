@@ -165,15 +165,11 @@ fn accept_item(
         ],
     };
     let approvers: Vec<&str> = plan
-        .approvals
-        .iter()
-        .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+        .approvals_of(item)
         .map(|a| a.approver.as_str())
         .collect();
     let tickets: Vec<&str> = plan
-        .approvals
-        .iter()
-        .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+        .approvals_of(item)
         .filter_map(|a| a.ticket.as_deref())
         .collect();
     let expires = (now + chrono::Duration::days(args.accept_days)).date_naive();

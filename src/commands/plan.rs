@@ -183,11 +183,7 @@ pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
         );
     }
     for (number, item) in plan.items.iter().enumerate() {
-        let approvals: Vec<&crate::plan::approval::Approval> = plan
-            .approvals
-            .iter()
-            .filter(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
-            .collect();
+        let approvals: Vec<&crate::plan::approval::Approval> = plan.approvals_of(item).collect();
         let by: Vec<&str> = approvals.iter().map(|a| a.approver.as_str()).collect();
         let chosen = approvals
             .iter()

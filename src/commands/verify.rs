@@ -57,14 +57,13 @@ pub fn run(
     let progress = connect::progress(printer);
     progress.watch(&connection.client);
     let stage = progress.stage("verify", Some(items.len() as u64));
-    let action_of =
-        |item: &crate::plan::PlanItem| decision.action(item.key()).unwrap_or(item.action);
     // A retried delivery and an ended assignment are verified by the assignment's state.
     let requests: Vec<_> = items
         .iter()
         .copied()
         .filter(|i| {
-            i.kind == ItemKind::RequestReprocess || action_of(i) == Action::RemoveAssignment
+            i.kind == ItemKind::RequestReprocess
+                || decision.action_for(i) == Action::RemoveAssignment
         })
         .collect();
     let runtime = connect::runtime()?;
@@ -78,7 +77,7 @@ pub fn run(
     let (mut removed, mut present) = (0, 0);
     for item in &plan.items {
         let approved = !plan.approvals.is_empty() && decision.is_approved(item.key());
-        let action = action_of(item);
+        let action = decision.action_for(item);
         // Access without assignment is checked as a removal (held or not) whether or not one
         // was approved; an ended assignment and an accepted finding only when approved.
         let remedy = match action {

@@ -121,6 +121,16 @@ impl Plan {
         Ok(())
     }
 
+    /// The approvals that approve `item`.
+    pub fn approvals_of<'p>(
+        &'p self,
+        item: &'p super::PlanItem,
+    ) -> impl Iterator<Item = &'p Approval> + 'p {
+        self.approvals
+            .iter()
+            .filter(move |a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+    }
+
     /// The choices of `action` (with `reason`) for the `approved` items, checked against each
     /// item's choices; an item whose default is already `action` needs none.
     pub fn choose(
@@ -404,9 +414,14 @@ impl Decision {
         self.approvers(&id).len() >= self.min_approvers && !self.conflicts.contains(&id)
     }
 
-    /// The action to apply to an approved item.
+    /// The action the approvals chose for an item, if any chose one.
     pub fn action(&self, id: &str) -> Option<Action> {
         self.actions.get(&id.to_ascii_lowercase()).copied()
+    }
+
+    /// The action to apply to an item: the approvals' choice, else the item's default.
+    pub fn action_for(&self, item: &super::PlanItem) -> Action {
+        self.action(item.key()).unwrap_or(item.action)
     }
 }
 

@@ -203,13 +203,7 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
         ],
     )?;
     // Internal column of the audit: absent from findings read back from a report.
-    let request_ids: Vec<Option<String>> = match findings.column(col::REQUEST_ID) {
-        Ok(column) => column
-            .str()
-            .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let request_ids = optional_strings(findings, col::REQUEST_ID);
     // Cause columns: absent from findings of runs before causes existed.
     let causes: Vec<(Option<String>, String)> =
         if col::CAUSES.iter().all(|c| findings.column(c).is_ok()) {
@@ -231,13 +225,10 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
         };
     let cause_of = |number: usize| causes.get(number).cloned().unwrap_or_default();
     // An excepted finding is accepted drift: never planned (annotated findings say so).
-    let excepted: Vec<bool> = match findings.column(col::EXCEPTION_STATE) {
-        Ok(column) => column
-            .str()
-            .map(|c| c.iter().map(|v| v == Some("active")).collect())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let excepted: Vec<bool> = optional_strings(findings, col::EXCEPTION_STATE)
+        .iter()
+        .map(|v| v.as_deref() == Some("active"))
+        .collect();
     let mut items: Vec<PlanItem> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
     // Per reprocess item, the default of each of its roles.
@@ -350,6 +341,17 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
     }
     items.extend(unexplained);
     Ok(items)
+}
+
+/// A string column that findings read back from a report may lack: its values, or none.
+fn optional_strings(findings: &DataFrame, name: &str) -> Vec<Option<String>> {
+    match findings.column(name) {
+        Ok(column) => column
+            .str()
+            .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The item of an access without assignment: a group membership or ownership, or an app role,

@@ -515,10 +515,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             .chain(&item.unexplained)
             .filter_map(|r| r.cause.clone())
             .collect();
-        let approval = plan
-            .approvals
-            .iter()
-            .find(|a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())));
+        let approval = plan.approvals_of(item).next();
         let choice = approval.and_then(|a| a.choices.get(&item.key().to_ascii_lowercase()));
         cells::write_text_with_format(
             sheet,

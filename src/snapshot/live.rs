@@ -13,12 +13,12 @@ use super::roles::{
     ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
     ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
 };
-use super::{read_status, AuditLog, LogRequest, Snapshot, SnapshotBuilder, SnapshotInfo};
+use super::{read_status, LogRequest, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::{Error, Result};
 use crate::graph::{paths, GraphClient, GraphError, StatsReport};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
-    DirectoryAudit, DirectoryObject, UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
+    DirectoryObject, UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
 };
 use crate::progress::{Progress, Stage};
 use entra_model::ids;
@@ -183,7 +183,7 @@ pub async fn read(
         users_stage.finish();
         users
     };
-    let log_read = read_audit_log(client, &options.log, started, progress);
+    let log_read = super::log_read::read(client, &options.log, started, progress);
     let (packages_and_reads, users, assignment_lists, (log, events)) = tokio::join!(
         packages_then_resources,
         users_read,
@@ -259,92 +259,6 @@ pub async fn read(
         stats: client.stats(),
         resources: reads,
     })
-}
-
-/// The directory audit log since the window's start (graph-api.md §9), paced to the reports
-/// API's own limit. Complete or not at all: any failure leaves the log unread with the reason,
-/// so no finding is said to have no event on a partial read.
-async fn read_audit_log(
-    client: &GraphClient,
-    request: &LogRequest,
-    taken: chrono::DateTime<Utc>,
-    progress: &Progress,
-) -> (AuditLog, Vec<DirectoryAudit>) {
-    if !request.read {
-        return (AuditLog::Skipped, Vec::new());
-    }
-    let since = request.since(taken);
-    let since_text = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let stage = progress.stage("audit log", None);
-    let on_page = {
-        let counter = stage.counter().clone();
-        move |items: usize| counter.page(items as u64)
-    };
-    let pace = crate::graph::pace::Pace::reports();
-    let activities = super::events::activity_names();
-    let mut read = client
-        .list_paced(
-            &client.url(&paths::directory_audits(&since_text, &activities)),
-            &on_page,
-            &pace,
-        )
-        .await;
-    if read.as_ref().err().and_then(GraphError::status) == Some(400) {
-        // A tenant that refuses `or` between activities: one filter per activity instead.
-        tracing::info!("the audit log refused the combined filter; reading one activity at a time");
-        let mut all = Vec::new();
-        read = Ok(Vec::new());
-        for activity in &activities {
-            let url = client.url(&paths::directory_audits_of(&since_text, activity));
-            match client.list_paced(&url, &on_page, &pace).await {
-                Ok(items) => all.extend(items),
-                Err(error) => {
-                    read = Err(error);
-                    break;
-                }
-            }
-        }
-        if read.is_ok() {
-            read = Ok(all);
-        }
-    }
-    stage.finish();
-    match read {
-        Ok(items) => {
-            let total = items.len();
-            let events: Vec<DirectoryAudit> = items
-                .into_iter()
-                .filter_map(|item| serde_json::from_value(item).ok())
-                .collect();
-            if events.len() < total {
-                tracing::warn!(
-                    unreadable = total - events.len(),
-                    "some audit-log events have a shape this version cannot read; they are not used as causes"
-                );
-            }
-            (
-                AuditLog::Read {
-                    since,
-                    until: taken,
-                },
-                events,
-            )
-        }
-        Err(error) => {
-            let hint = if error.status() == Some(403) {
-                "; grant the application permission AuditLog.Read.All (and, for delegated access, a role that may read audit logs)"
-            } else {
-                ""
-            };
-            tracing::warn!(reason = %error.reason(), "the directory audit log was not read: findings say `log_unreadable`{hint}");
-            (
-                AuditLog::Unread {
-                    reason: format!("{}{hint}", error.reason()),
-                },
-                Vec::new(),
-            )
-        }
-    }
 }
 
 /// The assignment requests of failed deliveries (one list per retryable state, assignment

@@ -7,6 +7,7 @@ pub mod builder;
 pub mod checks;
 pub mod events;
 pub mod live;
+pub mod log_read;
 pub mod roles;
 pub mod store;
 pub mod tenant_dir;
