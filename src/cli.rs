@@ -9,7 +9,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use crate::config::{
     Range, CAUSES_DAYS_RANGE, CONCURRENCY_RANGE, EXPAND_LIMIT_RANGE, KEEP_RANGE,
     LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE, MAX_RETRY_WAIT_RANGE, MIN_APPROVERS_RANGE,
-    PLAN_EXPIRY_RANGE, PROGRESS_INTERVAL_RANGE,
+    PLAN_EXPIRY_RANGE, PROGRESS_INTERVAL_RANGE, RU_BUDGET_RANGE,
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
@@ -462,6 +462,24 @@ pub struct GraphArgs {
     #[arg(long, value_name = "N", default_value_t = crate::snapshot::live::DEFAULT_EXPAND_LIMIT,
           value_parser = within(EXPAND_LIMIT_RANGE))]
     pub expand_limit: usize,
+
+    /// How the delivered assignments are read: `auto` decides from the package list, the
+    /// previous run's counts and the latency seen (README, "Reading assignments at scale")
+    /// [config: assignment_read].
+    #[arg(long, value_name = "HOW", default_value = "auto",
+          value_parser = named(&crate::snapshot::AssignmentRead::CHOICES))]
+    pub assignment_read: crate::snapshot::AssignmentRead,
+
+    /// Resource units per 10 s to pace Graph reads to (Graph: 3,500 under 50 users, 5,000 up
+    /// to 500, 8,000 above) [config: ru_budget; default: learned from Graph's
+    /// x-ms-throttle-limit-percentage header].
+    #[arg(long, value_name = "RU", value_parser = within_u64(RU_BUDGET_RANGE))]
+    pub ru_budget: Option<u64>,
+
+    /// The resource-unit budget's window in milliseconds (Graph's is 10 s; tests shorten it
+    /// together with fake-graph's).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, hide = true)]
+    pub ru_window_ms: u64,
 
     /// First retry backoff in milliseconds when Graph gives no Retry-After (tests lower it).
     #[arg(long, value_name = "MS", default_value_t = 2000, hide = true)]

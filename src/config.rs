@@ -11,6 +11,7 @@ use toml::Spanned;
 use crate::audit::scope::Scope;
 use crate::error::{Error, InputError, Result};
 use crate::graph::{choose, Cloud, CredentialKind};
+use crate::snapshot::AssignmentRead;
 
 /// Names the configuration file when `--config` is not given.
 pub const CONFIG_VARIABLE: &str = "ENTRA_DRIFT_CONFIG";
@@ -31,6 +32,8 @@ pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
 pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
 /// Seconds one Graph request may wait between retries.
 pub const MAX_RETRY_WAIT_RANGE: Range = (1, 3_600);
+/// `ru_budget`, `--ru-budget`: resource units per 10 s (Graph's tiers are 3,500 to 8,000).
+pub const RU_BUDGET_RANGE: Range = (10, 1_000_000);
 /// Seconds between progress lines when stderr is not a terminal.
 pub const PROGRESS_INTERVAL_RANGE: Range = (1, 3_600);
 /// Distinct approvers one item may need.
@@ -53,6 +56,8 @@ struct RawConfig {
     concurrency: Option<Spanned<i64>>,
     max_retry_wait: Option<Spanned<i64>>,
     expand_limit: Option<Spanned<i64>>,
+    ru_budget: Option<Spanned<i64>>,
+    assignment_read: Option<Spanned<String>>,
     causes: Option<bool>,
     causes_days: Option<Spanned<i64>>,
     out: Option<Spanned<String>>,
@@ -109,6 +114,8 @@ pub struct Config {
     pub concurrency: Option<usize>,
     pub max_retry_wait: Option<u64>,
     pub expand_limit: Option<usize>,
+    pub ru_budget: Option<u64>,
+    pub assignment_read: Option<AssignmentRead>,
     /// `false`: do not read the audit log (`--no-causes`).
     pub causes: Option<bool>,
     pub causes_days: Option<usize>,
@@ -232,6 +239,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .expand_limit
             .as_ref()
             .map(|v| checker.within(v, EXPAND_LIMIT_RANGE).map(|n| n as usize))
+            .transpose()?,
+        ru_budget: raw
+            .ru_budget
+            .as_ref()
+            .map(|v| checker.within(v, RU_BUDGET_RANGE).map(|n| n as u64))
+            .transpose()?,
+        assignment_read: raw
+            .assignment_read
+            .as_ref()
+            .map(|v| checker.choice(&AssignmentRead::CHOICES, v))
             .transpose()?,
         causes: raw.causes,
         causes_days: raw

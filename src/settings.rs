@@ -198,6 +198,14 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
         &graph.max_retry_wait,
         file.max_retry_wait.as_ref(),
     );
+    graph.assignment_read = given.pick(
+        "assignment_read",
+        &graph.assignment_read,
+        file.assignment_read.as_ref(),
+    );
+    if !given.contains("ru_budget") && graph.ru_budget.is_none() {
+        graph.ru_budget = file.ru_budget;
+    }
     graph
 }
 

@@ -6,6 +6,7 @@ pub mod causes;
 mod enrich;
 pub mod exceptions;
 mod frames;
+mod keys;
 pub mod rows;
 pub mod scope;
 pub mod summary;
@@ -15,8 +16,9 @@ pub use enrich::{col, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};
 use polars::prelude::*;
 
 use crate::error::{FrameContext, Result};
-use crate::snapshot::{col as s, read_status, roles, Tables};
+use crate::snapshot::{col as s, roles, Tables};
 use frames::{filter_in, join, keep, with_literal};
+use keys::{Keyed, Status};
 
 /// The five categories, in report order.
 pub const MISSING_ACCESS: &str = "missing_access";
@@ -73,27 +75,20 @@ pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<D
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.
 fn core_findings(tables: &Tables) -> Result<DataFrame> {
-    let keyed = KeyedRoles::new(tables)?;
-    let delivered = filter_in(&tables.assignments, s::STATE, &[DELIVERED])?;
+    let keyed = Keyed::new(tables)?;
+    let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
     let expected = join(
-        &keep(&delivered, &[s::ASSIGNMENT_ID, s::PACKAGE_ID, s::USER_ID])?,
+        &keep(&delivered, &[keys::A, keys::P, keys::U])?,
         &keep(
             &keyed.package_roles,
-            &[
-                s::PACKAGE_ID,
-                s::RESOURCE_TYPE,
-                s::RESOURCE_ID,
-                s::ROLE,
-                s::COLLECTION,
-                ROLE_KEY,
-            ],
+            &[keys::P, keys::R, keys::PR, keys::SR, keys::SC],
         )?,
-        &[s::PACKAGE_ID],
+        &[keys::P],
         JoinType::Inner,
     )?;
 
     // A target without an objectId cannot hold anything we could look up.
-    let no_target_mask = expected.column(s::USER_ID).frame("target ids")?.is_null();
+    let no_target_mask = expected.column(keys::U).frame("target ids")?.is_null();
     let no_target = expected
         .filter(&no_target_mask)
         .frame("targets without objectId")?;
@@ -101,59 +96,48 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         .filter(&!no_target_mask)
         .frame("targets with objectId")?;
 
-    let status = keep(
-        &tables.resource_status,
-        &[
-            s::RESOURCE_TYPE,
-            s::RESOURCE_ID,
-            s::COLLECTION,
-            s::READ_STATUS,
-            s::READ_REASON,
-        ],
-    )?;
-    let judged = join(
-        &with_target,
-        &status,
-        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION],
-        JoinType::Left,
-    )?;
-    let complete = filter_in(&judged, s::READ_STATUS, &[read_status::COMPLETE])?;
+    let status = with_target
+        .column(keys::SC)
+        .frame("read status")?
+        .u32()
+        .frame("read status")?
+        .clone();
+    let is = |code: Status| status.equal(code as u8 as u32);
+    let complete = with_target
+        .filter(&is(Status::Complete))
+        .frame("complete roles")?;
     let missing = join(
         &complete,
-        &keep(&keyed.holdings, &[ROLE_KEY, s::USER_ID])?,
-        &[ROLE_KEY, s::USER_ID],
+        &keep(&keyed.holdings, &[keys::R, keys::U])?,
+        &[keys::R, keys::U],
         JoinType::Anti,
     )?;
-    let not_found = filter_in(&judged, s::READ_STATUS, &[read_status::NOT_FOUND])?;
+    let not_found = with_target
+        .filter(&is(Status::NotFound))
+        .frame("roles not found")?;
     // Everything else — unreadable, unsupported, or never reported on by the source — could
     // not be checked. A resource the source did not mention is treated as not read.
-    let status_column = judged.column(s::READ_STATUS).frame("read status")?;
-    // A null status compares as null, and a null mask row is dropped by `filter`: fill it so
-    // that unreported resources land here instead of vanishing.
-    let judged_mask = (status_column
-        .str()
-        .frame("read status")?
-        .equal(read_status::COMPLETE)
-        | status_column
-            .str()
-            .frame("read status")?
-            .equal(read_status::NOT_FOUND))
-    .fill_null_with_values(false)
-    .frame("read status")?;
-    let unchecked =
-        blank_package_scope_rows(judged.filter(&!judged_mask).frame("unchecked roles")?)?;
+    let unchecked = with_target
+        .filter(&!(is(Status::Complete) | is(Status::NotFound)))
+        .frame("unchecked roles")?;
+    let unchecked = blank_package_scope_rows(keyed.decode(&unchecked)?)?;
 
     let mut parts = vec![
-        category(missing, 0, MISSING_ACCESS, Reason::Fixed("not_held"))?,
         category(
-            not_found,
+            keyed.decode(&missing)?,
+            0,
+            MISSING_ACCESS,
+            Reason::Fixed("not_held"),
+        )?,
+        category(
+            keyed.decode(&not_found)?,
             1,
             RESOURCE_NOT_FOUND,
             Reason::Column(s::READ_REASON),
         )?,
         category(unchecked, 2, UNVERIFIABLE, Reason::Status)?,
         category(
-            no_target,
+            keyed.decode(&no_target)?,
             2,
             UNVERIFIABLE,
             Reason::Fixed("target_has_no_object_id"),
@@ -175,7 +159,7 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         Reason::Column(s::STATE),
     )?);
     parts.push(category(
-        access_without_assignment(tables, &keyed)?,
+        access_without_assignment(&keyed)?,
         4,
         ACCESS_WITHOUT_ASSIGNMENT,
         Reason::Fixed("no_assignment"),
@@ -202,43 +186,6 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
     .frame("sorting findings")
 }
 
-/// The column holding a governed role's number.
-const ROLE_KEY: &str = "role_key";
-
-/// Every role some package delivers, numbered once, so that the joins over the two large
-/// tables (holdings, and assignments × roles) run on `(u32, user id)` instead of four strings.
-struct KeyedRoles {
-    /// `package_roles` with `role_key`.
-    package_roles: DataFrame,
-    /// The holdings of governed roles only, with `role_key`.
-    holdings: DataFrame,
-}
-
-impl KeyedRoles {
-    fn new(tables: &Tables) -> Result<KeyedRoles> {
-        let roles = keep(
-            &tables.package_roles,
-            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
-        )?
-        .unique_stable(None, UniqueKeepStrategy::First, None)
-        .frame("numbering roles")?;
-        let count = u32::try_from(roles.height())
-            .map_err(|_| crate::error::Error::Capacity("more than 4 billion roles".into()))?;
-        let mut roles = roles;
-        roles
-            .with_column(Column::new(
-                ROLE_KEY.into(),
-                (0..count).collect::<Vec<u32>>(),
-            ))
-            .frame("numbering roles")?;
-        let on = [s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE];
-        Ok(KeyedRoles {
-            package_roles: join(&tables.package_roles, &roles, &on, JoinType::Inner)?,
-            holdings: join(&tables.holdings, &roles, &on, JoinType::Inner)?,
-        })
-    }
-}
-
 /// An assignment of a package whose role list could not be read completely is unverifiable as
 /// a whole: its row names no resource (the package's roles are what is unknown).
 fn blank_package_scope_rows(unchecked: DataFrame) -> Result<DataFrame> {
@@ -260,77 +207,73 @@ fn blank_package_scope_rows(unchecked: DataFrame) -> Result<DataFrame> {
 }
 
 /// Users holding a delivered role that no assignment of theirs explains.
-fn access_without_assignment(tables: &Tables, keyed: &KeyedRoles) -> Result<DataFrame> {
+fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
     // Only users count. Graph types every member; where a recording did not, the users table
     // decides, so a group or service principal is never reported.
     let typed = filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["user"])?;
     let untyped = join(
         &filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["unknown"])?,
-        &keep(&tables.users, &[s::USER_ID])?,
-        &[s::USER_ID],
+        &keyed.users,
+        &[keys::U],
         JoinType::Semi,
     )?;
-    let mut user_holdings = typed;
-    user_holdings.vstack_mut(&untyped).frame("user holdings")?;
+    let mut user_holdings = keep(&typed, &[keys::R, keys::U])?;
+    user_holdings
+        .vstack_mut(&keep(&untyped, &[keys::R, keys::U])?)
+        .frame("user holdings")?;
 
     // Only roles on resources read completely (the keyed holdings are delivered roles already).
-    let complete = filter_in(
-        &tables.resource_status,
-        s::READ_STATUS,
-        &[read_status::COMPLETE],
+    let codes = keyed
+        .package_roles
+        .column(keys::SC)
+        .frame("read status")?
+        .u32()
+        .frame("read status")?
+        .equal(Status::Complete as u8 as u32);
+    let complete_roles = keep(
+        &keyed.package_roles.filter(&codes).frame("complete roles")?,
+        &[keys::R],
     )?;
-    let complete_roles = join(
-        &keep(
-            &keyed.package_roles,
-            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION, ROLE_KEY],
-        )?,
-        &complete,
-        &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::COLLECTION],
-        JoinType::Semi,
-    )?;
-    let candidates = join(
-        &user_holdings,
-        &keep(&complete_roles, &[ROLE_KEY])?,
-        &[ROLE_KEY],
-        JoinType::Semi,
-    )?;
+    let candidates = join(&user_holdings, &complete_roles, &[keys::R], JoinType::Semi)?;
 
-    let explaining = filter_in(&tables.assignments, s::STATE, &EXPLAINING_STATES)?;
+    let explaining = filter_in(&keyed.assignments, s::STATE, &EXPLAINING_STATES)?;
+    let explaining = keep(&explaining, &[keys::P, keys::U])?;
     let explained = join(
-        &keep(&explaining, &[s::PACKAGE_ID, s::USER_ID])?,
-        &keep(&keyed.package_roles, &[s::PACKAGE_ID, ROLE_KEY])?,
-        &[s::PACKAGE_ID],
+        &explaining,
+        &keep(&keyed.package_roles, &[keys::P, keys::R])?,
+        &[keys::P],
         JoinType::Inner,
     )?;
     let unexplained = join(
         &candidates,
-        &keep(&explained, &[s::USER_ID, ROLE_KEY])?,
-        &[s::USER_ID, ROLE_KEY],
+        &keep(&explained, &[keys::U, keys::R])?,
+        &[keys::U, keys::R],
         JoinType::Anti,
     )?;
     // A package whose role list is incomplete may explain any role: its holders are not
     // reported (their assignment is reported unverifiable instead).
-    let incomplete = filter_in(
-        &tables.package_roles,
-        s::RESOURCE_TYPE,
-        &[roles::ACCESS_PACKAGE],
+    let whole = keyed
+        .package_roles
+        .column(keys::WHOLE)
+        .frame("incomplete packages")?
+        .bool()
+        .frame("incomplete packages")?
+        .clone();
+    let incomplete = keep(
+        &keyed
+            .package_roles
+            .filter(&whole)
+            .frame("incomplete packages")?,
+        &[keys::P],
     )?;
-    let uncertain = join(
-        &keep(&explaining, &[s::PACKAGE_ID, s::USER_ID])?,
-        &keep(&incomplete, &[s::PACKAGE_ID])?,
-        &[s::PACKAGE_ID],
-        JoinType::Semi,
-    )?;
+    let uncertain = join(&explaining, &incomplete, &[keys::P], JoinType::Semi)?;
     let unexplained = join(
         &unexplained,
-        &keep(&uncertain, &[s::USER_ID])?,
-        &[s::USER_ID],
+        &keep(&uncertain, &[keys::U])?,
+        &[keys::U],
         JoinType::Anti,
     )?;
-    let unexplained = keep(
-        &unexplained,
-        &[s::USER_ID, s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
-    )?;
+    let unexplained = keyed.decode_holdings(&unexplained)?;
     let unexplained = with_literal(unexplained, s::ASSIGNMENT_ID, None)?;
     with_literal(unexplained, s::PACKAGE_ID, None)
 }

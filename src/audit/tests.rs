@@ -6,6 +6,7 @@ use super::*;
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AppRoleAssignment, DirectoryObject, User,
 };
+use crate::snapshot::read_status;
 use crate::snapshot::roles::{
     APPLICATION, APP_ROLE_ASSIGNED_TO, GROUP, MEMBERS, OWNERS, SHAREPOINT_SITE,
 };

@@ -65,7 +65,11 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         max_total_wait: Duration::from_secs(args.max_retry_wait),
         ..RetryPolicy::default()
     };
-    let mut client = GraphClient::new(http, &graph_root, auth, retry, args.concurrency)?;
+    let mut client = GraphClient::new(http, &graph_root, auth, retry, args.concurrency)?
+        .with_unit_budget(
+            args.ru_budget,
+            Duration::from_millis(args.ru_window_ms.max(1)),
+        );
     // Benchmark-only: the naive comparison client (README, Benchmarks).
     if std::env::var_os(NAIVE_CLIENT_VARIABLE).is_some() {
         tracing::warn!(
@@ -107,6 +111,7 @@ pub fn read_live(
         &connection.graph_root,
         &live::ReadOptions {
             expand_limit: graph.expand_limit,
+            assignment_read: graph.assignment_read,
             expected,
             log,
         },

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    retry, status_error, Attempts, GraphClient, GraphError, GraphErrorKind, Stats, BATCH_SIZE,
+    pace, retry, status_error, Attempts, Cost, GraphClient, GraphError, GraphErrorKind, Stats,
+    BATCH_SIZE,
 };
 
 #[derive(Debug, Deserialize)]
@@ -98,11 +99,16 @@ impl GraphClient {
             .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
             .collect();
         Stats::add(&self.stats.batched_requests, pending.len() as u64);
+        let reserved: u64 = pending
+            .iter()
+            .map(|&i| pace::expected_units(&paths[i]))
+            .sum();
         let answer = self
             .execute(
                 Method::POST,
                 &self.url("$batch"),
                 Some(&json!({ "requests": requests })),
+                Cost::Batch(reserved),
             )
             .await?;
         if !(200..300).contains(&answer.status) {
@@ -124,6 +130,8 @@ impl GraphClient {
         let mut retry_later = Vec::new();
         let mut hint: Option<Duration> = None;
         let mut answered = vec![false; paths.len()];
+        // The inner answers settle what the batch reserved (one unit per part).
+        let (mut units_seen, mut share, mut throttled) = (0u64, None::<f64>, false);
         for inner in reply.responses {
             let Some(i) = inner
                 .id
@@ -136,10 +144,21 @@ impl GraphClient {
             answered[i] = true;
             if let Some(units) = inner
                 .header("x-ms-resource-unit")
-                .and_then(|v| v.trim().parse().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
             {
                 Stats::add(&self.stats.resource_units, units);
+                // A throttled part spent nothing of the budget, whatever it is stamped.
+                if inner.status != 429 {
+                    units_seen += units;
+                }
             }
+            if let Some(value) = inner
+                .header("x-ms-throttle-limit-percentage")
+                .and_then(pace::parse_share)
+            {
+                share = Some(share.map_or(value, |s: f64| s.max(value)));
+            }
+            throttled |= inner.status == 429;
             if (200..300).contains(&inner.status) {
                 results[i] = Some(Ok(inner.body));
                 continue;
@@ -160,6 +179,15 @@ impl GraphClient {
                 inner.status,
                 inner.body.to_string().as_bytes(),
             )));
+        }
+        let now = std::time::Instant::now();
+        let reserved = pending
+            .iter()
+            .map(|&i| pace::expected_units(&paths[i]))
+            .sum();
+        self.units.settle(now, reserved, Some(units_seen), share);
+        if throttled {
+            self.units.throttled(now);
         }
         // A part the reply left out is retried like a transient failure.
         for &i in pending {

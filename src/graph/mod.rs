@@ -66,6 +66,17 @@ pub struct Stats {
     pub token_renewals: AtomicU64,
 }
 
+/// What a request reserves of the resource-unit budget before it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cost {
+    /// Writes: Graph limits them separately (apply paces them itself).
+    Unpaced,
+    /// One read: reserves its documented price; its answer settles the difference.
+    Read,
+    /// A `$batch` of reads: reserves their documented prices; the inner answers settle them.
+    Batch(u64),
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StatsReport {
     pub requests: u64,
@@ -75,6 +86,19 @@ pub struct StatsReport {
     pub throttle_wait_ms: u64,
     pub retries: u64,
     pub token_renewals: u64,
+    /// Answers that carried `x-ms-throttle-limit-percentage` (over 0.8 of the budget).
+    #[serde(default)]
+    pub throttle_warnings: u64,
+    /// Time requests waited for room in the resource-unit budget (pacing, not throttling).
+    #[serde(default)]
+    pub paced_wait_ms: u64,
+    /// The resource-unit budget per 10 s the client paced to: given (`--ru-budget`) or
+    /// learned from Graph's headers; absent when neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ru_budget: Option<u64>,
+    /// How the delivered assignments were read (`chain` or `partitioned`) and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_read: Option<String>,
 }
 
 impl Stats {
@@ -88,6 +112,7 @@ impl Stats {
             throttle_wait_ms: get(&self.throttle_wait_ms),
             retries: get(&self.retries),
             token_renewals: get(&self.token_renewals),
+            ..StatsReport::default()
         }
     }
 
@@ -116,8 +141,12 @@ pub struct GraphClient {
     retry: RetryPolicy,
     permits: Arc<Semaphore>,
     concurrency: usize,
+    units: Arc<pace::UnitPace>,
     /// `false` for the naive comparison client of the benchmarks: one request per read.
     batching: bool,
+    /// Mean seconds per request so far (sum of microseconds, answers): what a nextLink chain
+    /// costs per page, for choosing how to read assignments.
+    latency: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl GraphClient {
@@ -140,7 +169,9 @@ impl GraphClient {
             retry,
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
+            units: Arc::new(pace::UnitPace::new(None)),
             batching: true,
+            latency: Arc::default(),
         })
     }
 
@@ -150,12 +181,37 @@ impl GraphClient {
         self
     }
 
+    /// Paces reads to this many resource units per 10 s (`--ru-budget`) instead of the
+    /// budget learned from Graph's headers.
+    pub fn with_unit_budget(mut self, budget: Option<u64>, window: Duration) -> Self {
+        self.units = Arc::new(pace::UnitPace::with_window(budget, window));
+        self
+    }
+
     pub fn stats(&self) -> StatsReport {
-        self.stats.report()
+        let pacing = self.units.report();
+        StatsReport {
+            throttle_warnings: pacing.warnings,
+            paced_wait_ms: pacing.waited.as_millis() as u64,
+            ru_budget: pacing.budget.map(|b| b.round() as u64),
+            ..self.stats.report()
+        }
     }
 
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// The mean time a request took from sending to its whole answer, once one has.
+    pub fn mean_latency(&self) -> Option<Duration> {
+        let micros = self.latency.0.load(Ordering::Relaxed);
+        let answers = self.latency.1.load(Ordering::Relaxed);
+        (answers > 0).then(|| Duration::from_micros(micros / answers))
+    }
+
+    /// The resource-unit budget pacing uses: given (`--ru-budget`) or learned; `None` before.
+    pub fn unit_budget(&self) -> Option<f64> {
+        self.units.report().budget
     }
 
     pub fn batching(&self) -> bool {
@@ -217,6 +273,7 @@ impl GraphClient {
         method: Method,
         url: &str,
         body: Option<&Value>,
+        cost: Cost,
     ) -> Result<Answer, GraphError> {
         let request_name = format!("{method} {}", self.relative(url));
         // Every Graph request goes to the Graph root's own https origin (checked when the
@@ -228,6 +285,15 @@ impl GraphClient {
         loop {
             let attempt = attempts.next();
             let token = self.auth.token().await?;
+            let reserved = match cost {
+                Cost::Unpaced => 0,
+                Cost::Read => pace::expected_units(self.relative(url)),
+                Cost::Batch(units) => units,
+            };
+            let reservation = match reserved {
+                0 => None,
+                units => Some(self.units.wait(units).await),
+            };
             let sent = {
                 // The semaphore lives as long as the client and is never closed.
                 let _permit = self.permits.acquire().await.ok();
@@ -240,7 +306,8 @@ impl GraphClient {
                     request = request.json(body);
                 }
                 Stats::add(&self.stats.requests, 1);
-                match request.send().await {
+                let sent_at = std::time::Instant::now();
+                let answer = match request.send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
                         let headers = response.headers().clone();
@@ -252,12 +319,43 @@ impl GraphClient {
                         })
                     }
                     Err(error) => Err(error),
+                };
+                if answer.is_ok() {
+                    let micros = sent_at.elapsed().as_micros() as u64;
+                    Stats::add(&self.latency.0, micros);
+                    Stats::add(&self.latency.1, 1);
                 }
+                answer
             };
             match sent {
                 Ok(answer) => {
-                    if let Some(units) = header_number(&answer.headers, "x-ms-resource-unit") {
+                    let units = header_number(&answer.headers, "x-ms-resource-unit");
+                    if let Some(units) = units {
                         Stats::add(&self.stats.resource_units, units);
+                    }
+                    match (cost, reservation) {
+                        // The inner answers settle a batch; one refused as a whole spent nothing.
+                        (Cost::Batch(_), Some(reservation)) => {
+                            if (200..300).contains(&answer.status) {
+                                reservation.hand_over();
+                            } else {
+                                reservation.settle(Some(0), None);
+                            }
+                        }
+                        (_, Some(reservation)) => {
+                            let share = answer
+                                .headers
+                                .get("x-ms-throttle-limit-percentage")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(pace::parse_share);
+                            // A throttled read spent nothing, whatever it is stamped.
+                            let spent = if answer.status == 429 { Some(0) } else { units };
+                            reservation.settle(spent, share);
+                        }
+                        (_, None) => {}
+                    }
+                    if answer.status == 429 && cost != Cost::Unpaced {
+                        self.units.throttled(std::time::Instant::now());
                     }
                     if answer.status == 401 && !renewed {
                         renewed = true;
@@ -284,6 +382,8 @@ impl GraphClient {
                     return Ok(answer);
                 }
                 Err(error) => {
+                    // No answer: whether the server counted it is unknown; kept as spent.
+                    drop(reservation);
                     // Graph URLs carry no credentials (tokens are headers): safe to show.
                     let message = entra_model::error::chain(&error);
                     if let Some(hint) = transport::permanent_hint(&error) {
@@ -309,13 +409,13 @@ impl GraphClient {
 
     /// GET one JSON object; a non-2xx status is an error carrying Graph's message.
     pub async fn get_json(&self, url: &str) -> Result<Value, GraphError> {
-        let answer = self.execute(Method::GET, url, None).await?;
+        let answer = self.execute(Method::GET, url, None, Cost::Read).await?;
         decode(self.relative(url), answer)
     }
 
     /// POST with no body (actions such as reprocess); returns the 2xx status.
     pub async fn post_action(&self, url: &str) -> Result<u16, GraphError> {
-        let answer = self.execute(Method::POST, url, None).await?;
+        let answer = self.execute(Method::POST, url, None, Cost::Unpaced).await?;
         let request = format!("POST {}", self.relative(url));
         if (200..300).contains(&answer.status) {
             Ok(answer.status)
@@ -326,7 +426,9 @@ impl GraphClient {
 
     /// POST a JSON body (e.g. an assignment request); returns the 2xx answer's body (or null).
     pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, GraphError> {
-        let answer = self.execute(Method::POST, url, Some(body)).await?;
+        let answer = self
+            .execute(Method::POST, url, Some(body), Cost::Unpaced)
+            .await?;
         let request = format!("POST {}", self.relative(url));
         if (200..300).contains(&answer.status) {
             Ok(serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
@@ -337,7 +439,9 @@ impl GraphClient {
 
     /// DELETE (a member `$ref`, an app role assignment); returns the 2xx status.
     pub async fn delete(&self, url: &str) -> Result<u16, GraphError> {
-        let answer = self.execute(Method::DELETE, url, None).await?;
+        let answer = self
+            .execute(Method::DELETE, url, None, Cost::Unpaced)
+            .await?;
         let request = format!("DELETE {}", self.relative(url));
         if (200..300).contains(&answer.status) {
             Ok(answer.status)
@@ -446,11 +550,20 @@ impl GraphClient {
     /// Reads many collections (paths relative to `/v1.0/`): first pages through `$batch`,
     /// further pages directly. Each collection succeeds or fails on its own, in input order.
     pub async fn list_many(&self, paths: &[String]) -> Vec<Result<Vec<Value>, GraphError>> {
+        self.list_many_with(paths, &|_| {}).await
+    }
+
+    /// [`GraphClient::list_many`], telling `on_page` how many items each page held.
+    pub async fn list_many_with(
+        &self,
+        paths: &[String],
+        on_page: &(dyn Fn(usize) + Sync),
+    ) -> Vec<Result<Vec<Value>, GraphError>> {
         use futures_util::StreamExt;
         if !self.batching {
             let reads = paths
                 .iter()
-                .map(|path| async move { self.list(&self.url(path)).await });
+                .map(|path| async move { self.list_with(&self.url(path), on_page).await });
             return futures_util::stream::iter(reads)
                 .buffered(self.concurrency)
                 .collect()
@@ -462,7 +575,7 @@ impl GraphClient {
             .zip(first_pages)
             .map(|(path, first)| async move {
                 let url = self.url(path);
-                self.list_rest(&url, first?, &|_| {}).await
+                self.list_rest(&url, first?, on_page).await
             });
         futures_util::stream::iter(work)
             .buffered(self.concurrency * BATCH_SIZE)

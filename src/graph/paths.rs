@@ -32,6 +32,16 @@ pub fn assignments_in_state(state: &str) -> String {
     )
 }
 
+/// The delivered assignments of one access package (a partition of the delivered list: the
+/// two filters Graph documents, joined with `and`), target and package expanded, and only the
+/// properties the snapshot keeps (`$select` costs a resource unit less).
+pub fn delivered_assignments_of_package(package_id: &str) -> String {
+    format!(
+        "{ENTITLEMENT}/assignments?$filter=accessPackage/id eq {} and state eq 'Delivered'&$expand=target,accessPackage&$select=id,state,status,expiredDateTime,schedule",
+        odata_literal(package_id)
+    )
+}
+
 /// One assignment with its target.
 pub fn assignment(id: &str) -> String {
     format!(

@@ -1,12 +1,14 @@
 //! Reads a tenant live from Microsoft Graph into a snapshot: only what the audit needs, with
 //! each resource's read recorded as complete, not found, or unreadable — never guessed.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::assignment_read::{self, AssignmentRead};
 use super::builder::ResourceKey;
 use super::roles::unsupported_reason;
 use super::roles::{
@@ -24,13 +26,10 @@ use crate::progress::{Progress, Stage};
 use entra_model::ids;
 
 /// The states the audit uses: delivered ones are checked, the others are reported or explain
-/// access. Graph documents `$filter=state eq '...'` with PascalCase values.
-const STATES: [&str; 4] = [
-    "Delivered",
-    "Delivering",
-    "PartiallyDelivered",
-    "DeliveryFailed",
-];
+/// access. Graph documents `$filter=state eq '...'` with PascalCase values. The delivered list
+/// is by far the longest (see `assignment_read`); the others are short chains.
+const DELIVERED: &str = "Delivered";
+const OTHER_STATES: [&str; 3] = ["Delivering", "PartiallyDelivered", "DeliveryFailed"];
 /// Governed resources read per progress step.
 const RESOURCES_PER_STEP: usize = 1_000;
 /// Graph's limit of ids in one `groups/delta` filter.
@@ -98,6 +97,8 @@ pub struct ReadOptions {
     /// 20 for `$expand` on directory objects): such a package's scopes are re-read through its
     /// own collection before they are trusted.
     pub expand_limit: usize,
+    /// How to read the delivered assignments (`--assignment-read`).
+    pub assignment_read: AssignmentRead,
     /// The previous run's counts, to estimate the time left: `(assignments, users)`.
     pub expected: Option<(u64, u64)>,
     /// Whether and how far back to read the audit log.
@@ -108,6 +109,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             expand_limit: DEFAULT_EXPAND_LIMIT,
+            assignment_read: AssignmentRead::Auto,
             expected: None,
             log: LogRequest::default(),
         }
@@ -147,13 +149,11 @@ pub async fn read(
 
     // The core lists are independent nextLink chains: read them side by side (the client
     // bounds requests in flight), since each chain is as slow as its pages one after another.
-    // The resources depend only on the packages: read them while the (longer) assignment
-    // chains are still paging.
+    // The delivered assignments, the longest, start as a chain at once; once the package list
+    // is in, the chain either goes on or gives way to one list per package (see
+    // `assignment_read`). The resources depend only on the packages: they are read while the
+    // assignments are.
     let users_url = client.url(&paths::users());
-    let assignment_urls: Vec<String> = STATES
-        .iter()
-        .map(|state| client.url(&paths::assignments_in_state(state)))
-        .collect();
     let assignments_stage = progress.stage("assignments", options.expected.map(|e| e.0));
     let users_stage = progress.stage("users", options.expected.map(|e| e.1));
     let counted = |stage: &Stage| {
@@ -161,22 +161,95 @@ pub async fn read(
         move |items: usize| counter.page(items as u64)
     };
     let (on_assignments, on_users) = (counted(&assignments_stage), counted(&users_stage));
-    let packages_then_resources = async {
-        let stage = progress.stage("packages", None);
-        let packages = read_packages(client, options, &counted(&stage)).await?;
-        stage.finish();
-        let reads = read_resources(client, &packages, progress).await?;
-        Ok::<_, Error>((packages, reads))
+    // The chain's pages count towards progress only once it is kept.
+    let chain_kept = AtomicBool::new(true);
+    let chain_pages = AtomicU64::new(0);
+    let on_chain = |items: usize| {
+        if chain_kept.load(Ordering::Relaxed) {
+            on_assignments(items);
+        } else {
+            chain_pages.fetch_add(items as u64, Ordering::Relaxed);
+        }
     };
-    let assignments_read = async {
-        let lists = futures_util::future::join_all(
-            assignment_urls
-                .iter()
+    let packages_then_rest = async {
+        let delivered_url = client.url(&paths::assignments_in_state(DELIVERED));
+        // Boxed, so that it can be dropped (its request cancelled, its permit and reserved
+        // units returned) when the partitioned read replaces it.
+        let mut chain = Some(Box::pin(client.list_with(&delivered_url, &on_chain)));
+        if options.assignment_read != AssignmentRead::Chain {
+            chain_kept.store(false, Ordering::Relaxed);
+        }
+        let stage = progress.stage("packages", None);
+        let on_packages = counted(&stage);
+        let packages_read = read_packages(client, options, &on_packages);
+        tokio::pin!(packages_read);
+        let (packages, chain_done) = match chain.as_mut() {
+            Some(running) => tokio::select! {
+                done = running => (packages_read.await, Some(done)),
+                packages = &mut packages_read => (packages, None),
+            },
+            None => (packages_read.await, None),
+        };
+        stage.finish();
+        let packages = packages?;
+        let choice = match &chain_done {
+            // A chain that ended before the package list did is as short as reads get.
+            Some(_) if options.assignment_read != AssignmentRead::Partitioned => None,
+            _ => Some(assignment_read::choose(
+                options.assignment_read,
+                packages.len() as u64,
+                options.expected.map(|e| e.0),
+                client.mean_latency(),
+                client.unit_budget().unwrap_or_else(|| {
+                    assignment_read::documented_budget(options.expected.map(|e| e.1))
+                }),
+                client.concurrency(),
+            )),
+        };
+        let described = choice.as_ref().map_or_else(
+            || "chain: it ended before the package list".to_string(),
+            assignment_read::Choice::describe,
+        );
+        tracing::info!(how = %described, "reading delivered assignments");
+        let partitioned = choice.as_ref().is_some_and(|c| c.partitioned);
+        // Dropped here unless it goes on: its request is cancelled, its permit and units return.
+        let running = chain
+            .take()
+            .filter(|_| !partitioned && chain_done.is_none());
+        if !partitioned && chain_done.is_none() {
+            // Kept: the pages it read while the packages were listed count now.
+            chain_kept.store(true, Ordering::Relaxed);
+            on_assignments(chain_pages.swap(0, Ordering::Relaxed) as usize);
+        }
+        let delivered = async {
+            match (partitioned, chain_done, running) {
+                (false, Some(done), _) => done,
+                (false, None, Some(running)) => running.await,
+                (false, None, None) => Err(GraphError::new(
+                    crate::graph::GraphErrorKind::Transport,
+                    "GET assignments",
+                    "the delivered assignments' chain was not kept",
+                )),
+                (true, _, _) => {
+                    let ids: Vec<&str> = packages.iter().map(|(p, _)| p.id.as_str()).collect();
+                    assignment_read::read_partitioned(client, &ids, &on_assignments).await
+                }
+            }
+        };
+        let (reads, delivered) =
+            tokio::join!(read_resources(client, &packages, progress), delivered);
+        Ok::<_, Error>((packages, reads?, delivered, described))
+    };
+    let others_read = async {
+        let urls: Vec<String> = OTHER_STATES
+            .iter()
+            .map(|state| client.url(&paths::assignments_in_state(state)))
+            .collect();
+        futures_util::future::join_all(
+            urls.iter()
                 .map(|url| client.list_with(url, &on_assignments)),
         )
-        .await;
-        assignments_stage.finish();
-        lists
+        .await
     };
     let users_read = async {
         let users = client.list_with(&users_url, &on_users).await;
@@ -184,21 +257,18 @@ pub async fn read(
         users
     };
     let log_read = super::log_read::read(client, &options.log, started, progress);
-    let (packages_and_reads, users, assignment_lists, (log, events)) = tokio::join!(
-        packages_then_resources,
-        users_read,
-        assignments_read,
-        log_read
-    );
+    let (rest, users, other_lists, (log, events)) =
+        tokio::join!(packages_then_rest, users_read, others_read, log_read);
+    assignments_stage.finish();
     for event in &events {
         builder.add_event(event);
     }
     builder.set_audit_log(log);
-    let (packages, resource_reads) = packages_and_reads?;
+    let (packages, resource_reads, delivered, described) = rest?;
     add_packages(&mut builder, &packages)?;
     let mut assignment_count = 0;
     let mut assignment_count_not_delivered = 0;
-    for items in assignment_lists {
+    for items in std::iter::once(delivered).chain(other_lists) {
         let assignments: Vec<AccessPackageAssignment> = parse_all(
             "assignment",
             items.map_err(|e| core_failure("assignments", e))?,
@@ -240,6 +310,8 @@ pub async fn read(
     .await?;
     let tables = builder.finish()?;
     let finished = Utc::now();
+    let mut stats = client.stats();
+    stats.assignment_read = Some(described);
     tracing::info!(
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "live snapshot done"
@@ -256,7 +328,7 @@ pub async fn read(
         },
         started,
         finished,
-        stats: client.stats(),
+        stats,
         resources: reads,
     })
 }

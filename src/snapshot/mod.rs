@@ -3,6 +3,7 @@
 //! Sources (a tenant directory, live Graph) feed a [`SnapshotBuilder`]; the audit sees only
 //! [`Tables`]. This is the one seam between reading a tenant and judging it.
 
+pub mod assignment_read;
 pub mod builder;
 pub mod checks;
 pub mod events;
@@ -12,6 +13,7 @@ pub mod roles;
 pub mod store;
 pub mod tenant_dir;
 
+pub use assignment_read::AssignmentRead;
 pub use builder::SnapshotBuilder;
 
 use chrono::{DateTime, Utc};

@@ -25,6 +25,7 @@ mod history;
 mod hostile_input;
 mod layers;
 mod live_graph;
+mod partitioned;
 mod progress;
 mod reads;
 mod recipes;

@@ -475,11 +475,11 @@ mod tests {
         assert!(!holds(&data.members, own, "/id", user));
 
         // Once the other assignment no longer holds, the shared group goes too.
-        let platform = data
+        assert!(data
             .assignments
-            .get_mut("500a7c1a-c758-4c13-80d2-3eb970c54df9")
-            .unwrap();
-        platform["state"] = json!("expired");
+            .update("500a7c1a-c758-4c13-80d2-3eb970c54df9", |platform| {
+                platform["state"] = json!("expired")
+            }));
         assert_eq!(data.revoke_access(&on_call), 1);
         assert!(!holds(&data.members, shared, "/id", user));
     }

@@ -35,7 +35,8 @@ pub struct FakeArgs {
     /// Sleep this long once per HTTP request.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Resource-unit budget per window (default: no throttling).
+    /// Resource-unit budget per window (default: no throttling). Above 0.8 of it, answers
+    /// to reads carry `x-ms-throttle-limit-percentage` (the share used) as Graph's do.
     #[arg(long)]
     pub throttle_ru: Option<u64>,
     /// Length of the sliding throttle window.

@@ -10,13 +10,22 @@
 //! # Endpoints
 //!
 //! Below `/v1.0/` (paths relative to it), alike directly and inside `$batch`; lists page with
-//! `$top` (1–999, else the page size) and opaque `$skiptoken` nextLinks; `$select` is ignored;
-//! an unknown id is `404`. Entitlement management errors use code `ResourceNotFound`, directory
+//! `$top` (1–999, else the page size) and opaque `$skiptoken` nextLinks; `$select` is ignored
+//! except on assignments; an unknown id is `404`. Entitlement management errors use code `ResourceNotFound`, directory
 //! objects `Request_ResourceNotFound`.
 //!
 //! - `identityGovernance/entitlementManagement/assignments` (`$filter` on `state`,
-//!   `accessPackage/id`, `target/objectId` joined with `and`; own page size, ignores `$top`),
-//!   `…/assignments/{id}`, `POST …/assignments/{id}/reprocess` (delivered assignments only).
+//!   `accessPackage/id`, `target/objectId` joined with `and`, in any order; own page size,
+//!   ignores `$top`), `…/assignments/{id}`, `POST …/assignments/{id}/reprocess` (delivered
+//!   assignments only). A filter naming `accessPackage/id` is served from an index of the
+//!   assignments by package ([`state::Assignments`]), kept up to date by the writes, so that
+//!   a client reading tens of thousands of packages one by one (20 per `$batch`) does not
+//!   make the fake scan every assignment per request; the pages hold the same items in the
+//!   same order as the scan would (their `$skiptoken` counts within the package). `$select`
+//!   (list and single assignment) keeps the named top-level properties, the navigation
+//!   properties `$expand` names (stored `target` / `accessPackage` are served whole, nested
+//!   options ignored) and annotations; without it everything stored is served, whatever
+//!   `$expand` says.
 //! - `…/accessPackages`, `…/accessPackages/{id}`, `…/accessPackages/{id}/resourceRoleScopes`.
 //! - `users`, `users/{id or UPN}`, `groups`, `groups/{id}`, `groups/{id}/members`,
 //!   `groups/{id}/owners`, `groups/delta` (`$filter=id eq '…' or …`), `servicePrincipals`,
@@ -96,6 +105,17 @@
 //! entitlement management and `roleManagement/directory` paths cost 1, then `$select` −1,
 //! `$expand` +1, `$top` below 20 −1, never below 1 (inside `$batch` too).
 //!
+//! With an RU budget ([`FakeConfig::throttle_ru`]), reads are admitted against it in a sliding
+//! window, and the answers tell the client how close it is, as Graph's identity and access
+//! service does: once a read leaves more than 0.8 of the budget spent, its answer (direct,
+//! or an inner `$batch` answer's `headers`) carries `x-ms-throttle-limit-percentage`, the share
+//! spent as a ratio with two decimals rounded up and capped at 1.8 (`0.85`, not `85`). A `429`
+//! of the budget carries it too (the share the refused read would have brought, so above 1),
+//! with `Retry-After`, `x-ms-throttle-scope: Tenant_Application/Read/<client id>/<tenant id>`
+//! and `x-ms-throttle-information: ResourceUnitLimitExceeded`. Writes and the audit log,
+//! which the budget does not limit, never carry them. [`FakeStats::throttle_warnings`] counts
+//! the answers that carried the percentage.
+//!
 //! The audit log (`auditLogs/…`) is a logs/reports API: it costs 0 RU, never meets the RU
 //! budget, and has its own limit instead, [`FakeConfig::reports_limit`] (default 5 requests
 //! per 10 s per client id, counted on GETs, `$batch` inner ones included): over it, `429`
@@ -154,7 +174,7 @@ pub struct FakeConfig {
     pub client_secret: Option<String>,
     /// Sleep once per HTTP request (a `$batch` envelope once, not per inner request).
     pub latency_ms: u64,
-    /// RU budget per window; `None`: no throttling.
+    /// RU budget per window; `None`: no throttling (and no `x-ms-throttle-*` headers).
     pub throttle_ru: Option<u64>,
     pub throttle_window_ms: u64,
     /// Page size of lists when `$top` is absent.

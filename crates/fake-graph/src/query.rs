@@ -8,6 +8,8 @@ pub struct ODataQuery {
     pub filter: Option<String>,
     pub top: Option<u64>,
     pub select: bool,
+    /// The decoded `$select` value, when given.
+    pub select_text: Option<String>,
     pub expand: bool,
     /// The decoded `$expand` value, when given.
     pub expand_text: Option<String>,
@@ -38,7 +40,10 @@ impl ODataQuery {
                         .map_err(|_| format!("Invalid value '{value}' for $top."))?;
                     query.top = Some(top);
                 }
-                "$select" => query.select = true,
+                "$select" => {
+                    query.select = true;
+                    query.select_text = Some(value);
+                }
                 "$expand" => {
                     query.expand = true;
                     query.expand_text = Some(value);
@@ -268,6 +273,14 @@ pub fn expand_names(text: &str) -> Vec<String> {
     names
 }
 
+/// The properties a `$select` value names, lower-cased: `id, State` → `["id", "state"]`.
+pub fn select_names(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
 fn take_word(text: &str) -> (&str, &str) {
     let text = text.trim_start();
     let end = text.find(char::is_whitespace).unwrap_or(text.len());
@@ -422,6 +435,11 @@ mod tests {
             ["assignment", "requestor"]
         );
         assert!(expand_names("").is_empty());
+        assert_eq!(
+            select_names(" id,State , ,target"),
+            ["id", "state", "target"]
+        );
+        assert!(select_names("").is_empty());
     }
 
     #[test]
@@ -433,6 +451,7 @@ mod tests {
         assert_eq!(q.filter.as_deref(), Some("state eq 'Delivered'"));
         assert_eq!(q.top, Some(5));
         assert!(q.select && !q.expand);
+        assert_eq!(q.select_text.as_deref(), Some("id"));
         assert_eq!(q.skiptoken.as_deref(), Some("abc"));
         assert_eq!(
             q.raw_without_skiptoken,

@@ -4,6 +4,7 @@
 //! `access` module (grants added and taken away) and the dispatch's write handlers.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -66,6 +67,10 @@ pub struct FakeStats {
     /// Successful (`204`) `DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}` calls.
     #[serde(default)]
     pub app_role_removals: u64,
+    /// Responses, direct and inner, that carried `x-ms-throttle-limit-percentage` (more than
+    /// 0.8 of the `--throttle-ru` budget spent, `429`s of that budget included).
+    #[serde(default)]
+    pub throttle_warnings: u64,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +82,7 @@ pub struct Counters {
     pub tokens_issued: AtomicU64,
     pub audit_log_requests: AtomicU64,
     pub audit_log_throttled: AtomicU64,
+    pub throttle_warnings: AtomicU64,
 }
 
 impl Counters {
@@ -130,12 +136,108 @@ impl Table {
     }
 }
 
+/// The stored assignments: a [`Table`] to read (through `Deref`), plus positions by access
+/// package. Clients read assignments one package at a time (`$filter=accessPackage/id eq
+/// '…'`, thousands of packages), and scanning every assignment for each such request is far
+/// too slow on a large tenant. There is no `DerefMut`: every change goes through
+/// [`Assignments::update`], so the package index cannot go stale.
+#[derive(Debug, Default)]
+pub struct Assignments {
+    table: Table,
+    /// [`package_key`] → positions in `items`, ascending (stored order, which pages keep).
+    by_package: HashMap<String, Vec<usize>>,
+}
+
+/// The key an assignment is indexed under: its `accessPackage.id`, ASCII-lower-cased (as
+/// filters compare it with `eq_ignore_ascii_case`). `None`: it belongs to no package a
+/// filter can name.
+fn package_key(item: &Value) -> Option<String> {
+    item.pointer("/accessPackage/id")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+}
+
+fn lower_id(item: &Value) -> Option<String> {
+    item.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+}
+
+impl Assignments {
+    pub fn new(items: Vec<Value>) -> Self {
+        let mut by_package: HashMap<String, Vec<usize>> = HashMap::new();
+        for (position, item) in items.iter().enumerate() {
+            if let Some(key) = package_key(item) {
+                by_package.entry(key).or_default().push(position);
+            }
+        }
+        Assignments {
+            table: Table::new(items),
+            by_package,
+        }
+    }
+
+    /// Positions in `items` of the assignments of `package` (compared case-insensitively), in
+    /// stored order.
+    pub fn of_package(&self, package: &str) -> &[usize] {
+        self.by_package
+            .get(&package.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Changes the assignment `id` in place and re-indexes it (its package, and its id, may
+    /// change). `false`: no such assignment, nothing changed.
+    pub fn update(&mut self, id: &str, change: impl FnOnce(&mut Value)) -> bool {
+        let Some(&position) = self.table.index.get(&id.to_ascii_lowercase()) else {
+            return false;
+        };
+        let item = &mut self.table.items[position];
+        let (old_package, old_id) = (package_key(item), lower_id(item));
+        change(item);
+        let (new_package, new_id) = (package_key(item), lower_id(item));
+        if old_package != new_package {
+            if let Some(key) = old_package {
+                if let Some(positions) = self.by_package.get_mut(&key) {
+                    positions.retain(|&p| p != position);
+                    if positions.is_empty() {
+                        self.by_package.remove(&key);
+                    }
+                }
+            }
+            if let Some(key) = new_package {
+                let positions = self.by_package.entry(key).or_default();
+                if let Err(at) = positions.binary_search(&position) {
+                    positions.insert(at, position);
+                }
+            }
+        }
+        if old_id != new_id {
+            if let Some(old) = old_id {
+                self.table.index.remove(&old);
+            }
+            if let Some(new) = new_id {
+                self.table.index.insert(new, position);
+            }
+        }
+        true
+    }
+}
+
+impl Deref for Assignments {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.table
+    }
+}
+
 /// The tenant as served.
 #[derive(Debug)]
 pub struct Data {
     pub tenant_id: String,
     pub packages: Table,
-    pub assignments: Table,
+    pub assignments: Assignments,
     pub users: Table,
     /// Lower-cased userPrincipalName → index in `users` (Graph accepts either in `users/{id}`).
     users_by_upn: HashMap<String, usize>,
@@ -318,7 +420,7 @@ impl Data {
         Ok(Data {
             tenant_id: checked.tenant.id,
             packages: Table::new(read_raw(&root.join(tenant_dir::PACKAGES_FILE))?),
-            assignments: Table::new(read_raw(&root.join(tenant_dir::ASSIGNMENTS_FILE))?),
+            assignments: Assignments::new(read_raw(&root.join(tenant_dir::ASSIGNMENTS_FILE))?),
             users,
             users_by_upn,
             groups: Table::new(read_raw(&root.join(tenant_dir::GROUPS_FILE))?),
@@ -476,6 +578,48 @@ mod tests {
         // tenant directory gets the same ids on every run and build.
         assert_eq!(id, "f2115f9e-97af-883c-a415-58fedf34cc5f");
         assert!(random_guid() != random_guid());
+    }
+
+    #[test]
+    fn assignments_are_indexed_by_package_case_insensitively_and_stay_indexed() {
+        let assignment = |id: &str, package: Option<&str>| match package {
+            Some(package) => {
+                json!({"id": id, "state": "delivered", "accessPackage": {"id": package}})
+            }
+            None => json!({"id": id, "state": "delivered"}),
+        };
+        let mut assignments = Assignments::new(vec![
+            assignment("a0", Some("P1")),
+            assignment("a1", Some("p2")),
+            assignment("a2", None),
+            assignment("a3", Some("p1")),
+            json!({"id": "a4", "accessPackage": {"id": 7}}),
+            assignment("a5", Some("P2")),
+        ]);
+        assert_eq!(assignments.of_package("p1"), [0, 3]);
+        assert_eq!(assignments.of_package("P2"), [1, 5]);
+        assert!(assignments.of_package("p3").is_empty());
+        assert_eq!(assignments.items.len(), 6, "read through Deref");
+
+        // A change that keeps the package keeps the index as it is.
+        assert!(assignments.update("A3", |a| a["state"] = json!("expired")));
+        assert_eq!(assignments.get("a3").unwrap()["state"], "expired");
+        assert_eq!(assignments.of_package("p1"), [0, 3]);
+        // Moving packages keeps both lists in stored order; an emptied list goes.
+        assert!(assignments.update("a0", |a| a["accessPackage"]["id"] = json!("P2")));
+        assert_eq!(assignments.of_package("p1"), [3]);
+        assert_eq!(assignments.of_package("p2"), [0, 1, 5]);
+        assert!(assignments.update("a2", |a| a["accessPackage"] = json!({"id": "p1"})));
+        assert!(assignments.update("a3", |a| a["accessPackage"] = Value::Null));
+        assert_eq!(assignments.of_package("p1"), [2]);
+        assert!(assignments.update("a2", |a| a["accessPackage"] = Value::Null));
+        assert!(assignments.of_package("p1").is_empty());
+        assert!(!assignments.by_package.contains_key("p1"));
+        // A new id is found under it, the old one no more.
+        assert!(assignments.update("a5", |a| a["id"] = json!("B5")));
+        assert!(assignments.get("a5").is_none());
+        assert_eq!(assignments.get("b5").unwrap()["id"], "B5");
+        assert!(!assignments.update("nope", |_| panic!("not called")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Throttling arithmetic of the fake Graph server: the resource-unit (RU) cost of a request
-//! (graph-api.md §6), a sliding-window RU budget, and the audit log's own per-client request
-//! limit (graph-api.md §9). Pure: time is passed in, never read.
+//! (graph-api.md §6), a sliding-window RU budget and the headers Graph reports it with
+//! (`x-ms-throttle-limit-percentage`, `x-ms-throttle-scope`), and the audit log's own
+//! per-client request limit (graph-api.md §9). Pure: time is passed in, never read.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -111,6 +112,23 @@ impl SlidingWindow {
         }
     }
 
+    /// The [`LIMIT_PERCENTAGE_HEADER`] value for a request that [`SlidingWindow::try_spend`]
+    /// just answered at `now` with `admission`: the share of the budget the window holds with
+    /// it (admitted), or would have held (throttled: above 1, since it did not fit).
+    pub fn limit_percentage(
+        &mut self,
+        now: Duration,
+        cost: u64,
+        admission: Admission,
+    ) -> Option<String> {
+        let spent = self.spent(now);
+        let used = match admission {
+            Admission::Admitted => spent,
+            Admission::Throttled { .. } => spent.saturating_add(cost),
+        };
+        limit_percentage(used, self.budget)
+    }
+
     fn expire(&mut self, now: Duration) {
         while let Some(&(at, cost)) = self.spent.front() {
             if at + self.window <= now {
@@ -121,6 +139,45 @@ impl SlidingWindow {
             }
         }
     }
+}
+
+/// Sent by Graph only once an application has used more than 0.8 of its budget: the share used, "from 0.8 to 1.8" (a ratio, despite the name).
+pub const LIMIT_PERCENTAGE_HEADER: &str = "x-ms-throttle-limit-percentage";
+/// On a throttled answer: which limit, `<Scope>/<Limit>/<ApplicationId>/<TenantId>`.
+pub const SCOPE_HEADER: &str = "x-ms-throttle-scope";
+/// On a throttled answer: why, for diagnostics.
+pub const INFORMATION_HEADER: &str = "x-ms-throttle-information";
+/// The share of the budget above which answers carry [`LIMIT_PERCENTAGE_HEADER`], in tenths
+/// (Graph's 0.8).
+pub const WARNING_SHARE_TENTHS: u64 = 8;
+/// The largest value [`LIMIT_PERCENTAGE_HEADER`] takes, in hundredths (1.8).
+pub const MAX_LIMIT_HUNDREDTHS: u64 = 180;
+
+/// The [`LIMIT_PERCENTAGE_HEADER`] value for `used` RU of a `budget`: `None` unless `used` is
+/// more than [`WARNING_SHARE_TENTHS`] tenths of it, else the share with two decimals, capped at 1.8.
+///
+/// Rounded *up* to the hundredth: a client that learns the budget as (RU it spent) / share
+/// then never learns more than the real budget, and a value is never `0.80` when Graph says
+/// it is sent only above 0.8. Integer arithmetic, so that exactly 0.8 never warns.
+pub fn limit_percentage(used: u64, budget: u64) -> Option<String> {
+    let (used, budget) = (u128::from(used), u128::from(budget));
+    if used * 10 <= budget * u128::from(WARNING_SHARE_TENTHS) {
+        return None;
+    }
+    let hundredths = if budget == 0 {
+        u128::from(MAX_LIMIT_HUNDREDTHS)
+    } else {
+        (used * 100)
+            .div_ceil(budget)
+            .min(u128::from(MAX_LIMIT_HUNDREDTHS))
+    };
+    Some(format!("{}.{:02}", hundredths / 100, hundredths % 100))
+}
+
+/// The [`SCOPE_HEADER`] value of a `429` from the RU budget: the budget is per application
+/// and tenant, for reads (writes are never throttled by it).
+pub fn throttle_scope(client: &str, tenant: &str) -> String {
+    format!("Tenant_Application/Read/{client}/{tenant}")
 }
 
 /// `Retry-After` as fractional seconds, rounded up to the hundredth so that a client waiting
@@ -365,6 +422,71 @@ mod tests {
         );
         assert_eq!(w.try_spend(ms(100), 7), Admission::Admitted);
         assert_eq!(w.spent(ms(100)), 7);
+    }
+
+    #[test]
+    fn limit_percentage_only_above_four_fifths_rounded_up_and_capped() {
+        let cases: &[(u64, u64, Option<&str>)] = &[
+            (0, 10, None),
+            (8, 10, None),
+            (80, 100, None),
+            (800, 1000, None),
+            (801, 1000, Some("0.81")),
+            (81, 100, Some("0.81")),
+            (9, 10, Some("0.90")),
+            (5, 6, Some("0.84")),
+            (10, 10, Some("1.00")),
+            (11, 10, Some("1.10")),
+            (18, 10, Some("1.80")),
+            (19, 10, Some("1.80")),
+            (u64::MAX, 3, Some("1.80")),
+            (u64::MAX, u64::MAX, Some("1.00")),
+            (0, 0, None),
+            (1, 0, Some("1.80")),
+        ];
+        for &(used, budget, expected) in cases {
+            assert_eq!(
+                limit_percentage(used, budget).as_deref(),
+                expected,
+                "{used}/{budget}"
+            );
+        }
+    }
+
+    #[test]
+    fn window_reports_the_share_after_admitting_and_what_a_refused_request_would_bring() {
+        let mut w = SlidingWindow::new(10, ms(1000));
+        let mut spend = |at: u64, cost: u64| {
+            let admission = w.try_spend(ms(at), cost);
+            (admission, w.limit_percentage(ms(at), cost, admission))
+        };
+        assert_eq!(spend(0, 8), (Admission::Admitted, None), "exactly 0.8");
+        assert_eq!(spend(1, 1), (Admission::Admitted, Some("0.90".into())));
+        let (admission, percentage) = spend(2, 2);
+        assert!(matches!(admission, Admission::Throttled { .. }));
+        assert_eq!(percentage.as_deref(), Some("1.10"), "9 spent + 2 asked");
+        assert_eq!(spend(3, 1), (Admission::Admitted, Some("1.00".into())));
+        // The 8 RU of t=0 leave the window at t=1000: 1 + 1 + 1 of 10.
+        assert_eq!(spend(1000, 1), (Admission::Admitted, None));
+
+        // A request costing more than the budget enters an empty window: over 1 when admitted.
+        let mut small = SlidingWindow::new(2, ms(1000));
+        let admission = small.try_spend(ms(0), 3);
+        assert_eq!(admission, Admission::Admitted);
+        assert_eq!(
+            small.limit_percentage(ms(0), 3, admission).as_deref(),
+            Some("1.50")
+        );
+        let admission = small.try_spend(ms(1), 3);
+        assert_eq!(
+            small.limit_percentage(ms(1), 3, admission).as_deref(),
+            Some("1.80"),
+            "6 of 2, capped"
+        );
+        assert_eq!(
+            throttle_scope("app-1", "tenant-1"),
+            "Tenant_Application/Read/app-1/tenant-1"
+        );
     }
 
     #[test]

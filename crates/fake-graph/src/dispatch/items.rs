@@ -172,3 +172,119 @@ pub(super) fn role_list(
     }
     Ok(reply)
 }
+
+/// What `$select` keeps of an item: the top-level properties it names, the navigation
+/// properties `$expand` names (Graph serves those alongside the selection), and annotations
+/// (`@odata.type`, or `target@odata.context` of a property kept). No `$select`, an empty one
+/// or `*`: everything. Names compare case-insensitively.
+pub(super) struct Selection {
+    selected: Vec<String>,
+    expanded: Vec<String>,
+}
+
+impl Selection {
+    pub(super) fn of(query: &ODataQuery) -> Selection {
+        Selection {
+            selected: query
+                .select_text
+                .as_deref()
+                .map(select_names)
+                .unwrap_or_default(),
+            expanded: query
+                .expand_text
+                .as_deref()
+                .map(expand_names)
+                .unwrap_or_default(),
+        }
+    }
+
+    fn selects_all(&self) -> bool {
+        self.selected.is_empty() || self.selected.iter().any(|name| name == "*")
+    }
+
+    pub(super) fn apply(&self, item: &mut Value) {
+        if self.selects_all() {
+            return;
+        }
+        if let Value::Object(object) = item {
+            object.retain(|key, _| self.keeps(key));
+        }
+    }
+
+    fn keeps(&self, key: &str) -> bool {
+        let property = match key.split_once('@') {
+            Some(("", _)) => return true,
+            Some((property, _)) => property,
+            None => key,
+        };
+        self.selected
+            .iter()
+            .chain(&self.expanded)
+            .any(|name| name.eq_ignore_ascii_case(property))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_keeps_selected_expanded_and_annotations() {
+        let item = json!({
+            "@odata.type": "#microsoft.graph.accessPackageAssignment",
+            "id": "a1",
+            "state": "delivered",
+            "status": "Delivered",
+            "schedule": {"startDateTime": "2024-01-01T00:00:00Z"},
+            "target": {"objectId": "u1", "displayName": "Ann"},
+            "target@odata.context": "t",
+            "accessPackage": {"id": "p1"},
+            "schedule@odata.context": "s",
+        });
+        let selected = |raw: &str| {
+            let mut item = item.clone();
+            Selection::of(&ODataQuery::parse(raw).unwrap()).apply(&mut item);
+            item
+        };
+        assert_eq!(
+            selected("$select=ID,state&$expand=Target,assignmentPolicy"),
+            json!({
+                "@odata.type": "#microsoft.graph.accessPackageAssignment",
+                "id": "a1",
+                "state": "delivered",
+                "target": {"objectId": "u1", "displayName": "Ann"},
+                "target@odata.context": "t",
+            })
+        );
+        assert_eq!(
+            selected("$select=id&$expand=target($select=objectId),accessPackage")
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            [
+                "@odata.type",
+                "accessPackage",
+                "id",
+                "target",
+                "target@odata.context"
+            ]
+            .into()
+        );
+        // Nested options are not applied: the stored navigation property is served whole.
+        assert_eq!(
+            selected("$select=id&$expand=target($select=objectId)")["target"],
+            item["target"]
+        );
+        for everything in [
+            "",
+            "$expand=target",
+            "$select=",
+            "$select=*",
+            "$select=id,*",
+        ] {
+            assert_eq!(selected(everything), item, "{everything:?}");
+        }
+    }
+}

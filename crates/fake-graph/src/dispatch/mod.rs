@@ -1,6 +1,7 @@
 //! Graph request routing of the fake server, shared by direct requests and `$batch` inner
-//! requests: throttling (the directory RU budget, and the audit log's per-client request
-//! limit), faults, the endpoints themselves, paging, and `x-ms-resource-unit`.
+//! requests: throttling (the directory RU budget with its `x-ms-throttle-*` headers, and the
+//! audit log's per-client request limit), faults, the endpoints themselves, paging, and
+//! `x-ms-resource-unit`.
 
 mod items;
 mod remedies;
@@ -18,11 +19,14 @@ use super::audit_log::{self, is_audit_log_path, AuditFilter};
 use super::faults::{BodyFault, PreFault};
 use super::query::{
     expand_names, parse_assignment_filter, parse_request_filter, parse_role_filter, percent_decode,
-    AssignmentClause, ODataQuery, PageCursor, RoleClause,
+    select_names, AssignmentClause, ODataQuery, PageCursor, RoleClause,
 };
 use super::server::{Settings, Shared};
 use super::state::{lock, Counters, Data};
-use super::throttle::{format_retry_after, resource_units, retry_after_seconds, Admission};
+use super::throttle::{
+    format_retry_after, resource_units, retry_after_seconds, throttle_scope, Admission,
+    INFORMATION_HEADER, LIMIT_PERCENTAGE_HEADER, SCOPE_HEADER,
+};
 use entra_model::model::AccessPackageAssignment;
 
 /// One answer before it becomes HTTP (direct) or a `$batch` inner response.
@@ -102,12 +106,21 @@ pub fn cost_of(path: &str, raw_query: &str) -> u64 {
     }
 }
 
-/// Stamps `x-ms-resource-unit` on a reply and counts it.
+/// Stamps `x-ms-resource-unit` on a reply and counts it. Every answer to a Graph request,
+/// direct or inner (a `$batch` envelope aside), passes here exactly once, so the counters of
+/// what answers carry live here too.
 pub fn charge(shared: &Shared, mut reply: Reply, cost: u64) -> Reply {
     reply.headers.push(("x-ms-resource-unit", cost.to_string()));
     Counters::add(&shared.counters.resource_units, cost);
     if reply.status == 429 {
         Counters::add(&shared.counters.throttled, 1);
+    }
+    if reply
+        .headers
+        .iter()
+        .any(|(name, _)| *name == LIMIT_PERCENTAGE_HEADER)
+    {
+        Counters::add(&shared.counters.throttle_warnings, 1);
     }
     reply
 }
@@ -144,7 +157,7 @@ fn answer(shared: &Shared, request: &Request<'_>, cost: u64) -> Reply {
         method,
         path,
         raw_query,
-        body,
+        ..
     } = *request;
     let query = match ODataQuery::parse(raw_query) {
         Ok(query) => query,
@@ -177,10 +190,18 @@ fn answer(shared: &Shared, request: &Request<'_>, cost: u64) -> Reply {
                 return reply;
             }
         }
-    } else if method == "GET" {
+    }
+    // Only reads spend the RU budget, so only they report how much of it is used: writes
+    // have their own limits, which the fake does not emulate.
+    let mut limit_percentage = None;
+    if method == "GET" && !audit_log {
         if let Some(window) = &shared.throttle {
             let now = shared.started.elapsed();
-            if let Admission::Throttled { retry_after } = lock(window).try_spend(now, cost) {
+            let mut window = lock(window);
+            let admission = window.try_spend(now, cost);
+            limit_percentage = window.limit_percentage(now, cost, admission);
+            drop(window);
+            if let Admission::Throttled { retry_after } = admission {
                 let mut reply = Reply::error(
                     429,
                     "TooManyRequests",
@@ -189,10 +210,31 @@ fn answer(shared: &Shared, request: &Request<'_>, cost: u64) -> Reply {
                 reply
                     .headers
                     .push(("Retry-After", format_retry_after(retry_after)));
+                reply
+                    .headers
+                    .push((SCOPE_HEADER, throttle_scope(client, &shared.tenant_id)));
+                reply
+                    .headers
+                    .push((INFORMATION_HEADER, "ResourceUnitLimitExceeded".into()));
+                reply.headers.extend(
+                    limit_percentage.map(|percentage| (LIMIT_PERCENTAGE_HEADER, percentage)),
+                );
                 return reply;
             }
         }
     }
+    let mut reply = serve(shared, request, &query, cursor);
+    reply
+        .headers
+        .extend(limit_percentage.map(|percentage| (LIMIT_PERCENTAGE_HEADER, percentage)));
+    reply
+}
+
+/// The answer of a request the limits admitted: faults first, then the endpoint.
+fn serve(shared: &Shared, request: &Request<'_>, query: &ODataQuery, cursor: PageCursor) -> Reply {
+    let Request {
+        method, path, body, ..
+    } = *request;
     let pre_fault = lock(&shared.faults).before(path, cursor.page);
     match pre_fault {
         Some(PreFault::Forbidden) => {
@@ -233,7 +275,7 @@ fn answer(shared: &Shared, request: &Request<'_>, cost: u64) -> Reply {
     let list = ListRequest {
         shared,
         path,
-        query: &query,
+        query,
         cursor,
         loops,
     };
@@ -490,9 +532,41 @@ impl ListRequest<'_> {
         page_size: usize,
         keep: impl Fn(&Value) -> bool,
     ) -> Reply {
+        let entries = items.iter().enumerate().skip(self.cursor.index);
+        self.page_from(context, entries, page_size, keep)
+    }
+
+    /// One page of the items of `items` at `positions` (those `keep` accepts), starting at the
+    /// cursor, which counts `positions` rather than `items`: a listing whose nextLinks keep
+    /// the query (and so the same `positions`) pages through the subset alone.
+    fn page_of(
+        &self,
+        context: &str,
+        items: &[Value],
+        positions: &[usize],
+        page_size: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Reply {
+        let entries = positions
+            .iter()
+            .enumerate()
+            .skip(self.cursor.index)
+            .filter_map(|(index, &position)| Some((index, items.get(position)?)));
+        self.page_from(context, entries, page_size, keep)
+    }
+
+    /// One page of `entries` (cursor index, item) from the cursor on, those `keep` accepts;
+    /// the nextLink resumes at the first accepted entry left out.
+    fn page_from<'v>(
+        &self,
+        context: &str,
+        entries: impl Iterator<Item = (usize, &'v Value)>,
+        page_size: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Reply {
         let mut value = Vec::new();
         let mut next = None;
-        for (index, item) in items.iter().enumerate().skip(self.cursor.index) {
+        for (index, item) in entries {
             if !keep(item) {
                 continue;
             }
@@ -609,15 +683,36 @@ fn read(
                     parse_assignment_filter(text).map_err(|m| Reply::error(400, "BadRequest", m))?
                 }
             };
-            // Assignments ignore $top: their page size is the server's.
-            Ok(list.page(
-                ASSIGNMENTS,
-                &data.assignments.items,
-                settings.assignment_page_size,
-                |item| assignment_matches(item, &clauses),
-            ))
+            let items = &data.assignments.items;
+            let size = settings.assignment_page_size;
+            let keep = |item: &Value| assignment_matches(item, &clauses);
+            // Assignments ignore $top: their page size is the server's. With a package named,
+            // only its assignments are looked at (the other clauses still apply): the same
+            // items in the same order as a scan of them all, without the scan.
+            let package = clauses.iter().find_map(|clause| match clause {
+                AssignmentClause::AccessPackageId(id) => Some(id),
+                _ => None,
+            });
+            let mut reply = match package {
+                Some(package) => {
+                    let positions = data.assignments.of_package(package);
+                    list.page_of(ASSIGNMENTS, items, positions, size, keep)
+                }
+                None => list.page(ASSIGNMENTS, items, size, keep),
+            };
+            let selection = Selection::of(list.query);
+            for item in page_items(&mut reply) {
+                selection.apply(item);
+            }
+            Ok(reply)
         }
-        Read::Assignment(id) => entity(ASSIGNMENTS, data.assignments.get(&id), em_not_found, &id),
+        Read::Assignment(id) => {
+            let mut reply = entity(ASSIGNMENTS, data.assignments.get(&id), em_not_found, &id)?;
+            if let Some(item) = reply.body.as_mut() {
+                Selection::of(list.query).apply(item);
+            }
+            Ok(reply)
+        }
         Read::Packages => {
             let mut reply = whole(PACKAGES, &data.packages.items)?;
             if let Some(Value::Array(packages)) =

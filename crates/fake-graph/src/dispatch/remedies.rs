@@ -109,9 +109,7 @@ pub(super) fn admin_remove(shared: &Shared, body: &[u8]) -> Reply {
         object.insert("status".into(), json!("Expired"));
         object.insert("expiredDateTime".into(), json!(now));
     }
-    if let Some(slot) = data.assignments.get_mut(&id) {
-        *slot = expired.clone();
-    }
+    data.assignments.update(&id, |slot| *slot = expired.clone());
     let request_id = random_guid();
     let request = json!({
         "id": request_id,

@@ -175,9 +175,8 @@ pub(super) fn reprocess_request(shared: &Shared, id: &str) -> Reply {
     let mut added = 0;
     match assignment {
         Some((delivered, parsed)) => {
-            if let Some(stored) = data.assignments.get_mut(&parsed.id) {
-                *stored = delivered;
-            }
+            data.assignments
+                .update(&parsed.id, |stored| *stored = delivered);
             added = data.restore_access(&parsed);
         }
         None => {

@@ -4,8 +4,10 @@
 mod audit_log;
 mod basics;
 mod expansion;
+mod packages;
 mod remedies;
 mod roles;
+mod throttling;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,0 +1,371 @@
+//! Integer keys for the core joins. Every id the joins compare — users, packages, governed
+//! roles, and each package role's read status — is interned once into a `u32`, so the joins
+//! over the large tables (assignments × package roles, holdings) hash and compare four bytes
+//! instead of 36-character strings, and their intermediate tables are a few integer columns.
+//! Findings are decoded back to the tables' own strings at the end ([`Keyed::decode`]).
+//!
+//! Null semantics follow the string joins this replaces: a null id matches nothing, so a
+//! package role with a null type, id or role is no governed role, and a null target or
+//! holder is kept with a null key (which no join matches).
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::error::{FrameContext, Result};
+use crate::snapshot::{col as s, read_status, roles, Tables};
+
+/// Row of `tables.assignments`.
+pub const A: &str = "a_key";
+pub const P: &str = "p_key";
+pub const U: &str = "u_key";
+/// A governed role: `(resource_type, resource_id, role)` some package delivers.
+pub const R: &str = "r_key";
+/// Row of `tables.package_roles` (to decode the resource columns).
+pub const PR: &str = "pr_key";
+/// Row of `tables.resource_status` for the package role's resource and collection; null when
+/// the source reported nothing of it.
+pub const SR: &str = "s_row";
+/// [`Status`] of that row, as a number.
+pub const SC: &str = "s_code";
+/// `true` for the stand-in row of a package whose role list is incomplete.
+pub const WHOLE: &str = "whole_package";
+
+/// The read status of a package role's resource, as [`SC`] holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    Complete = 0,
+    NotFound = 1,
+    /// Unreadable, unsupported, or anything else a source wrote.
+    Other = 2,
+    /// The source reported nothing of the resource.
+    NotReported = 3,
+}
+
+/// The interned tables the core joins read.
+pub struct Keyed<'t> {
+    tables: &'t Tables,
+    /// `a_key, p_key, u_key, assignment_state`
+    pub assignments: DataFrame,
+    /// `p_key, r_key, pr_key, s_row, s_code, whole_package`: the package roles that are
+    /// governed roles (no null in their role's three parts).
+    pub package_roles: DataFrame,
+    /// `r_key, u_key, principal_type`: holdings of governed roles only.
+    pub holdings: DataFrame,
+    /// `u_key` of each user of the users table.
+    pub users: DataFrame,
+    /// The id of each `u_key`.
+    user_ids: Vec<&'t str>,
+    /// A `tables.package_roles` row of each `r_key`.
+    role_rows: Vec<IdxSize>,
+}
+
+/// Interns strings into dense `u32` keys, in order of first sight.
+struct Interner<'t> {
+    keys: HashMap<&'t str, u32>,
+    values: Vec<&'t str>,
+}
+
+impl<'t> Interner<'t> {
+    fn with_capacity(capacity: usize) -> Self {
+        Interner {
+            keys: HashMap::with_capacity(capacity),
+            values: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn key(&mut self, value: &'t str) -> u32 {
+        let next = self.values.len() as u32;
+        *self.keys.entry(value).or_insert_with(|| {
+            self.values.push(value);
+            next
+        })
+    }
+}
+
+fn strings<'t>(frame: &'t DataFrame, name: &str) -> Result<&'t StringChunked> {
+    frame
+        .column(name)
+        .frame("interning ids")?
+        .str()
+        .frame("interning ids")
+}
+
+fn check_capacity(rows: usize, what: &str) -> Result<()> {
+    if rows >= u32::MAX as usize {
+        return Err(crate::error::Error::Capacity(format!(
+            "more than 4 billion {what}"
+        )));
+    }
+    Ok(())
+}
+
+impl<'t> Keyed<'t> {
+    pub fn new(tables: &'t Tables) -> Result<Keyed<'t>> {
+        for (frame, what) in [
+            (&tables.assignments, "assignments"),
+            (&tables.holdings, "holdings"),
+            (&tables.users, "users"),
+            (&tables.package_roles, "package roles"),
+        ] {
+            check_capacity(frame.height(), what)?;
+        }
+        let mut users = Interner::with_capacity(tables.users.height());
+        let mut packages = Interner::with_capacity(tables.packages.height());
+
+        let user_column = strings(&tables.users, s::USER_ID)?;
+        let listed_users: Vec<Option<u32>> = user_column
+            .iter()
+            .map(|id| id.map(|id| users.key(id)))
+            .collect();
+
+        let assignments = {
+            let package_ids = strings(&tables.assignments, s::PACKAGE_ID)?;
+            let user_ids = strings(&tables.assignments, s::USER_ID)?;
+            let p: Vec<Option<u32>> = package_ids
+                .iter()
+                .map(|id| id.map(|id| packages.key(id)))
+                .collect();
+            let u: Vec<Option<u32>> = user_ids
+                .iter()
+                .map(|id| id.map(|id| users.key(id)))
+                .collect();
+            let rows = tables.assignments.height() as u32;
+            DataFrame::new(
+                rows as usize,
+                vec![
+                    Column::new(A.into(), (0..rows).collect::<Vec<u32>>()),
+                    Column::new(P.into(), p),
+                    Column::new(U.into(), u),
+                    tables
+                        .assignments
+                        .column(s::STATE)
+                        .frame("interning ids")?
+                        .clone(),
+                ],
+            )
+            .frame("interning assignments")?
+        };
+
+        // Governed roles, and each package role's read status.
+        let status_rows: HashMap<(&str, &str, &str), (u32, Status)> = {
+            let types = strings(&tables.resource_status, s::RESOURCE_TYPE)?;
+            let ids = strings(&tables.resource_status, s::RESOURCE_ID)?;
+            let collections = strings(&tables.resource_status, s::COLLECTION)?;
+            let statuses = strings(&tables.resource_status, s::READ_STATUS)?;
+            let mut rows = HashMap::with_capacity(tables.resource_status.height());
+            for (row, (((t, id), c), status)) in types
+                .iter()
+                .zip(ids.iter())
+                .zip(collections.iter())
+                .zip(statuses.iter())
+                .enumerate()
+            {
+                let (Some(t), Some(id), Some(c)) = (t, id, c) else {
+                    continue;
+                };
+                let status = match status {
+                    Some(read_status::COMPLETE) => Status::Complete,
+                    Some(read_status::NOT_FOUND) => Status::NotFound,
+                    _ => Status::Other,
+                };
+                // The tables are deduplicated; were they not, the first row would win, as a
+                // left join would have multiplied rows instead: keep it simple and first.
+                rows.entry((t, id, c)).or_insert((row as u32, status));
+            }
+            rows
+        };
+        let mut role_keys: HashMap<(&str, &str, &str), u32> = HashMap::new();
+        let mut role_rows: Vec<IdxSize> = Vec::new();
+        let package_roles = {
+            let frame = &tables.package_roles;
+            let package_ids = strings(frame, s::PACKAGE_ID)?;
+            let types = strings(frame, s::RESOURCE_TYPE)?;
+            let ids = strings(frame, s::RESOURCE_ID)?;
+            let role_names = strings(frame, s::ROLE)?;
+            let collections = strings(frame, s::COLLECTION)?;
+            let (mut p, mut r, mut pr, mut sr, mut sc, mut whole) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
+            for (row, ((((package, t), id), role), collection)) in package_ids
+                .iter()
+                .zip(types.iter())
+                .zip(ids.iter())
+                .zip(role_names.iter())
+                .zip(collections.iter())
+                .enumerate()
+            {
+                let (Some(t), Some(id), Some(role)) = (t, id, role) else {
+                    continue;
+                };
+                let next = role_rows.len() as u32;
+                let key = *role_keys.entry((t, id, role)).or_insert_with(|| {
+                    role_rows.push(row as IdxSize);
+                    next
+                });
+                let status = collection.and_then(|c| status_rows.get(&(t, id, c)));
+                p.push(package.map(|id| packages.key(id)));
+                r.push(key);
+                pr.push(row as u32);
+                sr.push(status.map(|(row, _)| *row));
+                sc.push(status.map_or(Status::NotReported, |(_, s)| *s) as u8 as u32);
+                whole.push(t == roles::ACCESS_PACKAGE);
+            }
+            DataFrame::new(
+                r.len(),
+                vec![
+                    Column::new(P.into(), p),
+                    Column::new(R.into(), r),
+                    Column::new(PR.into(), pr),
+                    Column::new(SR.into(), sr),
+                    Column::new(SC.into(), sc),
+                    Column::new(WHOLE.into(), whole),
+                ],
+            )
+            .frame("interning package roles")?
+        };
+
+        let holdings = {
+            let frame = &tables.holdings;
+            let types = strings(frame, s::RESOURCE_TYPE)?;
+            let ids = strings(frame, s::RESOURCE_ID)?;
+            let role_names = strings(frame, s::ROLE)?;
+            let holders = strings(frame, s::USER_ID)?;
+            let mut keep = Vec::with_capacity(frame.height());
+            let (mut r, mut u) = (Vec::new(), Vec::new());
+            for (((t, id), role), holder) in types
+                .iter()
+                .zip(ids.iter())
+                .zip(role_names.iter())
+                .zip(holders.iter())
+            {
+                let key = match (t, id, role) {
+                    (Some(t), Some(id), Some(role)) => role_keys.get(&(t, id, role)).copied(),
+                    _ => None,
+                };
+                keep.push(key.is_some());
+                if let Some(key) = key {
+                    r.push(key);
+                    // A holder no table names cannot be a missing user or explain anything:
+                    // it still gets a key, since access without assignment reports it.
+                    u.push(holder.map(|id| users.key(id)));
+                }
+            }
+            let mask = BooleanChunked::from_slice("keep".into(), &keep);
+            let types = frame
+                .column(s::PRINCIPAL_TYPE)
+                .frame("interning holdings")?
+                .filter(&mask)
+                .frame("interning holdings")?;
+            DataFrame::new(
+                r.len(),
+                vec![Column::new(R.into(), r), Column::new(U.into(), u), types],
+            )
+            .frame("interning holdings")?
+        };
+
+        let users_frame = DataFrame::new(
+            listed_users.len(),
+            vec![Column::new(U.into(), listed_users)],
+        )
+        .frame("interning users")?;
+        Ok(Keyed {
+            tables,
+            assignments,
+            package_roles,
+            holdings,
+            users: users_frame,
+            user_ids: users.values,
+            role_rows,
+        })
+    }
+
+    /// Rows keyed by assignment and package role (`a_key`, `pr_key`, `s_row`) back to strings:
+    /// the contract's id columns, and the resource's `read_status` and `read_reason`.
+    pub fn decode(&self, frame: &DataFrame) -> Result<DataFrame> {
+        let index = |name: &str| -> Result<IdxCa> {
+            let values = frame.column(name).frame("decoding findings")?;
+            let values = values.u32().frame("decoding findings")?;
+            Ok(IdxCa::from_iter_options(
+                name.into(),
+                values.iter().map(|v| v.map(|v| v as IdxSize)),
+            ))
+        };
+        let assignments = keep_take(
+            &self.tables.assignments,
+            &[s::ASSIGNMENT_ID, s::PACKAGE_ID, s::USER_ID],
+            &index(A)?,
+        )?;
+        let roles = keep_take(
+            &self.tables.package_roles,
+            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+            &index(PR)?,
+        )?;
+        let status = self.status_of(&index(SR)?)?;
+        let mut columns = assignments.into_columns();
+        columns.extend(roles.into_columns());
+        columns.extend(status);
+        DataFrame::new(frame.height(), columns).frame("decoding findings")
+    }
+
+    /// `read_status` and `read_reason` of resource status rows (null: not reported).
+    fn status_of(&self, rows: &IdxCa) -> Result<Vec<Column>> {
+        let frame = &self.tables.resource_status;
+        let statuses = strings(frame, s::READ_STATUS)?;
+        let reasons = strings(frame, s::READ_REASON)?;
+        let pick = |values: &StringChunked, name: &str| {
+            Column::new(
+                name.into(),
+                rows.iter()
+                    .map(|row| row.and_then(|row| values.get(row as usize)))
+                    .collect::<Vec<Option<&str>>>(),
+            )
+        };
+        Ok(vec![
+            pick(statuses, s::READ_STATUS),
+            pick(reasons, s::READ_REASON),
+        ])
+    }
+
+    /// Rows keyed by holder and governed role (`u_key`, `r_key`) back to the contract's
+    /// `user_id, resource_type, resource_id, role`.
+    pub fn decode_holdings(&self, frame: &DataFrame) -> Result<DataFrame> {
+        let holders = frame.column(U).frame("decoding findings")?;
+        let holders = holders.u32().frame("decoding findings")?;
+        let user_ids: Vec<Option<&str>> = holders
+            .iter()
+            .map(|key| key.and_then(|key| self.user_ids.get(key as usize).copied()))
+            .collect();
+        let role_keys = frame.column(R).frame("decoding findings")?;
+        let role_keys = role_keys.u32().frame("decoding findings")?;
+        let rows = IdxCa::from_iter_options(
+            PR.into(),
+            role_keys
+                .iter()
+                .map(|key| key.and_then(|key| self.role_rows.get(key as usize).copied())),
+        );
+        let roles = keep_take(
+            &self.tables.package_roles,
+            &[s::RESOURCE_TYPE, s::RESOURCE_ID, s::ROLE],
+            &rows,
+        )?;
+        let mut columns = vec![Column::new(s::USER_ID.into(), user_ids)];
+        columns.extend(roles.into_columns());
+        DataFrame::new(frame.height(), columns).frame("decoding findings")
+    }
+}
+
+/// The named columns of `frame`, at the rows `index` names (a null index: a null row).
+fn keep_take(frame: &DataFrame, names: &[&str], index: &IdxCa) -> Result<DataFrame> {
+    frame
+        .select(names.iter().copied())
+        .frame("decoding findings")?
+        .take(index)
+        .frame("decoding findings")
+}
