@@ -8,12 +8,13 @@
 //! package role with a null type, id or role is no governed role, and a null target or
 //! holder is kept with a null key (which no join matches).
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 
 use crate::error::{FrameContext, Result};
 use crate::snapshot::{col as s, read_status, roles, Tables};
+
+/// A governed role as the tables write it: `(resource_type, resource_id, role)`.
+type RoleText<'t> = (&'t str, &'t str, &'t str);
 
 /// Row of `tables.assignments`.
 pub const A: &str = "a_key";
@@ -61,27 +62,58 @@ pub struct Keyed<'t> {
     role_rows: Vec<IdxSize>,
 }
 
-/// Interns strings into dense `u32` keys, in order of first sight.
+/// Interns strings into dense `u32` keys, in order of first sight. Lower-case GUIDs — every
+/// directory id, as the snapshot checks and lower-cases them — are keyed by their 128 bits,
+/// so a lookup compares two integers instead of following a pointer to 36 bytes; anything
+/// else by its text. Both maps use polars' fast hasher (ids, not attacker-chosen keys at a
+/// scale that matters here).
 struct Interner<'t> {
-    keys: HashMap<&'t str, u32>,
+    guids: PlHashMap<u128, u32>,
+    others: PlHashMap<&'t str, u32>,
     values: Vec<&'t str>,
 }
 
 impl<'t> Interner<'t> {
     fn with_capacity(capacity: usize) -> Self {
         Interner {
-            keys: HashMap::with_capacity(capacity),
+            guids: PlHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            others: PlHashMap::default(),
             values: Vec::with_capacity(capacity),
         }
     }
 
     fn key(&mut self, value: &'t str) -> u32 {
         let next = self.values.len() as u32;
-        *self.keys.entry(value).or_insert_with(|| {
-            self.values.push(value);
-            next
-        })
+        let values = &mut self.values;
+        let key = match guid_bits(value) {
+            Some(bits) => *self.guids.entry(bits).or_insert(next),
+            None => *self.others.entry(value).or_insert(next),
+        };
+        if key == next {
+            values.push(value);
+        }
+        key
     }
+}
+
+/// The 128 bits of a lower-case GUID (`8-4-4-4-12` hex digits); `None` for anything else, so
+/// that two different strings never share bits.
+fn guid_bits(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let nibble = match byte {
+            b'-' if matches!(at, 8 | 13 | 18 | 23) => continue,
+            b'0'..=b'9' if !matches!(at, 8 | 13 | 18 | 23) => byte - b'0',
+            b'a'..=b'f' if !matches!(at, 8 | 13 | 18 | 23) => byte - b'a' + 10,
+            _ => return None,
+        };
+        bits = (bits << 4) | u128::from(nibble);
+    }
+    Some(bits)
 }
 
 fn strings<'t>(frame: &'t DataFrame, name: &str) -> Result<&'t StringChunked> {
@@ -149,12 +181,15 @@ impl<'t> Keyed<'t> {
         };
 
         // Governed roles, and each package role's read status.
-        let status_rows: HashMap<(&str, &str, &str), (u32, Status)> = {
+        let status_rows: PlHashMap<(&str, &str, &str), (u32, Status)> = {
             let types = strings(&tables.resource_status, s::RESOURCE_TYPE)?;
             let ids = strings(&tables.resource_status, s::RESOURCE_ID)?;
             let collections = strings(&tables.resource_status, s::COLLECTION)?;
             let statuses = strings(&tables.resource_status, s::READ_STATUS)?;
-            let mut rows = HashMap::with_capacity(tables.resource_status.height());
+            let mut rows = PlHashMap::with_capacity_and_hasher(
+                tables.resource_status.height(),
+                Default::default(),
+            );
             for (row, (((t, id), c), status)) in types
                 .iter()
                 .zip(ids.iter())
@@ -176,7 +211,7 @@ impl<'t> Keyed<'t> {
             }
             rows
         };
-        let mut role_keys: HashMap<(&str, &str, &str), u32> = HashMap::new();
+        let mut role_keys: PlHashMap<RoleText, u32> = PlHashMap::default();
         let mut role_rows: Vec<IdxSize> = Vec::new();
         let package_roles = {
             let frame = &tables.package_roles;
@@ -239,6 +274,8 @@ impl<'t> Keyed<'t> {
             let holders = strings(frame, s::USER_ID)?;
             let mut keep = Vec::with_capacity(frame.height());
             let (mut r, mut u) = (Vec::new(), Vec::new());
+            // Holdings come resource by resource: most rows repeat the row before's role.
+            let mut last: Option<(RoleText, Option<u32>)> = None;
             for (((t, id), role), holder) in types
                 .iter()
                 .zip(ids.iter())
@@ -246,7 +283,14 @@ impl<'t> Keyed<'t> {
                 .zip(holders.iter())
             {
                 let key = match (t, id, role) {
-                    (Some(t), Some(id), Some(role)) => role_keys.get(&(t, id, role)).copied(),
+                    (Some(t), Some(id), Some(role)) => match last {
+                        Some((seen, key)) if seen == (t, id, role) => key,
+                        _ => {
+                            let key = role_keys.get(&(t, id, role)).copied();
+                            last = Some(((t, id, role), key));
+                            key
+                        }
+                    },
                     _ => None,
                 };
                 keep.push(key.is_some());
@@ -368,4 +412,43 @@ fn keep_take(frame: &DataFrame, names: &[&str], index: &IdxCa) -> Result<DataFra
         .frame("decoding findings")?
         .take(index)
         .frame("decoding findings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lower_case_guids_are_keyed_by_their_bits() {
+        assert_eq!(
+            guid_bits("00000000-0000-0000-0000-0000000000ff"),
+            Some(0xff)
+        );
+        assert_eq!(
+            guid_bits("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            Some(u128::MAX)
+        );
+        for other in [
+            "FFFFFFFF-ffff-ffff-ffff-ffffffffffff",
+            "ffffffff-ffff-ffff-ffff-fffffffffff",
+            "ffffffffffffffffffffffffffffffffffff",
+            "ffffffff-ffff-ffff-ffff-fffffffffff-",
+            "https://contoso.sharepoint.com/site",
+        ] {
+            assert_eq!(guid_bits(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn equal_strings_share_a_key_and_different_ones_never_do() {
+        let mut interner = Interner::with_capacity(4);
+        let a = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let upper = "0F8FAD5B-D9CB-469F-A165-70867728950E";
+        assert_eq!(interner.key(a), 0);
+        assert_eq!(interner.key("site"), 1);
+        assert_eq!(interner.key(upper), 2, "a different string");
+        assert_eq!(interner.key(a), 0);
+        assert_eq!(interner.key("site"), 1);
+        assert_eq!(interner.values, vec![a, "site", upper]);
+    }
 }
