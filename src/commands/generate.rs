@@ -26,7 +26,11 @@ pub fn run(args: &GenerateArgs, printer: &Printer) -> Result<Outcome> {
         )));
     }
     let started = Utc::now();
-    let generated = generate(&profile, args.seed);
+    let generated = generate(
+        &profile,
+        args.seed,
+        matches!(args.format, GenerateFormat::TenantDir),
+    );
     match args.format {
         GenerateFormat::TenantDir => generated.tenant.write(&args.out)?,
         GenerateFormat::Snapshot => {

@@ -146,7 +146,11 @@ fn guid(rng: &mut StdRng) -> String {
     )
 }
 
-pub fn generate(profile: &Profile, seed: u64) -> Generated {
+/// The members of groups no package governs — the bulk of a tenant's memberships — are made
+/// only with `ungoverned_members`: a snapshot holds the holdings of governed resources only,
+/// so `--format snapshot` leaves them out (they come last from the random stream: the same seed
+/// gives the same tenant either way).
+pub fn generate(profile: &Profile, seed: u64, ungoverned_members: bool) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
     let world = directory(profile, seed, &mut rng);
     let (package_roles, package_ids) = package_shapes(profile, &mut rng);
@@ -209,7 +213,7 @@ pub fn generate(profile: &Profile, seed: u64) -> Generated {
         log: audit_log,
     } = builder.finish(|id| !deleted_ids.contains(id));
     // The bulk: members of groups no package governs.
-    for id in &other_ids {
+    for id in other_ids.iter().filter(|_| ungoverned_members) {
         let list: Vec<DirectoryObject> = (0..profile.other_group_members)
             .map(|_| DirectoryObject {
                 id: world.user_ids[rng.random_range(0..profile.users)].clone(),
