@@ -27,8 +27,10 @@ pub use error::{GraphError, GraphErrorKind};
 pub use retry::RetryPolicy;
 
 /// Requests in flight at once, by default. Graph throttles per app and tenant on resource
-/// units, not connections; a few parallel requests keep the pipe full without bursting.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+/// units, not connections, and reads are paced to the budget (`pace::UnitPace`): enough in
+/// flight to keep a partitioned read budget-bound rather than latency-bound at a real tenant's
+/// 150 ms (4 measured 115 s for the `large` partitioned read there, 8 measured 77 s).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Graph's limit of requests in one `$batch`.
 pub const BATCH_SIZE: usize = 20;
 pub use paths::PAGE_SIZE;
@@ -52,6 +54,9 @@ pub fn build_http_client() -> Result<reqwest::Client, GraphError> {
         .build()
         .map_err(|e| GraphError::new(GraphErrorKind::Transport, "client", e.to_string()))
 }
+
+/// Told each page's items as they arrive.
+type OnItems<'a> = &'a (dyn Fn(&[Value]) + Sync);
 
 /// What the client did, for the manifest and the benchmarks.
 #[derive(Debug, Default)]
@@ -478,6 +483,19 @@ impl GraphClient {
         self.list_pages(url, first, on_page, Some(pace)).await
     }
 
+    /// [`GraphClient::list_with`], handing `on_items` each page's items as it arrives (so that
+    /// work on them can start before the list ends).
+    pub async fn list_streaming(
+        &self,
+        url: &str,
+        on_page: &(dyn Fn(usize) + Sync),
+        on_items: &(dyn Fn(&[Value]) + Sync),
+    ) -> Result<Vec<Value>, GraphError> {
+        let first = self.get_json(url).await?;
+        self.list_pages_each(url, first, on_page, None, Some(on_items))
+            .await
+    }
+
     /// Obtains the first token (a run's sign-in stage; later requests reuse it).
     pub async fn sign_in(&self) -> Result<(), GraphError> {
         self.auth.token().await.map(|_| ())
@@ -517,12 +535,26 @@ impl GraphClient {
         on_page: &(dyn Fn(usize) + Sync),
         pace: Option<&pace::Pace>,
     ) -> Result<Vec<Value>, GraphError> {
+        self.list_pages_each(url, first, on_page, pace, None).await
+    }
+
+    async fn list_pages_each(
+        &self,
+        url: &str,
+        first: Value,
+        on_page: &(dyn Fn(usize) + Sync),
+        pace: Option<&pace::Pace>,
+        on_items: Option<OnItems<'_>>,
+    ) -> Result<Vec<Value>, GraphError> {
         let mut seen = HashSet::from([url.to_string()]);
         let mut page = first;
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
             let (values, next) = split_page(self.relative(url), page)?;
             on_page(values.len());
+            if let Some(on_items) = on_items {
+                on_items(&values);
+            }
             items.extend(values);
             let Some(next) = next else {
                 return Ok(items);

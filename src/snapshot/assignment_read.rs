@@ -159,13 +159,26 @@ pub async fn read_partitioned(
         .map(|id| paths::delivered_assignments_of_package(id))
         .collect();
     let lists = client.list_many_with(&partition_paths, on_page).await;
+    let read: Vec<Partition> = package_ids
+        .iter()
+        .map(|id| id.to_string())
+        .zip(lists)
+        .collect();
+    gather(read)
+}
+
+/// One partition: its package id, and its list as read.
+type Partition = (String, Result<Vec<Value>, GraphError>);
+
+/// Every partition's items, once each is known complete and of its own package.
+fn gather(read: Vec<Partition>) -> Result<Vec<Value>, GraphError> {
     let mut items = Vec::new();
-    for ((id, path), list) in package_ids.iter().zip(&partition_paths).zip(lists) {
+    for (id, list) in read {
         let list = list?;
-        if let Some(stray) = list.iter().find(|item| !of_package(item, id)) {
+        if let Some(stray) = list.iter().find(|item| !of_package(item, &id)) {
             return Err(GraphError::new(
                 GraphErrorKind::Decode,
-                format!("GET {path}"),
+                format!("GET {}", paths::delivered_assignments_of_package(&id)),
                 format!(
                     "assignment `{}` of another access package in a list filtered by package `{id}`",
                     stray.get("id").and_then(Value::as_str).unwrap_or("?")
@@ -175,6 +188,134 @@ pub async fn read_partitioned(
         items.extend(list);
     }
     Ok(items)
+}
+
+/// Starts the partitioned read while the package list is still paging: each page of packages
+/// is offered to [`Streamer::page`], which decides (with what is known so far: the packages
+/// listed, the latency) whether to go partitioned; from then on every package's id goes to
+/// [`read_streamed`]. The chain started beside the package list is aborted at that moment.
+pub struct Streamer {
+    how: AssignmentRead,
+    expected: Option<u64>,
+    fallback_budget: f64,
+    ids: std::sync::Mutex<Vec<String>>,
+    sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+    choice: std::sync::Mutex<Option<Choice>>,
+    /// The chain ended on its own: nothing is partitioned unless that was asked for.
+    chain_done: std::sync::atomic::AtomicBool,
+    abort_chain: futures_util::future::AbortHandle,
+}
+
+impl Streamer {
+    /// `expected`: the previous run's assignment count; `fallback_budget`: the budget to assume
+    /// until one is given or learned.
+    pub fn new(
+        how: AssignmentRead,
+        expected: Option<u64>,
+        fallback_budget: f64,
+        abort_chain: futures_util::future::AbortHandle,
+    ) -> (Streamer, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let streamer = Streamer {
+            how,
+            expected,
+            fallback_budget,
+            ids: std::sync::Mutex::new(Vec::new()),
+            sender: std::sync::Mutex::new(Some(sender)),
+            choice: std::sync::Mutex::new(None),
+            chain_done: std::sync::atomic::AtomicBool::new(false),
+            abort_chain,
+        };
+        (streamer, receiver)
+    }
+
+    /// A page of the package list arrived.
+    pub fn page(&self, client: &GraphClient, items: &[Value]) {
+        let new: Vec<String> = items
+            .iter()
+            .filter_map(|item| item.get("id").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.extend(new.iter().cloned());
+        let mut choice = self.choice.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sender) = sender.as_ref() else {
+            return;
+        };
+        if choice.is_some() {
+            for id in new {
+                let _ = sender.send(id);
+            }
+            return;
+        }
+        let chain_done = self.chain_done.load(std::sync::atomic::Ordering::Relaxed);
+        if chain_done && self.how != AssignmentRead::Partitioned {
+            return;
+        }
+        let estimate = choose(
+            self.how,
+            ids.len() as u64,
+            self.expected,
+            client.mean_latency(),
+            client.unit_budget().unwrap_or(self.fallback_budget),
+            client.concurrency(),
+        );
+        if estimate.partitioned {
+            self.abort_chain.abort();
+            for id in ids.iter() {
+                let _ = sender.send(id.clone());
+            }
+            *choice = Some(estimate);
+        }
+    }
+
+    /// The chain ended before the package list did.
+    pub fn chain_ended(&self) {
+        self.chain_done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The package list ended (or failed): no more ids.
+    pub fn close(&self) {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// The choice made while the list paged, if one was.
+    pub fn committed(&self) -> Option<Choice> {
+        self.choice
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Reads the partitions whose ids the [`Streamer`] sends, 20 to a `$batch` as they come,
+/// within the client's concurrency; ends when the package list has. Complete or an error, as
+/// [`read_partitioned`].
+pub async fn read_streamed(
+    client: &GraphClient,
+    receiver: tokio::sync::mpsc::UnboundedReceiver<String>,
+    on_page: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Value>, GraphError> {
+    use futures_util::StreamExt;
+    let ids = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|id| (id, receiver))
+    });
+    let chunks: Vec<Vec<Partition>> = ids
+        .ready_chunks(BATCH_SIZE)
+        .map(|chunk| async move {
+            let partition_paths: Vec<String> = chunk
+                .iter()
+                .map(|id| paths::delivered_assignments_of_package(id))
+                .collect();
+            let lists = client.list_many_with(&partition_paths, on_page).await;
+            chunk.into_iter().zip(lists).collect()
+        })
+        .buffered(client.concurrency())
+        .collect()
+        .await;
+    gather(chunks.into_iter().flatten().collect())
 }
 
 /// Whether an assignment names `package_id` as its package (case-insensitive, as ids are).

@@ -67,6 +67,16 @@ pub struct LiveSnapshot {
     pub resources: Vec<ResourceRead>,
 }
 
+/// The chain was aborted although no partitioned read replaced it (cannot happen: the abort
+/// and the choice are made together); an error rather than a partial read, should it.
+fn chain_not_kept() -> GraphError {
+    GraphError::new(
+        crate::graph::GraphErrorKind::Transport,
+        "GET assignments",
+        "the delivered assignments' chain was not kept",
+    )
+}
+
 /// A failure of a list the whole audit depends on: the run stops.
 fn core_failure(what: &str, error: GraphError) -> Error {
     Error::GraphRead {
@@ -173,36 +183,71 @@ pub async fn read(
     };
     let packages_then_rest = async {
         let delivered_url = client.url(&paths::assignments_in_state(DELIVERED));
-        // Boxed, so that it can be dropped (its request cancelled, its permit and reserved
-        // units returned) when the partitioned read replaces it.
-        let mut chain = Some(Box::pin(client.list_with(&delivered_url, &on_chain)));
+        // Boxed and abortable, so that it can be dropped (its request cancelled, its permit and
+        // reserved units returned) when the partitioned read replaces it.
+        let (abort_chain, registration) = futures_util::future::AbortHandle::new_pair();
+        let mut chain = Some(Box::pin(futures_util::future::Abortable::new(
+            client.list_with(&delivered_url, &on_chain),
+            registration,
+        )));
         if options.assignment_read != AssignmentRead::Chain {
             chain_kept.store(false, Ordering::Relaxed);
         }
+        let fallback_budget = assignment_read::documented_budget(options.expected.map(|e| e.1));
+        let (streamer, ids) = assignment_read::Streamer::new(
+            options.assignment_read,
+            options.expected.map(|e| e.0),
+            fallback_budget,
+            abort_chain,
+        );
+        let on_package_items = |items: &[Value]| {
+            if options.assignment_read != AssignmentRead::Chain {
+                streamer.page(client, items);
+            }
+        };
         let stage = progress.stage("packages", None);
         let on_packages = counted(&stage);
-        let packages_read = read_packages(client, options, &on_packages);
-        tokio::pin!(packages_read);
-        let (packages, chain_done) = match chain.as_mut() {
-            Some(running) => tokio::select! {
-                done = running => (packages_read.await, Some(done)),
-                packages = &mut packages_read => (packages, None),
-            },
-            None => (packages_read.await, None),
+        let packages_read = async {
+            let packages = read_packages(client, options, &on_packages, &on_package_items).await;
+            streamer.close();
+            packages
         };
+        let streamed = assignment_read::read_streamed(client, ids, &on_assignments);
+        let both = async { tokio::join!(packages_read, streamed) };
+        tokio::pin!(both);
+        // The chain ends first on its own (a short chain) or aborted for the partitioned read;
+        // either way it is dropped at once, its permit and reserved units returned.
+        let (read, chain_done) = match chain.as_mut() {
+            Some(running) => tokio::select! {
+                done = running => (None, Some(done.ok())),
+                read = &mut both => (Some(read), None),
+            },
+            None => (None, None),
+        };
+        if let Some(done) = &chain_done {
+            chain = None;
+            if done.is_some() {
+                streamer.chain_ended();
+            }
+        }
+        let (packages, streamed) = match read {
+            Some(read) => read,
+            None => both.await,
+        };
+        let chain_done = chain_done.flatten();
         stage.finish();
         let packages = packages?;
-        let choice = match &chain_done {
+        let committed = streamer.committed();
+        let choice = match (&committed, &chain_done) {
+            (Some(choice), _) => Some(choice.clone()),
             // A chain that ended before the package list did is as short as reads get.
-            Some(_) if options.assignment_read != AssignmentRead::Partitioned => None,
+            (None, Some(_)) if options.assignment_read != AssignmentRead::Partitioned => None,
             _ => Some(assignment_read::choose(
                 options.assignment_read,
                 packages.len() as u64,
                 options.expected.map(|e| e.0),
                 client.mean_latency(),
-                client.unit_budget().unwrap_or_else(|| {
-                    assignment_read::documented_budget(options.expected.map(|e| e.1))
-                }),
+                client.unit_budget().unwrap_or(fallback_budget),
                 client.concurrency(),
             )),
         };
@@ -222,18 +267,18 @@ pub async fn read(
             on_assignments(chain_pages.swap(0, Ordering::Relaxed) as usize);
         }
         let delivered = async {
-            match (partitioned, chain_done, running) {
-                (false, Some(done), _) => done,
-                (false, None, Some(running)) => running.await,
-                (false, None, None) => Err(GraphError::new(
-                    crate::graph::GraphErrorKind::Transport,
-                    "GET assignments",
-                    "the delivered assignments' chain was not kept",
-                )),
-                (true, _, _) => {
+            match (partitioned, committed.is_some(), chain_done, running) {
+                // Read while the package list paged.
+                (true, true, _, _) => streamed,
+                (true, false, _, _) => {
                     let ids: Vec<&str> = packages.iter().map(|(p, _)| p.id.as_str()).collect();
                     assignment_read::read_partitioned(client, &ids, &on_assignments).await
                 }
+                (false, _, Some(done), _) => done,
+                (false, _, None, Some(running)) => {
+                    running.await.unwrap_or_else(|_| Err(chain_not_kept()))
+                }
+                (false, _, None, None) => Err(chain_not_kept()),
             }
         };
         let (reads, delivered) =
@@ -408,11 +453,16 @@ async fn read_packages(
     client: &GraphClient,
     options: &ReadOptions,
     on_page: &(dyn Fn(usize) + Sync),
+    on_items: &(dyn Fn(&[Value]) + Sync),
 ) -> Result<Vec<PackageRead>> {
     let mut packages: Vec<AccessPackage> = parse_all(
         "access package",
         client
-            .list_with(&client.url(&paths::access_packages_expanded()), on_page)
+            .list_streaming(
+                &client.url(&paths::access_packages_expanded()),
+                on_page,
+                on_items,
+            )
             .await
             .map_err(|e| core_failure("access packages", e))?,
     )?;

@@ -27,6 +27,22 @@ fn snapshot_with(fake: &Fake, out: &Path, extra: &[&str]) -> PathBuf {
     run_dir(&fake.run(&args, SECRET))
 }
 
+/// `audit <extra> --out OUT` against the fake: the run folder.
+fn audit_with(fake: &Fake, out: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["audit"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    run_dir(&fake.run(&args, SECRET))
+}
+
+/// The `graph` object of a live audit's stored snapshot.
+fn graph_of(run: &Path) -> serde_json::Value {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("snapshot").join("snapshot.json")).unwrap())
+            .unwrap();
+    manifest["graph"].clone()
+}
+
 fn small_tenant(dir: &Path) -> PathBuf {
     let tenant = dir.join("tenant");
     generate_small(&tenant, "15");
@@ -37,9 +53,11 @@ fn small_tenant(dir: &Path) -> PathBuf {
 fn the_partitioned_read_returns_exactly_the_chain_s_assignments() {
     let work = tempfile::tempdir().unwrap();
     let tenant = small_tenant(work.path());
-    // Short pages, so that both the chain and the larger packages' partitions page.
+    // Short pages, so that both the chain and the larger packages' partitions page, and the
+    // package list too: partitions are read while it still pages.
     let fake = Fake::start(tenant.to_str().unwrap(), |config| {
         config.assignment_page_size = 7;
+        config.page_size = 7;
     });
     let chain = snapshot_with(
         &fake,
@@ -81,17 +99,11 @@ fn the_partitioned_read_returns_exactly_the_chain_s_assignments() {
     );
 
     // And the audit of the partitioned read is the generator's ground truth, exactly.
-    let audit = fake.run(
-        &[
-            "audit",
-            "--assignment-read",
-            "partitioned",
-            "--out",
-            work.path().join("audit").to_str().unwrap(),
-        ],
-        SECRET,
+    let run = audit_with(
+        &fake,
+        &work.path().join("audit"),
+        &["--assignment-read", "partitioned"],
     );
-    let run = run_dir(&audit);
     assert_eq!(
         truth_rows(&run.join("findings.csv")),
         truth_rows(&tenant.join("ground-truth.csv"))
@@ -167,30 +179,25 @@ fn a_given_budget_paces_reads_so_that_nothing_is_throttled() {
             .unwrap(),
     );
     let fake = paced_fake(&tenant);
-    let run = run_dir(&fake.run(
+    let run = audit_with(
+        &fake,
+        &work.path().join("out"),
         &[
-            "audit",
             "--ru-budget",
             &BUDGET.to_string(),
             "--ru-window-ms",
             WINDOW_MS,
             "--assignment-read",
             "partitioned",
-            "--out",
-            work.path().join("out").to_str().unwrap(),
         ],
-        SECRET,
-    ));
+    );
     let stats = fake.server().stats();
     assert!(
         stats.resource_units > BUDGET * 3 / 2,
         "the read must outgrow the budget to test pacing: {stats:?}"
     );
     assert_eq!(stats.throttled, 0, "{stats:?}");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("snapshot").join("snapshot.json")).unwrap())
-            .unwrap();
-    let graph = &manifest["graph"];
+    let graph = &graph_of(&run);
     assert_eq!(graph["throttled"], 0);
     assert!(graph["paced_wait_ms"].as_u64().unwrap() > 0, "{graph}");
     assert_eq!(graph["ru_budget"], BUDGET);
@@ -205,9 +212,10 @@ fn the_budget_is_learned_from_graph_s_warning_header_and_throttling_is_counted_r
     let work = tempfile::tempdir().unwrap();
     let tenant = small_tenant(work.path());
     let fake = paced_fake(&tenant);
-    let run = run_dir(&fake.run(
+    let run = audit_with(
+        &fake,
+        &work.path().join("out"),
         &[
-            "audit",
             "--ru-window-ms",
             WINDOW_MS,
             // One request in flight: here a batch is a third of the budget, while at Graph's
@@ -216,16 +224,10 @@ fn the_budget_is_learned_from_graph_s_warning_header_and_throttling_is_counted_r
             "1",
             "--assignment-read",
             "partitioned",
-            "--out",
-            work.path().join("out").to_str().unwrap(),
         ],
-        SECRET,
-    ));
+    );
     let stats = fake.server().stats();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("snapshot").join("snapshot.json")).unwrap())
-            .unwrap();
-    let graph = &manifest["graph"];
+    let graph = &graph_of(&run);
     assert!(graph["throttle_warnings"].as_u64().unwrap() > 0, "{graph}");
     let learned = graph["ru_budget"].as_u64().expect("a learned budget");
     // Never above the real budget (each estimate is a lower bound), and not far below it.
