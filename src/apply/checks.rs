@@ -10,7 +10,7 @@ use crate::audit::{retry_block, RetryBlock};
 use crate::graph::{paths, GraphClient, GraphError};
 use crate::plan::{MissingRole, PlanItem};
 use crate::snapshot::builder::ResourceKey;
-use crate::snapshot::live::{collection_path, holders};
+use crate::snapshot::resource_read::{collection_path, holders};
 use crate::snapshot::roles::{
     ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
     ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,

@@ -56,7 +56,13 @@ impl GraphClient {
         let mut attempts = Attempts::new(self);
         while !pending.is_empty() {
             attempts.next();
-            let reply = match self.send_batch(paths, &pending).await {
+            // What the parts are documented to cost: reserved when the batch leaves, settled by
+            // the inner answers.
+            let reserved: u64 = pending
+                .iter()
+                .map(|&i| pace::expected_units(&paths[i]))
+                .sum();
+            let reply = match self.send_batch(paths, &pending, reserved).await {
                 Ok(reply) => reply,
                 Err(error) => {
                     for &i in &pending {
@@ -65,7 +71,8 @@ impl GraphClient {
                     break;
                 }
             };
-            let (mut retry_later, hint) = self.judge(paths, &pending, reply, &mut results);
+            let (mut retry_later, hint) =
+                self.judge(paths, &pending, reserved, reply, &mut results);
             if retry_later.is_empty() || !attempts.wait_again(hint).await {
                 // The last error of each part stays as its result.
                 break;
@@ -92,6 +99,7 @@ impl GraphClient {
         &self,
         paths: &[String],
         pending: &[usize],
+        reserved: u64,
     ) -> Result<BatchReply, GraphError> {
         let requests: Vec<Value> = pending
             .iter()
@@ -99,10 +107,6 @@ impl GraphClient {
             .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
             .collect();
         Stats::add(&self.stats.batched_requests, pending.len() as u64);
-        let reserved: u64 = pending
-            .iter()
-            .map(|&i| pace::expected_units(&paths[i]))
-            .sum();
         let answer = self
             .execute(
                 Method::POST,
@@ -124,13 +128,14 @@ impl GraphClient {
         &self,
         paths: &[String],
         pending: &[usize],
+        reserved: u64,
         reply: BatchReply,
         results: &mut [Option<Result<Value, GraphError>>],
     ) -> (Vec<usize>, Option<Duration>) {
         let mut retry_later = Vec::new();
         let mut hint: Option<Duration> = None;
         let mut answered = vec![false; paths.len()];
-        // The inner answers settle what the batch reserved (one unit per part).
+        // The inner answers settle what the batch reserved.
         let (mut units_seen, mut share, mut throttled) = (0u64, None::<f64>, false);
         for inner in reply.responses {
             let Some(i) = inner
@@ -181,10 +186,6 @@ impl GraphClient {
             )));
         }
         let now = std::time::Instant::now();
-        let reserved = pending
-            .iter()
-            .map(|&i| pace::expected_units(&paths[i]))
-            .sum();
         self.units.settle(now, reserved, Some(units_seen), share);
         if throttled {
             self.units.throttled(now);

@@ -480,7 +480,7 @@ impl GraphClient {
     ) -> Result<Vec<Value>, GraphError> {
         pace.wait().await;
         let first = self.get_json(url).await?;
-        self.list_pages(url, first, on_page, Some(pace)).await
+        self.list_pages(url, first, on_page, Some(pace), None).await
     }
 
     /// [`GraphClient::list_with`], handing `on_items` each page's items as it arrives (so that
@@ -492,7 +492,7 @@ impl GraphClient {
         on_items: &(dyn Fn(&[Value]) + Sync),
     ) -> Result<Vec<Value>, GraphError> {
         let first = self.get_json(url).await?;
-        self.list_pages_each(url, first, on_page, None, Some(on_items))
+        self.list_pages(url, first, on_page, None, Some(on_items))
             .await
     }
 
@@ -525,20 +525,10 @@ impl GraphClient {
         first: Value,
         on_page: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Value>, GraphError> {
-        self.list_pages(url, first, on_page, None).await
+        self.list_pages(url, first, on_page, None, None).await
     }
 
     async fn list_pages(
-        &self,
-        url: &str,
-        first: Value,
-        on_page: &(dyn Fn(usize) + Sync),
-        pace: Option<&pace::Pace>,
-    ) -> Result<Vec<Value>, GraphError> {
-        self.list_pages_each(url, first, on_page, pace, None).await
-    }
-
-    async fn list_pages_each(
         &self,
         url: &str,
         first: Value,

@@ -253,14 +253,7 @@ impl Streamer {
         if chain_done && self.how != AssignmentRead::Partitioned {
             return;
         }
-        let estimate = choose(
-            self.how,
-            ids.len() as u64,
-            self.expected,
-            client.mean_latency(),
-            client.unit_budget().unwrap_or(self.fallback_budget),
-            client.concurrency(),
-        );
+        let estimate = self.estimate(client, ids.len() as u64);
         if estimate.partitioned {
             self.abort_chain.abort();
             for id in ids.iter() {
@@ -268,6 +261,18 @@ impl Streamer {
             }
             *choice = Some(estimate);
         }
+    }
+
+    /// [`choose`] for `packages` listed, with what the client has measured and learned so far.
+    pub fn estimate(&self, client: &GraphClient, packages: u64) -> Choice {
+        choose(
+            self.how,
+            packages,
+            self.expected,
+            client.mean_latency(),
+            client.unit_budget().unwrap_or(self.fallback_budget),
+            client.concurrency(),
+        )
     }
 
     /// The chain ended before the package list did.

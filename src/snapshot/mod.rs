@@ -9,6 +9,7 @@ pub mod checks;
 pub mod events;
 pub mod live;
 pub mod log_read;
+pub mod resource_read;
 pub mod roles;
 pub mod store;
 pub mod tenant_dir;

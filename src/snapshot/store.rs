@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::live::ResourceRead;
+use super::resource_read::ResourceRead;
 use super::{col, Snapshot, SnapshotInfo, Tables};
 use crate::error::{Error, FrameContext, Result};
 use crate::files::digest;
