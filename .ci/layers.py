@@ -13,6 +13,7 @@ import sys
 LAYERS = [
     ["model"],                        # entra-model: Graph serde models, tenant-dir format
     ["graph", "trust"],               # the Graph HTTP client and its paths; SSH signatures
+    ["blob"],                         # Blob Storage over the same credential and HTTP client
     ["error"],                        # the library's error type
     ["clock", "files", "output"],     # utilities: time, durable files, the printer
     ["progress"],                     # progress lines
@@ -25,6 +26,7 @@ LAYERS = [
     ["exceptions"],
     ["history"],
     ["evidence"],
+    ["notify"],                       # mail, Teams and webhooks after an audit
     ["config"],                       # the configuration file
     ["generate"],                     # synthetic tenants
     ["cli"],                          # clap types

@@ -388,6 +388,18 @@ pub struct AuditArgs {
     /// Leave out this package, by id or exact name (repeatable).
     #[arg(long, value_name = "PACKAGE")]
     pub exclude_package: Vec<String>,
+
+    /// Notify after the run (repeatable; replaces the file's [[notify]] tables):
+    /// kind=teams|webhook[,url_env=VAR][,secret_env=VAR] or
+    /// kind=mail,from=SENDER,to=A;B — each with on=always|drift|new (default always).
+    /// URLs only from the environment.
+    #[arg(long, value_name = "SPEC", value_parser = parse_notify)]
+    pub notify: Vec<crate::notify::Target>,
+
+    /// Exit 3 when a notification fails (the run is written and committed either way)
+    /// [config: notify_required].
+    #[arg(long)]
+    pub notify_required: bool,
 }
 
 #[derive(Debug, Args)]
@@ -409,8 +421,9 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Root of the run folders; each run writes <OUT>/<tenant id>/<UTC timestamp>/.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
+    /// Root of the run folders; each run writes <OUT>/<tenant id>/<UTC timestamp>/. Also a
+    /// Blob Storage URL: https://<account>.blob.core.windows.net/<container>[/<prefix>].
+    #[arg(long, value_name = "DIR|URL", default_value = "reports")]
     pub out: PathBuf,
 }
 
@@ -499,6 +512,10 @@ fn named<T: Copy + Send + Sync + 'static>(
 }
 
 /// A whole number within one of the ranges the configuration file checks too.
+fn parse_notify(text: &str) -> Result<crate::notify::Target, String> {
+    crate::notify::Target::parse_flag(text)
+}
+
 fn parse_action(text: &str) -> Result<crate::plan::Action, String> {
     crate::plan::Action::parse(text).ok_or_else(|| {
         format!(

@@ -72,11 +72,27 @@ struct RawConfig {
     allowed_signers: Option<Spanned<String>>,
     min_approvers: Option<Spanned<i64>>,
     sign_key: Option<Spanned<String>>,
+    notify_required: Option<bool>,
+    notify: Option<Vec<Spanned<RawNotify>>>,
     scope: Option<RawScope>,
     /// `[remedies.<category>] <cause> = "<action>"`.
     remedies: Option<
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, Spanned<String>>>,
     >,
+}
+
+/// One `[[notify]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    kind: Option<Spanned<String>>,
+    on: Option<Spanned<String>>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    url_env: Option<String>,
+    secret_env: Option<String>,
+    /// Refused with its own message: a webhook URL is a secret.
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +152,10 @@ pub struct Config {
     pub min_approvers: Option<usize>,
     /// `audit`: the key that seals each run's manifest.
     pub sign_key: Option<PathBuf>,
+    /// `audit`: who is told after each run (`[[notify]]`).
+    pub notify: Vec<crate::notify::Target>,
+    /// `audit`: a failed notification fails the run's exit code (3).
+    pub notify_required: Option<bool>,
     pub scope: Scope,
     /// The default action per category and cause (`[remedies]`), over the built-in ones.
     pub remedies: crate::plan::Remedies,
@@ -256,7 +276,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, CAUSES_DAYS_RANGE).map(|n| n as usize))
             .transpose()?,
-        out: raw.out.as_ref().map(resolve).transpose()?,
+        out: raw
+            .out
+            .as_ref()
+            .map(|value| {
+                let text = checker.non_empty(value)?;
+                // A Blob Storage URL stays as written; anything else is a path.
+                match crate::blob::BlobLocation::parse(text) {
+                    Ok(Some(_)) => Ok(PathBuf::from(text)),
+                    Ok(None) => resolve(value),
+                    Err(problem) => Err(checker.error(value.span(), problem)),
+                }
+            })
+            .transpose()?,
         exceptions: raw.exceptions.as_ref().map(resolve).transpose()?,
         plan: raw.plan,
         plan_expiry_days: raw
@@ -292,6 +324,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .map(|v| checker.within(v, MIN_APPROVERS_RANGE).map(|n| n as usize))
             .transpose()?,
         sign_key: raw.sign_key.as_ref().map(resolve).transpose()?,
+        notify: raw
+            .notify
+            .iter()
+            .flatten()
+            .map(|table| notify_target(&checker, table))
+            .collect::<Result<_>>()?,
+        notify_required: raw.notify_required,
         scope: Scope {
             include_catalogs: list(&scope.include_catalogs)?,
             exclude_catalogs: list(&scope.exclude_catalogs)?,
@@ -300,6 +339,43 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         },
         remedies: remedies(&checker, raw.remedies.as_ref())?,
     })
+}
+
+/// One `[[notify]]` table, checked; errors point at the table (or at its bad value).
+fn notify_target(checker: &Checker, table: &Spanned<RawNotify>) -> Result<crate::notify::Target> {
+    use crate::notify::{Kind, Target, When};
+    let raw = table.get_ref();
+    if let Some(url) = &raw.url {
+        return Err(checker.error(
+            url.span(),
+            "a webhook URL is a secret: put it in an environment variable and name that with `url_env`".into(),
+        ));
+    }
+    let kind = match &raw.kind {
+        Some(kind) => checker.choice(&Kind::CHOICES, kind)?,
+        None => {
+            return Err(checker.error(
+                table.span(),
+                "[[notify]] needs `kind` (mail, teams or webhook)".into(),
+            ))
+        }
+    };
+    let on = match &raw.on {
+        Some(on) => checker.choice(&When::CHOICES, on)?,
+        None => When::Always,
+    };
+    let target = Target {
+        kind,
+        on,
+        from: raw.from.clone(),
+        to: raw.to.clone().unwrap_or_default(),
+        url_env: raw.url_env.clone(),
+        secret_env: raw.secret_env.clone(),
+    };
+    target
+        .check()
+        .map_err(|problem| checker.error(table.span(), format!("[[notify]]: {problem}")))?;
+    Ok(target)
 }
 
 /// `[remedies]` over the built-in defaults; a wrong category, cause or action points at it.

@@ -49,6 +49,9 @@ pub enum Error {
     /// Microsoft Graph could not be read or written.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A Blob Storage location could not be read or written (the message names the blob).
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
     /// A key, a signature or an allowed_signers file could not be used.
     #[error(transparent)]
     Trust(#[from] crate::trust::TrustError),

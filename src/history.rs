@@ -63,6 +63,13 @@ pub struct RunRecord {
     /// Each stage's duration: `sign-in 0.4 s, packages 1.2 s, ...`.
     #[serde(default)]
     pub stages: Option<String>,
+    /// Why retention marked the run pruned without deleting it (storage that keeps blobs
+    /// under an immutability policy or legal hold).
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// How each notification after the run went: `teams: sent (202); mail: failed (...)`.
+    #[serde(default)]
+    pub notifications: Option<String>,
 }
 
 impl RunRecord {
@@ -358,6 +365,8 @@ impl NewRun<'_> {
             throttled: self.graph.as_ref().map(|g| g.throttled),
             throttle_wait_ms: self.graph.as_ref().map(|g| g.throttle_wait_ms),
             stages: Some(self.stages),
+            retention: None,
+            notifications: None,
         }
     }
 }

@@ -13,6 +13,8 @@ pub use entra_model::model;
 pub mod graph;
 pub mod trust;
 
+pub mod blob;
+
 pub mod error;
 
 pub mod clock;
@@ -38,6 +40,8 @@ pub mod exceptions;
 pub mod history;
 
 pub mod evidence;
+
+pub mod notify;
 
 pub mod config;
 

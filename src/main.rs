@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         }
         Ok(Outcome::ItemsFailed | Outcome::CheckFailed) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::NotifyFailed) => ExitCode::from(3),
         Err(error) => {
             printer.error(&error);
             ExitCode::from(1)

@@ -91,6 +91,10 @@ pub struct AuditSettings {
     pub log: LogRequest,
     /// Each plan item's default action by category and cause.
     pub remedies: crate::plan::Remedies,
+    /// `out` when it is a Blob Storage URL.
+    pub out_blob: Option<crate::blob::BlobLocation>,
+    pub notify: Vec<crate::notify::Target>,
+    pub notify_required: bool,
 }
 
 /// Flags over file over defaults.
@@ -141,10 +145,20 @@ pub fn resolve_audit(
         exclude_packages: pick(&args.exclude_package, &file.scope.exclude_packages),
     };
 
+    let out = given.pick("out", &args.output.out, file.out.as_ref());
+    let out_blob = crate::blob::BlobLocation::parse(&out.to_string_lossy())
+        .map_err(|problem| Error::settings(format!("--out {problem}")))?;
     Ok(AuditSettings {
         source,
         graph,
-        out: given.pick("out", &args.output.out, file.out.as_ref()),
+        out,
+        out_blob,
+        notify: if args.notify.is_empty() {
+            file.notify.clone()
+        } else {
+            args.notify.clone()
+        },
+        notify_required: args.notify_required || file.notify_required.unwrap_or(false),
         with_plan: !args.no_plan && file.plan.unwrap_or(true),
         plan_expiry_days: given.pick(
             "plan_expiry_days",

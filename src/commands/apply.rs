@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::remote;
 use super::{connect, Outcome};
 use crate::apply::{preflight, results, ApplyRun, Outcome as ItemOutcome};
 use crate::cli::ApplyArgs;
@@ -24,8 +25,37 @@ pub fn run(
     config: Option<&Config>,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let settings = settings::resolve_apply(args, given, config)?;
-    let args = &settings;
+    let mut settings = settings::resolve_apply(args, given, config)?;
+    // A plan at a URL: its run folder is staged, applied locally, and what changed goes back.
+    let mut staged = remote::stage_plan(&settings.plan, &settings.graph)?;
+    let lease = match &staged {
+        Some(staged) => {
+            settings.plan = staged.path.clone();
+            Some(staged.remote.lease(&staged.folder.to_string_lossy())?)
+        }
+        None => None,
+    };
+    let shown = |path: &Path| match &staged {
+        Some(staged) => staged.remote.url_of(path),
+        None => path.display().to_string(),
+    };
+    let result = apply_plan(&settings, printer, &shown).map_err(|e| match &staged {
+        Some(s) => s.name_errors(e),
+        None => e,
+    });
+    if let Some(staged) = staged.as_mut() {
+        remote::publish_after(staged, printer)?;
+    }
+    drop(lease);
+    result
+}
+
+fn apply_plan(
+    settings: &settings::ApplySettings,
+    printer: &Printer,
+    shown: &dyn Fn(&Path) -> String,
+) -> Result<Outcome> {
+    let args = settings;
     let plan = Plan::read(&args.plan)?;
     let dir = plan_folder(&args.plan);
     let run_dir = args.run.clone().unwrap_or_else(|| dir.to_path_buf());
@@ -117,11 +147,11 @@ pub fn run(
             stats.throttle_wait_ms as f64 / 1000.0
         ));
         for path in &written {
-            printer.status(format_args!("Wrote {}", path.display()));
+            printer.status(format_args!("Wrote {}", shown(path)));
         }
     }
     for path in &written {
-        printer.data(format_args!("{}", path.display()))?;
+        printer.data(format_args!("{}", shown(path)))?;
     }
     Ok(if stop.load(Ordering::SeqCst) {
         Outcome::Interrupted

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{connect, Outcome};
+use super::remote::Remote;
+use super::{connect, deliver, Outcome};
 use crate::audit::annotate::{self, exception_rows, Annotated, ExceptionRow, EXCEPTION_EXPIRED};
 use crate::audit::scope::{self, Scope};
 use crate::audit::{self as audit_stage, summary};
@@ -14,7 +15,6 @@ use crate::error::Result;
 use crate::evidence::{self, ManifestInput};
 use crate::exceptions::{self, Register};
 use crate::history::{self, NewRun, RunIndex, TrendPoint, TREND_RUNS};
-use crate::lock::RunLock;
 use crate::output::Printer;
 use crate::plan::Plan;
 use crate::progress::{Counter, Progress};
@@ -78,29 +78,54 @@ pub fn run(
         .map(exceptions::read)
         .transpose()?;
 
+    // A blob location is staged in a private folder that stands in for `--out`.
+    let mut remote = None;
+    let open = |tenant: &str| -> Result<Option<Remote>> {
+        settings
+            .out_blob
+            .clone()
+            .map(|location| Remote::open(location, &settings.graph, Some(tenant)))
+            .transpose()
+    };
     // A live read is long: lock before it, by the tenant the flags name. Offline sources are
     // read first (quickly), since their tenant id is inside them.
-    let early_lock = match (&settings.source, &settings.graph.tenant) {
-        (Source::Live, Some(tenant)) => Some(lock(&settings, tenant)?),
+    let early = match (&settings.source, &settings.graph.tenant) {
+        (Source::Live, Some(tenant)) => {
+            remote = open(tenant)?;
+            Some(deliver::hold(&settings, remote.as_mut(), tenant)?)
+        }
         _ => None,
     };
     let progress = connect::progress(printer);
-    let (snapshot, extras) = load(&settings, &progress)?;
+    let out = remote
+        .as_ref()
+        .map(|r| r.root().to_path_buf())
+        .unwrap_or_else(|| settings.out.clone());
+    let (snapshot, extras) = load(&settings, &out, &progress)?;
     let graph = extras.as_ref().and_then(|e| e.graph.clone());
-    let _lock = match early_lock {
-        Some(lock) => lock,
-        None => lock(&settings, &snapshot.info.tenant_id)?,
+    let tenant = snapshot.info.tenant_id.clone();
+    let _held = match early {
+        Some(held) => held,
+        None => {
+            remote = open(&tenant)?;
+            deliver::hold(&settings, remote.as_mut(), &tenant)?
+        }
     };
-    let written = audit_and_report(
+    let out = remote
+        .as_ref()
+        .map(|r| r.root().to_path_buf())
+        .unwrap_or_else(|| settings.out.clone());
+    let mut written = audit_and_report(
         &snapshot,
         &RunOptions {
-            out: &settings.out,
+            out: &out,
             with_plan: settings.with_plan,
             expiry_days: settings.plan_expiry_days,
             now,
             scope: &settings.scope,
             register: register.as_ref(),
-            keep: settings.keep,
+            // On Blob Storage, retention runs after the run is published.
+            keep: settings.keep.filter(|_| remote.is_none()),
             sign_key: settings.sign_key.as_deref(),
             progress: &progress,
             graph: graph.clone(),
@@ -108,11 +133,36 @@ pub fn run(
         },
         extras,
     )?;
-    if !printer.is_quiet() {
-        print_summary(printer, &snapshot, &written, &progress, graph.as_ref());
+    if let Some(remote) = remote.as_mut() {
+        deliver::publish(remote, &settings, &tenant, &mut written, printer)?;
     }
+    let shown = |path: &Path| match &remote {
+        Some(remote) => remote.url_of(path),
+        None => path.display().to_string(),
+    };
+    if !printer.is_quiet() {
+        print_summary(
+            printer,
+            &snapshot,
+            &written,
+            &progress,
+            graph.as_ref(),
+            &shown,
+        );
+    }
+    let run_shown = shown(&written.run_dir);
     publish_step_summary(printer, &written.run_dir);
-    printer.data(format_args!("{}", written.run_dir.display()))?;
+    let notify_failed = deliver::notify(
+        &settings,
+        remote.as_mut(),
+        &snapshot.info,
+        &written,
+        printer,
+    )?;
+    printer.data(format_args!("{run_shown}"))?;
+    if notify_failed && settings.notify_required {
+        return Ok(Outcome::NotifyFailed);
+    }
     // Excepted findings are accepted drift: a scheduler hears only about the rest.
     Ok(if written.summary.total == written.excepted {
         Outcome::Clean
@@ -149,17 +199,13 @@ fn publish_step_summary(printer: &Printer, run_dir: &Path) {
 /// GitHub Actions' job summary file.
 pub const STEP_SUMMARY_VARIABLE: &str = "GITHUB_STEP_SUMMARY";
 
-fn lock(settings: &AuditSettings, tenant: &str) -> Result<RunLock> {
-    RunLock::acquire(
-        &report::tenant_dir(&settings.out, tenant),
-        settings.lock_max_age,
-        settings.now,
-    )
-}
-
 /// Reads the snapshot from whichever source the settings name. A live read also returns what
 /// is needed to store it beside the reports.
-fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Option<StoreExtras>)> {
+fn load(
+    settings: &AuditSettings,
+    out: &Path,
+    progress: &Progress,
+) -> Result<(Snapshot, Option<StoreExtras>)> {
     match &settings.source {
         Source::TenantDir(dir) => {
             let stage = progress.stage("tenant directory", None);
@@ -187,7 +233,7 @@ fn load(settings: &AuditSettings, progress: &Progress) -> Result<(Snapshot, Opti
                 .graph
                 .tenant
                 .as_deref()
-                .map(|tenant| report::tenant_dir(&settings.out, tenant));
+                .map(|tenant| report::tenant_dir(out, tenant));
             let expected = tenant_dir.as_deref().and_then(history::last_counts);
             let log = crate::snapshot::LogRequest {
                 previous: tenant_dir.as_deref().and_then(history::last_snapshot_time),
@@ -605,6 +651,7 @@ fn print_summary(
     written: &Written,
     progress: &Progress,
     graph: Option<&crate::graph::StatsReport>,
+    shown: &dyn Fn(&Path) -> String,
 ) {
     let info = &snapshot.info;
     printer.status(format_args!(
@@ -695,6 +742,6 @@ fn print_summary(
     }
     printer.status(format_args!("Wrote:"));
     for file in &written.files {
-        printer.status(format_args!("  {}", file.display()));
+        printer.status(format_args!("  {}", shown(file)));
     }
 }

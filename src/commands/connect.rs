@@ -25,38 +25,8 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         .tenant
         .clone()
         .ok_or_else(|| Error::settings("no tenant: pass --tenant <TENANT_ID>"))?;
-    let authority_host = args
-        .authority_host
-        .clone()
-        .or_else(|| {
-            std::env::var("AZURE_AUTHORITY_HOST")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
-        .unwrap_or_else(|| args.cloud.authority_host().to_string());
-    let graph_root = args
-        .graph_url
-        .clone()
-        .unwrap_or_else(|| args.cloud.graph_root().to_string())
-        .trim_end_matches('/')
-        .to_string();
-    for (what, url) in [
-        (
-            "the sign-in authority (--authority-host, AZURE_AUTHORITY_HOST)",
-            &authority_host,
-        ),
-        ("the Graph root (--graph-url)", &graph_root),
-    ] {
-        graph::endpoint::check_root(what, url).map_err(Error::settings)?;
-    }
-    let settings = CredentialSettings::from_env(
-        env_prefix,
-        args.credential,
-        tenant_id.clone(),
-        args.client_id.clone(),
-        authority_host,
-        graph_root.clone(),
-    );
+    let settings = credential_settings(args, env_prefix, tenant_id.clone())?;
+    let graph_root = settings.graph_root.clone();
     tracing::info!(credential = ?settings.resolved_kind(), graph = %graph_root, "connecting to Microsoft Graph");
     let http = graph::build_http_client()?;
     let auth = Authenticator::new(settings, http.clone())?;
@@ -82,6 +52,46 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         tenant_id,
         graph_root,
     })
+}
+
+/// The credential settings the Graph flags and `<env_prefix>AZURE_*` name, for `tenant_id`.
+pub fn credential_settings(
+    args: &GraphArgs,
+    env_prefix: &str,
+    tenant_id: String,
+) -> Result<CredentialSettings> {
+    let authority_host = args
+        .authority_host
+        .clone()
+        .or_else(|| {
+            std::env::var("AZURE_AUTHORITY_HOST")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or_else(|| args.cloud.authority_host().to_string());
+    let graph_root = args
+        .graph_url
+        .clone()
+        .unwrap_or_else(|| args.cloud.graph_root().to_string())
+        .trim_end_matches('/')
+        .to_string();
+    for (what, url) in [
+        (
+            "the sign-in authority (--authority-host, AZURE_AUTHORITY_HOST)",
+            &authority_host,
+        ),
+        ("the Graph root (--graph-url)", &graph_root),
+    ] {
+        graph::endpoint::check_root(what, url).map_err(Error::settings)?;
+    }
+    Ok(CredentialSettings::from_env(
+        env_prefix,
+        args.credential,
+        tenant_id,
+        args.client_id.clone(),
+        authority_host,
+        graph_root,
+    ))
 }
 
 /// A multi-threaded runtime for the commands that talk to Graph.

@@ -11,7 +11,17 @@ use crate::trust::AllowedSigners;
 
 pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> Result<Outcome> {
     let policy = allowed_signers.map(AllowedSigners::load).transpose()?;
-    let result = verify::verify(dir, policy)?;
+    // A URL: every blob below it is staged and verified as the same folder would be locally.
+    let looks_remote = crate::blob::BlobLocation::parse(&dir.to_string_lossy())
+        .map_err(crate::error::Error::settings)?
+        .is_some();
+    let staged = if looks_remote {
+        super::remote::stage_folder(dir, &super::remote::environment_graph_args()?)?
+    } else {
+        None
+    };
+    let local = staged.as_ref().map_or(dir, |s| s.path.as_path());
+    let result = verify::verify(local, policy)?;
     for problem in &result.problems {
         printer.data(format_args!(
             "{}: {}: {}",
@@ -26,6 +36,9 @@ pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> 
         }
         for (run, signer) in &result.seals {
             printer.status(format_args!("sealed: {run}: by {signer}"));
+        }
+        if staged.is_some() {
+            printer.status(format_args!("verified in Blob Storage: {}", dir.display()));
         }
         let runs = result.checked.len();
         if result.is_intact() {

@@ -12,10 +12,12 @@ pub mod apply;
 pub mod audit;
 pub mod config_check;
 pub mod connect;
+pub mod deliver;
 pub mod evidence;
 pub mod generate;
 pub mod keys;
 pub mod plan;
+pub mod remote;
 pub mod snapshot;
 pub mod verify;
 
@@ -33,6 +35,9 @@ pub enum Outcome {
     Interrupted,
     /// A check found problems (exit 1; printed by the command): `evidence verify`.
     CheckFailed,
+    /// The run is written and committed, but a notification failed and `notify_required`
+    /// is set (exit 3).
+    NotifyFailed,
 }
 
 /// Runs the parsed command. `given` names the flags given explicitly (settings need them).

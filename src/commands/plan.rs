@@ -1,6 +1,8 @@
 //! `entra-drift plan show|approve|digest`: a person reads the plan and records a (signed)
 //! decision.
 
+use std::path::Path;
+
 use chrono::Utc;
 
 use super::Outcome;
@@ -36,8 +38,31 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
 }
 
 fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
-    let mut plan = Plan::read(&args.plan)?;
-    let refuse = |reason: Refusal| Error::refused(&args.plan, reason);
+    // A plan at a URL: approved in a staged copy, written back If-Match its ETag.
+    let looks_remote = crate::blob::BlobLocation::parse(&args.plan.to_string_lossy())
+        .map_err(Error::settings)?
+        .is_some();
+    let mut staged = if looks_remote {
+        super::remote::stage_plan(&args.plan, &super::remote::environment_graph_args()?)?
+    } else {
+        None
+    };
+    let plan_path = staged
+        .as_ref()
+        .map_or_else(|| args.plan.clone(), |s| s.path.clone());
+    let outcome = approve_at(args, &plan_path, printer).map_err(|e| match &staged {
+        Some(s) => s.name_errors(e),
+        None => e,
+    })?;
+    if let Some(staged) = staged.as_mut() {
+        super::remote::publish_after(staged, printer)?;
+    }
+    Ok(outcome)
+}
+
+fn approve_at(args: &ApproveArgs, plan_path: &Path, printer: &Printer) -> Result<Outcome> {
+    let mut plan = Plan::read(plan_path)?;
+    let refuse = |reason: Refusal| Error::refused(plan_path, reason);
     let (approved, choices, source) = match &args.from_xlsx {
         Some(workbook) => {
             let (approved, choices) = approved_in_workbook(&plan, workbook)?;
@@ -93,13 +118,13 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
         signed,
     )
     .map_err(refuse)?;
-    plan.write(&args.plan)?;
+    plan.write(plan_path)?;
     if let Some(approval) = plan.approvals.last() {
         printer.status(format_args!(
             "Approved {} of {} items of {} as {}{}{}",
             approval.items.len(),
             plan.items.len(),
-            args.plan.display(),
+            plan_path.display(),
             approval.approver,
             approval
                 .key

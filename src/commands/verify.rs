@@ -1,6 +1,9 @@
 //! `entra-drift verify PLAN`: after apply, is each item's access restored? Reprocess is
 //! asynchronous, so "still missing" soon after apply may only mean "not yet".
 
+use std::path::Path;
+
+use super::remote;
 use super::{connect, Outcome};
 use crate::apply::checks::{read_current, read_holdings, role_held};
 use crate::apply::checks::{Current, Holdings};
@@ -19,8 +22,31 @@ pub fn run(
     config: Option<&Config>,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let settings = settings::resolve_verify(args, given, config);
-    let args = &settings;
+    let mut settings = settings::resolve_verify(args, given, config);
+    let mut staged = remote::stage_plan(&settings.plan, &settings.graph)?;
+    if let Some(staged) = &staged {
+        settings.plan = staged.path.clone();
+    }
+    let shown = |path: &Path| match &staged {
+        Some(staged) => staged.remote.url_of(path),
+        None => path.display().to_string(),
+    };
+    let result = verify_plan(&settings, printer, &shown).map_err(|e| match &staged {
+        Some(s) => s.name_errors(e),
+        None => e,
+    });
+    if let Some(staged) = staged.as_mut() {
+        remote::publish_after(staged, printer)?;
+    }
+    result
+}
+
+fn verify_plan(
+    settings: &settings::VerifySettings,
+    printer: &Printer,
+    shown: &dyn Fn(&Path) -> String,
+) -> Result<Outcome> {
+    let args = settings;
     let plan = Plan::read(&args.plan)?;
     let tenant = args
         .graph
@@ -196,9 +222,9 @@ pub fn run(
             "Verified {} items: {restored} restored, {missing} approved still missing, {removed} removed, {present} approved removals still present, {unknown} unverifiable",
             plan.items.len()
         ));
-        printer.status(format_args!("Wrote {}", path.display()));
+        printer.status(format_args!("Wrote {}", shown(&path)));
     }
-    printer.data(format_args!("{}", path.display()))?;
+    printer.data(format_args!("{}", shown(&path)))?;
     Ok(if (missing > 0 || present > 0) && args.detailed_exitcode {
         Outcome::Drift {
             detailed_exitcode: true,

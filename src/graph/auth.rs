@@ -181,7 +181,12 @@ impl CredentialSettings {
         format!("{}/.default", self.graph_root.trim_end_matches('/'))
     }
 
-    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn TokenCredential>, GraphError> {
+    /// The credential these settings name. Graph and Blob Storage both take their tokens
+    /// from it, each for its own audience.
+    pub fn credential(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<Arc<dyn TokenCredential>, GraphError> {
         let fail = |message: String| GraphError::new(GraphErrorKind::Auth, "credential", message);
         let mut custom = CustomConfiguration::default();
         custom.authority_host = self.authority_host.clone();
@@ -264,7 +269,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(settings: CredentialSettings, http: reqwest::Client) -> Result<Self, GraphError> {
-        let credential = settings.build(&http)?;
+        let credential = settings.credential(&http)?;
         Ok(Authenticator {
             settings,
             http,
@@ -300,7 +305,7 @@ impl Authenticator {
 
     /// Drops the cached token by rebuilding the credential.
     pub async fn renew(&self) -> Result<(), GraphError> {
-        let fresh = self.settings.build(&self.http)?;
+        let fresh = self.settings.credential(&self.http)?;
         *self.current.lock().await = fresh;
         Ok(())
     }

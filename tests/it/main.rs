@@ -5,6 +5,7 @@
 mod common;
 mod support {
     pub mod audit_helpers;
+    pub mod azurite;
     pub mod fake_graph;
     pub mod scheduled;
     pub mod ssh;
@@ -14,6 +15,7 @@ mod apply_loop;
 mod approvals;
 mod audit_cli;
 mod audit_reports;
+mod blob;
 mod causes;
 mod config;
 mod evidence;

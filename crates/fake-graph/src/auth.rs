@@ -151,6 +151,58 @@ fn assertion_names_client(assertion: &str, client_id: &str) -> bool {
 }
 
 /// Decodes base64url, with or without `=` padding.
+/// Whether a token request's scope is Blob Storage's audience.
+pub fn is_storage_scope(scope: &str) -> bool {
+    scope.split_whitespace().any(|s| {
+        s.to_ascii_lowercase()
+            .starts_with("https://storage.azure.com")
+    })
+}
+
+/// A JWT-shaped storage token: `aud` storage, `iss` the tenant's v1 issuer, valid an hour.
+/// The signature is a placeholder: Azurite's basic OAuth checks claims, not signatures.
+pub fn storage_token(tenant_id: &str, client_id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    let claims = serde_json::json!({
+        "aud": "https://storage.azure.com",
+        "iss": format!("https://sts.windows.net/{tenant_id}/"),
+        "iat": now.saturating_sub(60),
+        "nbf": now.saturating_sub(60),
+        "exp": now + 3600,
+        "appid": client_id,
+        "oid": client_id,
+        "sub": client_id,
+        "tid": tenant_id,
+    });
+    format!(
+        "{}.{}.{}",
+        base64url_encode(header.to_string().as_bytes()),
+        base64url_encode(claims.to_string().as_bytes()),
+        base64url_encode(b"fake-graph: not signed")
+    )
+}
+
+fn base64url_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
@@ -218,6 +270,25 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn storage_tokens_carry_the_storage_audience() {
+        assert!(is_storage_scope("https://storage.azure.com/.default"));
+        assert!(!is_storage_scope("https://graph.microsoft.com/.default"));
+        let token = storage_token("t-1", "app-1");
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let claims: serde_json::Value =
+            serde_json::from_slice(&base64url_decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["aud"], "https://storage.azure.com");
+        assert_eq!(claims["iss"], "https://sts.windows.net/t-1/");
+        for text in ["", "a", "ab", "abc", "abcd"] {
+            assert_eq!(
+                base64url_decode(&base64url_encode(text.as_bytes())).unwrap(),
+                text.as_bytes()
+            );
+        }
     }
 
     #[test]

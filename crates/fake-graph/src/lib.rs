@@ -134,7 +134,9 @@ pub mod batch;
 pub mod cli;
 pub mod dispatch;
 pub mod faults;
+pub mod mail;
 pub mod query;
+pub mod receiver;
 pub mod server;
 pub mod state;
 #[cfg(test)]
@@ -298,6 +300,11 @@ impl RunningFake {
         self.shared.stats()
     }
 
+    /// Every `sendMail` the fake accepted, in order.
+    pub fn sent_mail(&self) -> Vec<mail::SentMail> {
+        state::lock(&self.shared.outbox).clone()
+    }
+
     /// Stops accepting, lets requests in flight finish (at most 5 s), and returns.
     pub async fn shutdown(mut self) {
         if let Some(signal) = self.shutdown.take() {
@@ -392,6 +399,7 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
             .reports_limit
             .map(|limit| Mutex::new(throttle::ReportsWindows::new(limit))),
         counters: Counters::default(),
+        outbox: std::sync::Mutex::new(Vec::new()),
     });
 
     let (signal, stop) = oneshot::channel::<()>();

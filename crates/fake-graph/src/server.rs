@@ -65,6 +65,8 @@ pub struct Shared {
     /// The audit log's per-client request limit; `None`: unlimited.
     pub reports: Option<Mutex<ReportsWindows>>,
     pub counters: Counters,
+    /// Every `sendMail` accepted, in order.
+    pub outbox: Mutex<Vec<crate::mail::SentMail>>,
 }
 
 impl Shared {
@@ -88,6 +90,15 @@ impl Shared {
             throttle_warnings: Counters::get(&c.throttle_warnings),
         }
     }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` and its private key, both PEM:
+/// for another local HTTPS server of a test (Azurite takes `--cert` and `--key` files).
+pub fn certificate_pair() -> Result<(String, String), String> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| format!("generating the certificate: {e}"))?;
+    Ok((cert.pem(), signing_key.serialize_pem()))
 }
 
 /// A self-signed certificate for `localhost` and `127.0.0.1`: its PEM (what clients trust)
@@ -219,7 +230,15 @@ async fn token(
                 .get("client_id")
                 .map(String::as_str)
                 .unwrap_or_default();
-            let access_token = lock(&shared.tokens).issue(client_id);
+            let scope = form.get("scope").map(String::as_str).unwrap_or_default();
+            // Blob Storage validates a JWT's audience and issuer (Azurite's `--oauth basic`
+            // does exactly that, without the signature); Graph tokens stay opaque, and a
+            // storage token is never accepted by Graph (it is not in the issued set).
+            let access_token = if crate::auth::is_storage_scope(scope) {
+                crate::auth::storage_token(&shared.tenant_id, client_id)
+            } else {
+                lock(&shared.tokens).issue(client_id)
+            };
             Counters::add(&shared.counters.tokens_issued, 1);
             tracing::debug!("token issued");
             Json(json!({

@@ -294,6 +294,8 @@ enum Route {
     RequestReprocess(String),
     /// `POST …/assignmentRequests` (an `adminRemove` request).
     CreateRequest,
+    /// `POST users/{id or UPN}/sendMail` (recorded in the outbox).
+    SendMail(String),
     /// `DELETE groups/{group}/members/{object}/$ref` and `…/owners/{object}/$ref`.
     RemoveFromGroup {
         link: GroupLink,
@@ -381,6 +383,12 @@ impl Route {
                         group: id(g),
                         object: id(o),
                     }),
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            ["users", u, "sendMail"] => {
+                return match method {
+                    "POST" => Ok(Route::SendMail(id(u))),
                     _ => Err(method_not_allowed()),
                 };
             }
@@ -642,6 +650,7 @@ fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>, body: &[u8]) ->
         Route::Reprocess(id) => writes::reprocess(shared, &id),
         Route::RequestReprocess(id) => writes::reprocess_request(shared, &id),
         Route::CreateRequest => remedies::admin_remove(shared, body),
+        Route::SendMail(user) => crate::mail::send_mail(shared, &user, body),
         Route::RemoveFromGroup {
             link,
             group,

@@ -1,0 +1,262 @@
+//! Which `--out` values name Blob Storage, and how a location maps to blob names and URLs.
+//!
+//! Accepted: `https://<account>.blob.core.windows.net/<container>[/<prefix>]` and the same on
+//! the sovereign clouds' blob endpoints; and the emulator's path style
+//! `https://127.0.0.1:<port>/<account>/<container>[/<prefix>]` (an IP address or `localhost`,
+//! as Azurite and Azure Stack serve accounts).
+
+use url::Url;
+
+/// The blob endpoints' host suffixes, global first.
+pub const BLOB_SUFFIXES: [&str; 3] = [
+    ".blob.core.windows.net",
+    ".blob.core.usgovcloudapi.net",
+    ".blob.core.chinacloudapi.cn",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// `https://host[:port]` (virtual-host style) or `https://host:port/<account>` (path style),
+    /// without a trailing slash.
+    service: String,
+    pub container: String,
+    /// Blob-name prefix inside the container, `/`-separated, without leading or trailing `/`;
+    /// empty for the container's root.
+    pub prefix: String,
+}
+
+impl BlobLocation {
+    /// `Ok(None)` when `text` is not a URL at all (a local path); an error when it is a URL
+    /// that is not a usable Blob Storage location. The error never repeats a query string.
+    pub fn parse(text: &str) -> Result<Option<BlobLocation>, String> {
+        let lower = text.to_ascii_lowercase();
+        if !lower.starts_with("https://") && !lower.starts_with("http://") {
+            return Ok(None);
+        }
+        let shown = text.split(['?', '#']).next().unwrap_or_default();
+        let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+        if url.scheme() != "https" {
+            return Err(format!(
+                "`{shown}`: Blob Storage is reached over https only"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "`{shown}`: remove the query: a SAS token is a secret and is not accepted; grant the identity Storage Blob Data Contributor on the container instead"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "`{shown}`: a URL with a user name or password is not accepted"
+            ));
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let mut segments: Vec<String> = url
+            .path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).map(decode).collect())
+            .unwrap_or_default();
+        let path_style = matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
+            || host == "localhost";
+        let service = if BLOB_SUFFIXES.iter().any(|s| host.ends_with(s)) {
+            format!("https://{host}{port}")
+        } else if path_style {
+            if segments.is_empty() {
+                return Err(format!("`{shown}`: name the account after the address (`https://127.0.0.1:10000/<account>/<container>`)"));
+            }
+            let account = segments.remove(0);
+            format!("https://{host}{port}/{account}")
+        } else {
+            return Err(format!(
+                "`{shown}` is not a Blob Storage URL: expected https://<account>.blob.core.windows.net/<container>[/<prefix>] (or a sovereign cloud's blob endpoint)"
+            ));
+        };
+        if segments.is_empty() {
+            return Err(format!(
+                "`{shown}`: name the container (`{service}/<container>`)"
+            ));
+        }
+        let container = segments.remove(0);
+        check_container(&container).map_err(|problem| format!("`{shown}`: {problem}"))?;
+        if segments.iter().any(|s| s == "." || s == "..") {
+            return Err(format!(
+                "`{shown}`: `.` and `..` are not allowed in the prefix"
+            ));
+        }
+        Ok(Some(BlobLocation {
+            service,
+            container,
+            prefix: segments.join("/"),
+        }))
+    }
+
+    pub fn container_url(&self) -> Url {
+        Url::parse(&format!("{}/{}", self.service, self.container))
+            .expect("a parsed location makes a valid URL")
+    }
+
+    /// The full blob name of `relative` (a `/`-separated path below the prefix).
+    pub fn name(&self, relative: &str) -> String {
+        let relative = relative.trim_start_matches('/');
+        match (self.prefix.is_empty(), relative.is_empty()) {
+            (true, _) => relative.to_string(),
+            (false, true) => self.prefix.clone(),
+            (false, false) => format!("{}/{relative}", self.prefix),
+        }
+    }
+
+    /// The URL people see for a full blob name.
+    pub fn url_of_name(&self, name: &str) -> String {
+        if name.is_empty() {
+            format!("{}/{}", self.service, self.container)
+        } else {
+            format!("{}/{}/{name}", self.service, self.container)
+        }
+    }
+
+    /// The URL of `relative` below this location.
+    pub fn url_of(&self, relative: &str) -> String {
+        self.url_of_name(&self.name(relative))
+    }
+
+    /// The location one level down (`relative` joined to the prefix).
+    pub fn join(&self, relative: &str) -> BlobLocation {
+        BlobLocation {
+            prefix: self.name(relative),
+            ..self.clone()
+        }
+    }
+
+    /// The location without the last segment of its prefix, and that segment.
+    pub fn split_last(&self) -> (BlobLocation, String) {
+        match self.prefix.rsplit_once('/') {
+            Some((parent, last)) => (
+                BlobLocation {
+                    prefix: parent.to_string(),
+                    ..self.clone()
+                },
+                last.to_string(),
+            ),
+            None => (
+                BlobLocation {
+                    prefix: String::new(),
+                    ..self.clone()
+                },
+                self.prefix.clone(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url_of_name(&self.prefix))
+    }
+}
+
+fn decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={segment}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| segment.to_string())
+}
+
+/// Container names: 3–63 lower-case letters, digits and single hyphens, starting and ending
+/// with a letter or digit.
+fn check_container(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid container name (3-63 lower-case letters, digits and single hyphens)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> BlobLocation {
+        BlobLocation::parse(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn virtual_host_and_sovereign_endpoints() {
+        let at = parse("https://contoso.blob.core.windows.net/entra-drift/weekly/");
+        assert_eq!(at.container, "entra-drift");
+        assert_eq!(at.prefix, "weekly");
+        assert_eq!(
+            at.container_url().as_str(),
+            "https://contoso.blob.core.windows.net/entra-drift"
+        );
+        assert_eq!(
+            at.url_of("t/index.csv"),
+            "https://contoso.blob.core.windows.net/entra-drift/weekly/t/index.csv"
+        );
+        let gov = parse("https://acct.blob.core.usgovcloudapi.net/runs");
+        assert_eq!(gov.prefix, "");
+        assert_eq!(gov.name("t/index.csv"), "t/index.csv");
+        assert!(
+            BlobLocation::parse("https://a.blob.core.chinacloudapi.cn/runs")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn emulator_path_style() {
+        let at = parse("https://127.0.0.1:10000/devstoreaccount1/runs/a/b");
+        assert_eq!(at.container, "runs");
+        assert_eq!(at.prefix, "a/b");
+        assert_eq!(
+            at.container_url().as_str(),
+            "https://127.0.0.1:10000/devstoreaccount1/runs"
+        );
+        let (parent, last) = at.split_last();
+        assert_eq!((parent.prefix.as_str(), last.as_str()), ("a", "b"));
+        assert_eq!(
+            at.to_string(),
+            "https://127.0.0.1:10000/devstoreaccount1/runs/a/b"
+        );
+    }
+
+    #[test]
+    fn local_paths_are_not_urls() {
+        assert_eq!(BlobLocation::parse("reports").unwrap(), None);
+        assert_eq!(BlobLocation::parse("/var/lib/x").unwrap(), None);
+    }
+
+    #[test]
+    fn refusals_name_the_problem_and_never_the_query() {
+        let sas = "https://contoso.blob.core.windows.net/runs?sv=2024&sig=SECRETSIG";
+        let error = BlobLocation::parse(sas).unwrap_err();
+        assert!(error.contains("SAS"), "{error}");
+        assert!(!error.contains("SECRETSIG"), "{error}");
+        for (text, needle) in [
+            ("http://contoso.blob.core.windows.net/runs", "https only"),
+            ("https://example.com/runs", "not a Blob Storage URL"),
+            (
+                "https://contoso.blob.core.windows.net/",
+                "name the container",
+            ),
+            (
+                "https://contoso.blob.core.windows.net/Runs",
+                "not a valid container",
+            ),
+            ("https://127.0.0.1:10000/", "name the account"),
+            (
+                "https://contoso.blob.core.windows.net/runs/../x",
+                "not allowed",
+            ),
+        ] {
+            let error = BlobLocation::parse(text).unwrap_err();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Run folders on Azure Blob Storage (issue 14), against the real emulator (Azurite over
+//! HTTPS with OAuth) and the fake Graph's token endpoint: two weekly audits straight into a
+//! container give the same history as a local `--out`, the evidence verifies there (and a
+//! tampered blob does not), a plan read from a blob URL is approved and applied, run files are
+//! never overwritten, the lock is a lease, and retention keeps what storage refuses to delete.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::*;
+use crate::support::azurite::Azurite;
+use crate::support::fake_graph::{Fake, CLIENT_ID, SECRET};
+use crate::support::scheduled::{audit_ok, CONTOSO_ID, WEEKS};
+
+const CONTAINER: &str = "runs";
+
+struct Setup {
+    fake: Fake,
+    azurite: Azurite,
+    /// Both self-signed certificates: the one trust file the binary gets.
+    trust: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(tenant: &str) -> Setup {
+    let fake = Fake::start(tenant, |_| {});
+    let azurite = Azurite::start();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.pem");
+    std::fs::write(
+        &trust,
+        format!("{}\n{}", fake.server().ca_pem, azurite.cert_pem),
+    )
+    .unwrap();
+    azurite.create_container(&fake.runtime, CONTAINER, CONTOSO_ID);
+    Setup {
+        fake,
+        azurite,
+        trust,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    fn out(&self) -> String {
+        format!("{}/{CONTAINER}/weekly", self.azurite.account_url)
+    }
+
+    /// `entra-drift ARGS --tenant .. --graph-url .. --authority-host ..` at `now`.
+    fn run(&self, args: &[&str], now: &str) -> Output {
+        self.fake
+            .command(args, SECRET)
+            .env("SSL_CERT_FILE", &self.trust)
+            .env("ENTRA_DRIFT_NOW", now)
+            .output()
+            .unwrap()
+    }
+
+    /// A command without Graph flags (plan approve, evidence verify): the identity from the
+    /// environment, as a workstation or a job would have it.
+    fn run_env(&self, args: &[&str]) -> Output {
+        self.run_env_at(args, WEEKS[1])
+    }
+
+    fn run_env_at(&self, args: &[&str], now: &str) -> Output {
+        let server = self.fake.server();
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AZURE_") || key.starts_with("ENTRA_DRIFT_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .args(args)
+            .env("SSL_CERT_FILE", &self.trust)
+            .env("AZURE_TENANT_ID", &server.tenant_id)
+            .env("AZURE_AUTHORITY_HOST", &server.url)
+            .env("AZURE_CLIENT_ID", CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", SECRET)
+            .env("ENTRA_DRIFT_NOW", now)
+            .output()
+            .unwrap()
+    }
+
+    fn audit(&self, tenant_dir: &Path, now: &str, extra: &[&str]) -> Output {
+        let out = self.out();
+        let mut args = vec![
+            "-q",
+            "audit",
+            "--tenant-dir",
+            tenant_dir.to_str().unwrap(),
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        // An offline audit has no --tenant: the identity signs in to the audited tenant.
+        self.run_env_at(&args, now)
+    }
+
+    fn blob(&self, name: &str) -> Vec<u8> {
+        self.azurite
+            .get(&self.fake.runtime, CONTAINER, name, CONTOSO_ID)
+    }
+
+    fn names(&self, prefix: &str) -> Vec<String> {
+        self.azurite
+            .list(&self.fake.runtime, CONTAINER, prefix, CONTOSO_ID)
+    }
+}
+
+#[track_caller]
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn index_rows(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn blob_storage_runs_keep_history_and_evidence_and_apply_a_plan_read_from_a_blob_url() {
+    let s = setup("trend/run2");
+    let tenant = format!("weekly/{CONTOSO_ID}");
+
+    // Two weekly audits straight into the container ...
+    let first = ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &[]));
+    let second = ok(&s.audit(&fixture("trend/run2"), WEEKS[1], &[]));
+    let run1 = format!("{}/{CONTOSO_ID}/20261101T060000Z", s.out());
+    let run2 = format!("{}/{CONTOSO_ID}/20261108T060000Z", s.out());
+    assert_eq!(first.trim(), run1);
+    assert_eq!(second.trim(), run2);
+
+    // ... are the same history as the same audits into a local folder.
+    let local = tempfile::tempdir().unwrap();
+    let local1 = audit_ok(&fixture("trend/run1"), local.path(), WEEKS[0], &[]);
+    let local2 = audit_ok(&fixture("trend/run2"), local.path(), WEEKS[1], &[]);
+    for (run, folder, file) in [
+        ("20261101T060000Z", &local1, "findings.csv"),
+        ("20261108T060000Z", &local2, "findings.csv"),
+        ("20261108T060000Z", &local2, "resolved.csv"),
+    ] {
+        assert_eq!(
+            s.blob(&format!("{tenant}/{run}/{file}")),
+            std::fs::read(folder.join(file)).unwrap(),
+            "{run}/{file}"
+        );
+    }
+    let remote_index = index_rows(&s.blob(&format!("{tenant}/index.csv")));
+    let local_index =
+        index_rows(&std::fs::read(local1.parent().unwrap().join("index.csv")).unwrap());
+    let counts = |rows: &[BTreeMap<String, String>]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| {
+                [
+                    "run",
+                    "findings",
+                    "new",
+                    "persisting",
+                    "resolved",
+                    "manifest_sha256",
+                ]
+                .iter()
+                .map(|c| r[*c].clone())
+                .collect()
+            })
+            .collect()
+    };
+    let remote_counts = counts(&remote_index);
+    assert_eq!(remote_counts.len(), 2);
+    // The manifests differ only if the files do: the digests match the local run's.
+    assert_eq!(remote_counts, counts(&local_index));
+    assert_ne!(
+        remote_index[1]["resolved"], "0",
+        "trend/run2 resolves findings"
+    );
+
+    // Only run files and the index: no lock left in a run folder.
+    let names = s.names(&format!("{tenant}/"));
+    assert!(names.contains(&format!("{tenant}/20261108T060000Z/manifest.json")));
+    assert!(names.contains(&format!("{tenant}/20261108T060000Z/report.html")));
+    assert!(
+        names.iter().all(|n| !n.ends_with("T060000Z/.lock")),
+        "{names:?}"
+    );
+
+    // A crashed run's uncommitted upload is never overwritten: the next run takes another name.
+    let orphan = format!("{tenant}/20261115T060000Z/findings.csv");
+    s.azurite.put(
+        &s.fake.runtime,
+        CONTAINER,
+        &orphan,
+        b"left by a crash".to_vec(),
+        CONTOSO_ID,
+    );
+    // (Its plan, the one applied below, must outlive the fixed clock: plans expire.)
+    let third = ok(&s.audit(
+        &fixture("trend/run2"),
+        WEEKS[2],
+        &["--plan-expiry-days", "90"],
+    ));
+    assert!(third.trim().ends_with("/20261115T060000Z-1"), "{third}");
+    assert_eq!(s.blob(&orphan), b"left by a crash");
+    assert_eq!(index_rows(&s.blob(&format!("{tenant}/index.csv"))).len(), 3);
+
+    // The evidence verifies in Blob Storage.
+    let tenant_url = format!("{}/{CONTOSO_ID}", s.out());
+    let verified = s.run_env(&["evidence", "verify", &tenant_url]);
+    ok(&verified);
+    assert!(
+        stderr(&verified).contains("3 run(s) verified: intact"),
+        "{}",
+        stderr(&verified)
+    );
+
+    // A plan read from a blob URL: approved and applied there, its results written beside it.
+    let run3 = format!("{}/{CONTOSO_ID}/20261115T060000Z-1", s.out());
+    let plan_url = format!("{run3}/plan.json");
+    ok(&s.run_env(&[
+        "plan",
+        "approve",
+        &plan_url,
+        "--approver",
+        "ada@contoso.example",
+    ]));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&s.blob(&format!("{tenant}/20261115T060000Z-1/plan.json"))).unwrap();
+    assert_eq!(plan["approvals"].as_array().unwrap().len(), 1);
+    let applied = s.run(&["apply", &plan_url], WEEKS[1]);
+    let results = ok(&applied);
+    assert!(
+        results.contains(&format!("{run3}/apply-results.csv")),
+        "{results}"
+    );
+    let reprocessed: u64 = s.fake.server().stats().reprocess.values().sum();
+    assert!(reprocessed > 0, "the approved items were reprocessed");
+    let results_csv = s.blob(&format!("{tenant}/20261115T060000Z-1/apply-results.csv"));
+    assert!(String::from_utf8(results_csv)
+        .unwrap()
+        .contains("reprocessed"));
+    let verify = s.run(&["verify", &plan_url], WEEKS[1]);
+    assert!(ok(&verify).contains(&format!("{run3}/verify-results.csv")));
+
+    // Approvals and results are additions the evidence allows; a rewritten finding is not.
+    ok(&s.run_env(&["evidence", "verify", &tenant_url]));
+    let name = format!("{tenant}/20261101T060000Z/findings.csv");
+    let mut bytes = s.blob(&name);
+    bytes.extend_from_slice(b"\r\n");
+    s.azurite
+        .put(&s.fake.runtime, CONTAINER, &name, bytes, CONTOSO_ID);
+    let broken = s.run_env(&["evidence", "verify", &tenant_url]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    let problems = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert!(
+        problems.contains("20261101T060000Z") && problems.contains("findings.csv"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
+    let s = setup("contoso");
+    let tenant = format!("weekly/{CONTOSO_ID}");
+    ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &["--keep", "1"]));
+
+    // Another holder of the tenant's lease: the run is refused and writes nothing.
+    let lock = format!("{CONTAINER}/{tenant}/.lock?comp=lease");
+    let lease = [
+        ("x-ms-lease-action", "acquire"),
+        ("x-ms-lease-duration", "-1"),
+    ];
+    let (status, _) = s.azurite.request(
+        &s.fake.runtime,
+        "PUT",
+        &lock,
+        &lease,
+        Vec::new(),
+        CONTOSO_ID,
+    );
+    assert_eq!(status, 201);
+    let refused = s.audit(&fixture("trend/run2"), WEEKS[1], &["--keep", "1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("another run holds its lease"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(index_rows(&s.blob(&format!("{tenant}/index.csv"))).len(), 1);
+    let (status, _) = s.azurite.request(
+        &s.fake.runtime,
+        "PUT",
+        &lock,
+        &[
+            ("x-ms-lease-action", "break"),
+            ("x-ms-lease-break-period", "0"),
+        ],
+        Vec::new(),
+        CONTOSO_ID,
+    );
+    assert_eq!(status, 202);
+
+    // A blob the service will not delete (here: leased; on WORM storage: a retention policy).
+    let held = format!("{CONTAINER}/{tenant}/20261101T060000Z/manifest.json?comp=lease");
+    let (status, _) = s.azurite.request(
+        &s.fake.runtime,
+        "PUT",
+        &held,
+        &lease,
+        Vec::new(),
+        CONTOSO_ID,
+    );
+    assert_eq!(status, 201);
+    let second = s.audit(&fixture("trend/run2"), WEEKS[1], &["--keep", "1"]);
+    ok(&second);
+    assert!(
+        stderr(&second).contains("marked pruned, not deleted"),
+        "{}",
+        stderr(&second)
+    );
+    let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
+    assert_eq!(rows.len(), 2);
+    assert!(!rows[0]["pruned_at"].is_empty());
+    assert!(
+        rows[0]["retention"].contains("LeaseIdMissing"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(rows[1]["pruned_at"].is_empty());
+    let left = s.names(&format!("{tenant}/20261101T060000Z/"));
+    assert_eq!(left, [format!("{tenant}/20261101T060000Z/manifest.json")]);
+}
