@@ -153,10 +153,17 @@ pub fn resolve_audit(
         graph,
         out,
         out_blob,
+        // Parsed here, not by clap: clap's error would repeat the value, which may hold a URL.
         notify: if args.notify.is_empty() {
             file.notify.clone()
         } else {
-            args.notify.clone()
+            args.notify
+                .iter()
+                .map(|text| {
+                    crate::notify::Target::parse_flag(text)
+                        .map_err(|problem| Error::settings(format!("--notify: {problem}")))
+                })
+                .collect::<Result<_>>()?
         },
         notify_required: args.notify_required || file.notify_required.unwrap_or(false),
         with_plan: !args.no_plan && file.plan.unwrap_or(true),

@@ -250,9 +250,10 @@ mod tests {
                 "not a valid container",
             ),
             ("https://127.0.0.1:10000/", "name the account"),
+            // `..` is resolved by URL parsing before the container is read.
             (
                 "https://contoso.blob.core.windows.net/runs/../x",
-                "not allowed",
+                "not a valid container",
             ),
         ] {
             let error = BlobLocation::parse(text).unwrap_err();

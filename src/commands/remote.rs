@@ -45,7 +45,7 @@ impl Remote {
             .clone()
             .or_else(|| fallback_tenant.map(str::to_string))
             .ok_or_else(|| {
-                Error::settings("Blob Storage output needs a tenant to sign in to: pass --tenant")
+                Error::settings("Blob Storage needs a tenant to sign in to: pass --tenant or set AZURE_TENANT_ID")
             })?;
         let settings = connect::credential_settings(graph, "", tenant)?;
         let http = graph::build_http_client()?;

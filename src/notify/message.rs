@@ -85,7 +85,7 @@ const MAIL_TEMPLATE: &str = r#"<!DOCTYPE html>
 <tr><td>Excepted</td><td align="right">{{ s.excepted }}</td></tr>
 {% for c in s.categories %}<tr><td>&nbsp;&nbsp;{{ c[0] }}</td><td align="right">{{ c[1] }}</td></tr>
 {% endfor %}</table>
-<p>The run: <a href="{{ s.location }}">{{ s.location }}</a>{% if s.report_url %} (<a href="{{ s.report_url }}">report.html</a>){% endif %}</p>
+<p>The run: {% if linked %}<a href="{{ s.location }}">{{ s.location }}</a>{% else %}<code>{{ s.location }}</code>{% endif %}{% if s.report_url %} (<a href="{{ s.report_url }}">report.html</a>){% endif %}</p>
 <p>{% if attached %}The workbook for review (drift.xlsx) is attached.{% else %}The workbook (drift.xlsx) is in the run's folder.{% endif %}</p>
 </body></html>
 "#;
@@ -101,6 +101,7 @@ pub fn mail_html(summary: &RunSummary, attached: bool) -> String {
                 s => summary,
                 tenant => summary.tenant(),
                 attached => attached,
+                linked => summary.location.starts_with("https://"),
             })
         })
         .unwrap_or_else(|e| format!("<p>{}</p>", e.to_string().replace('<', "&lt;")))
@@ -200,6 +201,7 @@ mod tests {
         assert!(html.contains("Contoso &lt;Test&gt;"), "{html}");
         assert!(!html.contains("Contoso <Test>"));
         assert!(html.contains("is attached"));
+        assert!(html.contains("<a href="), "{html}");
         let attachment = &request["message"]["attachments"][0];
         assert_eq!(attachment["name"], "drift.xlsx");
         assert_eq!(attachment["contentBytes"], "UEsDBA==");

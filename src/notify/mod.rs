@@ -176,7 +176,7 @@ impl Target {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
-                .ok_or_else(|| format!("`{part}`: expected key=value"))?;
+                .ok_or("each part is key=value (kind, on, from, to, url_env, secret_env)")?;
             let value = value.trim().to_string();
             match key.trim() {
                 "kind" => {
@@ -203,9 +203,15 @@ impl Target {
                     return Err("webhook URLs are secrets: put the URL in an environment variable and name it with url_env=NAME".into())
                 }
                 other => {
+                    // A key is echoed only if it looks like one: a pasted URL is a secret.
+                    let shown = if other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        format!("`{other}`")
+                    } else {
+                        "(not shown)".to_string()
+                    };
                     return Err(format!(
-                        "unknown key `{other}` (kind, on, from, to, url_env, secret_env)"
-                    ))
+                        "unknown key {shown} (kind, on, from, to, url_env, secret_env)"
+                    ));
                 }
             }
         }
@@ -392,10 +398,16 @@ mod tests {
             ("kind=mail,from=a@b.c,to=nobody", "not a mail address"),
             ("kind=webhook,url_env=BAD-NAME", "environment variable"),
             ("kind=teams,secret_env=X", "no `secret_env`"),
-            ("kind=teams,colour=red", "unknown key"),
+            ("kind=teams,colour=red", "unknown key `colour`"),
+            ("kind=teams,https://x/y?sig=SECRET", "(not shown)"),
+            ("https://x/y", "key=value"),
         ] {
             let error = Target::parse_flag(text).unwrap_err();
             assert!(error.contains(needle), "{text}: {error}");
+            assert!(
+                !error.contains("SECRET") && !error.contains("https"),
+                "{error}"
+            );
         }
     }
 

@@ -27,6 +27,7 @@ mod history;
 mod hostile_input;
 mod layers;
 mod live_graph;
+mod notify;
 mod partitioned;
 mod progress;
 mod reads;
