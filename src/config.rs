@@ -188,6 +188,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         })
     };
 
+    // `out` and `exceptions` may also be Blob Storage URLs, kept as written (and checked here).
+    let location = |value: &Spanned<String>| -> Result<PathBuf> {
+        let text = checker.non_empty(value)?;
+        match crate::blob::BlobLocation::parse(text) {
+            Ok(Some(_)) => Ok(PathBuf::from(text)),
+            Ok(None) => resolve(value),
+            Err(problem) => Err(checker.error(value.span(), problem)),
+        }
+    };
+
     let mut source = None;
     let mut first_source: Option<&'static str> = None;
     for (key, value) in [
@@ -276,20 +286,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .as_ref()
             .map(|v| checker.within(v, CAUSES_DAYS_RANGE).map(|n| n as usize))
             .transpose()?,
-        out: raw
-            .out
-            .as_ref()
-            .map(|value| {
-                let text = checker.non_empty(value)?;
-                // A Blob Storage URL stays as written; anything else is a path.
-                match crate::blob::BlobLocation::parse(text) {
-                    Ok(Some(_)) => Ok(PathBuf::from(text)),
-                    Ok(None) => resolve(value),
-                    Err(problem) => Err(checker.error(value.span(), problem)),
-                }
-            })
-            .transpose()?,
-        exceptions: raw.exceptions.as_ref().map(resolve).transpose()?,
+        out: raw.out.as_ref().map(location).transpose()?,
+        exceptions: raw.exceptions.as_ref().map(location).transpose()?,
         plan: raw.plan,
         plan_expiry_days: raw
             .plan_expiry_days
@@ -620,5 +618,47 @@ exclude_packages = ["Project Falcon (legacy)"]
         assert_eq!(line_and_column(text, text.find("bé").unwrap()), (2, 1));
         assert_eq!(line_and_column(text, text.find(" = 1").unwrap()), (2, 3));
         assert_eq!(line_and_column(text, 999), (2, 7));
+    }
+
+    #[test]
+    fn notify_tables_and_blob_locations() {
+        let config = parsed(
+            "out = \"https://acct.blob.core.windows.net/runs/weekly\"\nexceptions = \"https://acct.blob.core.windows.net/runs/exceptions.csv\"\nnotify_required = true\n\n[[notify]]\nkind = \"teams\"\non = \"drift\"\n\n[[notify]]\nkind = \"mail\"\nfrom = \"a@contoso.com\"\nto = [\"b@contoso.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.out,
+            Some(PathBuf::from(
+                "https://acct.blob.core.windows.net/runs/weekly"
+            ))
+        );
+        assert_eq!(
+            config.exceptions,
+            Some(PathBuf::from(
+                "https://acct.blob.core.windows.net/runs/exceptions.csv"
+            ))
+        );
+        assert_eq!(config.notify_required, Some(true));
+        assert_eq!(config.notify.len(), 2);
+        assert_eq!(config.notify[0].on, crate::notify::When::Drift);
+        assert_eq!(config.notify[1].to, ["b@contoso.com"]);
+
+        let (line, _, message) = error_of("[[notify]]\non = \"drift\"\n");
+        assert_eq!(line, 1);
+        assert!(message.contains("needs `kind`"), "{message}");
+        let (line, _, message) = error_of("[[notify]]\nkind = \"pager\"\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("mail"), "{message}");
+        let (line, _, message) =
+            error_of("[[notify]]\nkind = \"mail\"\nfrom = \"a@contoso.com\"\n");
+        assert_eq!(line, 1);
+        assert!(message.contains("needs `to`"), "{message}");
+        let (line, _, message) =
+            error_of("out = \"r\"\n[[notify]]\nkind = \"teams\"\nurl = \"https://x\"\n");
+        assert_eq!(line, 4);
+        assert!(message.contains("secret"), "{message}");
+        let (line, _, message) = error_of("out = \"http://acct.blob.core.windows.net/runs\"\n");
+        assert_eq!(line, 1);
+        assert!(message.contains("https only"), "{message}");
     }
 }

@@ -148,6 +148,8 @@ pub fn resolve_audit(
     let out = given.pick("out", &args.output.out, file.out.as_ref());
     let out_blob = crate::blob::BlobLocation::parse(&out.to_string_lossy())
         .map_err(|problem| Error::settings(format!("--out {problem}")))?;
+    let exceptions = args.exceptions.clone().or_else(|| file.exceptions.clone());
+    check_location("--exceptions", exceptions.as_deref())?;
     Ok(AuditSettings {
         source,
         graph,
@@ -179,7 +181,7 @@ pub fn resolve_audit(
                 .or(file.lock_max_age_hours)
                 .unwrap_or(DEFAULT_MAX_AGE_HOURS),
         ),
-        exceptions: args.exceptions.clone().or_else(|| file.exceptions.clone()),
+        exceptions,
         scope,
         now,
         sign_key: args.sign_key.clone().or_else(|| file.sign_key.clone()),
@@ -360,7 +362,11 @@ pub fn resolve_apply(
             &args.max_removals,
             file.max_removals.as_ref(),
         ),
-        exceptions: args.exceptions.clone().or_else(|| file.exceptions.clone()),
+        exceptions: {
+            let exceptions = args.exceptions.clone().or_else(|| file.exceptions.clone());
+            check_location("--exceptions", exceptions.as_deref())?;
+            exceptions
+        },
         accept_days: args.accept_days,
     })
 }
@@ -384,6 +390,17 @@ pub fn resolve_verify(args: &VerifyArgs, given: &Given, config: Option<&Config>)
         env_prefix: args.env_prefix.clone(),
         detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
         approvals: resolve_approvals(&args.approvals, file),
+    }
+}
+
+/// A path flag that may be a Blob Storage URL: a malformed URL is an error here, not a
+/// missing file later.
+fn check_location(flag: &str, path: Option<&std::path::Path>) -> Result<()> {
+    match path {
+        Some(path) => crate::blob::BlobLocation::parse(&path.to_string_lossy())
+            .map(|_| ())
+            .map_err(|problem| Error::settings(format!("{flag} {problem}"))),
+        None => Ok(()),
     }
 }
 

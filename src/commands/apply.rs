@@ -26,7 +26,8 @@ pub fn run(
     printer: &Printer,
 ) -> Result<Outcome> {
     let mut settings = settings::resolve_apply(args, given, config)?;
-    // A plan at a URL: its run folder is staged, applied locally, and what changed goes back.
+    // A plan at a URL: its run folder is staged, applied locally, and what changed goes back;
+    // so is a register at a URL that `accept` appends to.
     let mut staged = remote::stage_plan(&settings.plan, &settings.graph)?;
     let lease = match &staged {
         Some(staged) => {
@@ -35,16 +36,25 @@ pub fn run(
         }
         None => None,
     };
-    let shown = |path: &Path| match &staged {
-        Some(staged) => staged.remote.url_of(path),
-        None => path.display().to_string(),
+    let mut register = match &settings.exceptions {
+        Some(path) => remote::stage_file(path, &settings.graph, None)?,
+        None => None,
     };
-    let result = apply_plan(&settings, printer, &shown).map_err(|e| match &staged {
-        Some(s) => s.name_errors(e),
-        None => e,
-    });
+    if let Some(register) = &register {
+        settings.exceptions = Some(register.path.clone());
+    }
+    let shown = |path: &Path| match (&staged, &register) {
+        (_, Some(register)) if path == register.path => register.remote.url_of(path),
+        (Some(staged), _) => staged.remote.url_of(path),
+        _ => path.display().to_string(),
+    };
+    let result =
+        apply_plan(&settings, printer, &shown).map_err(|e| remote::named(staged.as_ref(), e));
     if let Some(staged) = staged.as_mut() {
         remote::publish_after(staged, printer)?;
+    }
+    if let Some(register) = register.as_mut() {
+        remote::publish_after(register, printer)?;
     }
     drop(lease);
     result
@@ -53,7 +63,7 @@ pub fn run(
 fn apply_plan(
     settings: &settings::ApplySettings,
     printer: &Printer,
-    shown: &dyn Fn(&Path) -> String,
+    shown: &(dyn Fn(&Path) -> String + Sync),
 ) -> Result<Outcome> {
     let args = settings;
     let plan = Plan::read(&args.plan)?;
@@ -99,7 +109,7 @@ fn apply_plan(
     let accept = |item: &crate::plan::PlanItem, reason: &str| -> Result<String> {
         // One writer at a time: each append re-reads and re-checks the whole register.
         let _one = register.lock().unwrap_or_else(|p| p.into_inner());
-        accept_item(args, &plan, item, reason, now)
+        accept_item(args, &plan, item, reason, now, shown)
     };
     let outcomes = runtime.block_on(
         ApplyRun {
@@ -172,6 +182,7 @@ fn accept_item(
     item: &crate::plan::PlanItem,
     reason: &str,
     now: chrono::DateTime<Utc>,
+    shown: &(dyn Fn(&Path) -> String + Sync),
 ) -> Result<String> {
     let Some(path) = &args.exceptions else {
         return Err(Error::settings(
@@ -221,7 +232,7 @@ fn accept_item(
     Ok(format!(
         "exception {} recorded in {} until {expires}",
         new.id,
-        path.display()
+        shown(path)
     ))
 }
 

@@ -71,12 +71,16 @@ pub fn run(
     let now = clock::now()?;
     let config = config_path.map(config::read).transpose()?;
     let settings = settings::resolve_audit(args, given, config.as_ref(), now)?;
-    // A bad register must fail the run before Graph is read or anything is written.
-    let register = settings
+    // A bad register must fail the run before Graph is read or anything is written; one in
+    // Blob Storage is read as soon as the tenant to sign in to is known.
+    let register_remote = settings
         .exceptions
         .as_deref()
-        .map(exceptions::read)
-        .transpose()?;
+        .is_some_and(super::remote::is_url);
+    let mut register = match &settings.exceptions {
+        Some(path) if !register_remote => Some(exceptions::read(path)?),
+        _ => None,
+    };
 
     // A blob location is staged in a private folder that stands in for `--out`.
     let mut remote = None;
@@ -91,6 +95,9 @@ pub fn run(
     // read first (quickly), since their tenant id is inside them.
     let early = match (&settings.source, &settings.graph.tenant) {
         (Source::Live, Some(tenant)) => {
+            if register_remote {
+                register = deliver::read_register(&settings, tenant)?;
+            }
             remote = open(tenant)?;
             Some(deliver::hold(&settings, remote.as_mut(), tenant)?)
         }
@@ -107,6 +114,9 @@ pub fn run(
     let _held = match early {
         Some(held) => held,
         None => {
+            if register_remote {
+                register = deliver::read_register(&settings, &tenant)?;
+            }
             remote = open(&tenant)?;
             deliver::hold(&settings, remote.as_mut(), &tenant)?
         }
@@ -218,7 +228,25 @@ fn load(
         }
         Source::Snapshot(dir) => {
             let stage = progress.stage("stored snapshot", None);
-            let mut snapshot = store::read(dir)?.0;
+            // A stored snapshot in Blob Storage (`snapshot --out <url>`) is staged first; its
+            // tenant is inside it, so the identity signs in to --tenant or AZURE_TENANT_ID.
+            let staged = match crate::blob::BlobLocation::parse(&dir.to_string_lossy())
+                .map_err(crate::error::Error::settings)?
+            {
+                Some(location) => {
+                    let tenant = std::env::var("AZURE_TENANT_ID").ok();
+                    Some(super::remote::stage_folder_with(
+                        location,
+                        &settings.graph,
+                        tenant.as_deref(),
+                    )?)
+                }
+                None => None,
+            };
+            let dir = staged.as_ref().map_or(dir.as_path(), |s| s.path.as_path());
+            let mut snapshot = store::read(dir)
+                .map_err(|e| super::remote::named(staged.as_ref(), e))?
+                .0;
             if !settings.log.read {
                 snapshot.tables.skip_audit_log()?;
             }

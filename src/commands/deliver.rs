@@ -1,4 +1,5 @@
-//! After the run folder is written: where it goes (a local `--out`, or Blob Storage through a
+//! Where a run's state lives and who hears of it: the exceptions register at a URL, the lock
+//! and staged history before the run; after the run folder is written, where it goes (a local `--out`, or Blob Storage through a
 //! staging folder: history staged in, the run published create-only, the index committed,
 //! retention applied to blobs) and who is told (notifications, recorded in `index.csv`).
 
@@ -8,6 +9,7 @@ use super::audit::Written;
 use super::connect;
 use super::remote::{Lease, Remote};
 use crate::error::Result;
+use crate::exceptions::{self, Register};
 use crate::history::{self, RunIndex, INDEX_CSV};
 use crate::lock::RunLock;
 use crate::notify::{self, Delivery, RunSummary};
@@ -60,6 +62,19 @@ pub fn hold(settings: &AuditSettings, remote: Option<&mut Remote>, tenant: &str)
         }
     }
     Ok(Held::Blob(lease))
+}
+
+/// The exceptions register at a URL, read through a staged copy; it is named by its URL.
+pub fn read_register(settings: &AuditSettings, tenant: &str) -> Result<Option<Register>> {
+    let Some(path) = settings.exceptions.as_deref() else {
+        return Ok(None);
+    };
+    let Some(staged) = super::remote::stage_file(path, &settings.graph, Some(tenant))? else {
+        return exceptions::read(path).map(Some);
+    };
+    let mut register = exceptions::read(&staged.path).map_err(|e| staged.name_errors(e))?;
+    register.path = path.to_path_buf();
+    Ok(Some(register))
 }
 
 /// The tenant's folder name below the root (as `report::tenant_dir` makes it).

@@ -50,10 +50,8 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
     let plan_path = staged
         .as_ref()
         .map_or_else(|| args.plan.clone(), |s| s.path.clone());
-    let outcome = approve_at(args, &plan_path, printer).map_err(|e| match &staged {
-        Some(s) => s.name_errors(e),
-        None => e,
-    })?;
+    let outcome = approve_at(args, &plan_path, printer)
+        .map_err(|e| super::remote::named(staged.as_ref(), e))?;
     if let Some(staged) = staged.as_mut() {
         super::remote::publish_after(staged, printer)?;
     }

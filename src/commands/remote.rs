@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use super::connect;
 use crate::blob::{BlobError, BlobLocation, BlobStore, Deleted, Written};
 use crate::cli::GraphArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::graph;
 use crate::history::{RunIndex, RunRecord, INDEX_CSV};
 use crate::lock::LOCK_FILE;
@@ -48,10 +48,19 @@ impl Remote {
                 Error::settings("Blob Storage needs a tenant to sign in to: pass --tenant or set AZURE_TENANT_ID")
             })?;
         let settings = connect::credential_settings(graph, "", tenant)?;
-        let http = graph::build_http_client()?;
-        let credential = settings.credential(&http)?;
-        tracing::info!(credential = ?settings.resolved_kind(), location = %location, "writing to Blob Storage");
-        let store = BlobStore::new(location, credential, &http)?;
+        Remote::with(location, &settings, &graph::build_http_client()?)
+    }
+
+    /// A location reached with these credential settings over this HTTP client (the one
+    /// client of the process; tests pass one that trusts their servers).
+    pub fn with(
+        location: BlobLocation,
+        settings: &graph::CredentialSettings,
+        http: &reqwest::Client,
+    ) -> Result<Remote> {
+        let credential = settings.credential(http)?;
+        tracing::info!(credential = ?settings.resolved_kind(), location = %location, "Blob Storage");
+        let store = BlobStore::new(location, credential, http)?;
         let stage = tempfile::Builder::new()
             .prefix("entra-drift-stage-")
             .tempdir()
@@ -320,6 +329,13 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// `text` with the staging folder replaced by the location's URL.
+    fn named(&self, text: &str) -> String {
+        let root = self.remote.root().display().to_string();
+        let url = self.remote.location().to_string();
+        text.replace(&root, url.trim_end_matches('/'))
+    }
+
     /// Names the URL, not the staging folder, in an error about a staged file.
     pub fn name_errors(&self, error: Error) -> Error {
         let url = |path: &Path| PathBuf::from(self.remote.url_of(path));
@@ -332,6 +348,39 @@ impl Staged {
                 path: url(&path),
                 source,
             },
+            Error::Input(input) => Error::Input(match input {
+                InputError::Syntax {
+                    path,
+                    line,
+                    column,
+                    message,
+                } => InputError::Syntax {
+                    path: url(&path),
+                    line,
+                    column,
+                    message,
+                },
+                InputError::Io { path, source } => InputError::Io {
+                    path: url(&path),
+                    source,
+                },
+                InputError::Inconsistent { origin, message } => InputError::Inconsistent {
+                    origin: self.named(&origin),
+                    message,
+                },
+                InputError::BadId {
+                    origin,
+                    what,
+                    id,
+                    reason,
+                } => InputError::BadId {
+                    origin: self.named(&origin),
+                    what,
+                    id,
+                    reason,
+                },
+                other => other,
+            }),
             other => other,
         }
     }
@@ -343,14 +392,40 @@ impl Staged {
     }
 }
 
+/// Whether a path flag holds a Blob Storage URL (a malformed one is refused by settings).
+pub fn is_url(path: &Path) -> bool {
+    crate::blob::BlobLocation::parse(&path.to_string_lossy()).is_ok_and(|l| l.is_some())
+}
+
+/// [`Staged::name_errors`] when something is staged; the error as it is otherwise.
+pub fn named(staged: Option<&Staged>, error: Error) -> Error {
+    match staged {
+        Some(staged) => staged.name_errors(error),
+        None => error,
+    }
+}
+
 /// Stages a run folder, tenant folder or `--out` root named by URL (`evidence verify`);
 /// `Ok(None)` when `target` is a local path.
 pub fn stage_folder(target: &Path, graph: &GraphArgs) -> Result<Option<Staged>> {
     let Some(location) = parse(target)? else {
         return Ok(None);
     };
+    stage_folder_with(location, graph, None).map(Some)
+}
+
+/// [`stage_folder`] of a parsed location, signing in to `fallback_tenant` without a tenant.
+pub fn stage_folder_with(
+    location: BlobLocation,
+    graph: &GraphArgs,
+    fallback_tenant: Option<&str>,
+) -> Result<Staged> {
     let (parent, last) = location.split_last();
-    let mut remote = Remote::open(if last.is_empty() { location } else { parent }, graph, None)?;
+    let mut remote = Remote::open(
+        if last.is_empty() { location } else { parent },
+        graph,
+        fallback_tenant,
+    )?;
     let count = remote.fetch_tree(&last)?;
     if count == 0 {
         return Err(Error::NotARunFolder {
@@ -359,10 +434,33 @@ pub fn stage_folder(target: &Path, graph: &GraphArgs) -> Result<Option<Staged>> 
         });
     }
     let path = remote.root().join(&last);
-    Ok(Some(Staged {
+    Ok(Staged {
         remote,
         folder: PathBuf::from(last),
         path,
+    })
+}
+
+/// Stages one file named by URL (an exceptions register): its folder's changes go back
+/// If-Match. `Ok(None)` when `target` is a local path.
+pub fn stage_file(
+    target: &Path,
+    graph: &GraphArgs,
+    fallback_tenant: Option<&str>,
+) -> Result<Option<Staged>> {
+    let Some(location) = parse(target)? else {
+        return Ok(None);
+    };
+    let (parent, name) = location.split_last();
+    let mut remote = Remote::open(parent, graph, fallback_tenant)?;
+    if name.is_empty() || !remote.fetch(&name)? {
+        return Err(Error::settings(format!("`{location}` does not exist")));
+    }
+    let path = remote.root().join(&name);
+    Ok(Some(Staged {
+        remote,
+        path,
+        folder: PathBuf::new(),
     }))
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 
+use super::remote::Remote;
 use super::{connect, Outcome};
 use crate::cli::SnapshotArgs;
 use crate::config::Config;
@@ -40,9 +41,24 @@ pub fn run(
             read.into_stored()
         }
     };
-    let run_dir = create_run_dir(&settings.out, &snapshot.info.tenant_id, Utc::now())?;
+    // Blob Storage: written into a staging folder, then published create-only.
+    let mut remote = crate::blob::BlobLocation::parse(&settings.out.to_string_lossy())
+        .map_err(crate::error::Error::settings)?
+        .map(|location| Remote::open(location, &settings.graph, Some(&snapshot.info.tenant_id)))
+        .transpose()?;
+    let root = remote
+        .as_ref()
+        .map_or_else(|| settings.out.clone(), |r| r.root().to_path_buf());
+    let run_dir = create_run_dir(&root, &snapshot.info.tenant_id, Utc::now())?;
     let graph = extras.graph.clone();
-    let manifest = store::write(&run_dir, &snapshot, extras)?;
+    let mut manifest = store::write(&run_dir, &snapshot, extras)?;
+    let mut shown_dir = run_dir.display().to_string();
+    if let Some(remote) = remote.as_mut() {
+        let relative = run_dir.strip_prefix(remote.root()).unwrap_or(&run_dir);
+        remote.publish_new(relative)?;
+        manifest = std::path::PathBuf::from(remote.url_of(&manifest));
+        shown_dir = remote.url_of(&run_dir);
+    }
     let tables = &snapshot.tables;
     printer.status(format_args!(
         "Snapshot of tenant {}: {} packages, {} assignments, {} users, {} holdings, {} resources",
@@ -64,6 +80,6 @@ pub fn run(
         ));
     }
     printer.status(format_args!("Wrote {}", manifest.display()));
-    printer.data(run_dir.display())?;
+    printer.data(shown_dir)?;
     Ok(Outcome::Clean)
 }

@@ -31,10 +31,8 @@ pub fn run(
         Some(staged) => staged.remote.url_of(path),
         None => path.display().to_string(),
     };
-    let result = verify_plan(&settings, printer, &shown).map_err(|e| match &staged {
-        Some(s) => s.name_errors(e),
-        None => e,
-    });
+    let result =
+        verify_plan(&settings, printer, &shown).map_err(|e| remote::named(staged.as_ref(), e));
     if let Some(staged) = staged.as_mut() {
         remote::publish_after(staged, printer)?;
     }

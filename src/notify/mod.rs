@@ -292,20 +292,7 @@ async fn send_mail(
     summary: &RunSummary,
 ) -> Result<String, String> {
     let from = target.from.as_deref().unwrap_or_default();
-    let attachment = match &summary.workbook {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) if bytes.len() <= INLINE_ATTACHMENT_LIMIT => Some(bytes),
-            Ok(bytes) => {
-                tracing::info!(
-                    bytes = bytes.len(),
-                    "drift.xlsx is over Graph's inline attachment limit; the mail links to the run instead"
-                );
-                None
-            }
-            Err(error) => return Err(format!("reading {}: {error}", path.display())),
-        },
-        None => None,
-    };
+    let attachment = attachment(summary.workbook.as_deref(), INLINE_ATTACHMENT_LIMIT)?;
     let attached = attachment.is_some();
     let body = message::mail_request(summary, &target.to, attachment.as_deref());
     let url = graph.url(&format!(
@@ -323,6 +310,26 @@ async fn send_mail(
             }
         })
         .map_err(|e| e.to_string())
+}
+
+/// The workbook's bytes when they fit in the `sendMail` request (`limit`); `None` when there
+/// is none or it is too large (the mail then says where it is).
+fn attachment(workbook: Option<&std::path::Path>, limit: usize) -> Result<Option<Vec<u8>>, String> {
+    let Some(path) = workbook else {
+        return Ok(None);
+    };
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() <= limit => Ok(Some(bytes)),
+        Ok(bytes) => {
+            tracing::info!(
+                bytes = bytes.len(),
+                limit,
+                "drift.xlsx is over Graph's inline attachment limit; the mail links to the run instead"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(format!("reading {}: {error}", path.display())),
+    }
 }
 
 /// POSTs JSON to the URL in the target's variable; with `secret_variable`, signs the body.
@@ -428,6 +435,19 @@ mod tests {
         assert!(target(When::Drift).due(&summary));
         summary.new = 1;
         assert!(target(When::New).due(&summary));
+    }
+
+    #[test]
+    fn the_workbook_is_attached_only_under_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drift.xlsx");
+        std::fs::write(&path, vec![7u8; 100]).unwrap();
+        assert_eq!(attachment(Some(&path), 100).unwrap().unwrap().len(), 100);
+        assert_eq!(attachment(Some(&path), 99).unwrap(), None);
+        assert_eq!(attachment(None, 99).unwrap(), None);
+        let missing = attachment(Some(&dir.path().join("gone.xlsx")), 99).unwrap_err();
+        assert!(missing.contains("gone.xlsx"), "{missing}");
+        assert_eq!(INLINE_ATTACHMENT_LIMIT, 3 * 1024 * 1024);
     }
 
     #[test]

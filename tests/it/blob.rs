@@ -352,3 +352,236 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
     let left = s.names(&format!("{tenant}/20261101T060000Z/"));
     assert_eq!(left, [format!("{tenant}/20261101T060000Z/manifest.json")]);
 }
+
+#[test]
+fn blob_storage_holds_the_register_and_stored_snapshots_too() {
+    let s = setup("contoso");
+    let register = "config/exceptions.csv";
+    s.azurite.put(
+        &s.fake.runtime,
+        CONTAINER,
+        register,
+        crate::support::scheduled::REGISTER_CSV.as_bytes().to_vec(),
+        CONTOSO_ID,
+    );
+    let register_url = format!("{}/{CONTAINER}/{register}", s.azurite.account_url);
+
+    // The register at a URL: read through the same identity, named by its URL.
+    let run = ok(&s.audit(
+        &fixture("contoso"),
+        "2026-11-20T06:00:00Z",
+        &["--exceptions", &register_url],
+    ));
+    let tenant = format!("weekly/{CONTOSO_ID}");
+    let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
+    assert_ne!(rows[0]["excepted"], "0", "{rows:?}");
+    let name = run.trim().rsplit('/').next().unwrap();
+    let exceptions = s.blob(&format!("{tenant}/{name}/exceptions.csv"));
+    assert!(String::from_utf8(exceptions).unwrap().contains("EX-ASSIGN"));
+    let summary = String::from_utf8(s.blob(&format!("{tenant}/{name}/summary.md"))).unwrap();
+    assert!(!summary.contains("entra-drift-stage"), "{summary}");
+
+    // A bad register at a URL fails the run, naming the blob and the line.
+    s.azurite.put(
+        &s.fake.runtime,
+        CONTAINER,
+        "config/bad.csv",
+        b"id,assignment_id,reason\nX,not-a-guid,\"unclosed\n".to_vec(),
+        CONTOSO_ID,
+    );
+    let bad_url = format!("{}/{CONTAINER}/config/bad.csv", s.azurite.account_url);
+    let bad = s.audit(
+        &fixture("contoso"),
+        "2026-11-21T06:00:00Z",
+        &["--exceptions", &bad_url],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains(&bad_url), "{}", stderr(&bad));
+    assert!(
+        !stderr(&bad).contains("entra-drift-stage"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // A stored snapshot written to Blob Storage, and audited from there.
+    let out = s.out();
+    let stored = ok(&s.run_env(&[
+        "-q",
+        "snapshot",
+        "--tenant-dir",
+        fixture("contoso").to_str().unwrap(),
+        "--out",
+        &out,
+    ]));
+    assert!(
+        stored.trim().starts_with(&format!("{out}/{CONTOSO_ID}/")),
+        "{stored}"
+    );
+    let from_blob = tempfile::tempdir().unwrap();
+    let audited = s.run_env(&[
+        "-q",
+        "audit",
+        "--snapshot",
+        stored.trim(),
+        "--out",
+        from_blob.path().to_str().unwrap(),
+    ]);
+    let local_run = PathBuf::from(ok(&audited).trim());
+    let direct = tempfile::tempdir().unwrap();
+    let direct_run = audit_ok(&fixture("contoso"), direct.path(), WEEKS[1], &[]);
+    let keys = |dir: &Path| {
+        let mut rows = read_csv(&dir.join("findings.csv")).project(&REQUIRED_COLUMNS);
+        rows.sort();
+        rows
+    };
+    assert_eq!(keys(&local_run), keys(&direct_run));
+}
+
+#[test]
+fn blob_storage_index_commit_merges_a_concurrent_writer_and_retries() {
+    use entra_drift::blob::BlobLocation;
+    use entra_drift::commands::remote::Remote;
+    use entra_drift::graph::{Cloud, CredentialKind, CredentialSettings};
+
+    let s = setup("contoso");
+    ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &[]));
+    let tenant = format!("weekly/{CONTOSO_ID}");
+
+    let server = s.fake.server();
+    let settings = CredentialSettings {
+        kind: CredentialKind::Secret,
+        tenant_id: server.tenant_id.clone(),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(SECRET.to_string().into()),
+        certificate_path: None,
+        certificate_password: None,
+        federated_token_file: None,
+        authority_host: server.url.clone(),
+        graph_root: Cloud::Global.graph_root().into(),
+        managed_identity_available: false,
+    };
+    let http = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).unwrap(),
+            reqwest::Certificate::from_pem(s.azurite.cert_pem.as_bytes()).unwrap(),
+        ])
+        .build()
+        .unwrap();
+    let location = BlobLocation::parse(&s.out()).unwrap().unwrap();
+    let mut remote = Remote::with(location, &settings, &http).unwrap();
+    assert!(remote.fetch(&format!("{CONTOSO_ID}/index.csv")).unwrap());
+    let staged = remote.root().join(CONTOSO_ID);
+
+    // Our run's row, added to the staged copy ...
+    let mut ours = entra_drift::history::RunIndex::read(&staged).unwrap();
+    let mut row = ours.records[0].clone();
+    row.run = "20261108T060000Z".into();
+    ours.records.push(row.clone());
+    ours.write().unwrap();
+
+    // ... while another writer commits a row of its own to the blob.
+    let text = String::from_utf8(s.blob(&format!("{tenant}/index.csv"))).unwrap();
+    let first_row = text.lines().nth(1).unwrap();
+    let theirs = format!(
+        "{text}{}\r\n",
+        first_row.replacen("20261101T060000Z", "20261101T070000Z", 1)
+    );
+    s.azurite.put(
+        &s.fake.runtime,
+        CONTAINER,
+        &format!("{tenant}/index.csv"),
+        theirs.into_bytes(),
+        CONTOSO_ID,
+    );
+
+    // The conditional write loses, merges, and wins: both rows are there, and the first.
+    remote.commit_index(CONTOSO_ID, &[row]).unwrap();
+    let runs: Vec<String> = index_rows(&s.blob(&format!("{tenant}/index.csv")))
+        .into_iter()
+        .map(|r| r["run"].clone())
+        .collect();
+    assert_eq!(
+        runs,
+        ["20261101T060000Z", "20261101T070000Z", "20261108T060000Z"]
+    );
+}
+
+#[test]
+fn blob_storage_locations_are_checked_before_anything_runs() {
+    let out = tempfile::tempdir().unwrap();
+    for (url, needle) in [
+        (
+            "https://contoso.blob.core.windows.net/runs?sv=2024&sig=SECRETSIG",
+            "a SAS token is a secret",
+        ),
+        ("http://contoso.blob.core.windows.net/runs", "https only"),
+        ("https://example.com/runs", "not a Blob Storage URL"),
+    ] {
+        let output = entra_drift()
+            .args(["audit", "--tenant-dir"])
+            .arg(fixture("contoso"))
+            .args(["--out", url])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let text = stderr(&output);
+        assert!(text.contains(needle), "{url}: {text}");
+        assert!(!text.contains("SECRETSIG"), "{text}");
+        assert!(std::fs::read_dir(out.path()).unwrap().next().is_none());
+    }
+    let config = out.path().join("entra-drift.toml");
+    std::fs::write(
+        &config,
+        "out = \"https://contoso.blob.core.windows.net/Bad_Name\"\n",
+    )
+    .unwrap();
+    let output = entra_drift()
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("line 1"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a valid container name"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn blob_storage_takes_a_live_audit_with_its_snapshot_and_history() {
+    let s = setup("contoso");
+    let out = s.out();
+    let first = ok(&s.run(&["-q", "audit", "--out", &out], WEEKS[0]));
+    let second = s.run(&["audit", "--out", &out], WEEKS[1]);
+    let second_url = ok(&second);
+    assert!(
+        second_url.trim().ends_with("/20261108T060000Z"),
+        "{second_url}"
+    );
+    // The run's summary names blobs, not the staging folder.
+    let text = stderr(&second);
+    assert!(
+        text.contains(&format!("{}/manifest.json", second_url.trim())),
+        "{text}"
+    );
+    assert!(!text.contains("entra-drift-stage"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Since {}",
+            first.trim().rsplit('/').next().unwrap()
+        )),
+        "{text}"
+    );
+
+    let tenant = format!("weekly/{CONTOSO_ID}");
+    let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
+    assert_eq!(rows.len(), 2);
+    // A live run stores its snapshot with it, and the index counts what the next run expects.
+    assert!(!rows[1]["assignments"].is_empty() && rows[1]["assignments"] != "0");
+    assert_eq!(rows[1]["new"], "0");
+    let names = s.names(&format!("{tenant}/20261108T060000Z/snapshot/"));
+    assert!(names.iter().any(|n| n.ends_with(".parquet")), "{names:?}");
+    ok(&s.run_env(&["evidence", "verify", &out]));
+}
