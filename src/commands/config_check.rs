@@ -39,6 +39,8 @@ pub fn check(
         _ => {}
     }
     let register = match &config.exceptions {
+        // Read at audit time through the identity; `config check` stays offline.
+        Some(url) if super::remote::is_url(url) => None,
         Some(file) => {
             must_exist("exceptions", file)?;
             Some(exceptions::read(file)?)
@@ -59,6 +61,29 @@ pub fn check(
         }
         if let Some(keep) = config.keep {
             printer.status(format_args!("  keep: the newest {keep} run(s)"));
+        }
+        if let Some(url) = config
+            .exceptions
+            .as_deref()
+            .filter(|p| super::remote::is_url(p))
+        {
+            printer.status(format_args!(
+                "  exceptions: in Blob Storage, {} (read when auditing)",
+                url.display()
+            ));
+        }
+        for target in &config.notify {
+            let on = match target.on {
+                crate::notify::When::Always => "after every run",
+                crate::notify::When::Drift => "on drift",
+                crate::notify::When::New => "on new drift",
+            };
+            printer.status(format_args!("  notify: {} {on}", target.label()));
+        }
+        if config.notify_required == Some(true) {
+            printer.status(format_args!(
+                "  notify_required: a failed notification exits 3"
+            ));
         }
         if let Some(register) = &register {
             let expired: Vec<&str> = register

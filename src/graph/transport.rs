@@ -73,7 +73,8 @@ impl HttpClient for Classifying {
     }
 }
 
-/// The transport for azure_identity's credentials.
+/// The transport for the Azure SDK clients: azure_identity's credentials and azure_storage_blob
+/// (the one reqwest client, with permanent failures marked so that azure_core does not retry them).
 pub fn for_credentials(http: &reqwest::Client) -> Transport {
     Transport::new(Arc::new(Classifying(http.clone())))
 }

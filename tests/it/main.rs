@@ -18,6 +18,7 @@ mod audit_reports;
 mod blob;
 mod causes;
 mod config;
+mod deploy;
 mod evidence;
 mod exceptions;
 mod failed_deliveries;

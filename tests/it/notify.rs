@@ -240,7 +240,8 @@ fn notification_rules_failures_and_notify_required() {
 
     // A failing endpoint: reported, recorded, the run intact; exit 0 by default ...
     s.teams.answer_with(500);
-    let failed = s.audit("trend/run1", WEEKS[2], &["--notify", TEAMS]);
+    // (At the most verbose logging, which must not show the URL either.)
+    let failed = s.audit("trend/run1", WEEKS[2], &["-vvv", "--notify", TEAMS]);
     let run = run_dir(&failed);
     assert!(run.join("manifest.json").is_file());
     assert!(
