@@ -55,7 +55,12 @@ pub struct Journal {
     plan: String,
     /// The hash the next line links to.
     last: String,
+    /// Told after each line is synced (a copy kept elsewhere follows the file).
+    observer: Option<Observer>,
 }
+
+/// Called after each journal line is on disk.
+pub type Observer = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// The journal path for a plan: `plan.json` → `plan.journal.jsonl`.
 pub fn path_for(plan: &Path) -> PathBuf {
@@ -128,6 +133,7 @@ impl Journal {
                 file,
                 plan: plan_digest.to_string(),
                 last,
+                observer: None,
             },
             entries,
         ))
@@ -150,7 +156,15 @@ impl Journal {
             .and_then(|_| self.file.sync_data())
             .map_err(|e| Error::io(&self.path, e))?;
         self.last = crate::files::digest(line.as_bytes());
+        if let Some(observer) = &self.observer {
+            observer();
+        }
         Ok(())
+    }
+
+    /// Tells `observer` after every line from now on.
+    pub fn observe(&mut self, observer: Option<Observer>) {
+        self.observer = observer;
     }
 }
 

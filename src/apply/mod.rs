@@ -156,6 +156,8 @@ pub struct ApplyRun<'a> {
     pub allow_remove: bool,
     /// Records `accept` items in the exceptions register.
     pub accept: Accepter<'a>,
+    /// Told after every journal line (a plan in Blob Storage keeps its journal's blob current).
+    pub journal_observer: Option<journal::Observer>,
 }
 
 /// This run's outcome per assignment id.
@@ -189,6 +191,7 @@ impl ApplyRun<'_> {
         } else {
             let (mut journal, entries) =
                 Journal::open(&journal::path_for(self.plan_path), &self.plan.digest())?;
+            journal.observe(self.journal_observer.clone());
             journal.record(Event::Run, "", &self.approvers_line())?;
             (Some(journal), entries)
         };

@@ -2,8 +2,8 @@
 //!
 //! Accepted: `https://<account>.blob.core.windows.net/<container>[/<prefix>]` and the same on
 //! the sovereign clouds' blob endpoints; and the emulator's path style
-//! `https://127.0.0.1:<port>/<account>/<container>[/<prefix>]` (an IP address or `localhost`,
-//! as Azurite and Azure Stack serve accounts).
+//! `https://127.0.0.1:<port>/<account>/<container>[/<prefix>]` (a loopback address or
+//! `localhost`, as Azurite serves accounts).
 
 use url::Url;
 
@@ -52,12 +52,33 @@ impl BlobLocation {
         }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let mut segments: Vec<String> = url
+        let mut segments = Vec::new();
+        for raw in url
             .path_segments()
-            .map(|s| s.filter(|s| !s.is_empty()).map(decode).collect())
-            .unwrap_or_default();
-        let path_style = matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
-            || host == "localhost";
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+        {
+            let segment = percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| format!("`{shown}`: the path is not UTF-8"))?
+                .into_owned();
+            // An encoded `/` would hide a path separator from the checks below.
+            if segment.contains(['/', '\\']) || segment == "." || segment == ".." {
+                return Err(format!(
+                    "`{shown}`: a path segment may not be, or encode, `.`, `..`, `/` or `\\`"
+                ));
+            }
+            segments.push(segment);
+        }
+        // Path style is the emulator's: on this machine only, so that a token for Blob Storage
+        // (good for every account the identity can reach) never goes to another address.
+        let path_style = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(_)) => host == "localhost",
+            None => false,
+        };
         let service = if BLOB_SUFFIXES.iter().any(|s| host.ends_with(s)) {
             format!("https://{host}{port}")
         } else if path_style {
@@ -154,13 +175,6 @@ impl std::fmt::Display for BlobLocation {
     }
 }
 
-fn decode(segment: &str) -> String {
-    url::form_urlencoded::parse(format!("x={segment}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| segment.to_string())
-}
-
 /// Container names: 3–63 lower-case letters, digits and single hyphens, starting and ending
 /// with a letter or digit.
 fn check_container(name: &str) -> Result<(), String> {
@@ -250,6 +264,11 @@ mod tests {
                 "not a valid container",
             ),
             ("https://127.0.0.1:10000/", "name the account"),
+            ("https://10.0.0.5:10000/acct/runs", "not a Blob Storage URL"),
+            (
+                "https://contoso.blob.core.windows.net/runs/x%2F..%2Fy",
+                "may not be, or encode",
+            ),
             // `..` is resolved by URL parsing before the container is read.
             (
                 "https://contoso.blob.core.windows.net/runs/../x",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::remote;
+use super::staged;
 use super::{connect, Outcome};
 use crate::apply::{preflight, results, ApplyRun, Outcome as ItemOutcome};
 use crate::cli::ApplyArgs;
@@ -26,20 +26,24 @@ pub fn run(
     printer: &Printer,
 ) -> Result<Outcome> {
     let mut settings = settings::resolve_apply(args, given, config)?;
-    // A plan at a URL: its run folder is staged, applied locally, and what changed goes back;
-    // so is a register at a URL that `accept` appends to.
-    let mut staged = remote::stage_plan(&settings.plan, &settings.graph)?;
-    let lease = match &staged {
-        Some(staged) => {
-            settings.plan = staged.path.clone();
-            Some(staged.remote.lease(&staged.folder.to_string_lossy())?)
-        }
-        None => None,
-    };
+    // A plan at a URL: its run folder's lease is taken, the folder staged and applied locally;
+    // the journal's blob follows every line, and what else changed goes back at the end. So
+    // does a register at a URL that `accept` appends to.
+    let prefix = settings.env_prefix.clone();
+    let mut staged = staged::stage_plan_as(&settings.plan, &settings.graph, &prefix, true)?;
     let mut register = match &settings.exceptions {
-        Some(path) => remote::stage_file(path, &settings.graph, None)?,
+        Some(path) => staged::stage_file_as(path, &settings.graph, &prefix)?,
         None => None,
     };
+    let mut mirror = None;
+    if let Some(staged) = &staged {
+        settings.plan = staged.path.clone();
+        let journal = crate::apply::journal::path_for(&staged.path);
+        let relative = journal
+            .strip_prefix(staged.remote.root())
+            .unwrap_or(&journal);
+        mirror = Some(staged.remote.mirror(&relative.to_string_lossy()));
+    }
     if let Some(register) = &register {
         settings.exceptions = Some(register.path.clone());
     }
@@ -48,22 +52,47 @@ pub fn run(
         (Some(staged), _) => staged.remote.url_of(path),
         _ => path.display().to_string(),
     };
-    let result =
-        apply_plan(&settings, printer, &shown).map_err(|e| remote::named(staged.as_ref(), e));
-    if let Some(staged) = staged.as_mut() {
-        remote::publish_after(staged, printer)?;
+    let observer = mirror.as_ref().and_then(|m| m.sender()).map(|sender| {
+        let observer: crate::apply::journal::Observer = Arc::new(move || {
+            let _ = sender.send(());
+        });
+        observer
+    });
+    let result = apply_plan(&settings, printer, &shown, observer)
+        .map_err(|e| staged::named(staged.as_ref(), e));
+    // Every publish is attempted, whatever failed before: the first error is returned.
+    let mut problems = Vec::new();
+    if let (Some(mirror), Some(staged)) = (mirror, staged.as_mut()) {
+        let journal = crate::apply::journal::path_for(&staged.path);
+        let relative = journal
+            .strip_prefix(staged.remote.root())
+            .unwrap_or(&journal)
+            .to_string_lossy()
+            .into_owned();
+        if let Err(error) = mirror
+            .finish()
+            .and_then(|()| staged.remote.note_current(&relative))
+        {
+            problems.push(error);
+        }
     }
-    if let Some(register) = register.as_mut() {
-        remote::publish_after(register, printer)?;
+    for staged in [staged.as_mut(), register.as_mut()].into_iter().flatten() {
+        if let Err(error) = staged::publish_after(staged, printer) {
+            problems.push(error);
+        }
     }
-    drop(lease);
-    result
+    match (result, problems.into_iter().next()) {
+        (Err(error), _) => Err(error),
+        (Ok(_), Some(error)) => Err(error),
+        (Ok(outcome), None) => Ok(outcome),
+    }
 }
 
 fn apply_plan(
     settings: &settings::ApplySettings,
     printer: &Printer,
     shown: &(dyn Fn(&Path) -> String + Sync),
+    journal_observer: Option<crate::apply::journal::Observer>,
 ) -> Result<Outcome> {
     let args = settings;
     let plan = Plan::read(&args.plan)?;
@@ -123,6 +152,7 @@ fn apply_plan(
             stop: stop.clone(),
             allow_remove: args.allow_remove,
             accept: &accept,
+            journal_observer,
         }
         .run(),
     )?;

@@ -76,7 +76,7 @@ pub fn run(
     let register_remote = settings
         .exceptions
         .as_deref()
-        .is_some_and(super::remote::is_url);
+        .is_some_and(super::staged::is_url);
     let mut register = match &settings.exceptions {
         Some(path) if !register_remote => Some(exceptions::read(path)?),
         _ => None,
@@ -235,7 +235,7 @@ fn load(
             {
                 Some(location) => {
                     let tenant = std::env::var("AZURE_TENANT_ID").ok();
-                    Some(super::remote::stage_folder_with(
+                    Some(super::staged::stage_folder_with(
                         location,
                         &settings.graph,
                         tenant.as_deref(),
@@ -245,7 +245,7 @@ fn load(
             };
             let dir = staged.as_ref().map_or(dir.as_path(), |s| s.path.as_path());
             let mut snapshot = store::read(dir)
-                .map_err(|e| super::remote::named(staged.as_ref(), e))?
+                .map_err(|e| super::staged::named(staged.as_ref(), e))?
                 .0;
             if !settings.log.read {
                 snapshot.tables.skip_audit_log()?;

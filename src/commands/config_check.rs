@@ -40,7 +40,7 @@ pub fn check(
     }
     let register = match &config.exceptions {
         // Read at audit time through the identity; `config check` stays offline.
-        Some(url) if super::remote::is_url(url) => None,
+        Some(url) if super::staged::is_url(url) => None,
         Some(file) => {
             must_exist("exceptions", file)?;
             Some(exceptions::read(file)?)
@@ -65,7 +65,7 @@ pub fn check(
         if let Some(url) = config
             .exceptions
             .as_deref()
-            .filter(|p| super::remote::is_url(p))
+            .filter(|p| super::staged::is_url(p))
         {
             printer.status(format_args!(
                 "  exceptions: in Blob Storage, {} (read when auditing)",

@@ -69,7 +69,7 @@ pub fn read_register(settings: &AuditSettings, tenant: &str) -> Result<Option<Re
     let Some(path) = settings.exceptions.as_deref() else {
         return Ok(None);
     };
-    let Some(staged) = super::remote::stage_file(path, &settings.graph, Some(tenant))? else {
+    let Some(staged) = super::staged::stage_file(path, &settings.graph, Some(tenant))? else {
         return exceptions::read(path).map(Some);
     };
     let mut register = exceptions::read(&staged.path).map_err(|e| staged.name_errors(e))?;
@@ -102,32 +102,75 @@ pub fn publish(
         .to_path_buf();
     remote.publish_new(&relative)?;
     let staged = remote.root().join(&folder);
-    let mut index = RunIndex::read(&staged)?;
+    let index = RunIndex::read(&staged)?;
     let ours: Vec<_> = index.records.last().cloned().into_iter().collect();
     remote.commit_index(&folder, &ours)?;
-    let Some(keep) = settings.keep else {
-        return Ok(());
-    };
-    index = RunIndex::read(&staged)?;
-    let pruned = history::prune(&staged, &mut index, keep, settings.now);
-    if pruned.is_empty() {
-        return Ok(());
-    }
-    let mut changed = Vec::new();
-    for run in &pruned {
-        let note = remote.delete_run(&folder, run)?;
-        if let Some(record) = index.records.iter_mut().find(|r| &r.run == run) {
-            if let Some(note) = &note {
-                printer.alert(format_args!("Retention: run {run}: {note}"));
-                record.retention = Some(note.clone());
-            }
-            changed.push(record.clone());
+    // The run is committed: from here on a problem is reported, never the run's failure.
+    if let Some(keep) = settings.keep {
+        match retention(remote, &folder, keep, settings.now, printer) {
+            Ok(pruned) => written.pruned = pruned,
+            Err(error) => printer.alert(format_args!(
+                "Retention did not finish (the run is committed; the next run retries): {}",
+                entra_model::error::chain(&error)
+            )),
         }
     }
-    index.write()?;
-    remote.commit_index(&folder, &changed)?;
-    written.pruned = pruned;
     Ok(())
+}
+
+/// Retention on Blob Storage: the pruned marks are committed first, then the blobs deleted,
+/// so an interrupted deletion leaves runs the index already calls pruned. A run whose lease
+/// is held (an apply running on its plan) is left for the next run. Blobs the service keeps
+/// (an immutability policy, a legal hold) are reported in the row's `retention` column.
+fn retention(
+    remote: &mut Remote,
+    folder: &str,
+    keep: usize,
+    now: chrono::DateTime<chrono::Utc>,
+    printer: &Printer,
+) -> Result<Vec<String>> {
+    let staged = remote.root().join(folder);
+    let mut index = RunIndex::read(&staged)?;
+    let mut pruned = history::prune(&staged, &mut index, keep, now);
+    let mut busy = Vec::new();
+    for run in &pruned {
+        if remote.in_use(folder, run)? {
+            printer.alert(format_args!(
+                "Retention: run {run} is in use (an apply holds its lease); it is pruned by a later run"
+            ));
+            busy.push(run.clone());
+        }
+    }
+    for record in index.records.iter_mut().filter(|r| busy.contains(&r.run)) {
+        record.pruned_at = None;
+    }
+    pruned.retain(|run| !busy.contains(run));
+    if pruned.is_empty() {
+        return Ok(pruned);
+    }
+    let marked: Vec<_> = index
+        .records
+        .iter()
+        .filter(|r| pruned.contains(&r.run))
+        .cloned()
+        .collect();
+    index.write()?;
+    remote.commit_index(folder, &marked)?;
+    let mut noted = Vec::new();
+    for run in &pruned {
+        if let Some(note) = remote.delete_run(folder, run)? {
+            printer.alert(format_args!("Retention: run {run}: {note}"));
+            if let Some(record) = index.records.iter_mut().find(|r| &r.run == run) {
+                record.retention = Some(note);
+                noted.push(record.clone());
+            }
+        }
+    }
+    if !noted.is_empty() {
+        index.write()?;
+        remote.commit_index(folder, &noted)?;
+    }
+    Ok(pruned)
 }
 
 /// Sends the notifications due for this run and records each outcome in its `index.csv` row.
@@ -170,7 +213,12 @@ pub fn notify(
             }
         }
     }
-    record(remote, &info.tenant_id, &written.run_dir, &deliveries)?;
+    if let Err(error) = record(remote, &info.tenant_id, &written.run_dir, &deliveries) {
+        printer.alert(format_args!(
+            "The notifications' outcome could not be recorded in index.csv: {}",
+            entra_model::error::chain(&error)
+        ));
+    }
     Ok(failed)
 }
 

@@ -16,23 +16,29 @@ pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> 
         .map_err(crate::error::Error::settings)?
         .is_some();
     let staged = if looks_remote {
-        super::remote::stage_folder(dir, &super::remote::environment_graph_args()?)?
+        super::staged::stage_folder(dir, &super::staged::environment_graph_args()?)?
     } else {
         None
     };
     let local = staged.as_ref().map_or(dir, |s| s.path.as_path());
-    let result = verify::verify(local, policy)?;
+    let result =
+        verify::verify(local, policy).map_err(|e| super::staged::named(staged.as_ref(), e))?;
+    // Problems name the blobs, not the staging folder they were checked in.
+    let shown = |text: &str| match &staged {
+        Some(staged) => staged.rename(text),
+        None => text.to_string(),
+    };
     for problem in &result.problems {
         printer.data(format_args!(
             "{}: {}: {}",
             problem.run,
             problem.kind.label(),
-            problem.detail
+            shown(&problem.detail)
         ))?;
     }
     if !printer.is_quiet() {
         for note in &result.notes {
-            printer.status(format_args!("note: {}: {}", note.run, note.detail));
+            printer.status(format_args!("note: {}: {}", note.run, shown(&note.detail)));
         }
         for (run, signer) in &result.seals {
             printer.status(format_args!("sealed: {run}: by {signer}"));

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod plan;
 pub mod remote;
 pub mod snapshot;
+pub mod staged;
 pub mod verify;
 
 /// What a successful command found, for the exit code.

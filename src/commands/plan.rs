@@ -43,7 +43,7 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
         .map_err(Error::settings)?
         .is_some();
     let mut staged = if looks_remote {
-        super::remote::stage_plan(&args.plan, &super::remote::environment_graph_args()?)?
+        super::staged::stage_plan(&args.plan, &super::staged::environment_graph_args()?)?
     } else {
         None
     };
@@ -51,9 +51,9 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
         .as_ref()
         .map_or_else(|| args.plan.clone(), |s| s.path.clone());
     let outcome = approve_at(args, &plan_path, printer)
-        .map_err(|e| super::remote::named(staged.as_ref(), e))?;
+        .map_err(|e| super::staged::named(staged.as_ref(), e))?;
     if let Some(staged) = staged.as_mut() {
-        super::remote::publish_after(staged, printer)?;
+        super::staged::publish_after(staged, printer)?;
     }
     Ok(outcome)
 }

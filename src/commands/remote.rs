@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tempfile::TempDir;
@@ -13,7 +14,7 @@ use tempfile::TempDir;
 use super::connect;
 use crate::blob::{BlobError, BlobLocation, BlobStore, Deleted, Written};
 use crate::cli::GraphArgs;
-use crate::error::{Error, InputError, Result};
+use crate::error::{Error, Result};
 use crate::graph;
 use crate::history::{RunIndex, RunRecord, INDEX_CSV};
 use crate::lock::LOCK_FILE;
@@ -27,9 +28,13 @@ const INDEX_ATTEMPTS: usize = 5;
 pub struct Remote {
     runtime: Arc<tokio::runtime::Runtime>,
     store: Arc<BlobStore>,
-    stage: TempDir,
-    /// ETags of the blobs staged, by path relative to the location.
-    etags: BTreeMap<String, String>,
+    /// Deleted with the `Remote`, unless [`Remote::keep`] took it (a failed publish).
+    stage: Option<TempDir>,
+    root: PathBuf,
+    /// ETag and SHA-256 of each blob staged, by path relative to the location.
+    staged: BTreeMap<String, (String, String)>,
+    /// Set when a lease this `Remote` holds could not be renewed: nothing is committed then.
+    lease_lost: Arc<AtomicBool>,
 }
 
 impl Remote {
@@ -40,14 +45,24 @@ impl Remote {
         graph: &GraphArgs,
         fallback_tenant: Option<&str>,
     ) -> Result<Remote> {
+        Remote::open_as(location, graph, fallback_tenant, "")
+    }
+
+    /// [`Remote::open`] with another identity's variables (`apply --env-prefix APPLY_`).
+    pub fn open_as(
+        location: BlobLocation,
+        graph: &GraphArgs,
+        fallback_tenant: Option<&str>,
+        env_prefix: &str,
+    ) -> Result<Remote> {
         let tenant = graph
             .tenant
             .clone()
             .or_else(|| fallback_tenant.map(str::to_string))
             .ok_or_else(|| {
-                Error::settings("Blob Storage needs a tenant to sign in to: pass --tenant or set AZURE_TENANT_ID")
+                Error::settings("Blob Storage needs a tenant to sign in to: set AZURE_TENANT_ID (or pass --tenant, where the command takes it)")
             })?;
-        let settings = connect::credential_settings(graph, "", tenant)?;
+        let settings = connect::credential_settings(graph, env_prefix, tenant)?;
         Remote::with(location, &settings, &graph::build_http_client()?)
     }
 
@@ -68,9 +83,33 @@ impl Remote {
         Ok(Remote {
             runtime: Arc::new(connect::runtime()?),
             store: Arc::new(store),
-            stage,
-            etags: BTreeMap::new(),
+            root: stage.path().to_path_buf(),
+            stage: Some(stage),
+            staged: BTreeMap::new(),
+            lease_lost: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Keeps the staging folder after this `Remote` is gone, and returns it: what a command
+    /// wrote there is not lost when publishing it failed.
+    pub fn keep(&mut self) -> PathBuf {
+        if let Some(stage) = self.stage.take() {
+            let _ = stage.keep();
+        }
+        self.root.clone()
+    }
+
+    /// Refuses to commit once a lease of this run could not be renewed (another run may hold
+    /// the lock by now).
+    fn check_lease(&self) -> Result<()> {
+        if self.lease_lost.load(Ordering::SeqCst) {
+            return Err(Error::Blob(BlobError {
+                what: self.location().to_string(),
+                message: "the run's lease could not be renewed, so another run may hold the lock: nothing more is committed".into(),
+                status: None,
+            }));
+        }
+        Ok(())
     }
 
     pub fn location(&self) -> &BlobLocation {
@@ -79,7 +118,7 @@ impl Remote {
 
     /// The staging folder: the local stand-in for the location.
     pub fn root(&self) -> &Path {
-        self.stage.path()
+        &self.root
     }
 
     /// The URL of a staged path (a file or folder inside [`Remote::root`]).
@@ -92,14 +131,32 @@ impl Remote {
         self.runtime.block_on(future)
     }
 
-    /// Stages one blob (`relative` below the location); `false` when there is none.
+    /// Stages one blob (`relative` below the location); `false` when there is none. A path
+    /// with an empty, `.` or `..` segment (a tampered index naming `../x`) is refused: nothing
+    /// is ever written outside the staging folder.
     pub fn fetch(&mut self, relative: &str) -> Result<bool> {
+        if relative
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'))
+        {
+            return Err(Error::Blob(BlobError {
+                what: self.location().url_of(""),
+                message: format!(
+                    "`{}` is not a plain path below the location; not staged",
+                    relative.escape_debug()
+                ),
+                status: None,
+            }));
+        }
         let name = self.location().name(relative);
         match self.block_on(self.store.get(&name))? {
             Some(read) => {
                 let path = self.root().join(relative);
                 write_staged(&path, &read.bytes)?;
-                self.etags.insert(relative.to_string(), read.etag);
+                self.staged.insert(
+                    relative.to_string(),
+                    (read.etag, crate::files::digest(&read.bytes)),
+                );
                 Ok(true)
             }
             None => Ok(false),
@@ -166,13 +223,22 @@ impl Remote {
     /// Uploads every file below the staged folder `relative` create-only. A blob that exists
     /// already is an error: a run never overwrites one.
     pub fn publish_new(&self, relative: &Path) -> Result<Vec<String>> {
+        self.check_lease()?;
         let mut urls = Vec::new();
         for path in files_below(&self.root().join(relative))? {
             let inside = slashed(path.strip_prefix(self.root()).unwrap_or(&path));
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let name = self.location().name(&inside);
-            match self.block_on(self.store.create(&name, bytes))? {
+            match self.block_on(self.store.create(&name, bytes.clone()))? {
                 Written::Done(_) => urls.push(self.location().url_of_name(&name)),
+                // A retried PUT whose first attempt landed: the blob is ours, byte for byte.
+                Written::Conflict
+                    if self
+                        .block_on(self.store.get(&name))?
+                        .is_some_and(|read| read.bytes == bytes) =>
+                {
+                    urls.push(self.location().url_of_name(&name))
+                }
                 Written::Conflict => {
                     return Err(Error::Blob(BlobError {
                         what: self.location().url_of_name(&name),
@@ -189,21 +255,20 @@ impl Remote {
     /// they were staged (If-Match their ETag). A blob changed by someone else meanwhile is an
     /// error naming it; nothing of ours is lost (the staged copy is reported).
     pub fn publish_changes(&mut self, relative: &Path) -> Result<Vec<String>> {
+        self.check_lease()?;
         let mut urls = Vec::new();
         for path in files_below(&self.root().join(relative))? {
             let inside = slashed(path.strip_prefix(self.root()).unwrap_or(&path));
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let name = self.location().name(&inside);
-            let etag = self.etags.get(&inside).cloned();
-            if etag.is_some() {
-                let current = self.block_on(self.store.get(&name))?;
-                if current.as_ref().is_some_and(|c| c.bytes == bytes) {
-                    continue;
-                }
+            let (etag, digest) = self.staged.get(&inside).cloned().unzip();
+            if digest.as_deref() == Some(crate::files::digest(&bytes).as_str()) {
+                continue;
             }
+            let sha = crate::files::digest(&bytes);
             match self.block_on(self.store.replace(&name, bytes, etag.as_deref()))? {
                 Written::Done(new) => {
-                    self.etags.insert(inside, new);
+                    self.staged.insert(inside, (new, sha));
                     urls.push(self.location().url_of_name(&name));
                 }
                 Written::Conflict => {
@@ -223,21 +288,23 @@ impl Remote {
     /// When another writer changed it meanwhile, their rows are kept and `ours` (the rows this
     /// run adds or changes) are laid over them again, up to [`INDEX_ATTEMPTS`] times.
     pub fn commit_index(&mut self, tenant: &str, ours: &[RunRecord]) -> Result<()> {
+        self.check_lease()?;
         let relative = format!("{tenant}/{INDEX_CSV}");
         let staged = self.root().join(tenant);
         for _ in 0..INDEX_ATTEMPTS {
             let bytes = std::fs::read(staged.join(INDEX_CSV))
                 .map_err(|e| Error::io(staged.join(INDEX_CSV), e))?;
             let name = self.location().name(&relative);
-            let etag = self.etags.get(&relative).cloned();
+            let etag = self.staged.get(&relative).map(|(etag, _)| etag.clone());
+            let sha = crate::files::digest(&bytes);
             match self.block_on(self.store.replace(&name, bytes, etag.as_deref()))? {
                 Written::Done(new) => {
-                    self.etags.insert(relative, new);
+                    self.staged.insert(relative, (new, sha));
                     return Ok(());
                 }
                 Written::Conflict => {
                     tracing::warn!(index = %self.location().url_of_name(&name), "index.csv changed while this run wrote; merging and retrying");
-                    self.etags.remove(&relative);
+                    self.staged.remove(&relative);
                     self.fetch(&relative)?;
                     let mut index = RunIndex::read(&staged)?;
                     for record in ours {
@@ -259,25 +326,42 @@ impl Remote {
         }))
     }
 
-    /// Deletes every blob of a pruned run. `Ok(None)` when all are gone; `Ok(Some(reason))`
-    /// when the service kept some (an immutability policy or a legal hold).
+    /// Deletes every blob of a pruned run. `Ok(None)` when all are gone; `Ok(Some(note))`
+    /// when the service kept some (an immutability policy, a legal hold, a lease).
     pub fn delete_run(&self, tenant: &str, run: &str) -> Result<Option<String>> {
         let prefix = format!("{}/", self.location().name(&format!("{tenant}/{run}")));
         let names = self.block_on(self.store.list(&prefix))?;
-        let mut kept = Vec::new();
+        let mut codes = Vec::new();
+        let mut kept = 0;
         for name in &names {
             if let Deleted::Kept(code) = self.block_on(self.store.delete(name))? {
-                kept.push(code);
+                kept += 1;
+                codes.push(code);
             }
         }
-        kept.sort();
-        kept.dedup();
-        Ok((!kept.is_empty()).then(|| {
+        codes.sort();
+        codes.dedup();
+        Ok((kept > 0).then(|| {
             format!(
-                "blobs kept by the service ({}): marked pruned, not deleted",
-                kept.join(", ")
+                "{kept} of {} blobs kept by the service ({}): marked pruned, those not deleted",
+                names.len(),
+                codes.join(", ")
             )
         }))
+    }
+
+    /// Whether another command holds the lease of `<tenant>/<run>/.lock` (an apply).
+    pub fn in_use(&self, tenant: &str, run: &str) -> Result<bool> {
+        let name = self.location().name(&format!("{tenant}/{run}/{LOCK_FILE}"));
+        match self.block_on(self.store.acquire_lease(&name, 15)) {
+            Ok(Some(id)) => {
+                self.block_on(self.store.release_lease(&name, &id))?;
+                Ok(false)
+            }
+            Ok(None) => Ok(true),
+            Err(error) if error.status == Some(404) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Holds the lease on `<relative>/.lock` (created once, never deleted), renewed in the
@@ -299,13 +383,20 @@ impl Remote {
             });
         };
         let store = self.store.clone();
+        let lost = self.lease_lost.clone();
         let (renew_name, renew_id) = (name.clone(), id.clone());
         let renewal = self.runtime.spawn(async move {
             let period = std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64);
             loop {
                 tokio::time::sleep(period).await;
                 if let Err(error) = store.renew_lease(&renew_name, &renew_id).await {
-                    tracing::warn!(%error, "the run lock's lease could not be renewed");
+                    // Once more before giving up: a renewal has two more periods of slack.
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    if store.renew_lease(&renew_name, &renew_id).await.is_err() {
+                        tracing::error!(%error, "the run lock's lease could not be renewed; nothing more will be committed");
+                        lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
         });
@@ -319,204 +410,86 @@ impl Remote {
     }
 }
 
-/// A folder or file named by URL, staged under its own name.
-pub struct Staged {
-    pub remote: Remote,
-    /// The local stand-in for what the URL names.
-    pub path: PathBuf,
-    /// The staged folder (relative to the stage) whose changes go back.
-    pub folder: PathBuf,
-}
-
-impl Staged {
-    /// `text` with the staging folder replaced by the location's URL.
-    fn named(&self, text: &str) -> String {
-        let root = self.remote.root().display().to_string();
-        let url = self.remote.location().to_string();
-        text.replace(&root, url.trim_end_matches('/'))
-    }
-
-    /// Names the URL, not the staging folder, in an error about a staged file.
-    pub fn name_errors(&self, error: Error) -> Error {
-        let url = |path: &Path| PathBuf::from(self.remote.url_of(path));
-        match error {
-            Error::Refused { path, reason } => Error::Refused {
-                path: url(&path),
-                reason,
-            },
-            Error::Io { path, source } => Error::Io {
-                path: url(&path),
-                source,
-            },
-            Error::Input(input) => Error::Input(match input {
-                InputError::Syntax {
-                    path,
-                    line,
-                    column,
-                    message,
-                } => InputError::Syntax {
-                    path: url(&path),
-                    line,
-                    column,
-                    message,
-                },
-                InputError::Io { path, source } => InputError::Io {
-                    path: url(&path),
-                    source,
-                },
-                InputError::Inconsistent { origin, message } => InputError::Inconsistent {
-                    origin: self.named(&origin),
-                    message,
-                },
-                InputError::BadId {
-                    origin,
-                    what,
-                    id,
-                    reason,
-                } => InputError::BadId {
-                    origin: self.named(&origin),
-                    what,
-                    id,
-                    reason,
-                },
-                other => other,
-            }),
-            other => other,
+impl Remote {
+    /// Keeps one staged file's blob current while a command writes it (the apply journal):
+    /// each [`Mirror::touch`] queues an upload of the file as it is then, If-Match the last
+    /// ETag, on a thread of its own so that the command never waits for storage.
+    pub fn mirror(&self, relative: &str) -> Mirror {
+        let (sender, receiver) = std::sync::mpsc::channel::<()>();
+        let store = self.store.clone();
+        let runtime = self.runtime.clone();
+        let name = self.location().name(relative);
+        let path = self.root().join(relative);
+        let mut etag = self.staged.get(relative).map(|(etag, _)| etag.clone());
+        let thread = std::thread::spawn(move || -> Result<()> {
+            while receiver.recv().is_ok() {
+                // Coalesce: one upload carries every line written meanwhile.
+                while receiver.try_recv().is_ok() {}
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let written = match &etag {
+                    Some(tag) => runtime.block_on(store.replace(&name, bytes, Some(tag)))?,
+                    None => runtime.block_on(store.create(&name, bytes))?,
+                };
+                match written {
+                    Written::Done(new) => etag = Some(new),
+                    Written::Conflict => return Err(Error::Blob(BlobError {
+                        what: store.location().url_of_name(&name),
+                        message:
+                            "changed in Blob Storage by someone else while this command wrote it"
+                                .into(),
+                        status: Some(412),
+                    })),
+                }
+            }
+            Ok(())
+        });
+        Mirror {
+            sender: Some(sender),
+            thread: Some(thread),
         }
     }
 
-    /// Publishes what the command changed or added in the staged folder.
-    pub fn publish(&mut self) -> Result<Vec<String>> {
-        let folder = self.folder.clone();
-        self.remote.publish_changes(&folder)
+    /// Records that a mirrored file's blob is current (its ETag and digest), after the
+    /// mirror finished.
+    pub fn note_current(&mut self, relative: &str) -> Result<()> {
+        let name = self.location().name(relative);
+        if let Some(read) = self.block_on(self.store.get(&name))? {
+            let digest = crate::files::digest(&read.bytes);
+            self.staged
+                .insert(relative.to_string(), (read.etag, digest));
+        }
+        Ok(())
     }
 }
 
-/// Whether a path flag holds a Blob Storage URL (a malformed one is refused by settings).
-pub fn is_url(path: &Path) -> bool {
-    crate::blob::BlobLocation::parse(&path.to_string_lossy()).is_ok_and(|l| l.is_some())
+/// See [`Remote::mirror`].
+pub struct Mirror {
+    sender: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
-/// [`Staged::name_errors`] when something is staged; the error as it is otherwise.
-pub fn named(staged: Option<&Staged>, error: Error) -> Error {
-    match staged {
-        Some(staged) => staged.name_errors(error),
-        None => error,
+impl Mirror {
+    /// A sender that queues uploads (for the journal's observer).
+    pub fn sender(&self) -> Option<std::sync::mpsc::Sender<()>> {
+        self.sender.clone()
     }
-}
 
-/// Stages a run folder, tenant folder or `--out` root named by URL (`evidence verify`);
-/// `Ok(None)` when `target` is a local path.
-pub fn stage_folder(target: &Path, graph: &GraphArgs) -> Result<Option<Staged>> {
-    let Some(location) = parse(target)? else {
-        return Ok(None);
-    };
-    stage_folder_with(location, graph, None).map(Some)
-}
-
-/// [`stage_folder`] of a parsed location, signing in to `fallback_tenant` without a tenant.
-pub fn stage_folder_with(
-    location: BlobLocation,
-    graph: &GraphArgs,
-    fallback_tenant: Option<&str>,
-) -> Result<Staged> {
-    let (parent, last) = location.split_last();
-    let mut remote = Remote::open(
-        if last.is_empty() { location } else { parent },
-        graph,
-        fallback_tenant,
-    )?;
-    let count = remote.fetch_tree(&last)?;
-    if count == 0 {
-        return Err(Error::NotARunFolder {
-            path: PathBuf::from(remote.location().url_of(&last)),
-            problem: "holds no blobs".into(),
-        });
+    /// Queues an upload of the file as it is now.
+    pub fn touch(&self) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(());
+        }
     }
-    let path = remote.root().join(&last);
-    Ok(Staged {
-        remote,
-        folder: PathBuf::from(last),
-        path,
-    })
-}
 
-/// Stages one file named by URL (an exceptions register): its folder's changes go back
-/// If-Match. `Ok(None)` when `target` is a local path.
-pub fn stage_file(
-    target: &Path,
-    graph: &GraphArgs,
-    fallback_tenant: Option<&str>,
-) -> Result<Option<Staged>> {
-    let Some(location) = parse(target)? else {
-        return Ok(None);
-    };
-    let (parent, name) = location.split_last();
-    let mut remote = Remote::open(parent, graph, fallback_tenant)?;
-    if name.is_empty() || !remote.fetch(&name)? {
-        return Err(Error::settings(format!("`{location}` does not exist")));
+    /// Waits for the uploads queued so far; the first that failed is the error.
+    pub fn finish(mut self) -> Result<()> {
+        self.sender.take();
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::settings("the journal's upload thread failed")),
+            None => Ok(()),
+        }
     }
-    let path = remote.root().join(&name);
-    Ok(Some(Staged {
-        remote,
-        path,
-        folder: PathBuf::new(),
-    }))
-}
-
-/// Stages the run folder of a plan named by URL (`.../<tenant>/<run>/plan.json`) with its
-/// tenant's `index.csv`, laid out as locally; `Ok(None)` when `plan` is a local path.
-pub fn stage_plan(plan: &Path, graph: &GraphArgs) -> Result<Option<Staged>> {
-    let Some(location) = parse(plan)? else {
-        return Ok(None);
-    };
-    let (run_location, file) = location.split_last();
-    let (tenant_location, run) = run_location.split_last();
-    if file.is_empty() || run.is_empty() {
-        return Err(Error::settings(format!(
-            "`{location}`: name the plan's blob, .../<tenant>/<run>/plan.json"
-        )));
-    }
-    let mut remote = Remote::open(tenant_location, graph, None)?;
-    remote.fetch_tree(&run)?;
-    let path = remote.root().join(&run).join(&file);
-    if !path.is_file() {
-        return Err(Error::settings(format!("`{location}` does not exist")));
-    }
-    remote.fetch(INDEX_CSV)?;
-    Ok(Some(Staged {
-        remote,
-        path,
-        folder: PathBuf::from(run),
-    }))
-}
-
-/// Publishes a staged folder's changes and says which blobs were written.
-pub fn publish_after(staged: &mut Staged, printer: &crate::output::Printer) -> Result<()> {
-    for url in staged.publish()? {
-        printer.status(format_args!("Published {url}"));
-    }
-    Ok(())
-}
-
-/// The Graph flags of a command that has none (`evidence verify`, `plan approve`): the
-/// defaults, signing in to `AZURE_TENANT_ID` with the `AZURE_*` credential variables.
-pub fn environment_graph_args() -> Result<GraphArgs> {
-    #[derive(clap::Parser)]
-    struct Defaults {
-        #[command(flatten)]
-        graph: GraphArgs,
-    }
-    let mut defaults = <Defaults as clap::Parser>::try_parse_from(["entra-drift"])
-        .map_err(|e| Error::settings(e.to_string()))?;
-    defaults.graph.tenant = std::env::var("AZURE_TENANT_ID")
-        .ok()
-        .filter(|v| !v.is_empty());
-    Ok(defaults.graph)
-}
-
-fn parse(target: &Path) -> Result<Option<BlobLocation>> {
-    BlobLocation::parse(&target.to_string_lossy()).map_err(Error::settings)
 }
 
 /// A held lease; released on drop.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::remote;
+use super::staged;
 use super::{connect, Outcome};
 use crate::apply::checks::{read_current, read_holdings, role_held};
 use crate::apply::checks::{Current, Holdings};
@@ -23,7 +23,7 @@ pub fn run(
     printer: &Printer,
 ) -> Result<Outcome> {
     let mut settings = settings::resolve_verify(args, given, config);
-    let mut staged = remote::stage_plan(&settings.plan, &settings.graph)?;
+    let mut staged = staged::stage_plan(&settings.plan, &settings.graph)?;
     if let Some(staged) = &staged {
         settings.plan = staged.path.clone();
     }
@@ -32,9 +32,9 @@ pub fn run(
         None => path.display().to_string(),
     };
     let result =
-        verify_plan(&settings, printer, &shown).map_err(|e| remote::named(staged.as_ref(), e));
+        verify_plan(&settings, printer, &shown).map_err(|e| staged::named(staged.as_ref(), e));
     if let Some(staged) = staged.as_mut() {
-        remote::publish_after(staged, printer)?;
+        staged::publish_after(staged, printer)?;
     }
     result
 }

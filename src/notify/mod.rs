@@ -115,7 +115,7 @@ impl Target {
                     return Err("mail needs `to`, at least one recipient".into());
                 }
                 if let Some(bad) = self.to.iter().find(|a| !address(a)) {
-                    return Err(format!("`{bad}` is not a mail address"));
+                    return Err(format!("{} is not a mail address", shown(bad)));
                 }
                 if self.url_env.is_some() || self.secret_env.is_some() {
                     return Err("mail takes `from` and `to`, not `url_env` or `secret_env`".into());
@@ -137,7 +137,10 @@ impl Target {
                     if name.is_empty()
                         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     {
-                        return Err(format!("`{name}` is not an environment variable name"));
+                        return Err(format!(
+                            "{} is not an environment variable name",
+                            shown(name)
+                        ));
                     }
                 }
             }
@@ -182,12 +185,12 @@ impl Target {
                 "kind" => {
                     kind = Some(
                         choose(&Kind::CHOICES, &value)
-                            .ok_or_else(|| format!("kind `{value}`: expected mail, teams or webhook"))?,
+                            .ok_or_else(|| format!("kind {}: expected mail, teams or webhook", shown(&value)))?,
                     )
                 }
                 "on" => {
                     target.on = choose(&When::CHOICES, &value)
-                        .ok_or_else(|| format!("on `{value}`: expected always, drift or new"))?
+                        .ok_or_else(|| format!("on {}: expected always, drift or new", shown(&value)))?
                 }
                 "from" => target.from = Some(value),
                 "to" => {
@@ -203,14 +206,9 @@ impl Target {
                     return Err("webhook URLs are secrets: put the URL in an environment variable and name it with url_env=NAME".into())
                 }
                 other => {
-                    // A key is echoed only if it looks like one: a pasted URL is a secret.
-                    let shown = if other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                        format!("`{other}`")
-                    } else {
-                        "(not shown)".to_string()
-                    };
                     return Err(format!(
-                        "unknown key {shown} (kind, on, from, to, url_env, secret_env)"
+                        "unknown key {} (kind, on, from, to, url_env, secret_env)",
+                        shown(other)
                     ));
                 }
             }
@@ -227,6 +225,20 @@ impl Target {
             When::Drift => summary.total > summary.excepted,
             When::New => summary.new > 0,
         }
+    }
+}
+
+/// A value quoted in a message only when it looks like a name or an address: anything else
+/// may be a pasted URL or secret, and is not repeated.
+fn shown(value: &str) -> String {
+    let plain = value.len() <= 80
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '+'));
+    if plain {
+        format!("`{value}`")
+    } else {
+        "(not shown: it may be a URL or a secret)".into()
     }
 }
 
@@ -403,10 +415,17 @@ mod tests {
             ("kind=mail,to=a@b.c", "from"),
             ("kind=mail,from=a@b.c", "to"),
             ("kind=mail,from=a@b.c,to=nobody", "not a mail address"),
-            ("kind=webhook,url_env=BAD-NAME", "environment variable"),
+            (
+                "kind=webhook,url_env=BAD-NAME",
+                "`BAD-NAME` is not an environment variable",
+            ),
+            ("kind=webhook,url_env=https://x/y?SECRET", "not shown"),
+            ("kind=webhook,secret_env=s3cr3t/SECRET==", "not shown"),
+            ("kind=mail,from=a@b.c,to=https://SECRET", "not shown"),
+            ("kind=https://x/SECRET", "not shown"),
             ("kind=teams,secret_env=X", "no `secret_env`"),
             ("kind=teams,colour=red", "unknown key `colour`"),
-            ("kind=teams,https://x/y?sig=SECRET", "(not shown)"),
+            ("kind=teams,https://x/y?sig=SECRET", "not shown"),
             ("https://x/y", "key=value"),
         ] {
             let error = Target::parse_flag(text).unwrap_err();

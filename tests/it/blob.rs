@@ -251,6 +251,18 @@ fn blob_storage_runs_keep_history_and_evidence_and_apply_a_plan_read_from_a_blob
     assert_eq!(plan["approvals"].as_array().unwrap().len(), 1);
     let applied = s.run(&["apply", &plan_url], WEEKS[1]);
     let results = ok(&applied);
+    // The journal's blob followed the apply: every call it made is recorded there.
+    let journal =
+        String::from_utf8(s.blob(&format!("{tenant}/20261115T060000Z-1/plan.journal.jsonl")))
+            .unwrap();
+    assert!(
+        journal.lines().count() >= 3 && journal.ends_with('\n'),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("\"sending\"") || journal.contains("sending"),
+        "{journal}"
+    );
     assert!(
         results.contains(&format!("{run3}/apply-results.csv")),
         "{results}"
@@ -266,6 +278,27 @@ fn blob_storage_runs_keep_history_and_evidence_and_apply_a_plan_read_from_a_blob
 
     // Approvals and results are additions the evidence allows; a rewritten finding is not.
     ok(&s.run_env(&["evidence", "verify", &tenant_url]));
+    // A run URL is checked against its tenant's index, as a local run folder is: a copy of a
+    // run under a name the index does not list is reported.
+    let run1_name = format!("{tenant}/20261101T060000Z");
+    ok(&s.run_env(&["evidence", "verify", &run1]));
+    for name in s.names(&format!("{run1_name}/")) {
+        let copy = name.replace("20261101T060000Z", "20261101T070000Z");
+        s.azurite
+            .put(&s.fake.runtime, CONTAINER, &copy, s.blob(&name), CONTOSO_ID);
+    }
+    let copied = s.run_env(&[
+        "evidence",
+        "verify",
+        &format!("{}/{CONTOSO_ID}/20261101T070000Z", s.out()),
+    ]);
+    assert_eq!(copied.status.code(), Some(1), "{}", stderr(&copied));
+    let problems = String::from_utf8_lossy(&copied.stdout).into_owned();
+    assert!(
+        problems.contains(&format!("{tenant_url}/index.csv"))
+            && !problems.contains("entra-drift-stage"),
+        "{problems}"
+    );
     let name = format!("{tenant}/20261101T060000Z/findings.csv");
     let mut bytes = s.blob(&name);
     bytes.extend_from_slice(b"\r\n");
@@ -333,22 +366,66 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
         CONTOSO_ID,
     );
     assert_eq!(status, 201);
-    let second = s.audit(&fixture("trend/run2"), WEEKS[1], &["--keep", "1"]);
+    // A run whose plan is being applied (its lease held) is left for a later run.
+    let run_lock = format!("{tenant}/20261101T060000Z/.lock");
+    s.azurite.put(
+        &s.fake.runtime,
+        CONTAINER,
+        &run_lock,
+        b"lock".to_vec(),
+        CONTOSO_ID,
+    );
+    let run_lease = format!("{CONTAINER}/{run_lock}?comp=lease");
+    let (status, _) = s.azurite.request(
+        &s.fake.runtime,
+        "PUT",
+        &run_lease,
+        &lease,
+        Vec::new(),
+        CONTOSO_ID,
+    );
+    assert_eq!(status, 201);
+    let busy = s.audit(&fixture("trend/run1"), WEEKS[1], &["--keep", "1"]);
+    ok(&busy);
+    assert!(stderr(&busy).contains("is in use"), "{}", stderr(&busy));
+    let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
+    assert!(rows[0]["pruned_at"].is_empty(), "{rows:?}");
+    let (status, _) = s.azurite.request(
+        &s.fake.runtime,
+        "PUT",
+        &run_lease,
+        &[
+            ("x-ms-lease-action", "break"),
+            ("x-ms-lease-break-period", "0"),
+        ],
+        Vec::new(),
+        CONTOSO_ID,
+    );
+    assert_eq!(status, 202);
+
+    let second = s.audit(&fixture("trend/run2"), WEEKS[2], &["--keep", "1"]);
     ok(&second);
     assert!(
-        stderr(&second).contains("marked pruned, not deleted"),
+        stderr(&second).contains("marked pruned, those not deleted"),
         "{}",
         stderr(&second)
     );
     let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
-    assert_eq!(rows.len(), 2);
-    assert!(!rows[0]["pruned_at"].is_empty());
+    assert_eq!(rows.len(), 3);
+    // Both older runs are pruned; the first kept the one blob the service would not delete.
+    assert!(!rows[0]["pruned_at"].is_empty() && !rows[1]["pruned_at"].is_empty());
+    assert!(
+        rows[0]["retention"].starts_with("1 of 7 blobs"),
+        "{:?}",
+        rows[0]
+    );
     assert!(
         rows[0]["retention"].contains("LeaseIdMissing"),
         "{:?}",
         rows[0]
     );
-    assert!(rows[1]["pruned_at"].is_empty());
+    assert!(rows[1]["retention"].is_empty(), "{:?}", rows[1]);
+    assert!(rows[2]["pruned_at"].is_empty());
     let left = s.names(&format!("{tenant}/20261101T060000Z/"));
     assert_eq!(left, [format!("{tenant}/20261101T060000Z/manifest.json")]);
 }

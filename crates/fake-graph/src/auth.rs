@@ -150,7 +150,6 @@ fn assertion_names_client(assertion: &str, client_id: &str) -> bool {
     is_client(claim("iss")) && is_client(claim("sub"))
 }
 
-/// Decodes base64url, with or without `=` padding.
 /// Whether a token request's scope is Blob Storage's audience.
 pub fn is_storage_scope(scope: &str) -> bool {
     scope.split_whitespace().any(|s| {
@@ -203,6 +202,7 @@ fn base64url_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes base64url, with or without `=` padding.
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
