@@ -103,6 +103,36 @@ impl Setup {
             .get(&self.fake.runtime, CONTAINER, name, CONTOSO_ID)
     }
 
+    /// Acquires an infinite lease on a blob, or breaks it at once, as another client would.
+    fn lease(&self, name: &str, action: &str) {
+        let headers: &[(&str, &str)] = match action {
+            "acquire" => &[
+                ("x-ms-lease-action", "acquire"),
+                ("x-ms-lease-duration", "-1"),
+            ],
+            _ => &[
+                ("x-ms-lease-action", "break"),
+                ("x-ms-lease-break-period", "0"),
+            ],
+        };
+        let target = format!("{CONTAINER}/{name}?comp=lease");
+        let (status, body) = self.azurite.request(
+            &self.fake.runtime,
+            "PUT",
+            &target,
+            headers,
+            Vec::new(),
+            CONTOSO_ID,
+        );
+        let wanted = if action == "acquire" { 201 } else { 202 };
+        assert_eq!(
+            status,
+            wanted,
+            "{action} {name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+
     fn names(&self, prefix: &str) -> Vec<String> {
         self.azurite
             .list(&self.fake.runtime, CONTAINER, prefix, CONTOSO_ID)
@@ -320,20 +350,8 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
     ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &["--keep", "1"]));
 
     // Another holder of the tenant's lease: the run is refused and writes nothing.
-    let lock = format!("{CONTAINER}/{tenant}/.lock?comp=lease");
-    let lease = [
-        ("x-ms-lease-action", "acquire"),
-        ("x-ms-lease-duration", "-1"),
-    ];
-    let (status, _) = s.azurite.request(
-        &s.fake.runtime,
-        "PUT",
-        &lock,
-        &lease,
-        Vec::new(),
-        CONTOSO_ID,
-    );
-    assert_eq!(status, 201);
+    let lock = format!("{tenant}/.lock");
+    s.lease(&lock, "acquire");
     let refused = s.audit(&fixture("trend/run2"), WEEKS[1], &["--keep", "1"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
@@ -342,30 +360,13 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
         stderr(&refused)
     );
     assert_eq!(index_rows(&s.blob(&format!("{tenant}/index.csv"))).len(), 1);
-    let (status, _) = s.azurite.request(
-        &s.fake.runtime,
-        "PUT",
-        &lock,
-        &[
-            ("x-ms-lease-action", "break"),
-            ("x-ms-lease-break-period", "0"),
-        ],
-        Vec::new(),
-        CONTOSO_ID,
-    );
-    assert_eq!(status, 202);
+    s.lease(&lock, "break");
 
     // A blob the service will not delete (here: leased; on WORM storage: a retention policy).
-    let held = format!("{CONTAINER}/{tenant}/20261101T060000Z/manifest.json?comp=lease");
-    let (status, _) = s.azurite.request(
-        &s.fake.runtime,
-        "PUT",
-        &held,
-        &lease,
-        Vec::new(),
-        CONTOSO_ID,
+    s.lease(
+        &format!("{tenant}/20261101T060000Z/manifest.json"),
+        "acquire",
     );
-    assert_eq!(status, 201);
     // A run whose plan is being applied (its lease held) is left for a later run.
     let run_lock = format!("{tenant}/20261101T060000Z/.lock");
     s.azurite.put(
@@ -375,33 +376,13 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
         b"lock".to_vec(),
         CONTOSO_ID,
     );
-    let run_lease = format!("{CONTAINER}/{run_lock}?comp=lease");
-    let (status, _) = s.azurite.request(
-        &s.fake.runtime,
-        "PUT",
-        &run_lease,
-        &lease,
-        Vec::new(),
-        CONTOSO_ID,
-    );
-    assert_eq!(status, 201);
+    s.lease(&run_lock, "acquire");
     let busy = s.audit(&fixture("trend/run1"), WEEKS[1], &["--keep", "1"]);
     ok(&busy);
     assert!(stderr(&busy).contains("is in use"), "{}", stderr(&busy));
     let rows = index_rows(&s.blob(&format!("{tenant}/index.csv")));
     assert!(rows[0]["pruned_at"].is_empty(), "{rows:?}");
-    let (status, _) = s.azurite.request(
-        &s.fake.runtime,
-        "PUT",
-        &run_lease,
-        &[
-            ("x-ms-lease-action", "break"),
-            ("x-ms-lease-break-period", "0"),
-        ],
-        Vec::new(),
-        CONTOSO_ID,
-    );
-    assert_eq!(status, 202);
+    s.lease(&run_lock, "break");
 
     let second = s.audit(&fixture("trend/run2"), WEEKS[2], &["--keep", "1"]);
     ok(&second);
