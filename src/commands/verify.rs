@@ -23,7 +23,8 @@ pub fn run(
     printer: &Printer,
 ) -> Result<Outcome> {
     let mut settings = settings::resolve_verify(args, given, config);
-    let mut staged = staged::stage_plan(&settings.plan, &settings.graph)?;
+    let prefix = settings.env_prefix.clone();
+    let mut staged = staged::stage_plan_as(&settings.plan, &settings.graph, &prefix, false)?;
     if let Some(staged) = &staged {
         settings.plan = staged.path.clone();
     }
