@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::dispatch::{charge, cost_of, dispatch, split_target, Reply};
 use super::faults::BodyFault;
-use super::server::Shared;
+use super::shared::Shared;
 use super::state::Counters;
 
 /// Graph's limit of requests per `$batch`.

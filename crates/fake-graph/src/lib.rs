@@ -134,10 +134,10 @@ pub mod batch;
 pub mod cli;
 pub mod dispatch;
 pub mod faults;
-pub mod mail;
 pub mod query;
 pub mod receiver;
 pub mod server;
+pub mod shared;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -156,7 +156,8 @@ pub use faults::Faults;
 pub use state::FakeStats;
 pub use throttle::ReportsLimit;
 
-use server::{Settings, Shared, TlsListener};
+use server::TlsListener;
+use shared::{Settings, Shared};
 use state::{Counters, Data, Tokens};
 
 /// Name of the faults file read from the tenant directory when no faults are given.
@@ -301,7 +302,7 @@ impl RunningFake {
     }
 
     /// Every `sendMail` the fake accepted, in order.
-    pub fn sent_mail(&self) -> Vec<mail::SentMail> {
+    pub fn sent_mail(&self) -> Vec<dispatch::mail::SentMail> {
         state::lock(&self.shared.outbox).clone()
     }
 

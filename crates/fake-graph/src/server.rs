@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -23,74 +23,14 @@ use tokio_rustls::TlsAcceptor;
 use super::auth::{bearer_token, check_token_request, ClientRules};
 use super::batch;
 use super::dispatch::{charge, cost_of, dispatch, split_target, Reply};
-use super::faults::{BodyFault, FaultState, ForeignLinks};
+use super::faults::BodyFault;
 use super::query::percent_decode;
-use super::state::{lock, Counters, Data, FakeStats, Tokens};
-use super::throttle::{ReportsWindows, SlidingWindow};
+pub use super::shared::{Settings, Shared};
+use super::state::{lock, Counters};
 
 /// The largest request body read (a `$batch` of 20 requests, or an `adminRemove` request,
 /// is a few kilobytes).
 const MAX_BODY: usize = 4 * 1024 * 1024;
-
-/// The options the handlers consult. Holds the client secret: no `Debug`.
-pub struct Settings {
-    pub page_size: usize,
-    pub assignment_page_size: usize,
-    pub max_page_size: Option<usize>,
-    /// At most this many `resourceRoleScopes` in a served access package.
-    pub expand_cap: Option<usize>,
-    /// A capped package carries `resourceRoleScopes@odata.nextLink` to the rest.
-    pub expand_next_link: bool,
-    /// The `foreign_next_link` fault (no counts, so it lives here rather than behind a lock).
-    pub foreign_links: Option<ForeignLinks>,
-    pub latency: Duration,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub fail_writes_after: Option<u64>,
-    pub fail_writes_status: u16,
-}
-
-/// Everything the handlers share. A lock is never held across an `await`, and never while
-/// another is held (so lock order cannot deadlock).
-pub struct Shared {
-    /// `https://127.0.0.1:PORT`
-    pub base_url: String,
-    pub tenant_id: String,
-    pub settings: Settings,
-    pub started: Instant,
-    pub data: Mutex<Data>,
-    pub tokens: Mutex<Tokens>,
-    pub faults: Mutex<FaultState>,
-    pub throttle: Option<Mutex<SlidingWindow>>,
-    /// The audit log's per-client request limit; `None`: unlimited.
-    pub reports: Option<Mutex<ReportsWindows>>,
-    pub counters: Counters,
-    /// Every `sendMail` accepted, in order.
-    pub outbox: Mutex<Vec<crate::mail::SentMail>>,
-}
-
-impl Shared {
-    pub fn stats(&self) -> FakeStats {
-        let c = &self.counters;
-        let data = lock(&self.data);
-        FakeStats {
-            requests: Counters::get(&c.requests),
-            batch_inner_requests: Counters::get(&c.batch_inner_requests),
-            resource_units: Counters::get(&c.resource_units),
-            throttled: Counters::get(&c.throttled),
-            tokens_issued: Counters::get(&c.tokens_issued),
-            reprocess: data.reprocess_counts.clone(),
-            request_reprocess: data.request_reprocess_counts.clone(),
-            audit_log_requests: Counters::get(&c.audit_log_requests),
-            audit_log_throttled: Counters::get(&c.audit_log_throttled),
-            admin_removes: data.admin_removes,
-            member_removals: data.member_removals,
-            owner_removals: data.owner_removals,
-            app_role_removals: data.app_role_removals,
-            throttle_warnings: Counters::get(&c.throttle_warnings),
-        }
-    }
-}
 
 /// A self-signed certificate for `localhost` and `127.0.0.1` and its private key, both PEM:
 /// for another local HTTPS server of a test (Azurite takes `--cert` and `--key` files).

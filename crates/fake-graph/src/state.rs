@@ -540,6 +540,26 @@ impl Tokens {
     }
 }
 
+/// One mail as the fake accepted it.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    /// The sender as addressed in the path.
+    pub sender: String,
+    pub subject: String,
+    pub to: Vec<String>,
+    /// `HTML` or `Text`.
+    pub content_type: String,
+    pub body: String,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! `x-ms-resource-unit`.
 
 mod items;
+pub mod mail;
 mod remedies;
 mod writes;
 
@@ -21,7 +22,7 @@ use super::query::{
     expand_names, parse_assignment_filter, parse_request_filter, parse_role_filter, percent_decode,
     select_names, AssignmentClause, ODataQuery, PageCursor, RoleClause,
 };
-use super::server::{Settings, Shared};
+use super::shared::{Settings, Shared};
 use super::state::{lock, Counters, Data};
 use super::throttle::{
     format_retry_after, resource_units, retry_after_seconds, throttle_scope, Admission,
@@ -650,7 +651,7 @@ fn handle(shared: &Shared, route: Route, list: &ListRequest<'_>, body: &[u8]) ->
         Route::Reprocess(id) => writes::reprocess(shared, &id),
         Route::RequestReprocess(id) => writes::reprocess_request(shared, &id),
         Route::CreateRequest => remedies::admin_remove(shared, body),
-        Route::SendMail(user) => crate::mail::send_mail(shared, &user, body),
+        Route::SendMail(user) => mail::send_mail(shared, &user, body),
         Route::RemoveFromGroup {
             link,
             group,

@@ -4,33 +4,14 @@
 
 use serde_json::Value;
 
+use super::Reply;
 use crate::auth::base64url_decode;
-use crate::dispatch::Reply;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::state::lock;
+pub use crate::state::{Attachment, SentMail};
 
 /// Graph's limit for attachments sent inside the `sendMail` request (reference §12).
 pub const INLINE_LIMIT: usize = 3 * 1024 * 1024;
-
-/// One mail as the fake accepted it.
-#[derive(Debug, Clone)]
-pub struct SentMail {
-    /// The sender as addressed in the path.
-    pub sender: String,
-    pub subject: String,
-    pub to: Vec<String>,
-    /// `HTML` or `Text`.
-    pub content_type: String,
-    pub body: String,
-    pub attachments: Vec<Attachment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Attachment {
-    pub name: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
-}
 
 pub fn send_mail(shared: &Shared, sender: &str, body: &[u8]) -> Reply {
     if lock(&shared.data).user(sender).is_none() {
