@@ -15,13 +15,11 @@ use crate::audit::annotate::{Key, Previous, PreviousRow, NAME_COLUMNS};
 use crate::audit::col;
 use crate::error::{Error, Result};
 pub use crate::report::TrendPoint;
-use crate::report::{unneutralise, FINDINGS_CSV};
+use crate::report::{unneutralise, FINDINGS_CSV, RUN_NAME_FORMAT};
 
 pub const INDEX_CSV: &str = "index.csv";
 /// Runs shown in the Summary sheet's trend (two years of weekly runs).
 pub const TREND_RUNS: usize = 104;
-/// Format of run folder names (`report::create_run_dir`), possibly followed by `-N`.
-const RUN_NAME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
 /// One finished audit. Counts are after scope and exceptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,11 +38,11 @@ pub fn run(
     let mut mirror = None;
     if let Some(staged) = &staged {
         settings.plan = staged.path.clone();
-        let journal = crate::apply::journal::path_for(&staged.path);
-        let relative = journal
-            .strip_prefix(staged.remote.root())
-            .unwrap_or(&journal);
-        mirror = Some(staged.remote.mirror(&relative.to_string_lossy()));
+        mirror = Some(
+            staged
+                .remote
+                .mirror(&crate::apply::journal::path_for(&staged.path)),
+        );
     }
     if let Some(register) = &register {
         settings.exceptions = Some(register.path.clone());
@@ -52,27 +52,13 @@ pub fn run(
         (Some(staged), _) => staged.remote.url_of(path),
         _ => path.display().to_string(),
     };
-    let observer = mirror.as_ref().and_then(|m| m.sender()).map(|sender| {
-        let observer: crate::apply::journal::Observer = Arc::new(move || {
-            let _ = sender.send(());
-        });
-        observer
-    });
+    let observer = mirror.as_ref().map(|m| m.observer());
     let result = apply_plan(&settings, printer, &shown, observer)
         .map_err(|e| staged::named(staged.as_ref(), e));
     // Every publish is attempted, whatever failed before: the first error is returned.
     let mut problems = Vec::new();
     if let (Some(mirror), Some(staged)) = (mirror, staged.as_mut()) {
-        let journal = crate::apply::journal::path_for(&staged.path);
-        let relative = journal
-            .strip_prefix(staged.remote.root())
-            .unwrap_or(&journal)
-            .to_string_lossy()
-            .into_owned();
-        if let Err(error) = mirror
-            .finish()
-            .and_then(|()| staged.remote.note_current(&relative))
-        {
+        if let Err(error) = staged.remote.finish(mirror) {
             problems.push(error);
         }
     }

@@ -230,19 +230,8 @@ fn load(
             let stage = progress.stage("stored snapshot", None);
             // A stored snapshot in Blob Storage (`snapshot --out <url>`) is staged first; its
             // tenant is inside it, so the identity signs in to --tenant or AZURE_TENANT_ID.
-            let staged = match crate::blob::BlobLocation::parse(&dir.to_string_lossy())
-                .map_err(crate::error::Error::settings)?
-            {
-                Some(location) => {
-                    let tenant = std::env::var("AZURE_TENANT_ID").ok();
-                    Some(super::staged::stage_folder_with(
-                        location,
-                        &settings.graph,
-                        tenant.as_deref(),
-                    )?)
-                }
-                None => None,
-            };
+            let tenant = std::env::var("AZURE_TENANT_ID").ok();
+            let staged = super::staged::stage_folder(dir, &settings.graph, tenant.as_deref())?;
             let dir = staged.as_ref().map_or(dir.as_path(), |s| s.path.as_path());
             let mut snapshot = store::read(dir)
                 .map_err(|e| super::staged::named(staged.as_ref(), e))?

@@ -41,7 +41,7 @@ pub fn hold(settings: &AuditSettings, remote: Option<&mut Remote>, tenant: &str)
     // Folders of this run's time that exist already (a crashed run's uncommitted uploads)
     // are shown to the run-folder naming as taken: it picks the next name, and never writes
     // into them (they are left for whoever looks into the crash).
-    let stamp = settings.now.format("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = report::run_stamp(settings.now);
     for taken in remote.folders_named(&folder, &stamp)? {
         let path = remote.root().join(&folder).join(taken);
         std::fs::create_dir_all(&path).map_err(|e| crate::error::Error::io(&path, e))?;

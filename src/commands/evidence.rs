@@ -12,14 +12,7 @@ use crate::trust::AllowedSigners;
 pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> Result<Outcome> {
     let policy = allowed_signers.map(AllowedSigners::load).transpose()?;
     // A URL: every blob below it is staged and verified as the same folder would be locally.
-    let looks_remote = crate::blob::BlobLocation::parse(&dir.to_string_lossy())
-        .map_err(crate::error::Error::settings)?
-        .is_some();
-    let staged = if looks_remote {
-        super::staged::stage_folder(dir, &super::staged::environment_graph_args()?)?
-    } else {
-        None
-    };
+    let staged = super::staged::stage_folder(dir, &super::staged::environment_graph_args()?, None)?;
     let local = staged.as_ref().map_or(dir, |s| s.path.as_path());
     let result =
         verify::verify(local, policy).map_err(|e| super::staged::named(staged.as_ref(), e))?;

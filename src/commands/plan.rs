@@ -39,14 +39,8 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
 
 fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
     // A plan at a URL: approved in a staged copy, written back If-Match its ETag.
-    let looks_remote = crate::blob::BlobLocation::parse(&args.plan.to_string_lossy())
-        .map_err(Error::settings)?
-        .is_some();
-    let mut staged = if looks_remote {
-        super::staged::stage_plan(&args.plan, &super::staged::environment_graph_args()?)?
-    } else {
-        None
-    };
+    let mut staged =
+        super::staged::stage_plan(&args.plan, &super::staged::environment_graph_args()?)?;
     let plan_path = staged
         .as_ref()
         .map_or_else(|| args.plan.clone(), |s| s.path.clone());

@@ -21,6 +21,9 @@ use crate::lock::LOCK_FILE;
 
 /// How long a lease lasts without renewal; it is renewed every third of that.
 pub const LEASE_SECONDS: i32 = 60;
+/// A mirrored file's blob was replaced by another writer.
+const CHANGED_BY_OTHERS: &str =
+    "changed in Blob Storage by someone else while this command wrote it";
 /// Attempts at committing `index.csv` when other writers keep changing it.
 const INDEX_ATTEMPTS: usize = 5;
 
@@ -103,11 +106,11 @@ impl Remote {
     /// the lock by now).
     fn check_lease(&self) -> Result<()> {
         if self.lease_lost.load(Ordering::SeqCst) {
-            return Err(Error::Blob(BlobError {
-                what: self.location().to_string(),
-                message: "the run's lease could not be renewed, so another run may hold the lock: nothing more is committed".into(),
-                status: None,
-            }));
+            return Err(blob_error(
+                self.location().to_string(),
+                "the run's lease could not be renewed, so another run may hold the lock: nothing more is committed",
+                None,
+            ));
         }
         Ok(())
     }
@@ -139,14 +142,14 @@ impl Remote {
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'))
         {
-            return Err(Error::Blob(BlobError {
-                what: self.location().url_of(""),
-                message: format!(
+            return Err(blob_error(
+                self.location().url_of(""),
+                format!(
                     "`{}` is not a plain path below the location; not staged",
                     relative.escape_debug()
                 ),
-                status: None,
-            }));
+                None,
+            ));
         }
         let name = self.location().name(relative);
         match self.block_on(self.store.get(&name))? {
@@ -181,17 +184,6 @@ impl Remote {
             } else {
                 name.strip_prefix(&format!("{own}/")).unwrap_or(&name)
             };
-            if inside
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..")
-            {
-                return Err(Error::Blob(BlobError {
-                    what: self.location().url_of_name(&name),
-                    message: "a blob name with an empty, `.` or `..` segment cannot be staged"
-                        .into(),
-                    status: None,
-                }));
-            }
             // Lease blobs are locks, not run files.
             if inside.rsplit('/').next() == Some(LOCK_FILE) {
                 continue;
@@ -220,13 +212,24 @@ impl Remote {
         Ok(folders)
     }
 
+    /// The staged files below the folder `relative`: (path below the location, local path).
+    fn staged_below(&self, relative: &Path) -> Result<Vec<(String, PathBuf)>> {
+        let base = slashed(relative);
+        Ok(files_below(&self.root().join(relative))?
+            .into_iter()
+            .map(|(below, path)| match base.is_empty() {
+                true => (below, path),
+                false => (format!("{base}/{below}"), path),
+            })
+            .collect())
+    }
+
     /// Uploads every file below the staged folder `relative` create-only. A blob that exists
     /// already is an error: a run never overwrites one.
     pub fn publish_new(&self, relative: &Path) -> Result<Vec<String>> {
         self.check_lease()?;
         let mut urls = Vec::new();
-        for path in files_below(&self.root().join(relative))? {
-            let inside = slashed(path.strip_prefix(self.root()).unwrap_or(&path));
+        for (inside, path) in self.staged_below(relative)? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let name = self.location().name(&inside);
             match self.block_on(self.store.create(&name, bytes.clone()))? {
@@ -240,11 +243,11 @@ impl Remote {
                     urls.push(self.location().url_of_name(&name))
                 }
                 Written::Conflict => {
-                    return Err(Error::Blob(BlobError {
-                        what: self.location().url_of_name(&name),
-                        message: "exists already; a run never overwrites a blob".into(),
-                        status: Some(409),
-                    }))
+                    return Err(blob_error(
+                        self.location().url_of_name(&name),
+                        "exists already; a run never overwrites a blob",
+                        Some(409),
+                    ))
                 }
             }
         }
@@ -257,27 +260,25 @@ impl Remote {
     pub fn publish_changes(&mut self, relative: &Path) -> Result<Vec<String>> {
         self.check_lease()?;
         let mut urls = Vec::new();
-        for path in files_below(&self.root().join(relative))? {
-            let inside = slashed(path.strip_prefix(self.root()).unwrap_or(&path));
+        for (inside, path) in self.staged_below(relative)? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let name = self.location().name(&inside);
             let (etag, digest) = self.staged.get(&inside).cloned().unzip();
-            if digest.as_deref() == Some(crate::files::digest(&bytes).as_str()) {
+            let sha = crate::files::digest(&bytes);
+            if digest.as_ref() == Some(&sha) {
                 continue;
             }
-            let sha = crate::files::digest(&bytes);
             match self.block_on(self.store.replace(&name, bytes, etag.as_deref()))? {
                 Written::Done(new) => {
                     self.staged.insert(inside, (new, sha));
                     urls.push(self.location().url_of_name(&name));
                 }
                 Written::Conflict => {
-                    return Err(Error::Blob(BlobError {
-                        what: self.location().url_of_name(&name),
-                        message: "changed in Blob Storage while this command ran; run it again"
-                            .into(),
-                        status: Some(412),
-                    }))
+                    return Err(blob_error(
+                        self.location().url_of_name(&name),
+                        "changed in Blob Storage while this command ran; run it again",
+                        Some(412),
+                    ))
                 }
             }
         }
@@ -317,13 +318,9 @@ impl Remote {
                 }
             }
         }
-        Err(Error::Blob(BlobError {
-            what: self.location().url_of(&relative),
-            message: format!(
+        Err(blob_error(self.location().url_of(&relative), format!(
                 "other writers changed it {INDEX_ATTEMPTS} times in a row; the run's files are written but not committed"
-            ),
-            status: Some(412),
-        }))
+            ), Some(412)))
     }
 
     /// Deletes every blob of a pruned run. `Ok(None)` when all are gone; `Ok(Some(note))`
@@ -408,19 +405,19 @@ impl Remote {
             renewal,
         })
     }
-}
 
-impl Remote {
     /// Keeps one staged file's blob current while a command writes it (the apply journal):
-    /// each [`Mirror::touch`] queues an upload of the file as it is then, If-Match the last
-    /// ETag, on a thread of its own so that the command never waits for storage.
-    pub fn mirror(&self, relative: &str) -> Mirror {
+    /// each call of [`Mirror::observer`]'s callback queues an upload of the file as it is
+    /// then, If-Match the last ETag, on a thread of its own so that the command never waits
+    /// for storage. `staged` is the file's path in the staging folder.
+    pub fn mirror(&self, staged: &Path) -> Mirror {
+        let relative = slashed(staged.strip_prefix(self.root()).unwrap_or(staged));
         let (sender, receiver) = std::sync::mpsc::channel::<()>();
         let store = self.store.clone();
         let runtime = self.runtime.clone();
-        let name = self.location().name(relative);
-        let path = self.root().join(relative);
-        let mut etag = self.staged.get(relative).map(|(etag, _)| etag.clone());
+        let name = self.location().name(&relative);
+        let path = self.root().join(&relative);
+        let mut etag = self.staged.get(&relative).map(|(etag, _)| etag.clone());
         let thread = std::thread::spawn(move || -> Result<()> {
             while receiver.recv().is_ok() {
                 // Coalesce: one upload carries every line written meanwhile.
@@ -432,31 +429,33 @@ impl Remote {
                 };
                 match written {
                     Written::Done(new) => etag = Some(new),
-                    Written::Conflict => return Err(Error::Blob(BlobError {
-                        what: store.location().url_of_name(&name),
-                        message:
-                            "changed in Blob Storage by someone else while this command wrote it"
-                                .into(),
-                        status: Some(412),
-                    })),
+                    Written::Conflict => {
+                        return Err(blob_error(
+                            store.location().url_of_name(&name),
+                            CHANGED_BY_OTHERS,
+                            Some(412),
+                        ))
+                    }
                 }
             }
             Ok(())
         });
         Mirror {
+            relative,
             sender: Some(sender),
             thread: Some(thread),
         }
     }
 
-    /// Records that a mirrored file's blob is current (its ETag and digest), after the
-    /// mirror finished.
-    pub fn note_current(&mut self, relative: &str) -> Result<()> {
-        let name = self.location().name(relative);
+    /// Waits for a mirror's uploads, then records its file's blob as current (its ETag and
+    /// digest), so that publishing does not upload it again.
+    pub fn finish(&mut self, mirror: Mirror) -> Result<()> {
+        let relative = mirror.relative.clone();
+        mirror.finish()?;
+        let name = self.location().name(&relative);
         if let Some(read) = self.block_on(self.store.get(&name))? {
             let digest = crate::files::digest(&read.bytes);
-            self.staged
-                .insert(relative.to_string(), (read.etag, digest));
+            self.staged.insert(relative, (read.etag, digest));
         }
         Ok(())
     }
@@ -464,25 +463,25 @@ impl Remote {
 
 /// See [`Remote::mirror`].
 pub struct Mirror {
+    /// The file's path below the location.
+    relative: String,
     sender: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 impl Mirror {
-    /// A sender that queues uploads (for the journal's observer).
-    pub fn sender(&self) -> Option<std::sync::mpsc::Sender<()>> {
-        self.sender.clone()
-    }
-
-    /// Queues an upload of the file as it is now.
-    pub fn touch(&self) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(());
-        }
+    /// A callback that queues an upload of the file as it is then (the journal's observer).
+    pub fn observer(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        let sender = self.sender.clone();
+        std::sync::Arc::new(move || {
+            if let Some(sender) = &sender {
+                let _ = sender.send(());
+            }
+        })
     }
 
     /// Waits for the uploads queued so far; the first that failed is the error.
-    pub fn finish(mut self) -> Result<()> {
+    fn finish(mut self) -> Result<()> {
         self.sender.take();
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
@@ -513,6 +512,15 @@ impl Drop for Lease {
     }
 }
 
+/// An error about the blob (or location) `what` names.
+fn blob_error(what: String, message: impl Into<String>, status: Option<u16>) -> Error {
+    Error::Blob(BlobError {
+        what,
+        message: message.into(),
+        status,
+    })
+}
+
 /// A path's components joined by `/` (blob names), whatever the platform.
 fn slashed(path: &Path) -> String {
     path.components()
@@ -528,27 +536,14 @@ fn write_staged(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Every file below `dir`, sorted (none when it does not exist).
-fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(&folder, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&folder, e))?;
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if entry.file_name() != LOCK_FILE {
-                files.push(path);
-            }
-        }
+/// Every file below `dir` but lock files, as (path with `/` below `dir`, path), sorted; none
+/// when `dir` does not exist.
+fn files_below(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
     }
-    files.sort();
+    let mut files = crate::evidence::list_files(dir)?;
+    files.retain(|(_, path)| path.file_name() != Some(std::ffi::OsStr::new(LOCK_FILE)));
     Ok(files)
 }
 
@@ -565,8 +560,8 @@ mod tests {
         }
         let found: Vec<String> = files_below(dir.path())
             .unwrap()
-            .iter()
-            .map(|p| slashed(p.strip_prefix(dir.path()).unwrap()))
+            .into_iter()
+            .map(|(relative, _)| relative)
             .collect();
         assert_eq!(found, ["a/b/z.csv", "a/x.json"]);
         assert!(files_below(&dir.path().join("missing")).unwrap().is_empty());

@@ -107,15 +107,20 @@ pub fn named(staged: Option<&Staged>, error: Error) -> Error {
 
 /// Stages a run folder, tenant folder or `--out` root named by URL (`evidence verify`);
 /// `Ok(None)` when `target` is a local path.
-pub fn stage_folder(target: &Path, graph: &GraphArgs) -> Result<Option<Staged>> {
+/// Without a tenant in `graph`, the identity signs in to `fallback_tenant`.
+pub fn stage_folder(
+    target: &Path,
+    graph: &GraphArgs,
+    fallback_tenant: Option<&str>,
+) -> Result<Option<Staged>> {
     let Some(location) = parse(target)? else {
         return Ok(None);
     };
-    stage_folder_with(location, graph, None).map(Some)
+    stage_folder_with(location, graph, fallback_tenant).map(Some)
 }
 
 /// [`stage_folder`] of a parsed location, signing in to `fallback_tenant` without a tenant.
-pub fn stage_folder_with(
+fn stage_folder_with(
     location: BlobLocation,
     graph: &GraphArgs,
     fallback_tenant: Option<&str>,

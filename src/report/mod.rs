@@ -37,11 +37,19 @@ pub fn tenant_dir(root: &Path, tenant_id: &str) -> PathBuf {
     root.join(safe_component(&tenant_id.to_ascii_lowercase()))
 }
 
+/// The UTC timestamp a run folder is named by (`20261129T080000Z`, `-N` added when taken).
+pub const RUN_NAME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// The name a run folder started at `at` is given first.
+pub fn run_stamp(at: DateTime<Utc>) -> String {
+    at.format(RUN_NAME_FORMAT).to_string()
+}
+
 /// Creates `<root>/<tenant>/<UTC timestamp>/`, never reusing an existing folder.
 pub fn create_run_dir(root: &Path, tenant_id: &str, at: DateTime<Utc>) -> Result<PathBuf> {
     let tenant_dir = tenant_dir(root, tenant_id);
     std::fs::create_dir_all(&tenant_dir).map_err(|e| Error::io(&tenant_dir, e))?;
-    let stamp = at.format("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = run_stamp(at);
     for attempt in 0..1000 {
         let name = if attempt == 0 {
             stamp.clone()

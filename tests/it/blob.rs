@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::*;
 use crate::support::azurite::Azurite;
@@ -64,20 +64,10 @@ impl Setup {
     }
 
     fn run_env_at(&self, args: &[&str], now: &str) -> Output {
-        let server = self.fake.server();
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AZURE_") || key.starts_with("ENTRA_DRIFT_") {
-                command.env_remove(key);
-            }
-        }
-        command
+        self.fake
+            .signed_in(&self.trust)
             .args(args)
-            .env("SSL_CERT_FILE", &self.trust)
-            .env("AZURE_TENANT_ID", &server.tenant_id)
-            .env("AZURE_AUTHORITY_HOST", &server.url)
-            .env("AZURE_CLIENT_ID", CLIENT_ID)
-            .env("AZURE_CLIENT_SECRET", SECRET)
+            .env("AZURE_TENANT_ID", &self.fake.server().tenant_id)
             .env("ENTRA_DRIFT_NOW", now)
             .output()
             .unwrap()

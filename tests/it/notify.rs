@@ -5,14 +5,14 @@
 //! `notify_required`; webhook URLs and secrets nowhere in output or files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use fake_graph::receiver::Receiver;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::common::*;
-use crate::support::fake_graph::{Fake, CLIENT_ID, SECRET};
+use crate::support::fake_graph::Fake;
 use crate::support::scheduled::{CONTOSO_ID, WEEKS};
 
 /// What the webhook URLs carry after the path: a stand-in for the signature a real one has.
@@ -60,12 +60,7 @@ impl Setup {
 
     fn audit(&self, tenant: &str, now: &str, extra: &[&str]) -> Output {
         let server = self.fake.server();
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AZURE_") || key.starts_with("ENTRA_DRIFT_") {
-                command.env_remove(key);
-            }
-        }
+        let mut command = self.fake.signed_in(&self.trust);
         command
             .args(["audit", "--tenant-dir"])
             .arg(fixture(tenant))
@@ -73,10 +68,6 @@ impl Setup {
             .arg(self.reports())
             .args(["--graph-url", &server.url])
             .args(extra)
-            .env("SSL_CERT_FILE", &self.trust)
-            .env("AZURE_AUTHORITY_HOST", &server.url)
-            .env("AZURE_CLIENT_ID", CLIENT_ID)
-            .env("AZURE_CLIENT_SECRET", SECRET)
             .env("ENTRA_DRIFT_NOW", now)
             .env(
                 "ENTRA_DRIFT_TEAMS_WEBHOOK_URL",

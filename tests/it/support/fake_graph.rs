@@ -55,16 +55,7 @@ impl Fake {
     /// in the environment and the fake's certificate trusted.
     pub fn command(&self, args: &[&str], secret: &str) -> std::process::Command {
         let server = self.server();
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AZURE_")
-                || key.starts_with("APPLY_AZURE_")
-                || key.starts_with("ENTRA_DRIFT_")
-                || key == "RUST_LOG"
-            {
-                command.env_remove(key);
-            }
-        }
+        let mut command = hermetic();
         command
             .args(args)
             .args([
@@ -82,6 +73,20 @@ impl Fake {
         command
     }
 
+    /// `entra-drift` with no Graph flags, signed in through the environment as a job or a
+    /// workstation is: `AZURE_AUTHORITY_HOST` at the fake, the test app's id and secret, and
+    /// `trust` (a PEM bundle) as the only certificates trusted.
+    pub fn signed_in(&self, trust: &Path) -> std::process::Command {
+        let server = self.server();
+        let mut command = hermetic();
+        command
+            .env("SSL_CERT_FILE", trust)
+            .env("AZURE_AUTHORITY_HOST", &server.url)
+            .env("AZURE_CLIENT_ID", CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", SECRET);
+        command
+    }
+
     pub fn run(&self, args: &[&str], secret: &str) -> Output {
         self.command(args, secret).output().unwrap()
     }
@@ -93,6 +98,21 @@ impl Drop for Fake {
             self.runtime.block_on(server.shutdown());
         }
     }
+}
+
+/// The binary with nothing from the environment that would change what it does.
+fn hermetic() -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AZURE_")
+            || key.starts_with("APPLY_AZURE_")
+            || key.starts_with("ENTRA_DRIFT_")
+            || key == "RUST_LOG"
+        {
+            command.env_remove(key);
+        }
+    }
+    command
 }
 
 pub fn fixture(name: &str) -> PathBuf {
