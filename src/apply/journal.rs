@@ -111,10 +111,11 @@ impl Journal {
                         "does not link to the line before it: the journal was edited (a line changed, inserted or removed)".into(),
                     ));
                 }
+                let mut entry = entry;
                 if entry.event != Event::Run {
-                    entra_model::ids::check_guid(
+                    // Every item kind the plan format defines: assignments and access items.
+                    entry.assignment_id = crate::plan::parse_item_id(
                         &entry.assignment_id,
-                        "assignment id",
                         &format!("{} line {number}", path.display()),
                     )?;
                 }
@@ -265,6 +266,38 @@ mod tests {
         let text = original.replacen("\"202\"", "\"204\"", 1);
         std::fs::write(&path, text).unwrap();
         assert_eq!(refusal(&path, "sha256:a").0, 4);
+    }
+
+    #[test]
+    fn every_item_kind_reads_back_in_its_canonical_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal.jsonl");
+        let access = "access-0123456789abcdef";
+        {
+            let (mut journal, _) = Journal::open(&path, "sha256:a").unwrap();
+            journal.record(Event::Run, "", "ada").unwrap();
+            journal.record(Event::Sending, access, "").unwrap();
+            journal
+                .record(Event::Accepted, access, "exception x")
+                .unwrap();
+            journal
+                .record(Event::Reprocessed, &X.to_ascii_uppercase(), "202")
+                .unwrap();
+        }
+        let (mut journal, entries) = Journal::open(&path, "sha256:a").unwrap();
+        let last = last_events(&entries);
+        assert_eq!(last[access].event, Event::Accepted);
+        assert_eq!(
+            last[X].event,
+            Event::Reprocessed,
+            "upper case read as canonical"
+        );
+        journal.record(Event::Failed, "../x", "").unwrap();
+        let error = Journal::open(&path, "sha256:a").err().unwrap().to_string();
+        assert!(
+            error.contains("line 5") && error.contains("../x"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl ApplyRun<'_> {
             .filter(|item| {
                 self.recheck_journal
                     || !matches!(
-                        last.get(item.key()).map(|e| e.event),
+                        last.get(&item.id()).map(|e| e.event),
                         Some(
                             Event::Reprocessed | Event::Skipped | Event::Removed | Event::Accepted
                         )
@@ -237,13 +237,13 @@ impl ApplyRun<'_> {
             .collect();
         if self.recheck_journal {
             for item in &pending {
-                last.remove(item.key());
+                last.remove(&item.id());
             }
         }
         let in_doubt: Vec<String> = pending
             .iter()
-            .filter(|item| last.get(item.key()).map(|e| e.event) == Some(Event::Sending))
-            .map(|item| item.key().to_string())
+            .filter(|item| last.get(&item.id()).map(|e| e.event) == Some(Event::Sending))
+            .map(|item| item.id())
             .collect();
         if !in_doubt.is_empty() {
             tracing::warn!(items = in_doubt.len(), "an earlier run was interrupted while sending; re-checking those items before anything is sent again");
@@ -269,7 +269,7 @@ impl ApplyRun<'_> {
         let mut to_send = Vec::new();
         let mut outcomes = Outcomes::new();
         for item in pending {
-            let was_in_doubt = in_doubt.iter().any(|id| id == item.key());
+            let was_in_doubt = in_doubt.contains(&item.id());
             let action = self.action_of(item);
             let verdict = match action {
                 _ if action.removes() && !self.allow_remove => Verdict::Skip(format!(
@@ -315,9 +315,9 @@ impl ApplyRun<'_> {
                     Outcome::Skipped => Event::Skipped,
                     _ => Event::Failed,
                 };
-                lock(journal).record(event, item.key(), &reason)?;
+                lock(journal).record(event, &item.id(), &reason)?;
             }
-            outcomes.insert(item.key().to_string(), (outcome, reason));
+            outcomes.insert(item.id(), (outcome, reason));
         }
         Ok((to_send, outcomes))
     }
@@ -336,7 +336,7 @@ impl ApplyRun<'_> {
         let checked = &tally(checked);
         let pace = &crate::graph::pace::Pace::new(WRITE_LIMIT.0, WRITE_LIMIT.1);
         let sends = to_send.into_iter().map(|item| async move {
-            let key = item.key().to_string();
+            let key = item.id();
             if self.stop.load(Ordering::SeqCst) {
                 return Ok((
                     key,
@@ -351,7 +351,7 @@ impl ApplyRun<'_> {
                         .approved
                         .decision
                         .reasons
-                        .get(&key.to_ascii_lowercase())
+                        .get(&key)
                         .cloned()
                         .unwrap_or_default();
                     match (self.accept)(item, &reason) {
@@ -413,10 +413,10 @@ impl ApplyRun<'_> {
             .map(|item| {
                 let approved = decision.is_approved(item.key());
                 let (outcome, reason, at) = if let Some((outcome, reason)) =
-                    outcomes.remove(item.key())
+                    outcomes.remove(&item.id())
                 {
                     (outcome, reason, Some(now))
-                } else if let Some(entry) = last.remove(item.key()) {
+                } else if let Some(entry) = last.remove(&item.id()) {
                     let outcome = match entry.event {
                         Event::Reprocessed => Outcome::Reprocessed,
                         Event::Removed => Outcome::Removed,
@@ -431,10 +431,7 @@ impl ApplyRun<'_> {
                     )
                 } else if approved {
                     (Outcome::Failed, "not attempted".to_string(), None)
-                } else if decision
-                    .conflicts
-                    .contains(&item.key().to_ascii_lowercase())
-                {
+                } else if decision.conflicts.contains(&item.id()) {
                     (
                         Outcome::NotApproved,
                         "its approvers chose different actions: approve it again with one"

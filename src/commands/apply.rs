@@ -230,14 +230,21 @@ fn accept_item(
         .filter_map(|a| a.ticket.as_deref())
         .collect();
     let expires = (now + chrono::Duration::days(args.accept_days)).date_naive();
-    let key: String = item
-        .key()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(12)
-        .collect();
+    let id = accepted_exception_id(plan, item);
+    // A re-run (a resumed apply, --recheck-journal, a copy of the run) finds its exception
+    // recorded already: one exception per accepted item, never two.
+    if std::fs::symlink_metadata(path).is_ok() {
+        let register = crate::exceptions::read(path)?;
+        if let Some(found) = register.exceptions.iter().find(|e| e.id == id) {
+            return Ok(format!(
+                "exception {id} already recorded in {} until {}",
+                shown(path),
+                found.expires
+            ));
+        }
+    }
     let new = crate::exceptions::NewException {
-        id: format!("accepted-{key}-{}", plan.run),
+        id,
         covers,
         reason: reason.to_string(),
         approver: approvers.join("; "),
@@ -250,6 +257,17 @@ fn accept_item(
         new.id,
         shown(path)
     ))
+}
+
+/// The register id of the exception an approved `accept` of `item` records.
+pub fn accepted_exception_id(plan: &Plan, item: &crate::plan::PlanItem) -> String {
+    let key: String = item
+        .id()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    format!("accepted-{key}-{}", plan.run)
 }
 
 /// The folder a plan sits in (its journal, results and lock go beside it).

@@ -74,7 +74,11 @@ fn approve_at(args: &ApproveArgs, plan_path: &Path, printer: &Printer) -> Result
                 .items
                 .iter()
                 .filter(|i| i.action == crate::plan::Action::Decide)
-                .filter(|i| !approved.iter().any(|a| a.eq_ignore_ascii_case(i.key())))
+                .filter(|i| {
+                    !approved
+                        .iter()
+                        .any(|a| crate::plan::canonical_id(a) == i.id())
+                })
                 .count();
             if undecided > 0 && args.action.is_none() {
                 printer.status(format_args!(
@@ -204,7 +208,7 @@ pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
         let by: Vec<&str> = approvals.iter().map(|a| a.approver.as_str()).collect();
         let chosen = approvals
             .iter()
-            .find_map(|a| a.choices.get(&item.key().to_ascii_lowercase()))
+            .find_map(|a| a.choices.get(&item.id()))
             .map_or(item.action, |c| c.action);
         let mark = if by.is_empty() {
             "[pending]".to_string()

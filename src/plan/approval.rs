@@ -60,6 +60,33 @@ pub struct Approval {
     pub choices: BTreeMap<String, Choice>,
 }
 
+impl Approval {
+    /// Puts the approval's ids in their canonical form ([`super::canonical_id`]), as the
+    /// statement its signature covers has them. Two choices whose ids differ only in case would
+    /// make "the" choice for that item ambiguous: refused, naming the approval.
+    pub fn canonicalize(&mut self) -> std::result::Result<(), Refusal> {
+        self.items = self
+            .items
+            .iter()
+            .map(|id| super::canonical_id(id))
+            .collect();
+        let mut choices = BTreeMap::new();
+        for (id, choice) in std::mem::take(&mut self.choices) {
+            let id = super::canonical_id(&id);
+            if choices.insert(id.clone(), choice).is_some() {
+                return Err(Refusal::ApprovalInvalid {
+                    approver: self.approver.clone(),
+                    problem: format!(
+                        "it chooses an action for `{id}` more than once (ids that differ only in case)"
+                    ),
+                });
+            }
+        }
+        self.choices = choices;
+        Ok(())
+    }
+}
+
 /// What to approve: everything, or a selection.
 #[derive(Debug, Default)]
 pub struct Selection {
@@ -128,7 +155,7 @@ impl Plan {
     ) -> impl Iterator<Item = &'p Approval> + 'p {
         self.approvals
             .iter()
-            .filter(move |a| a.items.iter().any(|i| i.eq_ignore_ascii_case(item.key())))
+            .filter(move |a| a.items.iter().any(|i| super::canonical_id(i) == item.id()))
     }
 
     /// The choices of `action` (with `reason`) for the `approved` items, checked against each
@@ -140,13 +167,10 @@ impl Plan {
         reason: Option<&str>,
     ) -> std::result::Result<BTreeMap<String, Choice>, Refusal> {
         let mut choices = BTreeMap::new();
-        let by_key: HashMap<String, &super::PlanItem> = self
-            .items
-            .iter()
-            .map(|i| (i.key().to_ascii_lowercase(), i))
-            .collect();
+        let by_key: HashMap<String, &super::PlanItem> =
+            self.items.iter().map(|i| (i.id(), i)).collect();
         for id in approved {
-            let Some(item) = by_key.get(&id.to_ascii_lowercase()) else {
+            let Some(item) = by_key.get(&super::canonical_id(id)) else {
                 return Err(Refusal::UnknownItem { id: id.clone() });
             };
             let chosen = action.unwrap_or(item.action);
@@ -169,7 +193,7 @@ impl Plan {
             }
             if chosen != item.action || chosen == Action::Accept {
                 choices.insert(
-                    id.to_ascii_lowercase(),
+                    super::canonical_id(id),
                     Choice {
                         action: chosen,
                         reason: reason
@@ -191,25 +215,21 @@ impl Plan {
         selection: &Selection,
         action: Option<Action>,
     ) -> std::result::Result<Vec<String>, Refusal> {
-        let known: HashSet<String> = self
-            .items
-            .iter()
-            .map(|i| i.key().to_ascii_lowercase())
-            .collect();
+        let known: HashSet<String> = self.items.iter().map(|i| i.id()).collect();
         for id in selection.only.iter().chain(&selection.exclude) {
-            if !known.contains(&id.to_ascii_lowercase()) {
+            if !known.contains(&super::canonical_id(id)) {
                 return Err(Refusal::UnknownItem { id: id.clone() });
             }
         }
         let only: HashSet<String> = selection
             .only
             .iter()
-            .map(|s| s.to_ascii_lowercase())
+            .map(|s| super::canonical_id(s))
             .collect();
         let exclude: HashSet<String> = selection
             .exclude
             .iter()
-            .map(|s| s.to_ascii_lowercase())
+            .map(|s| super::canonical_id(s))
             .collect();
         let undecided = |item: &super::PlanItem| {
             action.is_none() && only.is_empty() && item.action == Action::Decide
@@ -218,7 +238,7 @@ impl Plan {
             .items
             .iter()
             .filter(|item| !undecided(item))
-            .map(|item| item.key().to_ascii_lowercase())
+            .map(|item| item.id())
             .filter(|id| (only.is_empty() || only.contains(id)) && !exclude.contains(id))
             .collect();
         // An action chosen for every item applies to the items that can take it.
@@ -228,7 +248,7 @@ impl Plan {
                 .filter(|id| {
                     self.items
                         .iter()
-                        .any(|i| i.key().eq_ignore_ascii_case(id) && i.choices().contains(&action))
+                        .any(|i| i.id() == *id && i.choices().contains(&action))
                 })
                 .collect(),
             _ => picked,
@@ -285,7 +305,7 @@ pub fn approved_in_workbook(
             )));
         }
         let id = cell(assignment);
-        if !id.eq_ignore_ascii_case(item.key()) {
+        if super::canonical_id(&id) != item.id() {
             return Err(refuse(format!(
                 "sheet `{PLAN_SHEET}` row {} names item `{id}` where the plan has `{}`: it is not this plan's workbook",
                 index + 2,
@@ -294,7 +314,7 @@ pub fn approved_in_workbook(
         }
         match cell(approve).to_ascii_lowercase().as_str() {
             "yes" => {
-                let key = item.key().to_ascii_lowercase();
+                let key = item.id();
                 let action = match action_column.map(cell).filter(|a| !a.is_empty()) {
                     Some(text) => Some(Action::parse(&text).ok_or_else(|| {
                         refuse(format!(
@@ -404,19 +424,19 @@ pub struct Decision {
 impl Decision {
     pub fn approvers(&self, id: &str) -> &[String] {
         self.by_item
-            .get(&id.to_ascii_lowercase())
+            .get(&super::canonical_id(id))
             .map(|a| a.principals.as_slice())
             .unwrap_or_default()
     }
 
     pub fn is_approved(&self, id: &str) -> bool {
-        let id = id.to_ascii_lowercase();
+        let id = super::canonical_id(id);
         self.approvers(&id).len() >= self.min_approvers && !self.conflicts.contains(&id)
     }
 
     /// The action the approvals chose for an item, if any chose one.
     pub fn action(&self, id: &str) -> Option<Action> {
-        self.actions.get(&id.to_ascii_lowercase()).copied()
+        self.actions.get(&super::canonical_id(id)).copied()
     }
 
     /// The action to apply to an item: the approvals' choice, else the item's default.
@@ -443,16 +463,16 @@ pub fn decide(
         return Err(Refusal::NotApproved);
     }
     let digest = plan.digest();
-    let known: HashMap<String, &super::PlanItem> = plan
-        .items
-        .iter()
-        .map(|i| (i.key().to_ascii_lowercase(), i))
-        .collect();
+    let known: HashMap<String, &super::PlanItem> = plan.items.iter().map(|i| (i.id(), i)).collect();
     let mut decision = Decision {
         min_approvers: min_approvers.max(1),
         ..Decision::default()
     };
     for approval in &plan.approvals {
+        // Ids compared only in their canonical form, whoever built the plan in memory.
+        let mut approval = approval.clone();
+        approval.canonicalize()?;
+        let approval = &approval;
         let approver = approval.approver.trim();
         let invalid = |problem: String| Refusal::ApprovalInvalid {
             approver: approval.approver.clone(),
@@ -480,7 +500,7 @@ pub fn decide(
         let mut ids = HashSet::new();
         let mut chosen: HashMap<String, (Action, Option<String>)> = HashMap::new();
         for id in &approval.items {
-            let id = id.to_ascii_lowercase();
+            let id = super::canonical_id(id);
             let Some(item) = known.get(&id) else {
                 return Err(invalid(format!(
                     "it names `{id}`, which is not an item of the plan"
@@ -490,6 +510,16 @@ pub fn decide(
                 return Err(invalid(format!("it names `{id}` twice")));
             }
             let choice = approval.choices.get(&id);
+            // A reason is one line of the signed statement: a line break in it could make
+            // another set of choices read as the same statement.
+            if choice
+                .and_then(|c| c.reason.as_deref())
+                .is_some_and(|r| r.contains(['\n', '\r']))
+            {
+                return Err(invalid(format!(
+                    "its reason for `{id}` spans more than one line"
+                )));
+            }
             let action = choice.map_or(item.action, |c| c.action);
             if !item.choices().contains(&action) {
                 return Err(invalid(format!(
@@ -505,7 +535,7 @@ pub fn decide(
             chosen.insert(id, (action, choice.and_then(|c| c.reason.clone())));
         }
         for id in approval.choices.keys() {
-            if !ids.contains(&id.to_ascii_lowercase()) {
+            if !ids.contains(&super::canonical_id(id)) {
                 return Err(invalid(format!(
                     "it chooses an action for `{id}`, which it does not approve"
                 )));

@@ -115,9 +115,15 @@ pub struct PlanItem {
 }
 
 impl PlanItem {
-    /// The item's id: what approvals, the journal and results name it by.
+    /// The item's id as the plan writes it: what results show.
     pub fn key(&self) -> &str {
         self.item_id.as_deref().unwrap_or(&self.assignment_id)
+    }
+
+    /// The item's canonical id ([`canonical_id`]): what approvals, the signed statement, the
+    /// journal and every lookup compare.
+    pub fn id(&self) -> String {
+        canonical_id(self.key())
     }
 
     /// The actions a reviewer may choose for this item.
@@ -142,6 +148,27 @@ pub struct MissingRole {
     /// Absent when the log was not asked for (and in plans written before causes existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+}
+
+/// The canonical form of an item id (an assignment GUID or an `access-` id): lower case.
+/// Every id that enters from a plan, an approval, a journal, a workbook or the command line is
+/// put in this form where it is read; nothing downstream compares ids any other way.
+pub fn canonical_id(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// Parses an item id read from outside the plan (an approval, a journal line, a workbook
+/// cell, the command line): an assignment GUID or an `access-` id, in its canonical form.
+pub fn parse_item_id(
+    id: &str,
+    origin: &str,
+) -> std::result::Result<String, entra_model::InputError> {
+    let canonical = canonical_id(id);
+    if is_access_item_id(&canonical) {
+        return Ok(canonical);
+    }
+    entra_model::ids::check_guid(id, "item id", origin)?;
+    Ok(canonical)
 }
 
 /// A finding's cause columns as one line for reviewers; `None` when there is no cause.
@@ -500,14 +527,10 @@ impl Plan {
         approved: &[String],
         choices: &std::collections::BTreeMap<String, approval::Choice>,
     ) -> String {
-        let mut ids: Vec<String> = approved.iter().map(|id| id.to_ascii_lowercase()).collect();
+        let mut ids: Vec<String> = approved.iter().map(|id| canonical_id(id)).collect();
         ids.sort();
         ids.dedup();
-        let mut all: Vec<String> = self
-            .items
-            .iter()
-            .map(|item| item.key().to_ascii_lowercase())
-            .collect();
+        let mut all: Vec<String> = self.items.iter().map(PlanItem::id).collect();
         all.sort();
         let mut text = if ids == all {
             format!("{}\n", self.digest())
@@ -515,7 +538,7 @@ impl Plan {
             format!("{}\nonly: {}\n", self.digest(), ids.join(","))
         };
         for (id, choice) in choices {
-            text += &format!("choice: {} {}", id.to_ascii_lowercase(), choice.action);
+            text += &format!("choice: {} {}", canonical_id(id), choice.action);
             if let Some(reason) = &choice.reason {
                 text += &format!(" {}", reason.trim());
             }
@@ -560,8 +583,12 @@ impl Plan {
                 message: e.to_string(),
             })
         })?;
+        let mut plan = plan;
         plan.check_integrity().map_err(refuse)?;
         plan.check_ids(path)?;
+        for approval in &mut plan.approvals {
+            approval.canonicalize().map_err(refuse)?;
+        }
         Ok(plan)
     }
 
@@ -608,7 +635,7 @@ impl Plan {
         }
         let mut seen = std::collections::HashSet::new();
         for (index, item) in self.items.iter().enumerate() {
-            if !seen.insert(item.key().to_ascii_lowercase()) {
+            if !seen.insert(item.id()) {
                 return Err(Error::refused(
                     path,
                     Refusal::DuplicateItem {
@@ -620,9 +647,7 @@ impl Plan {
         }
         for approval in &self.approvals {
             for id in approval.items.iter().chain(approval.choices.keys()) {
-                if !is_access_item_id(id) {
-                    check_guid(id, "approved item id", &path.display().to_string())?;
-                }
+                parse_item_id(id, &path.display().to_string())?;
             }
         }
         Ok(())

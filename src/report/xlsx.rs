@@ -516,7 +516,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             .filter_map(|r| r.cause.clone())
             .collect();
         let approval = plan.approvals_of(item).next();
-        let choice = approval.and_then(|a| a.choices.get(&item.key().to_ascii_lowercase()));
+        let choice = approval.and_then(|a| a.choices.get(&item.id()));
         cells::write_text_with_format(
             sheet,
             row,

@@ -9,6 +9,7 @@ mod support {
     pub mod fake_graph;
     pub mod scheduled;
     pub mod ssh;
+    pub mod workflow;
 }
 
 mod apply_loop;
@@ -34,6 +35,7 @@ mod progress;
 mod reads;
 mod recipes;
 mod remedies;
+mod seams;
 mod snapshots;
 mod ssh_interop;
 mod unattended;
