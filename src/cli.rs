@@ -232,6 +232,16 @@ pub struct ApproveArgs {
     /// Check the signature against this allowed_signers file now rather than at apply time.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+
+    /// Take back every approval by --approver instead of adding one (recorded in the plan's
+    /// `revocations`).
+    #[arg(long, conflicts_with_all = ["only", "exclude", "from_xlsx", "action", "reason", "sign_key", "signature"])]
+    pub revoke: bool,
+
+    /// The exceptions register an approved `accept` will be recorded in: checked now, so that
+    /// apply does not fail later [config: exceptions].
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +329,11 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub approvals: ApprovalArgs,
+
+    /// The exceptions register approved `accept` items were recorded in: verify reports an
+    /// acceptance only when the journal and the register both hold it [config: exceptions].
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

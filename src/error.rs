@@ -160,11 +160,11 @@ pub enum Refusal {
         expires: chrono::DateTime<chrono::Utc>,
         created: chrono::DateTime<chrono::Utc>,
     },
-    #[error("the plan is not approved\nhint: review it (`entra-drift plan show`) and run `entra-drift plan approve PLAN --approver NAME`")]
+    #[error("the plan is not approved\nhint: review it (`entra-drift plan show PLAN`), then approve it signed: `entra-drift plan approve PLAN --approver NAME --sign-key KEY` (an unsigned approval is refused wherever --allowed-signers is set; `plan approve --revoke` takes an approval back)")]
     NotApproved,
     #[error("no item has the {min} distinct approver(s) required\nhint: each approver adds an approval with `entra-drift plan approve PLAN --approver ID --sign-key KEY`")]
     NotEnoughApprovers { min: usize },
-    #[error("{approved} items are approved, more than --max-items {max}\nhint: raise --max-items {approved} if this many reprocess calls are intended")]
+    #[error("{approved} items are approved, more than --max-items {max}\nhint: --max-items is a safety limit: approve fewer items per apply (`plan approve --only ID`), or have the plan reviewed again if this many changes are intended")]
     TooManyItems { approved: usize, max: usize },
     #[error("`{id}` is not an item of this plan")]
     UnknownItem { id: String },
@@ -178,7 +178,7 @@ pub enum Refusal {
     Undecided { id: String },
     #[error("item `{id}`: `accept` needs a one-line reason (--reason, or the workbook's `accept_reason` column)")]
     AcceptNeedsReason { id: String },
-    #[error("{approved} approved items remove access, more than --max-removals {max}\nhint: raise --max-removals {approved} if this many removals are intended")]
+    #[error("{approved} approved items remove access, more than --max-removals {max}\nhint: --max-removals is a safety limit: approve fewer removals per apply, or have the plan reviewed again if this many removals are intended")]
     TooManyRemovals { approved: usize, max: usize },
     #[error("an approver name is required")]
     NoApprover,
@@ -208,6 +208,14 @@ pub enum Refusal {
         line: usize,
         problem: String,
     },
+    /// Another copy of the plan's run folder under the same `--out` holds the plan's journal.
+    #[error("this plan is applied from `{journal}` (its journal is there): a second journal would let items be sent twice\nhint: run apply on the plan.json beside that journal")]
+    AppliedElsewhere { journal: String },
+    /// An approved `accept` needs a register to record the exception in.
+    #[error("{count} approved item(s) are to be accepted, but no exceptions register is configured\nhint: name the register with --exceptions FILE (or `exceptions` in the configuration file); nothing was changed")]
+    AcceptNeedsRegister { count: usize },
+    #[error("the plan has no approval by `{approver}` to revoke")]
+    NothingToRevoke { approver: String },
     /// The approval workbook is unreadable or belongs to another plan.
     #[error("{message}")]
     Workbook { message: String },

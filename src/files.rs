@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use entra_model::InputError;
+
 use crate::error::{Error, Result};
 
 /// `sha256:<hex>` of bytes.
@@ -33,6 +35,128 @@ pub fn file_digest(path: &Path) -> Result<(u64, String)> {
     Ok((total, format!("sha256:{}", hex::encode(hasher.finalize()))))
 }
 
+/// Whether a run file exists where it is (a link there counts: it is refused when used).
+pub fn exists_no_follow(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Reads a run file the tool wrote (a journal, an index, a manifest, a seal, a lock): `None`
+/// when there is none; a link, a FIFO, a device or a file over `max` bytes is an error, so
+/// nothing hangs and nothing is read from elsewhere.
+pub fn read_run_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            return Err(InputError::Link {
+                path: path.to_path_buf(),
+            }
+            .into())
+        }
+        Ok(_) => {}
+    }
+    Ok(Some(entra_model::input::read_bytes_max(path, max)?))
+}
+
+/// [`read_run_file`] as UTF-8 text.
+pub fn read_run_text(path: &Path, max: u64) -> Result<Option<String>> {
+    match read_run_file(path, max)? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+            )
+        }),
+    }
+}
+
+/// Opens a run file for appending, creating it: never through a link (a dangling link would
+/// send the journal elsewhere), and only a regular file.
+pub fn open_append_no_follow(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    open_no_follow(path, options)
+}
+
+/// Opens an existing run file for writing in place (truncating a torn line), never through a
+/// link.
+pub fn open_write_no_follow(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    open_no_follow(path, options)
+}
+
+/// Creates a new run file (it must not exist yet), never through a link.
+pub fn create_new_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    no_follow(&mut options);
+    options.open(path)
+}
+
+/// Opens (creating) a lock file for reading and writing, never through a link.
+pub fn open_lock_file(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    open_no_follow(path, options)
+}
+
+/// Whether the open `file` is the one at `path` now (not removed or replaced since it was
+/// opened).
+pub fn is_same_file(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(open), Ok(there)) => open.dev() == there.dev() && open.ino() == there.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.is_file()
+    }
+}
+
+fn no_follow(options: &mut std::fs::OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+fn open_no_follow(path: &Path, mut options: std::fs::OpenOptions) -> Result<std::fs::File> {
+    no_follow(&mut options);
+    let file = options.open(path).map_err(|e| {
+        // O_NOFOLLOW on a link fails with ELOOP: say what it is.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            Error::from(InputError::Link {
+                path: path.to_path_buf(),
+            })
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !metadata.is_file() {
+        return Err(InputError::NotARegularFile {
+            path: path.to_path_buf(),
+            kind: "special file",
+        }
+        .into());
+    }
+    Ok(file)
+}
+
 /// The temporary name beside `path` that [`write_durable`] writes first.
 pub fn temporary_for(path: &Path) -> PathBuf {
     let name = path
@@ -54,7 +178,12 @@ pub fn write_durable_with(
 ) -> Result<()> {
     let temporary = temporary_for(path);
     let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
+        // A temporary left by a crash (or a link planted there) is removed, not followed.
+        match std::fs::remove_file(&temporary) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = create_new_no_follow(&temporary)?;
         fill(&mut file)?;
         file.sync_all()
     })();
@@ -97,6 +226,26 @@ mod tests {
             file_digest(&path).unwrap().1,
             "one digest for bytes and files"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn run_files_are_never_reached_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        let journal = dir.path().join("plan.journal.jsonl");
+        std::os::unix::fs::symlink(&elsewhere, &journal).unwrap();
+        let error = open_append_no_follow(&journal).unwrap_err().to_string();
+        assert!(error.contains("symbolic link"), "{error}");
+        assert!(
+            !elsewhere.exists(),
+            "nothing written through the dangling link"
+        );
+        assert!(read_run_file(&journal, 100).is_err());
+        // A durable write replaces the link itself.
+        write_durable(&journal, b"x").unwrap();
+        assert!(!elsewhere.exists());
+        assert_eq!(read_run_file(&journal, 100).unwrap().unwrap(), b"x");
     }
 
     #[test]

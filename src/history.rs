@@ -90,6 +90,9 @@ pub struct RunIndex {
     pub records: Vec<RunRecord>,
 }
 
+/// An index past this size is not one this tool wrote (a run adds a line of a few hundred bytes).
+const MAX_INDEX_BYTES: u64 = 256 << 20;
+
 impl RunIndex {
     /// Reads `<tenant folder>/index.csv`; a missing file is an empty history.
     pub fn read(tenant_dir: &Path) -> Result<RunIndex> {
@@ -98,15 +101,10 @@ impl RunIndex {
             path: path.clone(),
             records: Vec::new(),
         };
-        let mut reader = match csv::Reader::from_path(&path) {
-            Ok(reader) => reader,
-            Err(e) => match e.kind() {
-                csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(index)
-                }
-                _ => return Err(csv_error(&path, e)),
-            },
+        let Some(bytes) = crate::files::read_run_file(&path, MAX_INDEX_BYTES)? else {
+            return Ok(index);
         };
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
         for record in reader.deserialize() {
             index.records.push(record.map_err(|e| csv_error(&path, e))?);
         }
@@ -166,7 +164,9 @@ pub fn previous_run(tenant_dir: &Path, index: &RunIndex) -> Result<Option<Previo
     if !index.records.is_empty() {
         for record in index.records.iter().rev() {
             let csv = tenant_dir.join(&record.run).join(FINDINGS_CSV);
-            if record.pruned_at.is_none() && csv.is_file() {
+            // A findings.csv that is there but not a regular file (a FIFO, a link) is an
+            // error, never a reason to compare with an older run.
+            if record.pruned_at.is_none() && crate::files::exists_no_follow(&csv)? {
                 return read_previous(&csv, &record.run, record.generated_at.date_naive())
                     .map(Some);
             }
@@ -199,7 +199,9 @@ pub fn previous_run(tenant_dir: &Path, index: &RunIndex) -> Result<Option<Previo
 /// Reads a previous `findings.csv` by column name, so that files with fewer columns (written
 /// before history existed) still work: their findings were first seen on that run's day.
 fn read_previous(path: &Path, run: &str, date: NaiveDate) -> Result<Previous> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
+    let bytes = crate::files::read_run_file(path, entra_model::input::MAX_INPUT_BYTES)?
+        .ok_or_else(|| Error::io(path, std::io::ErrorKind::NotFound.into()))?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let position = |name: &str| header.iter().position(|h| h == name);
     let key_positions = col::REQUIRED

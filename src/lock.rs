@@ -1,13 +1,19 @@
-//! The per-tenant run lock, `<out>/<tenant>/.lock`, so that two scheduled audits of one tenant
-//! never write its history at the same time. The lock is a file created exclusively, holding
-//! who took it (pid, host, start time). A lock is stale — and taken over with a warning —
-//! when its process is gone (same host, no such pid) or when it is older than the maximum age
-//! (a hung run, or a host whose processes cannot be checked). Anything else is refused.
+//! Run locks: `<out>/<tenant>/.lock`, so that two scheduled audits of one tenant never write
+//! its history at the same time, and `<out>/<tenant>/.apply-<plan>.lock`, so that one plan is
+//! applied by one process at a time (copies of its run folder included).
 //!
-//! Released on drop, including on errors; a killed process leaves the file behind, which is
-//! exactly the stale case.
+//! A lock is a file held with an exclusive OS file lock (`flock`) for as long as the run lasts,
+//! and holding who took it (pid, host, start time) for people and for other hosts. The kernel
+//! decides who holds it: two runs can never both take it, and a run that dies — killed,
+//! crashed, power lost — releases it with its process, so there is no takeover to race for.
+//! What a finished holder leaves behind is judged under the lock: a holder on this host is gone
+//! (its file lock would be held otherwise); one on another host (a shared folder, whose file
+//! locks this host may not see) counts until it is older than the maximum age.
+//!
+//! Released on drop, including on errors: the file is removed while still locked, and a waiter
+//! that locked the removed file notices and starts again.
 
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,9 +23,6 @@ use crate::error::{Error, Result};
 
 pub const LOCK_FILE: &str = ".lock";
 pub const DEFAULT_MAX_AGE_HOURS: i64 = 24;
-/// A lock file without readable content is being written right now — unless it is older
-/// than this (its writer died between creating and filling it).
-const UNREADABLE_GRACE_SECONDS: u64 = 60;
 
 /// What the lock file says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,44 +39,74 @@ pub struct Holder {
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
-    holder: Holder,
+    /// The locked file; the OS lock lasts as long as it is open.
+    file: Option<std::fs::File>,
     created_dirs: Vec<PathBuf>,
-    /// Set once the file is ours; a failed attempt must not remove another run's lock.
-    held: bool,
 }
 
-/// Why an existing lock may be taken over.
+/// What a lock file left by an earlier holder means, once its OS lock is free.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Staleness {
-    /// Held by a live process (or one that cannot be checked) and younger than the max age.
+    /// Another host's run, younger than the max age: it may still be running there.
     Fresh,
+    /// A run of this host whose process ended without removing the file.
     ProcessGone,
     TooOld,
 }
 
-/// Judges a lock held by `holder`, seen from `host` at `now`. `alive` says whether a pid runs
-/// on this host (`None`: cannot tell).
-pub fn judge(
-    holder: &Holder,
-    host: &str,
-    now: DateTime<Utc>,
-    max_age: Duration,
-    alive: impl Fn(u32) -> Option<bool>,
-) -> Staleness {
+/// Judges a lock file left by `holder`, seen from `host` at `now`, when no process of this host
+/// holds its OS lock.
+pub fn judge(holder: &Holder, host: &str, now: DateTime<Utc>, max_age: Duration) -> Staleness {
+    if holder.host == host {
+        return Staleness::ProcessGone;
+    }
     if now - holder.started > max_age {
         return Staleness::TooOld;
-    }
-    if holder.host == host && alive(holder.pid) == Some(false) {
-        return Staleness::ProcessGone;
     }
     Staleness::Fresh
 }
 
+/// A lock file holds a small JSON object; more is not one this tool wrote.
+const MAX_LOCK_BYTES: u64 = 64 << 10;
+
 impl RunLock {
     /// Takes the lock of a tenant folder, creating the folder if needed.
     pub fn acquire(tenant_dir: &Path, max_age: Duration, now: DateTime<Utc>) -> Result<RunLock> {
-        let created_dirs = create_dirs(tenant_dir)?;
-        let path = tenant_dir.join(LOCK_FILE);
+        Self::acquire_file(
+            tenant_dir,
+            LOCK_FILE,
+            "an audit of this tenant, or an apply of this plan",
+            max_age,
+            now,
+        )
+    }
+
+    /// Takes the lock of one plan: `.apply-<items digest>.lock` in the tenant folder, so that
+    /// copies of a run folder under one `--out` wait for each other.
+    pub fn acquire_plan(
+        tenant_dir: &Path,
+        items_digest: &str,
+        max_age: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<RunLock> {
+        Self::acquire_file(
+            tenant_dir,
+            &plan_lock_name(items_digest),
+            "an apply of this plan, or of a copy of its run folder",
+            max_age,
+            now,
+        )
+    }
+
+    fn acquire_file(
+        dir: &Path,
+        name: &str,
+        what: &str,
+        max_age: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<RunLock> {
+        let created_dirs = create_dirs(dir)?;
+        let path = dir.join(name);
         let holder = Holder {
             pid: std::process::id(),
             host: host_name(),
@@ -82,26 +115,43 @@ impl RunLock {
         };
         let mut lock = RunLock {
             path,
-            holder,
+            file: None,
             created_dirs,
-            held: false,
         };
-        // Two attempts: the second after a stale lock was moved away.
-        for _ in 0..2 {
-            match lock.try_create() {
-                Ok(()) => {
-                    lock.held = true;
-                    return Ok(lock);
+        // A few rounds: a holder that finishes removes the file we may have opened.
+        for _ in 0..8 {
+            let mut file = crate::files::open_lock_file(&lock.path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let previous = read_holder(&mut file);
+                    return Err(held(&lock.path, previous.as_ref(), what, max_age));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    lock.take_over_if_stale(max_age, now)?;
-                }
-                Err(e) => return Err(Error::io(&lock.path, e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock.path, e)),
             }
+            if !crate::files::is_same_file(&file, &lock.path) {
+                continue;
+            }
+            if let Some(previous) = read_holder(&mut file) {
+                let staleness = judge(&previous, &holder.host, now, max_age);
+                if staleness == Staleness::Fresh {
+                    return Err(held(&lock.path, Some(&previous), what, max_age));
+                }
+                tracing::warn!(lock = %lock.path.display(), previous = ?staleness, pid = previous.pid, host = %previous.host, started = %previous.started.to_rfc3339(), "taking over a lock left by a run that ended without releasing it");
+            }
+            // Serialising a struct of plain fields cannot fail.
+            let text = serde_json::to_string_pretty(&holder).expect("lock holder serialises");
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(text.as_bytes()))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::io(&lock.path, e))?;
+            lock.file = Some(file);
+            return Ok(lock);
         }
         Err(Error::LockHeld {
             path: lock.path.clone(),
-            holder: "another run took it while a stale lock was being replaced".into(),
+            holder: "other runs kept taking and releasing it".into(),
             hint: "try again".into(),
         })
     }
@@ -109,103 +159,108 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    fn try_create(&self) -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&self.path)?;
-        // Serialising a struct of plain fields cannot fail.
-        let text = serde_json::to_string_pretty(&self.holder).expect("lock holder serialises");
-        let written = file
-            .write_all(text.as_bytes())
-            .and_then(|()| file.sync_all());
-        if written.is_err() {
-            // Half a lock would block the next runs for a minute for nothing.
-            let _ = std::fs::remove_file(&self.path);
+/// The file name of a plan's apply lock: its items digest's first 16 hex digits.
+pub fn plan_lock_name(items_digest: &str) -> String {
+    let hex: String = items_digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    format!(".apply-{hex}.lock")
+}
+
+/// One journal per plan in a tenant folder: the first apply of a plan claims it for its journal
+/// (`.apply-<plan>.claim`); an apply of a copy of the run folder under the same `--out` is
+/// refused while that journal exists, since its own journal would not know what was sent.
+/// Call with the plan's lock held.
+pub fn claim_journal(
+    tenant_dir: &Path,
+    items_digest: &str,
+    journal: &Path,
+) -> std::result::Result<(), ClaimError> {
+    let claim_path = tenant_dir.join(plan_lock_name(items_digest).replace(".lock", ".claim"));
+    let folder = journal
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ours = std::fs::canonicalize(folder)
+        .map_err(|e| ClaimError::Other(Error::io(folder, e)))?
+        .join(journal.file_name().unwrap_or_default());
+    let claimed = crate::files::read_run_text(&claim_path, MAX_LOCK_BYTES)
+        .map_err(ClaimError::Other)?
+        .and_then(|text| serde_json::from_str::<Claim>(&text).ok());
+    if let Some(claimed) = claimed {
+        let there = PathBuf::from(&claimed.journal);
+        if there == ours {
+            return Ok(());
         }
-        written
+        if crate::files::exists_no_follow(&there).map_err(ClaimError::Other)? {
+            return Err(ClaimError::Elsewhere(claimed.journal));
+        }
+        tracing::warn!(claimed = %claimed.journal, "the plan's earlier journal is gone; this run folder's journal is the plan's journal from now on");
     }
+    let claim = Claim {
+        journal: ours.display().to_string(),
+    };
+    // Plain strings always serialise.
+    let text = serde_json::to_string_pretty(&claim).unwrap_or_default();
+    crate::files::write_durable(&claim_path, text.as_bytes()).map_err(ClaimError::Other)
+}
 
-    /// Moves a stale lock aside (refusing a fresh one with who holds it).
-    fn take_over_if_stale(&self, max_age: Duration, now: DateTime<Utc>) -> Result<()> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            // Released between our create and our read: simply try again.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(&self.path, e)),
-        };
-        let staleness = match serde_json::from_str::<Holder>(&text) {
-            Ok(holder) => {
-                let staleness = judge(&holder, &self.holder.host, now, max_age, pid_alive);
-                if staleness == Staleness::Fresh {
-                    return Err(Error::LockHeld {
-                        path: self.path.clone(),
-                        holder: format!(
-                            "pid {} on {} since {} (an audit of this tenant, or an apply of this plan)",
-                            holder.pid,
-                            holder.host,
-                            holder.started.to_rfc3339()
-                        ),
-                        hint: format!(
-                            "such runs must not overlap; if no such run exists, delete the lock file (a lock older than {} hours is taken over automatically)",
-                            max_age.num_hours()
-                        ),
-                    });
-                }
-                format!(
-                    "{staleness:?} (pid {} on {} since {})",
-                    holder.pid,
-                    holder.host,
-                    holder.started.to_rfc3339()
-                )
-            }
-            Err(_) => {
-                let age = std::fs::metadata(&self.path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| m.elapsed().ok())
-                    .map(|d| d.as_secs())
-                    .unwrap_or(u64::MAX);
-                if age < UNREADABLE_GRACE_SECONDS {
-                    return Err(Error::LockHeld {
-                        path: self.path.clone(),
-                        holder: "another run is writing it right now".into(),
-                        hint: "try again in a minute".into(),
-                    });
-                }
-                "unreadable".to_string()
-            }
-        };
-        // Renaming is atomic: of two runs taking over at once, only one moves the stale file.
-        let aside = self
-            .path
-            .with_file_name(format!("{LOCK_FILE}.stale-{}", self.holder.pid));
-        match std::fs::rename(&self.path, &aside) {
-            Ok(()) => {
-                tracing::warn!(lock = %self.path.display(), previous = %staleness, "taking over a stale lock left by a run that ended without releasing it");
-                let _ = std::fs::remove_file(&aside);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(&self.path, e)),
-        }
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    /// The journal's full path.
+    journal: String,
+}
+
+/// Why a plan's journal could not be claimed.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// Another copy's journal holds the plan (its path).
+    Elsewhere(String),
+    Other(Error),
+}
+
+/// The holder a lock file names, if it names one.
+fn read_holder(file: &mut std::fs::File) -> Option<Holder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(MAX_LOCK_BYTES).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn held(path: &Path, holder: Option<&Holder>, what: &str, max_age: Duration) -> Error {
+    Error::LockHeld {
+        path: path.to_path_buf(),
+        holder: match holder {
+            Some(holder) => format!(
+                "pid {} on {} since {} ({what})",
+                holder.pid,
+                holder.host,
+                holder.started.to_rfc3339()
+            ),
+            None => format!("a run that is starting right now ({what})"),
+        },
+        hint: format!(
+            "such runs must not overlap: wait for it to finish; a run that died has released it (a lock left by another host is taken over after {} hours)",
+            max_age.num_hours()
+        ),
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Only remove the file if it is still ours (a run that outlived its max age may have
-        // been taken over; its successor's lock must stay).
-        let ours = self.held
-            && std::fs::read_to_string(&self.path)
-                .ok()
-                .and_then(|text| serde_json::from_str::<Holder>(&text).ok())
-                .is_some_and(|holder| holder == self.holder);
-        if ours {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::warn!(lock = %self.path.display(), error = %e, "could not remove the lock");
+        // Removed while still locked, and only if it is still our file.
+        if let Some(file) = self.file.take() {
+            if crate::files::is_same_file(&file, &self.path) {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    tracing::warn!(lock = %self.path.display(), error = %e, "could not remove the lock");
+                }
             }
+            drop(file);
         }
         for dir in self.created_dirs.iter().rev() {
             // Fails (as intended) when the folder is not empty.
@@ -234,16 +289,6 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(missing)
-}
-
-/// Whether a process with this pid runs on this host; `None` where that cannot be checked.
-pub fn pid_alive(pid: u32) -> Option<bool> {
-    let proc_root = Path::new("/proc");
-    if cfg!(target_os = "linux") && proc_root.join("self").exists() {
-        Some(proc_root.join(pid.to_string()).exists())
-    } else {
-        None
-    }
 }
 
 /// This machine's name, for the lock file (a pid means nothing on another host).
@@ -282,71 +327,23 @@ mod tests {
     }
 
     #[test]
-    fn staleness_by_process_and_by_age() {
+    fn what_a_finished_holder_left_is_judged_by_host_and_age() {
         let now = at("2026-11-02T00:00:00Z");
         let day = Duration::hours(24);
-        let alive = |pid: u32| Some(pid == 1);
-        let unknown = |_: u32| None;
+        let judged = |h: Holder| judge(&h, "h", now, day);
+        // This host's holder would hold the OS lock if it were alive.
         assert_eq!(
-            judge(
-                &holder(1, "h", "2026-11-01T12:00:00Z"),
-                "h",
-                now,
-                day,
-                alive
-            ),
-            Staleness::Fresh
-        );
-        assert_eq!(
-            judge(
-                &holder(2, "h", "2026-11-01T12:00:00Z"),
-                "h",
-                now,
-                day,
-                alive
-            ),
+            judged(holder(1, "h", "2026-11-01T12:00:00Z")),
             Staleness::ProcessGone
         );
-        // Another host's pid means nothing here: only age can free its lock.
+        // Another host's run (a shared folder): only age frees its lock.
         assert_eq!(
-            judge(
-                &holder(2, "other", "2026-11-01T12:00:00Z"),
-                "h",
-                now,
-                day,
-                alive
-            ),
+            judged(holder(2, "other", "2026-11-01T12:00:00Z")),
             Staleness::Fresh
         );
         assert_eq!(
-            judge(
-                &holder(2, "other", "2026-10-31T23:00:00Z"),
-                "h",
-                now,
-                day,
-                alive
-            ),
+            judged(holder(2, "other", "2026-10-31T23:00:00Z")),
             Staleness::TooOld
-        );
-        assert_eq!(
-            judge(
-                &holder(1, "h", "2026-10-31T23:00:00Z"),
-                "h",
-                now,
-                day,
-                alive
-            ),
-            Staleness::TooOld
-        );
-        assert_eq!(
-            judge(
-                &holder(2, "h", "2026-11-01T12:00:00Z"),
-                "h",
-                now,
-                day,
-                unknown
-            ),
-            Staleness::Fresh
         );
     }
 
@@ -372,12 +369,9 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_of_a_dead_process_is_taken_over() {
+    fn a_lock_file_left_by_a_dead_run_is_taken_over() {
         let root = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let stale = holder(dead, &host_name(), "2026-11-01T00:00:00Z");
+        let stale = holder(u32::MAX - 7, &host_name(), "2026-11-01T00:00:00Z");
         std::fs::write(
             root.path().join(LOCK_FILE),
             serde_json::to_string(&stale).unwrap(),
@@ -387,10 +381,64 @@ mod tests {
             RunLock::acquire(root.path(), Duration::hours(24), at("2026-11-01T01:00:00Z")).unwrap();
         let text = std::fs::read_to_string(lock.path()).unwrap();
         assert!(text.contains(&std::process::id().to_string()));
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    /// Many takers at once over a stale lock file: at every moment at most one holds it (the
+    /// read-then-rename takeover let two in about once in 25 rounds).
+    #[test]
+    fn concurrent_takers_of_a_stale_lock_never_hold_it_together() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        for _ in 0..20 {
+            let root = tempfile::tempdir().unwrap();
+            let stale = holder(u32::MAX - 7, &host_name(), "2026-11-01T00:00:00Z");
+            std::fs::write(
+                root.path().join(".apply-0123456789abcdef.lock"),
+                serde_json::to_string(&stale).unwrap(),
+            )
+            .unwrap();
+            let inside = Arc::new(AtomicUsize::new(0));
+            let most = Arc::new(AtomicUsize::new(0));
+            let barrier = Arc::new(std::sync::Barrier::new(10));
+            let threads: Vec<_> = (0..10)
+                .map(|_| {
+                    let (dir, inside, most, barrier) = (
+                        root.path().to_path_buf(),
+                        inside.clone(),
+                        most.clone(),
+                        barrier.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let now = at("2026-11-01T01:00:00Z");
+                        if let Ok(lock) = RunLock::acquire_plan(
+                            &dir,
+                            "sha256:0123456789abcdef00",
+                            Duration::hours(24),
+                            now,
+                        ) {
+                            let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(n, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            drop(lock);
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(most.load(Ordering::SeqCst), 1, "two held the lock at once");
+        }
+    }
+
+    #[test]
+    fn plan_locks_are_named_by_the_items_digest() {
         assert_eq!(
-            std::fs::read_dir(root.path()).unwrap().count(),
-            1,
-            "nothing left aside"
+            plan_lock_name("sha256:0123456789abcdef0123"),
+            ".apply-0123456789abcdef.lock"
         );
     }
 }

@@ -379,18 +379,29 @@ pub struct VerifySettings {
     pub env_prefix: String,
     pub detailed_exitcode: bool,
     pub approvals: ApprovalSettings,
+    /// The register approved `accept` items were recorded in.
+    pub exceptions: Option<PathBuf>,
 }
 
-pub fn resolve_verify(args: &VerifyArgs, given: &Given, config: Option<&Config>) -> VerifySettings {
+pub fn resolve_verify(
+    args: &VerifyArgs,
+    given: &Given,
+    config: Option<&Config>,
+) -> Result<VerifySettings> {
     let empty = Config::default();
     let file = config.unwrap_or(&empty);
-    VerifySettings {
+    Ok(VerifySettings {
         plan: args.plan.clone(),
         graph: resolve_graph(&args.graph, given, file),
         env_prefix: args.env_prefix.clone(),
         detailed_exitcode: args.detailed_exitcode || file.detailed_exitcode.unwrap_or(false),
         approvals: resolve_approvals(&args.approvals, file),
-    }
+        exceptions: {
+            let exceptions = args.exceptions.clone().or_else(|| file.exceptions.clone());
+            check_location("--exceptions", exceptions.as_deref())?;
+            exceptions
+        },
+    })
 }
 
 /// A path flag that may be a Blob Storage URL: a malformed URL is an error here, not a

@@ -9,8 +9,8 @@
 //! --recheck-journal` re-checks every item live instead of trusting the journal.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -32,6 +32,21 @@ pub enum Event {
     Accepted,
     Skipped,
     Failed,
+}
+
+impl Event {
+    /// The name the journal writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Run => "run",
+            Event::Sending => "sending",
+            Event::Reprocessed => "reprocessed",
+            Event::Removed => "removed",
+            Event::Accepted => "accepted",
+            Event::Skipped => "skipped",
+            Event::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,59 +90,15 @@ impl Journal {
     /// Opens (creating) the journal and returns it with every entry so far. A broken chain
     /// or another plan's line is refused with its line number.
     pub fn open(path: &Path, plan_digest: &str) -> Result<(Journal, Vec<Entry>)> {
-        let mut entries = Vec::new();
-        let mut last = plan_digest.to_string();
-        if path.exists() {
+        if crate::files::exists_no_follow(path)? {
             drop_torn_tail(path)?;
-            let refuse = |line: usize, problem: String| {
-                Error::refused(
-                    path,
-                    Refusal::Journal {
-                        path: path.display().to_string(),
-                        line,
-                        problem,
-                    },
-                )
-            };
-            entra_model::input::check_regular_file(path)?;
-            let reader = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-            for (index, line) in reader.lines().enumerate() {
-                let number = index + 1;
-                let line = line.map_err(|e| Error::io(path, e))?;
-                let entry = serde_json::from_str::<Entry>(&line)
-                    .map_err(|e| refuse(number, format!("is not a journal entry: {e}")))?;
-                if entry.plan != plan_digest {
-                    return Err(refuse(
-                        number,
-                        format!(
-                            "belongs to plan {}, not this plan ({plan_digest})",
-                            entry.plan
-                        ),
-                    ));
-                }
-                if entry.prev != last {
-                    return Err(refuse(
-                        number,
-                        "does not link to the line before it: the journal was edited (a line changed, inserted or removed)".into(),
-                    ));
-                }
-                let mut entry = entry;
-                if entry.event != Event::Run {
-                    // Every item kind the plan format defines: assignments and access items.
-                    entry.assignment_id = crate::plan::parse_item_id(
-                        &entry.assignment_id,
-                        &format!("{} line {number}", path.display()),
-                    )?;
-                }
-                last = crate::files::digest(line.as_bytes());
-                entries.push(entry);
-            }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let entries = read(path, plan_digest)?;
+        let last = match entries.last() {
+            Some(_) => last_line_digest(path)?,
+            None => plan_digest.to_string(),
+        };
+        let file = crate::files::open_append_no_follow(path)?;
         Ok((
             Journal {
                 path: path.to_path_buf(),
@@ -169,20 +140,89 @@ impl Journal {
     }
 }
 
+/// Every entry of a plan's journal (none when there is no journal), checked: each line parses,
+/// belongs to this plan and links to the line before it, and names an item by an id of a kind
+/// the plan format defines (put in its canonical form). The one reader of journals: apply
+/// resumes from it, verify reports from it. A torn last line (a kill mid-write) is left out.
+pub fn read(path: &Path, plan_digest: &str) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    let Some(bytes) = crate::files::read_run_file(path, MAX_JOURNAL_BYTES)? else {
+        return Ok(entries);
+    };
+    let refuse = |line: usize, problem: String| {
+        Error::refused(
+            path,
+            Refusal::Journal {
+                path: path.display().to_string(),
+                line,
+                problem,
+            },
+        )
+    };
+    let mut last = plan_digest.to_string();
+    // A torn last line (no newline: a kill mid-write) is no entry; `open` cuts it off.
+    let whole = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(end) => &bytes[..=end],
+        None => &bytes[..0],
+    };
+    for (index, line) in whole.split_inclusive(|b| *b == b'\n').enumerate() {
+        let number = index + 1;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let text =
+            std::str::from_utf8(line).map_err(|_| refuse(number, "is not UTF-8 text".into()))?;
+        let mut entry = serde_json::from_str::<Entry>(text)
+            .map_err(|e| refuse(number, format!("is not a journal entry: {e}")))?;
+        if entry.plan != plan_digest {
+            return Err(refuse(
+                number,
+                format!(
+                    "belongs to plan {}, not this plan ({plan_digest})",
+                    entry.plan
+                ),
+            ));
+        }
+        if entry.prev != last {
+            return Err(refuse(
+                number,
+                "does not link to the line before it: the journal was edited (a line changed, inserted or removed)".into(),
+            ));
+        }
+        if entry.event != Event::Run {
+            // Every item kind the plan format defines: assignments and access items.
+            entry.assignment_id = crate::plan::parse_item_id(
+                &entry.assignment_id,
+                &format!("{} line {number}", path.display()),
+            )?;
+        }
+        last = crate::files::digest(line);
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// A journal past this size is not one this tool wrote (a line is a few hundred bytes; a
+/// plan has at most a few thousand items, each a handful of lines).
+const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+
+/// The digest of the journal's last whole line: what the next line links to.
+fn last_line_digest(path: &Path) -> Result<String> {
+    let bytes = crate::files::read_run_file(path, MAX_JOURNAL_BYTES)?.unwrap_or_default();
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    Ok(crate::files::digest(&body[start..]))
+}
+
 /// A kill in the middle of a write can leave a partial last line (entries are written whole
 /// and synced, so only the last can be torn): cut it off. Anything earlier that does not parse
 /// is damage, and reported.
 fn drop_torn_tail(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_run_file(path, MAX_JOURNAL_BYTES)?.unwrap_or_default();
     if bytes.is_empty() || bytes.last() == Some(&b'\n') {
         return Ok(());
     }
     let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     tracing::warn!(journal = %path.display(), "dropping a torn last line left by an interrupted run");
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let file = crate::files::open_write_no_follow(path)?;
     file.set_len(keep as u64).map_err(|e| Error::io(path, e))
 }
 

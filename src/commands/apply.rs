@@ -10,7 +10,7 @@ use super::{connect, Outcome};
 use crate::apply::{preflight, results, ApplyRun, Outcome as ItemOutcome};
 use crate::cli::ApplyArgs;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::evidence;
 use crate::lock::{RunLock, DEFAULT_MAX_AGE_HOURS};
 use crate::output::Printer;
@@ -99,13 +99,36 @@ fn apply_plan(
         args.approvals.min_approvers,
     )
     .map_err(refuse)?;
-    // One apply per plan at a time: two would send every item twice. The lock is the
-    // committing run's, so copies of the plan elsewhere (`--run`) wait for each other too.
-    let _lock = RunLock::acquire(
-        &run_dir,
+    let accepts = approved
+        .items
+        .iter()
+        .filter(|item| approved.decision.action_for(item) == crate::plan::Action::Accept)
+        .count();
+    if accepts > 0 && args.exceptions.is_none() {
+        return Err(refuse(Refusal::AcceptNeedsRegister { count: accepts }));
+    }
+    // One apply per plan at a time, and one journal per plan: two would send items twice. The
+    // lock is keyed by the plan's items in the tenant folder, so copies of the run folder
+    // under the same --out (and copies of the plan named with --run) wait for each other,
+    // and a copy is refused while the first copy's journal exists.
+    let tenant_dir = plan_folder(&run_dir);
+    let _lock = RunLock::acquire_plan(
+        tenant_dir,
+        &plan.items_digest,
         chrono::Duration::hours(DEFAULT_MAX_AGE_HOURS),
         now,
     )?;
+    if !args.dry_run {
+        let journal = crate::apply::journal::path_for(&args.plan);
+        crate::lock::claim_journal(tenant_dir, &plan.items_digest, &journal).map_err(|error| {
+            match error {
+                crate::lock::ClaimError::Elsewhere(journal) => refuse(Refusal::AppliedElsewhere {
+                    journal: shown(Path::new(&journal)),
+                }),
+                crate::lock::ClaimError::Other(error) => error,
+            }
+        })?;
+    }
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
     let progress = connect::progress(printer);
     let runtime = connect::runtime()?;

@@ -49,7 +49,7 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
         Command::Snapshot(args) => {
             snapshot::run(args, given, read_config(config_path)?.as_ref(), printer)
         }
-        Command::Plan(command) => plan::run(command, printer),
+        Command::Plan(command) => plan::run(command, read_config(config_path)?.as_ref(), printer),
         Command::Apply(args) => {
             apply::run(args, given, read_config(config_path)?.as_ref(), printer)
         }

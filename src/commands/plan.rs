@@ -7,19 +7,20 @@ use chrono::Utc;
 
 use super::Outcome;
 use crate::cli::{ApproveArgs, PlanCommand};
+use crate::config::Config;
 use crate::error::{Error, Refusal, Result};
 use crate::output::Printer;
 use crate::plan::approval::{approved_in_workbook, Selection, Signed};
 use crate::plan::Plan;
 use crate::trust::{self, AllowedSigners, PLAN_NAMESPACE};
 
-pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
+pub fn run(command: &PlanCommand, config: Option<&Config>, printer: &Printer) -> Result<Outcome> {
     match command {
         PlanCommand::Show { plan } => {
             printer.data_text(&describe(&Plan::read(plan)?, Utc::now()))?;
             Ok(Outcome::Clean)
         }
-        PlanCommand::Approve(args) => approve(args, printer),
+        PlanCommand::Approve(args) => approve(args, config, printer),
         PlanCommand::Digest(args) => {
             let plan = Plan::read(&args.plan)?;
             let selection = Selection {
@@ -37,14 +38,18 @@ pub fn run(command: &PlanCommand, printer: &Printer) -> Result<Outcome> {
     }
 }
 
-fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
+fn approve(args: &ApproveArgs, config: Option<&Config>, printer: &Printer) -> Result<Outcome> {
     // A plan at a URL: approved in a staged copy, written back If-Match its ETag.
     let mut staged =
         super::staged::stage_plan(&args.plan, &super::staged::environment_graph_args()?)?;
     let plan_path = staged
         .as_ref()
         .map_or_else(|| args.plan.clone(), |s| s.path.clone());
-    let outcome = approve_at(args, &plan_path, printer)
+    let register = args
+        .exceptions
+        .clone()
+        .or_else(|| config.and_then(|c| c.exceptions.clone()));
+    let outcome = approve_at(args, &plan_path, register.as_deref(), printer)
         .map_err(|e| super::staged::named(staged.as_ref(), e))?;
     if let Some(staged) = staged.as_mut() {
         super::staged::publish_after(staged, printer)?;
@@ -52,9 +57,27 @@ fn approve(args: &ApproveArgs, printer: &Printer) -> Result<Outcome> {
     Ok(outcome)
 }
 
-fn approve_at(args: &ApproveArgs, plan_path: &Path, printer: &Printer) -> Result<Outcome> {
+fn approve_at(
+    args: &ApproveArgs,
+    plan_path: &Path,
+    register: Option<&Path>,
+    printer: &Printer,
+) -> Result<Outcome> {
     let mut plan = Plan::read(plan_path)?;
     let refuse = |reason: Refusal| Error::refused(plan_path, reason);
+    if args.revoke {
+        let removed = plan
+            .revoke(&args.approver, args.ticket.clone(), Utc::now())
+            .map_err(refuse)?;
+        plan.write(plan_path)?;
+        printer.status(format_args!(
+            "Revoked {removed} approval(s) by {} of {}; the plan has {} approval(s)",
+            args.approver.trim(),
+            plan_path.display(),
+            plan.approvals.len()
+        ));
+        return Ok(Outcome::Clean);
+    }
     let (approved, choices, source) = match &args.from_xlsx {
         Some(workbook) => {
             let (approved, choices) = approved_in_workbook(&plan, workbook)?;
@@ -91,6 +114,10 @@ fn approve_at(args: &ApproveArgs, plan_path: &Path, printer: &Printer) -> Result
             (approved, choices, "command line".to_string())
         }
     };
+    check_register(&choices, register).map_err(|e| match e {
+        RegisterProblem::Missing(count) => refuse(Refusal::AcceptNeedsRegister { count }),
+        RegisterProblem::Unreadable(error) => error,
+    })?;
     let statement = plan.statement_with(&approved, &choices);
     let signed = sign(args, &statement)?;
     if let (Some(allowed), Some(signed)) = (&args.allowed_signers, &signed) {
@@ -139,6 +166,36 @@ fn approve_at(args: &ApproveArgs, plan_path: &Path, printer: &Printer) -> Result
         ));
     }
     Ok(Outcome::Clean)
+}
+
+enum RegisterProblem {
+    Missing(usize),
+    Unreadable(Error),
+}
+
+/// An approved `accept` is recorded by apply in the exceptions register: one must be named,
+/// and a local one must read as a register now, not fail at apply time.
+fn check_register(
+    choices: &std::collections::BTreeMap<String, crate::plan::approval::Choice>,
+    register: Option<&Path>,
+) -> std::result::Result<(), RegisterProblem> {
+    let accepts = choices
+        .values()
+        .filter(|c| c.action == crate::plan::Action::Accept)
+        .count();
+    if accepts == 0 {
+        return Ok(());
+    }
+    let Some(register) = register else {
+        return Err(RegisterProblem::Missing(accepts));
+    };
+    if super::staged::is_url(register) {
+        return Ok(());
+    }
+    if crate::files::exists_no_follow(register).map_err(RegisterProblem::Unreadable)? {
+        crate::exceptions::read(register).map_err(RegisterProblem::Unreadable)?;
+    }
+    Ok(())
 }
 
 /// The approval's signature: made here with `--sign-key` (a private key file, or the agent's

@@ -22,11 +22,18 @@ pub fn run(
     config: Option<&Config>,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let mut settings = settings::resolve_verify(args, given, config);
+    let mut settings = settings::resolve_verify(args, given, config)?;
     let prefix = settings.env_prefix.clone();
     let mut staged = staged::stage_plan_as(&settings.plan, &settings.graph, &prefix, false)?;
     if let Some(staged) = &staged {
         settings.plan = staged.path.clone();
+    }
+    let register = match &settings.exceptions {
+        Some(path) => staged::stage_file_as(path, &settings.graph, &prefix)?,
+        None => None,
+    };
+    if let Some(register) = &register {
+        settings.exceptions = Some(register.path.clone());
     }
     let shown = |path: &Path| match &staged {
         Some(staged) => staged.remote.url_of(path),
@@ -47,6 +54,14 @@ fn verify_plan(
 ) -> Result<Outcome> {
     let args = settings;
     let plan = Plan::read(&args.plan)?;
+    // What apply did, item by item: verify reports from the journal, never from approvals.
+    let entries =
+        crate::apply::journal::read(&crate::apply::journal::path_for(&args.plan), &plan.digest())?;
+    let journal = crate::apply::journal::last_events(&entries);
+    let register = match &args.exceptions {
+        Some(path) if crate::files::exists_no_follow(path)? => Some(crate::exceptions::read(path)?),
+        _ => None,
+    };
     let tenant = args
         .graph
         .tenant
@@ -99,14 +114,36 @@ fn verify_plan(
     stage.finish();
     let mut rows = Vec::new();
     let (mut restored, mut missing, mut unknown) = (0, 0, 0);
-    let (mut removed, mut present) = (0, 0);
+    let (mut removed, mut present, mut unaccepted) = (0, 0, 0);
     for item in &plan.items {
         let approved = !plan.approvals.is_empty() && decision.is_approved(item.key());
         let action = decision.action_for(item);
+        let applied = journal.get(&item.id());
+        let applied_column = applied
+            .map(|entry| entry.event.as_str().to_string())
+            .unwrap_or_default();
+        if approved && action == Action::Accept {
+            let id = super::apply::accepted_exception_id(&plan, item);
+            let (status, detail) =
+                verify_acceptance(&id, applied, register.as_ref(), args.exceptions.as_deref());
+            if status != "accepted" {
+                unaccepted += 1;
+            }
+            rows.push(vec![
+                item.key().to_string(),
+                item.user_id.clone(),
+                item.user_display_name.clone(),
+                "yes".to_string(),
+                status.to_string(),
+                detail,
+                action.to_string(),
+                applied_column,
+            ]);
+            continue;
+        }
         // Access without assignment is checked as a removal (held or not) whether or not one
         // was approved; an ended assignment and an accepted finding only when approved.
         let remedy = match action {
-            Action::Accept if approved => Some(Action::Accept),
             _ if item.unexplained.is_some() => Some(Action::RemoveAccess),
             Action::RemoveAssignment if approved => Some(Action::RemoveAssignment),
             _ => None,
@@ -127,6 +164,7 @@ fn verify_plan(
                 status.to_string(),
                 detail,
                 action.to_string(),
+                applied_column,
             ]);
             continue;
         }
@@ -195,6 +233,7 @@ fn verify_plan(
             status.to_string(),
             detail.join("; "),
             action.to_string(),
+            applied_column,
         ]);
     }
     let dir = args
@@ -213,24 +252,84 @@ fn verify_plan(
             "status",
             "roles",
             "action",
+            "applied",
         ],
         rows.into_iter(),
     )?;
     if !printer.is_quiet() {
         printer.status(format_args!(
-            "Verified {} items: {restored} restored, {missing} approved still missing, {removed} removed, {present} approved removals still present, {unknown} unverifiable",
+            "Verified {} items: {restored} restored, {missing} approved still missing, {removed} removed, {present} approved removals still present, {unaccepted} approved acceptances not recorded, {unknown} unverifiable",
             plan.items.len()
         ));
         printer.status(format_args!("Wrote {}", shown(&path)));
     }
     printer.data(format_args!("{}", shown(&path)))?;
-    Ok(if (missing > 0 || present > 0) && args.detailed_exitcode {
-        Outcome::Drift {
-            detailed_exitcode: true,
-        }
-    } else {
-        Outcome::Clean
-    })
+    Ok(
+        if (missing > 0 || present > 0 || unaccepted > 0) && args.detailed_exitcode {
+            Outcome::Drift {
+                detailed_exitcode: true,
+            }
+        } else {
+            Outcome::Clean
+        },
+    )
+}
+
+/// Whether an approved `accept` happened: the journal records it and the register holds its
+/// exception (when the register is named).
+fn verify_acceptance(
+    id: &str,
+    applied: Option<&crate::apply::journal::Entry>,
+    register: Option<&crate::exceptions::Register>,
+    register_path: Option<&Path>,
+) -> (&'static str, String) {
+    use crate::apply::journal::Event;
+    let Some(entry) = applied.filter(|e| e.event == Event::Accepted) else {
+        let why = match applied {
+            Some(entry) => format!(
+                "apply did not record it: its journal says `{}`{}",
+                entry.event.as_str(),
+                if entry.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", entry.detail)
+                }
+            ),
+            None => "apply has not recorded it (no journal entry)".to_string(),
+        };
+        return ("not_accepted", why);
+    };
+    match (register, register_path) {
+        (Some(register), _) => match register.exceptions.iter().find(|e| e.id == id) {
+            Some(found) => (
+                "accepted",
+                format!(
+                    "exception {id} is in the register until {}; nothing changed",
+                    found.expires
+                ),
+            ),
+            None => (
+                "not_recorded",
+                format!(
+                    "the journal records exception {id}, but the register has no such exception"
+                ),
+            ),
+        },
+        (None, Some(path)) => (
+            "not_recorded",
+            format!(
+                "the journal records exception {id}, but the register `{}` does not exist",
+                path.display()
+            ),
+        ),
+        (None, None) => (
+            "accepted",
+            format!(
+                "recorded by apply ({}); the register was not checked: name it with --exceptions",
+                entry.detail
+            ),
+        ),
+    }
 }
 
 /// Whether an approved remedy took effect: an ended assignment is no longer delivered, removed

@@ -7,6 +7,9 @@
 //! with an approval; `apply` and `verify` add their journal and results) are recognised by
 //! `verify` and reported as later additions, not as tampering.
 
+/// A manifest past this size is not one this tool wrote (a run has a few dozen files).
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -190,7 +193,7 @@ pub fn check_committed(
     }
     let manifest_path = run_dir.join(MANIFEST_JSON);
     // Read and checked (format, version) as `evidence verify` reads it.
-    let manifest = entra_model::input::read_bytes(&manifest_path)
+    let manifest = entra_model::input::read_bytes_max(&manifest_path, MAX_MANIFEST_BYTES)
         .map_err(|e| entra_model::error::chain(&e))
         .and_then(|bytes| verify::parse_manifest(&bytes, &manifest_path))
         .map_err(|problem| {

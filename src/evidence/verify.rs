@@ -264,9 +264,9 @@ fn verify_run(
     let run_dir = tenant_dir.join(run);
     result.checked.push(run_dir.clone());
     let manifest_path = run_dir.join(MANIFEST_JSON);
-    let bytes = match std::fs::read(&manifest_path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match crate::files::read_run_file(&manifest_path, super::MAX_MANIFEST_BYTES)? {
+        Some(bytes) => bytes,
+        None => {
             result.problem(
                 run,
                 Kind::Manifest,
@@ -277,7 +277,6 @@ fn verify_run(
             );
             return Ok(());
         }
-        Err(e) => return Err(Error::io(&manifest_path, e)),
     };
     let manifest: Manifest = match parse_manifest(&bytes, &manifest_path) {
         Ok(manifest) => manifest,
@@ -409,7 +408,9 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
     if path.file_name()? != PLAN_JSON {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::files::read_run_text(path, super::MAX_MANIFEST_BYTES)
+        .ok()
+        .flatten()?;
     let plan: Plan = serde_json::from_str(&text).ok()?;
     if plan.approvals.is_empty() || bytes_digest(&plan.committed_bytes()) != recorded {
         return None;
@@ -445,13 +446,20 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
     Some(described.join("; "))
 }
 
+/// An SSH signature is a few hundred bytes (an RSA one a few kilobytes).
+const MAX_SEAL_BYTES: u64 = 1 << 20;
+
 /// The run's seal (`manifest.sig`): checked against the policy when there is one; a run left
 /// unsealed after a sealed one of its tenant is a problem (someone rewrote it without the key).
 fn check_seal(run_dir: &Path, run: &str, manifest_digest: &str, result: &mut Verification) {
     let path = run_dir.join(super::MANIFEST_SIG);
-    let signature = match std::fs::read_to_string(&path) {
-        Ok(signature) => signature,
-        Err(_) => {
+    let signature = match crate::files::read_run_text(&path, MAX_SEAL_BYTES) {
+        Ok(Some(signature)) => signature,
+        Err(error) => {
+            result.problem(run, Kind::Signature, error.to_string());
+            return;
+        }
+        Ok(None) => {
             if result.sealed_before {
                 result.problem(
                     run,

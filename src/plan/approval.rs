@@ -87,6 +87,27 @@ impl Approval {
     }
 }
 
+/// Approvals taken back by their approver (`plan approve --revoke`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Whose approvals were removed.
+    pub approver: String,
+    pub revoked_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// When each removed approval had been given, and the items it approved.
+    pub removed: Vec<RevokedApproval>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedApproval {
+    pub approved_at: DateTime<Utc>,
+    pub items: Vec<String>,
+    /// The signing key's fingerprint, where the approval was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
 /// What to approve: everything, or a selection.
 #[derive(Debug, Default)]
 pub struct Selection {
@@ -146,6 +167,45 @@ impl Plan {
             choices,
         });
         Ok(())
+    }
+
+    /// Removes every approval by `approver` (compared case-insensitively) and records that it
+    /// did; returns how many it removed. Revoking is always allowed, even after expiry: it only
+    /// takes permission away.
+    pub fn revoke(
+        &mut self,
+        approver: &str,
+        ticket: Option<String>,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<usize, Refusal> {
+        let approver = approver.trim();
+        if approver.is_empty() {
+            return Err(Refusal::NoApprover);
+        }
+        let (theirs, others): (Vec<Approval>, Vec<Approval>) = std::mem::take(&mut self.approvals)
+            .into_iter()
+            .partition(|a| a.approver.trim().eq_ignore_ascii_case(approver));
+        self.approvals = others;
+        if theirs.is_empty() {
+            return Err(Refusal::NothingToRevoke {
+                approver: approver.to_string(),
+            });
+        }
+        let count = theirs.len();
+        self.revocations.push(Revocation {
+            approver: approver.to_string(),
+            revoked_at: now,
+            ticket,
+            removed: theirs
+                .into_iter()
+                .map(|a| RevokedApproval {
+                    approved_at: a.approved_at,
+                    items: a.items,
+                    key: a.key,
+                })
+                .collect(),
+        });
+        Ok(count)
     }
 
     /// The approvals that approve `item`.

@@ -54,6 +54,10 @@ pub struct Plan {
     /// digest (each approval binds to it instead).
     #[serde(default)]
     pub approvals: Vec<approval::Approval>,
+    /// Approvals taken back (`plan approve --revoke`): who, when, and which approvals; not
+    /// covered by the plan digest, like the approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocations: Vec<approval::Revocation>,
 }
 
 /// What applying an item does.
@@ -477,13 +481,15 @@ impl Plan {
             items_digest: items_digest(&items),
             items,
             approvals: Vec::new(),
+            revocations: Vec::new(),
         })
     }
 
-    /// The plan digest: `sha256:` over the plan without its approvals, as canonical JSON
-    /// (object keys sorted by code point, no whitespace, serde_json's string escaping). It
-    /// covers the format, version, tenant, times, snapshot, run, findings digest and items;
-    /// a third party recomputes it with `jq -cjS 'del(.approvals)' plan.json | sha256sum`.
+    /// The plan digest: `sha256:` over the plan without its approvals and revocations, as
+    /// canonical JSON (object keys sorted by code point, no whitespace, strings escaped as jq
+    /// escapes them). It covers the format, version, tenant, times, snapshot, run, findings
+    /// digest and items; a third party recomputes it with
+    /// `jq -cjS 'del(.approvals, .revocations)' plan.json | sha256sum`.
     pub fn digest(&self) -> String {
         digest(&self.canonical_bytes())
     }
@@ -493,6 +499,7 @@ impl Plan {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let serde_json::Value::Object(map) = &mut value {
             map.remove("approvals");
+            map.remove("revocations");
         }
         let mut out = Vec::new();
         write_canonical(&value, &mut out);
@@ -504,6 +511,7 @@ impl Plan {
     pub fn committed_bytes(&self) -> Vec<u8> {
         let mut plain = self.clone();
         plain.approvals.clear();
+        plain.revocations.clear();
         plain.to_text().into_bytes()
     }
 
@@ -686,7 +694,9 @@ impl MissingRole {
     }
 }
 
-/// Canonical JSON: object keys sorted by code point, no whitespace (serde_json's escaping).
+/// Canonical JSON: object keys sorted by code point, no whitespace, strings escaped as both
+/// serde_json and jq escape them (`"`, `\\`, the short escapes, other controls as `\u00xx`),
+/// and DEL as `\u007f`, which jq escapes and serde_json does not.
 fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     match value {
         serde_json::Value::Object(map) => {
@@ -713,6 +723,16 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+        serde_json::Value::String(text) => {
+            let escaped = serde_json::to_vec(text).unwrap_or_default();
+            for byte in escaped {
+                if byte == 0x7f {
+                    out.extend_from_slice(b"\\u007f");
+                } else {
+                    out.push(byte);
+                }
+            }
+        }
         scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
     }
 }
@@ -729,6 +749,12 @@ mod digest_tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"a":null,"b":[{"a":"é\n","z":1}]}"#
+        );
+        let mut out = Vec::new();
+        write_canonical(&serde_json::json!({"k": "a\u{7f}\u{1}\u{2028}"}), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"k\":\"a\\u007f\\u0001\u{2028}\"}"
         );
     }
 }

@@ -111,13 +111,14 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// An allowed_signers file of more than this is no policy a person keeps (ten thousand keys
+/// fit in a few megabytes).
+const MAX_ALLOWED_SIGNERS_BYTES: u64 = 16 << 20;
+
 impl AllowedSigners {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, TrustError> {
-        let bytes = std::fs::read(path).map_err(|source| TrustError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = entra_model::input::read_bytes_max(path, MAX_ALLOWED_SIGNERS_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
                 .iter()

@@ -36,6 +36,10 @@ pub const PASSPHRASE_ENV: &str = "ENTRA_DRIFT_KEY_PASSPHRASE";
 /// No variant carries a passphrase or private key material, so `Display` and `Debug` are safe to log.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
+    /// A key, signature or policy file that is not a regular file of a sane size.
+    #[error(transparent)]
+    Input(#[from] entra_model::InputError),
+
     #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,

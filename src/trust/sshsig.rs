@@ -3,7 +3,6 @@
 //! Output is byte-compatible with `ssh-keygen -Y sign` (armored `SSH SIGNATURE`, sha512 message hash), so
 //! `ssh-keygen -Y verify` and git accept what we produce and we accept what they produce.
 
-use std::fs;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -382,7 +381,7 @@ fn read_small_text(path: &Path) -> Result<Zeroizing<String>, TrustError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = fs::File::open(path).map_err(io_err)?;
+    let file = entra_model::input::open_input(path, MAX_KEY_FILE_LEN)?;
     // Sized up front so read_to_end never reallocates, which would leave unwiped copies behind.
     let size_hint = file.metadata().map_or(0, |m| m.len()).min(MAX_KEY_FILE_LEN);
     let mut bytes = Zeroizing::new(Vec::with_capacity(

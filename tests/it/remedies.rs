@@ -193,6 +193,8 @@ fn four_actions_chosen_by_reviewers_go_round_the_whole_loop() {
         .arg(&reviewed)
         .arg("--sign-key")
         .arg(&ada)
+        .arg("--exceptions")
+        .arg(work.path().join("register.csv"))
         .output()
         .unwrap();
     assert!(approve.status.success(), "{}", stderr(&approve));
@@ -430,6 +432,22 @@ fn the_cli_chooses_actions_within_each_items_choices_and_the_config_sets_default
         .unwrap()
         .is_empty());
 
+    // An accept with no register to record it in is refused when it is approved.
+    let no_register = approve(&[
+        "--only",
+        &access,
+        "--action",
+        "accept",
+        "--reason",
+        "the team lead owns the group",
+    ]);
+    assert_eq!(no_register.status.code(), Some(1));
+    assert!(
+        stderr(&no_register).contains("no exceptions register is configured"),
+        "{}",
+        stderr(&no_register)
+    );
+    let register = work.path().join("register.csv");
     let accepted = approve(&[
         "--only",
         &access,
@@ -437,6 +455,8 @@ fn the_cli_chooses_actions_within_each_items_choices_and_the_config_sets_default
         "accept",
         "--reason",
         "the team lead owns the group",
+        "--exceptions",
+        register.to_str().unwrap(),
     ]);
     assert!(accepted.status.success(), "{}", stderr(&accepted));
     let approval = &plan_json(&plan_path)["approvals"][0];

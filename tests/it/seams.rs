@@ -126,3 +126,227 @@ fn plans_with_access_items_resume_and_retry() {
         "the exception is recorded once"
     );
 }
+
+#[test]
+fn verify_reports_an_acceptance_only_when_the_journal_and_the_register_hold_it() {
+    let flow = Workflow::start(|_| {});
+    ok(&flow.approve(
+        ADA,
+        &[
+            "--only",
+            BY_SYNC,
+            "--action",
+            "accept",
+            "--reason",
+            "the sync engine restores it",
+        ],
+    ));
+    for who in [ADA, BOB] {
+        ok(&flow.approve(who, &["--only", BY_EM]));
+    }
+    // Four eyes: the acceptance (one approver) is not applied; the reprocess is.
+    ok(&flow.apply(&["--min-approvers", "2"]));
+    assert!(read_csv(&flow.register).rows.is_empty());
+    let status = |extra: &[&str]| {
+        ok(&flow.verify(extra));
+        let rows = read_csv(&flow.run.join("verify-results.csv"));
+        let row = rows
+            .rows
+            .iter()
+            .find(|r| r["assignment_id"] == BY_SYNC)
+            .unwrap()
+            .clone();
+        (row["status"].clone(), row["applied"].clone())
+    };
+    // Counted with one approver, it is approved, but nothing was recorded.
+    assert_eq!(status(&[]).0, "not_accepted");
+    assert_eq!(
+        status(&["--exceptions", s(&flow.register)]).0,
+        "not_accepted"
+    );
+    // Applied with one approver, it is recorded; verify finds it in the register.
+    ok(&flow.apply(&[]));
+    assert_eq!(
+        status(&["--exceptions", s(&flow.register)]),
+        ("accepted".into(), "accepted".into())
+    );
+    // A register that lost the exception says so.
+    std::fs::write(&flow.register, REGISTER_HEADER).unwrap();
+    assert_eq!(
+        status(&["--exceptions", s(&flow.register)]).0,
+        "not_recorded"
+    );
+}
+
+#[test]
+fn an_approved_accept_without_a_register_is_refused_before_anything_runs() {
+    let flow = Workflow::start(|_| {});
+    ok(&flow.approve(
+        ADA,
+        &[
+            "--only",
+            BY_SYNC,
+            "--action",
+            "accept",
+            "--reason",
+            "the sync engine restores it",
+        ],
+    ));
+    ok(&flow.approve(ADA, &["--only", BY_EM]));
+    let output = flow
+        .fake
+        .command(
+            &[
+                "apply",
+                s(&flow.plan),
+                "--allowed-signers",
+                s(&flow.allowed),
+            ],
+            crate::support::fake_graph::SECRET,
+        )
+        .output()
+        .unwrap();
+    refused(&output, "no exceptions register is configured");
+    assert_eq!(writes(&flow), 0, "nothing was sent");
+}
+
+#[test]
+fn one_plan_is_applied_by_one_process_and_one_journal() {
+    let flow = Workflow::start(|config| config.latency_ms = 40);
+    ok(&flow.approve(ADA, &[]));
+    let approved = flow.plan_json()["approvals"][0]["items"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    // A copy of the plan elsewhere, applied as the run's plan (--run), and a stale lock of a
+    // dead run.
+    let elsewhere = flow.work.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::copy(&flow.plan, elsewhere.join("plan.json")).unwrap();
+    let copy = elsewhere.join("plan.json");
+    let tenant = flow.run.parent().unwrap();
+    let items_digest = flow.plan_json()["items_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lock = tenant.join(entra_drift::lock::plan_lock_name(&items_digest));
+    std::fs::write(
+        &lock,
+        serde_json::json!({"pid": u32::MAX - 3, "host": entra_drift::lock::host_name(),
+            "started": "2026-01-01T00:00:00Z", "tool": "entra-drift 0.0.0"})
+        .to_string(),
+    )
+    .unwrap();
+    // Ten applies at once, from both copies.
+    let children: Vec<_> = (0..10)
+        .map(|n| {
+            let (plan, extra) = if n % 2 == 0 {
+                (flow.plan.clone(), vec![])
+            } else {
+                (copy.clone(), vec!["--run", s(&flow.run)])
+            };
+            flow.apply_command(&plan, &extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let succeeded = outputs.iter().filter(|o| o.status.success()).count();
+    assert!(succeeded >= 1);
+    for output in outputs.iter().filter(|o| !o.status.success()) {
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            text.contains("an apply of this plan") || text.contains("this plan is applied from"),
+            "{text}"
+        );
+    }
+    let stats = stats(&flow);
+    assert!(
+        stats.reprocess.values().all(|&n| n == 1),
+        "every item sent once: {:?}",
+        stats.reprocess
+    );
+    assert_eq!(writes(&flow), approved);
+    // The copy cannot take over the plan while the first journal exists.
+    let journal_of = |plan: &std::path::Path| plan.with_file_name("plan.journal.jsonl");
+    let original_first = journal_of(&flow.plan).exists();
+    assert_ne!(
+        original_first,
+        journal_of(&copy).exists(),
+        "exactly one journal for the plan"
+    );
+    let run = ["--run", s(&flow.run)];
+    let (first, first_extra, second, second_extra): (_, &[&str], _, &[&str]) = if original_first {
+        (flow.plan.clone(), &[], copy.clone(), &run)
+    } else {
+        (copy.clone(), &run, flow.plan.clone(), &[])
+    };
+    refused(
+        &flow.apply_plan(&second, second_extra),
+        "this plan is applied from",
+    );
+    ok(&flow.apply_plan(&first, first_extra));
+    assert_eq!(writes(&flow), approved, "nothing sent twice");
+}
+
+#[test]
+fn an_approval_can_be_revoked_and_hints_never_weaken_a_limit() {
+    let flow = Workflow::start(|_| {});
+    // An unapplied plan's hint asks for a signed approval.
+    let unapproved = flow.apply(&[]);
+    refused(&unapproved, "--sign-key");
+    // Unsigned, as an older hint said: the policy refuses the whole plan...
+    let unsigned = crate::common::entra_drift()
+        .args(["plan", "approve", s(&flow.plan), "--approver", "mallory"])
+        .output()
+        .unwrap();
+    ok(&unsigned);
+    ok(&flow.approve(ADA, &[]));
+    refused(&flow.apply(&["--dry-run"]), "is not signed");
+    // ... until that approval is revoked, which the plan records.
+    let revoke = crate::common::entra_drift()
+        .args([
+            "plan",
+            "approve",
+            s(&flow.plan),
+            "--approver",
+            "MALLORY",
+            "--revoke",
+        ])
+        .args(["--ticket", "CHG-9"])
+        .output()
+        .unwrap();
+    ok(&revoke);
+    let plan = flow.plan_json();
+    assert_eq!(plan["approvals"].as_array().unwrap().len(), 1);
+    assert_eq!(plan["revocations"][0]["approver"], "MALLORY");
+    assert_eq!(plan["revocations"][0]["ticket"], "CHG-9");
+    assert_eq!(
+        plan["revocations"][0]["removed"].as_array().unwrap().len(),
+        1
+    );
+    ok(&flow.apply(&["--dry-run"]));
+    // Nothing to revoke: said so.
+    let again = crate::common::entra_drift()
+        .args([
+            "plan",
+            "approve",
+            s(&flow.plan),
+            "--approver",
+            "mallory",
+            "--revoke",
+        ])
+        .output()
+        .unwrap();
+    refused(&again, "no approval by `mallory`");
+    // A limit's refusal does not suggest raising it.
+    let capped = flow.apply(&["--max-items", "1"]);
+    refused(&capped, "--max-items is a safety limit");
+    assert!(!stderr(&capped).contains("raise"), "{}", stderr(&capped));
+    assert_eq!(writes(&flow), 0);
+}

@@ -29,6 +29,14 @@ pub enum InputError {
     /// Only regular files are read: a FIFO would hang the run, a device would never end.
     #[error("`{path}` is a {kind}, not a regular file")]
     NotARegularFile { path: PathBuf, kind: &'static str },
+    /// A file larger than what the tool reads for its kind (a file that never ends, a
+    /// decompression bomb, the wrong file).
+    #[error("`{path}` is larger than {max} bytes, more than such a file can be")]
+    TooLarge { path: PathBuf, max: u64 },
+    /// A run file (journal, results, lock, plan) that is a symbolic link: the tool writes
+    /// and reads run files only where they are, never through a link.
+    #[error("`{path}` is a symbolic link; run files are never links (remove it)")]
+    Link { path: PathBuf },
     /// A symbolic link inside a tenant directory points outside it.
     #[error("`{path}` is a link that leaves `{root}`")]
     OutsideDirectory { path: PathBuf, root: PathBuf },

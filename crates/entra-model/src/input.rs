@@ -57,15 +57,76 @@ fn special_kind(_: &std::fs::Metadata) -> &'static str {
     "special file"
 }
 
+/// Files of any kind are read up to this size unless their reader names a smaller bound.
+pub const MAX_INPUT_BYTES: u64 = 16 << 30;
+
+/// Opens an input file: the one way the tool opens a file it reads. Opened non-blocking, so a
+/// FIFO never blocks the open, then checked on the open handle (no window between check and
+/// open): only a regular file of at most `max` bytes is returned.
+pub fn open_input(path: &Path, max: u64) -> Result<std::fs::File, InputError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| InputError::io(path, e))?;
+    let metadata = file.metadata().map_err(|e| InputError::io(path, e))?;
+    if !metadata.is_file() {
+        let kind = if metadata.is_dir() {
+            "directory"
+        } else {
+            special_kind(&metadata)
+        };
+        return Err(InputError::NotARegularFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    if metadata.len() > max {
+        return Err(InputError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
+    }
+    Ok(file)
+}
+
+/// Reads a whole regular file of at most `max` bytes (one that grows past it while read is
+/// refused too).
+pub fn read_bytes_max(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let file = open_input(path, max)?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| InputError::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(InputError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Reads a whole regular file.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
-    check_regular_file(path)?;
-    std::fs::read(path).map_err(|e| InputError::io(path, e))
+    read_bytes_max(path, MAX_INPUT_BYTES)
+}
+
+/// Reads a whole regular file of at most `max` bytes as UTF-8 text, without a byte-order mark.
+pub fn read_text_max(path: &Path, max: u64) -> Result<String, InputError> {
+    text_of(path, read_bytes_max(path, max)?)
 }
 
 /// Reads a whole regular file as UTF-8 text, without a byte-order mark.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    let bytes = read_bytes(path)?;
+    text_of(path, read_bytes(path)?)
+}
+
+fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, InputError> {
     let text = String::from_utf8(strip_bom(&bytes).to_vec()).map_err(|e| {
         InputError::io(
             path,
@@ -124,6 +185,25 @@ mod tests {
             matches!(error, InputError::NotARegularFile { kind: "FIFO", .. }),
             "{error}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_oversized_files_are_refused_without_reading_them() {
+        let error = read_bytes_max(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(
+            matches!(error, InputError::NotARegularFile { kind: "device", .. }),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allowed_signers");
+        std::fs::write(&path, vec![b'x'; 2048]).unwrap();
+        let error = read_text_max(&path, 1024).unwrap_err();
+        assert!(
+            matches!(error, InputError::TooLarge { max: 1024, .. }),
+            "{error}"
+        );
+        assert_eq!(read_text_max(&path, 2048).unwrap().len(), 2048);
     }
 
     #[cfg(unix)]

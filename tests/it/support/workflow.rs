@@ -145,6 +145,8 @@ impl Workflow {
             .arg(plan)
             .args(["--approver", who, "--sign-key"])
             .arg(key)
+            .arg("--exceptions")
+            .arg(&self.register)
             .args(extra)
             .output()
             .unwrap()
