@@ -112,10 +112,15 @@ pub enum EvidenceCommand {
         dir: PathBuf,
 
         /// Check each run's manifest.sig (namespace entra-drift-evidence) and each plan's
-        /// approval signatures against this allowed_signers file; an unsigned run after a
-        /// signed one fails.
+        /// approval signatures against this allowed_signers file: every run must then be sealed
+        /// by a key it allows for entra-drift-evidence [config: allowed_signers].
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
+
+        /// With --allowed-signers: runs before this one (a run folder name, such as
+        /// 20261101T060000Z) predate sealing and may be unsealed [config: sealed_since].
+        #[arg(long, value_name = "RUN", requires = "allowed_signers")]
+        sealed_since: Option<String>,
     },
 }
 

@@ -72,6 +72,7 @@ struct RawConfig {
     allowed_signers: Option<Spanned<String>>,
     min_approvers: Option<Spanned<i64>>,
     sign_key: Option<Spanned<String>>,
+    sealed_since: Option<Spanned<String>>,
     notify_required: Option<bool>,
     notify: Option<Vec<Spanned<RawNotify>>>,
     scope: Option<RawScope>,
@@ -152,6 +153,8 @@ pub struct Config {
     pub min_approvers: Option<usize>,
     /// `audit`: the key that seals each run's manifest.
     pub sign_key: Option<PathBuf>,
+    /// `evidence verify`: the first run that must be sealed (runs before it predate sealing).
+    pub sealed_since: Option<String>,
     /// `audit`: who is told after each run (`[[notify]]`).
     pub notify: Vec<crate::notify::Target>,
     /// `audit`: a failed notification fails the run's exit code (3).
@@ -322,6 +325,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .map(|v| checker.within(v, MIN_APPROVERS_RANGE).map(|n| n as usize))
             .transpose()?,
         sign_key: raw.sign_key.as_ref().map(resolve).transpose()?,
+        sealed_since: raw
+            .sealed_since
+            .as_ref()
+            .map(|v| match crate::history::run_time(v.get_ref()) {
+                Some(_) => Ok(v.get_ref().clone()),
+                None => Err(checker.error(
+                    v.span(),
+                    "sealed_since names a run folder: a UTC timestamp like 20261101T060000Z"
+                        .to_string(),
+                )),
+            })
+            .transpose()?,
         notify: raw
             .notify
             .iter()

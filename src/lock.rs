@@ -137,7 +137,7 @@ impl RunLock {
                 if staleness == Staleness::Fresh {
                     return Err(held(&lock.path, Some(&previous), what, max_age));
                 }
-                tracing::warn!(lock = %lock.path.display(), previous = ?staleness, pid = previous.pid, host = %previous.host, started = %previous.started.to_rfc3339(), "taking over a lock left by a run that ended without releasing it");
+                tracing::warn!(lock = %lock.path.display(), previous = ?staleness, pid = previous.pid, host = %previous.host, started = %previous.started.to_rfc3339(), "taking over a stale lock left by a run that ended without releasing it");
             }
             // Serialising a struct of plain fields cannot fail.
             let text = serde_json::to_string_pretty(&holder).expect("lock holder serialises");
@@ -178,10 +178,10 @@ pub fn plan_lock_name(items_digest: &str) -> String {
 /// Call with the plan's lock held.
 pub fn claim_journal(
     tenant_dir: &Path,
-    items_digest: &str,
+    plan_digest: &str,
     journal: &Path,
 ) -> std::result::Result<(), ClaimError> {
-    let claim_path = tenant_dir.join(plan_lock_name(items_digest).replace(".lock", ".claim"));
+    let claim_path = tenant_dir.join(plan_lock_name(plan_digest).replace(".lock", ".claim"));
     let folder = journal
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -245,7 +245,7 @@ mod tests {
         let refused = Error::refused("p.json", crate::error::Refusal::NotApproved);
         assert_eq!(
             render_error(&refused),
-            "error: plan `p.json`: the plan is not approved\nhint: review it (`entra-drift plan show`) and run `entra-drift plan approve PLAN --approver NAME`\n"
+            "error: plan `p.json`: the plan is not approved\nhint: review it (`entra-drift plan show PLAN`), then approve it signed: `entra-drift plan approve PLAN --approver NAME --sign-key KEY` (an unsigned approval is refused wherever --allowed-signers is set; `plan approve --revoke` takes an approval back)\n"
         );
     }
 }

@@ -57,6 +57,7 @@ fn unapproved() -> Plan {
         items_digest: items_digest(&items),
         items,
         approvals: Vec::new(),
+        revocations: Vec::new(),
     }
 }
 

@@ -120,7 +120,7 @@ fn apply_plan(
     )?;
     if !args.dry_run {
         let journal = crate::apply::journal::path_for(&args.plan);
-        crate::lock::claim_journal(tenant_dir, &plan.items_digest, &journal).map_err(|error| {
+        crate::lock::claim_journal(tenant_dir, &plan.digest(), &journal).map_err(|error| {
             match error {
                 crate::lock::ClaimError::Elsewhere(journal) => refuse(Refusal::AppliedElsewhere {
                     journal: shown(Path::new(&journal)),

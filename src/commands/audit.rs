@@ -298,7 +298,14 @@ pub fn compose(
         );
     }
     let today = options.now.date_naive();
-    let annotated = annotate::annotate(findings, previous, options.register, today)?;
+    let mut annotated = annotate::annotate(findings, previous, options.register, today)?;
+    if options.with_plan {
+        // Every view counts "in plan" as plan.json does.
+        let items = crate::plan::plan_items(&annotated.findings, options.remedies)?;
+        let findings =
+            std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
+        annotated.findings = crate::plan::mark_findings(findings, &items)?;
+    }
     let summary = summary::summarise(&annotated.findings)?;
     let exceptions = options
         .register

@@ -9,13 +9,25 @@ use crate::evidence::verify;
 use crate::output::Printer;
 use crate::trust::AllowedSigners;
 
-pub fn verify(dir: &Path, allowed_signers: Option<&Path>, printer: &Printer) -> Result<Outcome> {
+pub fn verify(
+    dir: &Path,
+    allowed_signers: Option<&Path>,
+    sealed_since: Option<&str>,
+    printer: &Printer,
+) -> Result<Outcome> {
+    if let Some(since) = sealed_since {
+        if crate::history::run_time(since).is_none() {
+            return Err(crate::error::Error::settings(format!(
+                "--sealed-since `{since}` is not a run folder name (a UTC timestamp like 20261101T060000Z)"
+            )));
+        }
+    }
     let policy = allowed_signers.map(AllowedSigners::load).transpose()?;
     // A URL: every blob below it is staged and verified as the same folder would be locally.
     let staged = super::staged::stage_folder(dir, &super::staged::environment_graph_args()?, None)?;
     let local = staged.as_ref().map_or(dir, |s| s.path.as_path());
-    let result =
-        verify::verify(local, policy).map_err(|e| super::staged::named(staged.as_ref(), e))?;
+    let result = verify::verify(local, policy, sealed_since)
+        .map_err(|e| super::staged::named(staged.as_ref(), e))?;
     // Problems name the blobs, not the staging folder they were checked in.
     let shown = |text: &str| match &staged {
         Some(staged) => staged.rename(text),

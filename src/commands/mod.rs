@@ -63,7 +63,17 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
         Command::Evidence(EvidenceCommand::Verify {
             dir,
             allowed_signers,
-        }) => evidence::verify(dir, allowed_signers.as_deref(), printer),
+            sealed_since,
+        }) => {
+            let config = read_config(config_path)?;
+            let policy = allowed_signers
+                .clone()
+                .or_else(|| config.as_ref().and_then(|c| c.allowed_signers.clone()));
+            let since = sealed_since
+                .clone()
+                .or_else(|| config.as_ref().and_then(|c| c.sealed_since.clone()));
+            evidence::verify(dir, policy.as_deref(), since.as_deref(), printer)
+        }
     }
 }
 

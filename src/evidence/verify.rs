@@ -82,6 +82,9 @@ pub struct Verification {
     policy: Option<AllowedSigners>,
     /// A run of the tenant being checked was sealed: every later one must be too.
     sealed_before: bool,
+    /// With a policy, runs before this one may be unsealed (the verifier's word, not the
+    /// history's).
+    sealed_since: Option<String>,
 }
 
 impl Verification {
@@ -107,9 +110,14 @@ impl Verification {
 
 /// Verifies a run folder, a tenant folder (every run and the whole chain) or an `--out` root
 /// (every tenant folder in it).
-pub fn verify(dir: &Path, policy: Option<AllowedSigners>) -> Result<Verification> {
+pub fn verify(
+    dir: &Path,
+    policy: Option<AllowedSigners>,
+    sealed_since: Option<&str>,
+) -> Result<Verification> {
     let mut result = Verification {
         policy,
+        sealed_since: sealed_since.map(str::to_string),
         ..Verification::default()
     };
     if !dir.is_dir() {
@@ -460,6 +468,24 @@ fn check_seal(run_dir: &Path, run: &str, manifest_digest: &str, result: &mut Ver
             return;
         }
         Ok(None) => {
+            // The verifier's policy decides what must be sealed: with allowed signers, every
+            // run, unless the verifier said where sealing began. Deleting every seal must not
+            // make a rewritten history pass.
+            let exempt = result
+                .sealed_since
+                .as_deref()
+                .is_some_and(|since| run < since);
+            if result.policy.is_some() && !exempt {
+                result.problem(
+                    run,
+                    Kind::Signature,
+                    match &result.sealed_since {
+                        Some(since) => format!("not sealed (no manifest.sig), though every run from {since} on must be (--sealed-since)"),
+                        None => "not sealed (no manifest.sig), though --allowed-signers requires every run to be (name the first sealed run with --sealed-since RUN if earlier runs predate sealing)".into(),
+                    },
+                );
+                return;
+            }
             if result.sealed_before {
                 result.problem(
                     run,

@@ -374,6 +374,72 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
     Ok(items)
 }
 
+/// What `plan_skip_reason` says of a finding whose plan item waits for a reviewer's action.
+pub const WAITING_FOR_REVIEWER: &str =
+    "in the plan, waiting for a reviewer to choose its action (decide): apply skips it until then";
+
+/// Marks each finding with what the plan does with it, so every view says what plan.json says:
+/// `in_plan = yes` exactly for the findings a plan item covers (an access without assignment
+/// included), and `plan_skip_reason` says when that item waits for a reviewer's decision.
+pub fn mark_findings(mut findings: DataFrame, items: &[PlanItem]) -> Result<DataFrame> {
+    use polars::prelude::Column;
+    let actions: std::collections::HashMap<String, Action> =
+        items.iter().map(|item| (item.id(), item.action)).collect();
+    let rows = StringRows::new(
+        &findings,
+        &[
+            col::CATEGORY,
+            col::ASSIGNMENT_ID,
+            col::USER_ID,
+            col::RESOURCE_TYPE,
+            col::RESOURCE_ID,
+            col::ROLE,
+            col::IN_PLAN,
+            col::SKIP_REASON,
+        ],
+    )?;
+    let mut in_plan = Vec::with_capacity(findings.height());
+    let mut skip = Vec::with_capacity(findings.height());
+    for row in rows.iter() {
+        let key = if row[0] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT {
+            Some(access_item_id(row[3], row[4], row[5], row[2]))
+        } else if row[6] == "yes" {
+            Some(canonical_id(row[1]))
+        } else {
+            None
+        };
+        match key.and_then(|key| actions.get(&key)) {
+            Some(Action::Decide) => {
+                in_plan.push("yes".to_string());
+                skip.push(WAITING_FOR_REVIEWER.to_string());
+            }
+            Some(_) => {
+                in_plan.push("yes".to_string());
+                skip.push(String::new());
+            }
+            None if row[6] == "yes" => {
+                in_plan.push("no".to_string());
+                skip.push("no plan item covers it".to_string());
+            }
+            None => {
+                in_plan.push(row[6].to_string());
+                skip.push(row[7].to_string());
+            }
+        }
+    }
+    drop(rows);
+    for column in [
+        Column::new(col::IN_PLAN.into(), in_plan),
+        Column::new(col::SKIP_REASON.into(), skip),
+    ] {
+        findings.with_column(column).map_err(|e| Error::Frame {
+            context: "marking findings with the plan",
+            source: e,
+        })?;
+    }
+    Ok(findings)
+}
+
 /// A string column that findings read back from a report may lack: its values, or none.
 fn optional_strings(findings: &DataFrame, name: &str) -> Vec<Option<String>> {
     match findings.column(name) {

@@ -1,6 +1,7 @@
 //! Unit tests of `sshsig`.
 
 use super::*;
+use std::fs;
 use std::io::Write as _;
 use std::os::unix::net::UnixListener;
 
@@ -179,7 +180,7 @@ fn key_file_errors_are_specific() {
     }
     assert!(matches!(
         sign_with_key_file(&dir.path().join("missing"), None, "ns", MSG),
-        Err(TrustError::Io { .. })
+        Err(TrustError::Input(entra_model::InputError::Io { .. }))
     ));
     assert!(matches!(
         sign_with_key_file(&key_path, None, "", MSG),

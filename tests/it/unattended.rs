@@ -69,7 +69,7 @@ fn runs_in(tenant: &Path) -> usize {
 fn a_lock_held_by_a_live_process_refuses_a_second_run() {
     let out = tempfile::tempdir().unwrap();
     let tenant = tenant_folder(out.path());
-    // This test process is alive on this host: exactly what a running audit looks like.
+    // This test process, on this host, holding the lock: exactly what a running audit is.
     let lock = write_lock(
         &tenant,
         std::process::id(),
@@ -77,7 +77,11 @@ fn a_lock_held_by_a_live_process_refuses_a_second_run() {
         "2026-12-01T00:00:00Z",
     );
     let before = std::fs::read(&lock).unwrap();
+    // A running audit holds the file's OS lock for as long as it runs.
+    let held = std::fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
     let output = audit_at(&fixture("contoso"), out.path(), "2026-12-01T01:00:00Z", &[]);
+    drop(held);
     assert_eq!(output.code, Some(1));
     assert!(
         output.stderr.contains("an audit of this tenant"),

@@ -130,8 +130,12 @@ fn approvals_forged_plans_approvals_and_runs_are_refused() {
     refused(&output, "does not list the run");
     restore();
 
-    // Two applies at once: a live lock (this test's process, on this host) in the plan folder.
-    let lock = run.join(".lock");
+    // Two applies at once: the plan's lock, held (an OS file lock) by this test's process.
+    let items = read_plan(&plan).items_digest;
+    let lock = run
+        .parent()
+        .unwrap()
+        .join(entra_drift::lock::plan_lock_name(&items));
     let holder = serde_json::json!({
         "pid": std::process::id(),
         "host": host_name(),
@@ -139,10 +143,13 @@ fn approvals_forged_plans_approvals_and_runs_are_refused() {
         "tool": "x",
     });
     fs::write(&lock, serde_json::to_string_pretty(&holder).unwrap()).unwrap();
+    let held = fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
     let output = apply(&fake, &plan, &policy);
     refused(&output, "another run holds");
     refused(&output, &format!("pid {}", std::process::id()));
     assert!(lock.is_file(), "the holder's lock is left alone");
+    drop(held);
     fs::remove_file(&lock).unwrap();
 
     assert!(
@@ -375,10 +382,20 @@ fn approvals_sealed_runs_verify_and_rewritten_or_unsealed_runs_do_not() {
         );
     }
 
-    // A third run without --sign-key after sealed ones.
+    // A third run without --sign-key after sealed ones: the policy requires every run sealed;
+    // without one, the history's own continuity rule still catches it.
     let out = tempfile::tempdir().unwrap();
     let tenant = history(out.path(), &[Some(&sealer), Some(&sealer), None]);
     let problems = problem_lines(&evidence_verify(&tenant, Some(&allowed)));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "{}: signature: not sealed (no manifest.sig), though --allowed-signers requires every run to be",
+            RUNS[2]
+        )),
+        "{problems:?}"
+    );
+    let problems = problem_lines(&evidence_verify(&tenant, None));
     assert_eq!(
         problems,
         [format!(
@@ -431,6 +448,96 @@ fn approvals_sealed_runs_verify_and_rewritten_or_unsealed_runs_do_not() {
         )) && problems[0].contains("does not allow for entra-drift-evidence"),
         "{problems:?}"
     );
+}
+
+/// Issue 24, defect 2: a rewritten history whose every seal was deleted passed `evidence verify
+/// --allowed-signers`, because the history itself said nothing was ever sealed.
+#[test]
+fn approvals_a_rewritten_history_without_seals_fails_the_verifiers_policy() {
+    let keys = tempfile::tempdir().unwrap();
+    let sealer = keygen(keys.path(), "sealer", "ed25519", "");
+    let allowed = allowed_signers(
+        keys.path(),
+        "allowed_signers",
+        &[("audits@contoso.example", &sealer, EVIDENCE_NS)],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let tenant = history(out.path(), &[Some(&sealer), Some(&sealer), Some(&sealer)]);
+    // Drop a finding of the second run, recompute every digest that records it, and delete
+    // every seal.
+    let second = tenant.join(RUNS[1]);
+    let third = tenant.join(RUNS[2]);
+    let findings = fs::read_to_string(second.join("findings.csv")).unwrap();
+    let mut lines: Vec<&str> = findings.split_inclusive('\n').collect();
+    lines.remove(1);
+    let rewritten: String = lines.concat();
+    fs::write(second.join("findings.csv"), &rewritten).unwrap();
+    let rewrite_manifest = |path: &Path, change: &dyn Fn(&mut serde_json::Value)| -> String {
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        change(&mut manifest);
+        let text = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
+        fs::write(path, &text).unwrap();
+        sha(text.as_bytes())
+    };
+    let second_digest = rewrite_manifest(&second.join("manifest.json"), &|m| {
+        for file in m["files"].as_array_mut().unwrap() {
+            if file["path"] == "findings.csv" {
+                file["sha256"] = sha(rewritten.as_bytes()).into();
+                file["bytes"] = rewritten.len().into();
+            }
+        }
+    });
+    let third_digest = rewrite_manifest(&third.join("manifest.json"), &|m| {
+        m["previous"]["manifest_sha256"] = second_digest.clone().into();
+    });
+    edit_index(&tenant, |headers, rows| {
+        set_cell(headers, rows, RUNS[1], "manifest_sha256", &second_digest);
+        set_cell(headers, rows, RUNS[2], "manifest_sha256", &third_digest);
+    });
+    for run in RUNS {
+        fs::remove_file(tenant.join(run).join("manifest.sig")).unwrap();
+    }
+    // The verifier's policy: every run must be sealed.
+    let problems = problem_lines(&evidence_verify(&tenant, Some(&allowed)));
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.contains(": signature: not sealed (no manifest.sig)")),
+        "{problems:?}"
+    );
+    // An unkeyed chain proves only that the files agree with each other: without a policy,
+    // the consistent rewrite passes (the README says so).
+    ok(&evidence_verify(&tenant, None));
+    // Where sealing began is the verifier's to say: --sealed-since exempts earlier runs only.
+    let since = entra(&[
+        "evidence",
+        "verify",
+        s(&tenant),
+        "--allowed-signers",
+        s(&allowed),
+        "--sealed-since",
+        RUNS[1],
+    ]);
+    let problems = problem_lines(&since);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().all(|p| !p.starts_with(RUNS[0])),
+        "{problems:?}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let tenant = history(out.path(), &[None, Some(&sealer), Some(&sealer)]);
+    ok(&entra(&[
+        "evidence",
+        "verify",
+        s(&tenant),
+        "--allowed-signers",
+        s(&allowed),
+        "--sealed-since",
+        RUNS[1],
+    ]));
+    problem_lines(&evidence_verify(&tenant, Some(&allowed)));
 }
 
 #[test]
