@@ -398,7 +398,12 @@ impl<'a> Builder<'a> {
             "",
             Some(user),
             Some(&key),
-            false,
+            // In the plan (as an item to remove or accept) where there is a removal for it:
+            // group memberships and ownerships, and app roles.
+            matches!(
+                (key.resource_type, key.role.as_str()),
+                ("group", "member" | "owner") | ("application", _)
+            ),
             cause,
         );
     }

@@ -376,7 +376,13 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
     )
     .expect("writing the workbook");
 
-    let expected = read_expected(CONTOSO);
+    // Audited without a plan: no access without assignment is in one.
+    let mut expected = read_expected(CONTOSO);
+    for row in expected.rows.iter_mut() {
+        if row["category"] == "access_without_assignment" {
+            row.insert("in_plan".into(), "no".into());
+        }
+    }
     // The sheet layout follows from the expected counts alone: ceil(count / MAX) parts, at
     // least one, the first unnumbered.
     let mut wanted_sheets = vec!["Summary".to_string()];

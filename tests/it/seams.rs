@@ -350,3 +350,104 @@ fn an_approval_can_be_revoked_and_hints_never_weaken_a_limit() {
     assert!(!stderr(&capped).contains("raise"), "{}", stderr(&capped));
     assert_eq!(writes(&flow), 0);
 }
+
+/// Issue 24, defect 6: stderr and plan.json said "7 items, 3 waiting for a reviewer" while
+/// findings.csv marked those 3 `in_plan=no` and every view showed "In plan 0" for them.
+#[test]
+fn every_view_counts_in_plan_as_plan_json_does() {
+    let out = tempfile::tempdir().unwrap();
+    let output = crate::common::entra_drift()
+        .args(["audit", "--tenant-dir"])
+        .arg(crate::support::fake_graph::fixture("contoso"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    ok(&output);
+    let run = std::path::PathBuf::from(String::from_utf8(output.stdout.clone()).unwrap().trim());
+    let plan = plan_at(&run.join("plan.json"));
+    let items = plan["items"].as_array().unwrap();
+    let waiting = items.iter().filter(|i| i["action"] == "decide").count();
+    assert!(waiting > 0, "the sample has items waiting for a reviewer");
+    assert!(
+        stderr(&output).contains(&format!(
+            "Plan: {} item(s), {waiting} waiting for a reviewer",
+            items.len()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    // findings.csv: a finding is in the plan exactly when an item covers it.
+    let findings = read_csv(&run.join("findings.csv"));
+    let covered: std::collections::BTreeSet<String> = items
+        .iter()
+        .map(|i| {
+            i.get("item_id")
+                .unwrap_or(&i["assignment_id"])
+                .as_str()
+                .unwrap()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let mut in_plan: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut keys_in_plan = std::collections::BTreeSet::new();
+    for row in &findings.rows {
+        let key = if row["category"] == "access_without_assignment" {
+            entra_drift::plan::access_item_id(
+                &row["resource_type"],
+                &row["resource_id"],
+                &row["role"],
+                &row["user_id"],
+            )
+        } else {
+            row["assignment_id"].to_ascii_lowercase()
+        };
+        let yes = row["in_plan"] == "yes";
+        if yes {
+            *in_plan.entry(row["category"].clone()).or_default() += 1;
+            keys_in_plan.insert(key.clone());
+            assert!(
+                covered.contains(&key),
+                "in_plan=yes without an item: {row:?}"
+            );
+        }
+        let item = items.iter().find(|i| {
+            i.get("item_id")
+                .unwrap_or(&i["assignment_id"])
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(&key)
+        });
+        if let Some(item) = item {
+            if item["action"] == "decide" {
+                assert!(
+                    row["plan_skip_reason"].contains("waiting for a reviewer"),
+                    "{row:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        keys_in_plan, covered,
+        "every item covers a finding in the plan"
+    );
+    // summary.md and the Summary sheet show the same per-category counts.
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    let mut workbook = crate::common::open_xlsx(&run.join("drift.xlsx"));
+    let grid = crate::common::sheet_grid(&mut workbook, "Summary");
+    for category in entra_drift::audit::CATEGORIES {
+        let count = in_plan.get(category).copied().unwrap_or(0);
+        let escaped = category.replace('_', "\\_");
+        let line = summary
+            .lines()
+            .find(|l| l.starts_with(&format!("| {escaped} |")))
+            .unwrap_or_else(|| panic!("{category} in summary.md"));
+        assert!(line.ends_with(&format!("| {count} |")), "{line} vs {count}");
+        let row = grid
+            .iter()
+            .map(|r| crate::common::row_texts(r))
+            .find(|r| r.first().is_some_and(|c| c == category))
+            .unwrap_or_else(|| panic!("{category} on the Summary sheet"));
+        assert_eq!(row[2], count.to_string(), "{category}: {row:?}");
+    }
+}
