@@ -25,6 +25,20 @@ pub struct BlobLocation {
     pub prefix: String,
 }
 
+/// A URL as errors may show it: without its query (cut by the caller) and with any user name
+/// and password replaced by `***`, so that a password is never repeated.
+fn redacted(url: &str) -> String {
+    let Some(start) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[start + 3..];
+    let end = rest.find(['/', '\\']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}://***@{}", &url[..start], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 impl BlobLocation {
     /// `Ok(None)` when `text` is not a URL at all (a local path); an error when it is a URL
     /// that is not a usable Blob Storage location. The error never repeats a query string.
@@ -33,7 +47,7 @@ impl BlobLocation {
         if !lower.starts_with("https://") && !lower.starts_with("http://") {
             return Ok(None);
         }
-        let shown = text.split(['?', '#']).next().unwrap_or_default();
+        let shown = redacted(text.split(['?', '#']).next().unwrap_or_default());
         let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
         if url.scheme() != "https" {
             return Err(format!(
@@ -194,6 +208,20 @@ fn check_container(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_password_in_a_url_is_never_repeated() {
+        for text in [
+            "https://user:hunter2@acct.blob.core.windows.net/c",
+            "https://user:hunter2@acct.blob.core.windows.net/c?sig=x",
+            "http://user:hunter2@acct.blob.core.windows.net/c",
+            "https://:hunter2@127.0.0.1:10000/devstoreaccount1/c",
+            "https://user:hunter2@[::1/c",
+        ] {
+            let error = BlobLocation::parse(text).unwrap_err();
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
     use super::*;
 
     fn parse(text: &str) -> BlobLocation {

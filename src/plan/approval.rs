@@ -326,7 +326,7 @@ pub fn approved_in_workbook(
     path: &Path,
 ) -> Result<(Vec<String>, BTreeMap<String, Choice>)> {
     let refuse = |message: String| Error::refused(path, Refusal::Workbook { message });
-    entra_model::input::check_regular_file(path)?;
+    super::workbook::check(path).map_err(refuse)?;
     let mut workbook: Xlsx<_> =
         open_workbook(path).map_err(|e| refuse(format!("cannot be read as a workbook: {e}")))?;
     let grid = read_grid(&mut workbook, plan.items.len() + 1).map_err(refuse)?;

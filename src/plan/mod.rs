@@ -15,6 +15,7 @@ use crate::snapshot::SnapshotInfo;
 
 pub mod approval;
 pub mod remedy;
+pub mod workbook;
 
 pub use remedy::{Action, Remedies};
 

@@ -451,3 +451,318 @@ fn every_view_counts_in_plan_as_plan_json_does() {
         assert_eq!(row[2], count.to_string(), "{category}: {row:?}");
     }
 }
+
+/// Runs a command that must end by itself within `seconds` (a hang fails the test, and the
+/// process is killed).
+fn bounded(mut command: std::process::Command, seconds: u64) -> std::process::Output {
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!("hung: {}", stderr(&output));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The binary as a plain `std::process::Command`.
+fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("entra-drift"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Issue 24, defect 8: FIFOs, devices and dangling links where the tool reads or writes its
+/// files hung it, ate memory or sent the journal elsewhere.
+#[test]
+fn fifos_devices_and_links_never_hang_or_redirect() {
+    let flow = Workflow::start(|_| {});
+    ok(&flow.approve(ADA, &["--only", BY_EM]));
+    let fifo = flow.work.path().join("fifo");
+    mkfifo(&fifo);
+    let apply_with_signers = |signers: &std::path::Path| {
+        let command = flow.fake.command(
+            &[
+                "apply",
+                s(&flow.plan),
+                "--allowed-signers",
+                s(signers),
+                "--exceptions",
+                s(&flow.register),
+            ],
+            crate::support::fake_graph::SECRET,
+        );
+        bounded(command, 30)
+    };
+    let output = apply_with_signers(&fifo);
+    refused(&output, "FIFO");
+    let output = apply_with_signers(std::path::Path::new("/dev/zero"));
+    refused(&output, "device");
+    // A FIFO as the signing key.
+    let mut approve = binary();
+    approve
+        .args([
+            "plan",
+            "approve",
+            s(&flow.plan),
+            "--approver",
+            ADA,
+            "--sign-key",
+        ])
+        .arg(&fifo);
+    refused(&bounded(approve, 30), "FIFO");
+    // A FIFO, then a dangling link, as the journal.
+    let journal = flow.run.join("plan.journal.jsonl");
+    mkfifo(&journal);
+    refused(&bounded(flow.apply_command(&flow.plan, &[]), 30), "FIFO");
+    std::fs::remove_file(&journal).unwrap();
+    let elsewhere = flow.work.path().join("elsewhere.jsonl");
+    std::os::unix::fs::symlink(&elsewhere, &journal).unwrap();
+    refused(
+        &bounded(flow.apply_command(&flow.plan, &[]), 30),
+        "symbolic link",
+    );
+    assert!(!elsewhere.exists(), "nothing written through the link");
+    assert_eq!(writes(&flow), 0);
+    std::fs::remove_file(&journal).unwrap();
+    // A FIFO as the run's manifest: evidence verify ends, naming it.
+    let manifest = flow.run.join("manifest.json");
+    std::fs::rename(&manifest, flow.work.path().join("manifest.json")).unwrap();
+    mkfifo(&manifest);
+    let mut verify = binary();
+    verify.args(["evidence", "verify", s(&flow.run)]);
+    let output = bounded(verify, 30);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("FIFO"), "{}", stderr(&output));
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::rename(flow.work.path().join("manifest.json"), &manifest).unwrap();
+    // A FIFO as the tenant's index, then as the previous run's findings: the next audit ends
+    // with an error naming it, and never compares with an older run instead.
+    let tenant = flow.run.parent().unwrap();
+    let index = tenant.join("index.csv");
+    let kept = flow.work.path().join("index.csv");
+    std::fs::rename(&index, &kept).unwrap();
+    mkfifo(&index);
+    let mut audit = flow.fake.command(
+        &["-q", "audit", "--out", s(&flow.out)],
+        crate::support::fake_graph::SECRET,
+    );
+    audit.env("ENTRA_DRIFT_NOW", chrono::Utc::now().to_rfc3339());
+    let output = bounded(audit, 60);
+    refused(&output, "index.csv");
+    std::fs::remove_file(&index).unwrap();
+    std::fs::rename(&kept, &index).unwrap();
+    let findings = flow.run.join("findings.csv");
+    std::fs::remove_file(&findings).unwrap();
+    mkfifo(&findings);
+    let mut audit = flow.fake.command(
+        &["-q", "audit", "--out", s(&flow.out)],
+        crate::support::fake_graph::SECRET,
+    );
+    audit.env("ENTRA_DRIFT_NOW", chrono::Utc::now().to_rfc3339());
+    let output = bounded(audit, 60);
+    refused(&output, "findings.csv");
+    assert!(stderr(&output).contains("FIFO"), "{}", stderr(&output));
+}
+
+/// A reviewed workbook: the Plan sheet with every row `No`, written by rust_xlsxwriter, then
+/// `extra` spliced into the sheet's XML and `shared` (if any) as the shared strings.
+fn tampered_workbook(
+    path: &std::path::Path,
+    plan: &serde_json::Value,
+    digest: &str,
+    extra: &str,
+    shared: Option<Vec<u8>>,
+) {
+    let plain = path.with_extension("plain.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("Plan").unwrap();
+    for (column, header) in ["approve", "item_id", "plan_digest"].iter().enumerate() {
+        sheet.write_string(0, column as u16, *header).unwrap();
+    }
+    for (row, item) in plan["items"].as_array().unwrap().iter().enumerate() {
+        let row = row as u32 + 1;
+        let id = item.get("item_id").unwrap_or(&item["assignment_id"]);
+        sheet.write_string(row, 0, "No").unwrap();
+        sheet.write_string(row, 1, id.as_str().unwrap()).unwrap();
+        sheet.write_string(row, 2, digest).unwrap();
+    }
+    workbook.save(&plain).unwrap();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&plain).unwrap()).unwrap();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).unwrap();
+        let name = part.name().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut part, &mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            let text = String::from_utf8(bytes).unwrap();
+            bytes = text
+                .replace("</sheetData>", &format!("{extra}</sheetData>"))
+                .into_bytes();
+        }
+        if name == "xl/sharedStrings.xml" {
+            if let Some(shared) = &shared {
+                bytes = shared.clone();
+            }
+        }
+        writer.start_file(name, options).unwrap();
+        std::io::Write::write_all(&mut writer, &bytes).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn workbook_references_wrapping_rows_and_inflating_parts_are_refused() {
+    let flow = Workflow::start(|_| {});
+    let plan = flow.plan_json();
+    let digest = {
+        let output = crate::common::entra_drift()
+            .args(["plan", "digest", s(&flow.plan)])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let approve_from = |workbook: &std::path::Path| {
+        crate::common::entra_drift()
+            .args([
+                "plan",
+                "approve",
+                s(&flow.plan),
+                "--approver",
+                ADA,
+                "--from-xlsx",
+            ])
+            .arg(workbook)
+            .output()
+            .unwrap()
+    };
+    // Row 4294967298 wraps to row 2 in 32 bits: "Yes" there approved row 2, which shows "No".
+    let wrapping = flow.work.path().join("wrapping.xlsx");
+    tampered_workbook(
+        &wrapping,
+        &plan,
+        &digest,
+        r#"<row r="4294967298"><c r="A4294967298" t="inlineStr"><is><t>Yes</t></is></c></row>"#,
+        None,
+    );
+    let output = approve_from(&wrapping);
+    refused(&output, "4294967298");
+    assert!(
+        stderr(&output).contains("outside Excel's grid"),
+        "{}",
+        stderr(&output)
+    );
+    // Shared strings that inflate from a few hundred kilobytes to 200 MB.
+    let mut shared = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>"#.to_vec();
+    shared.resize(shared.len() + (200 << 20), b' ');
+    shared.extend_from_slice(b"</t></si></sst>");
+    let inflating = flow.work.path().join("inflating.xlsx");
+    tampered_workbook(&inflating, &plan, &digest, "", Some(shared));
+    assert!(std::fs::metadata(&inflating).unwrap().len() < 2 << 20);
+    let output = approve_from(&inflating);
+    refused(&output, "inflates to more than");
+    assert!(
+        plan_at(&flow.plan)["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing approved"
+    );
+}
+
+/// A Blob Storage URL with a password is refused without repeating it, by every command that
+/// takes a location.
+#[test]
+fn urls_with_a_password_are_refused_without_repeating_it() {
+    let url = "https://admin:hunter2@contoso.blob.core.windows.net/audits";
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("entra-drift.toml");
+    std::fs::write(&config, format!("out = \"{url}\"\n")).unwrap();
+    let contoso = crate::support::fake_graph::fixture("contoso");
+    let plan_url = format!("{url}/t/r/plan.json");
+    let runs: Vec<Vec<String>> = vec![
+        vec![
+            "audit".into(),
+            "--tenant-dir".into(),
+            s(&contoso).into(),
+            "--out".into(),
+            url.into(),
+        ],
+        vec![
+            "audit".into(),
+            "--tenant-dir".into(),
+            s(&contoso).into(),
+            "--out".into(),
+            s(work.path()).into(),
+            "--exceptions".into(),
+            format!("{url}/register.csv"),
+        ],
+        vec![
+            "--config".into(),
+            s(&config).into(),
+            "audit".into(),
+            "--tenant-dir".into(),
+            s(&contoso).into(),
+        ],
+        vec!["config".into(), "check".into(), s(&config).into()],
+        vec!["evidence".into(), "verify".into(), url.into()],
+        vec![
+            "plan".into(),
+            "approve".into(),
+            plan_url.clone(),
+            "--approver".into(),
+            "x".into(),
+        ],
+        vec![
+            "apply".into(),
+            plan_url.clone(),
+            "--tenant".into(),
+            "a27b43c7-0a4f-4c67-a4d9-b08c482f4357".into(),
+        ],
+        vec!["verify".into(), plan_url.clone()],
+    ];
+    for args in runs {
+        let output = crate::common::entra_drift()
+            .args(&args)
+            .env_remove("AZURE_CLIENT_SECRET")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+        assert_ne!(output.status.code(), Some(0), "{args:?}: {all}");
+        assert!(
+            !all.contains("hunter2"),
+            "{args:?} repeated the password: {all}"
+        );
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+    }
+}
