@@ -54,12 +54,51 @@ fn the_plan_digest_recipe_with_jq_gives_the_same_digest() {
     // The first line is the digest (the items left on `decide` make an `only:` line follow).
     let ours = String::from_utf8(ours.stdout).unwrap();
     let ours = format!("{}\n", ours.lines().next().unwrap());
-    let theirs = sh(
-        "printf 'sha256:%s\\n' \"$(jq -cjS 'del(.approvals)' plan.json | sha256sum | cut -d' ' -f1)\"",
-        &run,
-    );
+    let theirs = sh(RECIPE, &run);
     assert_eq!(ours, theirs);
+
+    // Names with every character jq escapes differently from serde_json (DEL), every control
+    // character and some that neither escapes, in a plan that was approved and revoked.
+    let path = run.join("plan.json");
+    let mut plan: entra_drift::plan::Plan =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let controls: String = (0u8..0x20).map(char::from).collect();
+    plan.items[0].user_display_name = format!("a\u{7f}b{controls}\u{2028}é😀\"\\/");
+    plan.items_digest = entra_drift::plan::items_digest(&plan.items);
+    let now = plan.created;
+    plan.approve(
+        "ada",
+        None,
+        vec![plan.items[0].key().to_string()],
+        Default::default(),
+        "test".into(),
+        now,
+        None,
+    )
+    .unwrap();
+    plan.revoke("ada", Some("CHG-1".into()), now).unwrap();
+    plan.write(&path).unwrap();
+    let ours = entra_drift()
+        .args(["plan", "digest"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let ours = String::from_utf8(ours.stdout).unwrap();
+    let ours = format!("{}\n", ours.lines().next().unwrap());
+    assert_eq!(
+        ours,
+        sh(RECIPE, &run),
+        "the README's recipe, for every input"
+    );
 }
+
+/// The README's recipe for the plan digest.
+const RECIPE: &str = "printf 'sha256:%s\\n' \"$(jq -cjS 'del(.approvals, .revocations)' plan.json | sha256sum | cut -d' ' -f1)\"";
 
 #[test]
 fn the_seal_recipe_with_sha256sum_and_ssh_keygen_verifies() {
