@@ -388,8 +388,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "N", value_parser = within(KEEP_RANGE))]
     pub keep: Option<usize>,
 
-    /// Take over a tenant's run lock older than this even if its process seems alive
-    /// [default: 24].
+    /// Take over a run lock left by another host (whose file locks this host cannot see) once
+    /// it is older than this [default: 24].
     #[arg(long, value_name = "HOURS", value_parser = within_i64(LOCK_MAX_AGE_RANGE))]
     pub lock_max_age_hours: Option<i64>,
 

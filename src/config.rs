@@ -26,7 +26,7 @@ pub const PLAN_EXPIRY_RANGE: Range = (1, 90);
 pub const KEEP_RANGE: Range = (1, 100_000);
 /// Graph keeps 30 days at most; a longer window only matters for a recorded log.
 pub const CAUSES_DAYS_RANGE: Range = (1, 365);
-/// A lock older than this is taken over even if its process seems alive (a hung run).
+/// A lock file left by another host is taken over once older than this.
 pub const LOCK_MAX_AGE_RANGE: Range = (1, 24 * 90);
 /// The length at which an expanded list is re-read (`--expand-limit`).
 pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
