@@ -410,8 +410,9 @@ fn check_files(
     Ok(())
 }
 
-/// When `plan.json` differs only by the approvals that `plan approve` adds, says who
-/// approved (and, against the policy, whether each signature holds).
+/// When `plan.json` differs only by the approvals that `plan approve` adds (and the revocations
+/// `plan approve --revoke` records), says who approved (and, against the policy, whether each
+/// signature holds) and who revoked.
 fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -> Option<String> {
     if path.file_name()? != PLAN_JSON {
         return None;
@@ -420,10 +421,12 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
         .ok()
         .flatten()?;
     let plan: Plan = serde_json::from_str(&text).ok()?;
-    if plan.approvals.is_empty() || bytes_digest(&plan.committed_bytes()) != recorded {
+    if (plan.approvals.is_empty() && plan.revocations.is_empty())
+        || bytes_digest(&plan.committed_bytes()) != recorded
+    {
         return None;
     }
-    let described: Vec<String> = plan
+    let mut described: Vec<String> = plan
         .approvals
         .iter()
         .map(|approval| {
@@ -451,6 +454,14 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
             format!("{} ({signed})", approval.approver)
         })
         .collect();
+    described.extend(plan.revocations.iter().map(|revocation| {
+        format!(
+            "{} revoked {} approval(s) on {}",
+            revocation.approver,
+            revocation.removed.len(),
+            revocation.revoked_at.to_rfc3339()
+        )
+    }));
     Some(described.join("; "))
 }
 

@@ -40,3 +40,4 @@ mod snapshots;
 mod ssh_interop;
 mod unattended;
 mod views;
+mod workflow_machine;

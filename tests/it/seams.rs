@@ -344,6 +344,18 @@ fn an_approval_can_be_revoked_and_hints_never_weaken_a_limit() {
         .output()
         .unwrap();
     refused(&again, "no approval by `mallory`");
+    // Approvals and revocations are what plan approve adds: the run's evidence holds, and says
+    // who revoked.
+    let evidence = crate::common::entra_drift()
+        .args(["evidence", "verify", s(&flow.run)])
+        .output()
+        .unwrap();
+    ok(&evidence);
+    assert!(
+        stderr(&evidence).contains("MALLORY revoked 1 approval(s)"),
+        "{}",
+        stderr(&evidence)
+    );
     // A limit's refusal does not suggest raising it.
     let capped = flow.apply(&["--max-items", "1"]);
     refused(&capped, "--max-items is a safety limit");
