@@ -176,52 +176,49 @@ pub fn plan_lock_name(items_digest: &str) -> String {
 /// (`.apply-<plan>.claim`); an apply of a copy of the run folder under the same `--out` is
 /// refused while that journal exists, since its own journal would not know what was sent.
 /// Call with the plan's lock held.
-pub fn claim_journal(
-    tenant_dir: &Path,
-    plan_digest: &str,
-    journal: &Path,
-) -> std::result::Result<(), ClaimError> {
+pub fn claim_journal(tenant_dir: &Path, plan_digest: &str, journal: &Path) -> Result<Claim> {
     let claim_path = tenant_dir.join(plan_lock_name(plan_digest).replace(".lock", ".claim"));
     let folder = journal
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let ours = std::fs::canonicalize(folder)
-        .map_err(|e| ClaimError::Other(Error::io(folder, e)))?
+        .map_err(|e| Error::io(folder, e))?
         .join(journal.file_name().unwrap_or_default());
-    let claimed = crate::files::read_run_text(&claim_path, MAX_LOCK_BYTES)
-        .map_err(ClaimError::Other)?
-        .and_then(|text| serde_json::from_str::<Claim>(&text).ok());
+    let claimed = crate::files::read_run_text(&claim_path, MAX_LOCK_BYTES)?
+        .and_then(|text| serde_json::from_str::<ClaimFile>(&text).ok());
     if let Some(claimed) = claimed {
         let there = PathBuf::from(&claimed.journal);
         if there == ours {
-            return Ok(());
+            return Ok(Claim::Ours);
         }
-        if crate::files::exists_no_follow(&there).map_err(ClaimError::Other)? {
-            return Err(ClaimError::Elsewhere(claimed.journal));
+        if crate::files::exists_no_follow(&there)? {
+            return Ok(Claim::Elsewhere(claimed.journal));
         }
         tracing::warn!(claimed = %claimed.journal, "the plan's earlier journal is gone; this run folder's journal is the plan's journal from now on");
     }
-    let claim = Claim {
+    let claim = ClaimFile {
         journal: ours.display().to_string(),
     };
     // Plain strings always serialise.
     let text = serde_json::to_string_pretty(&claim).unwrap_or_default();
-    crate::files::write_durable(&claim_path, text.as_bytes()).map_err(ClaimError::Other)
+    crate::files::write_durable(&claim_path, text.as_bytes())?;
+    Ok(Claim::Ours)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Claim {
+struct ClaimFile {
     /// The journal's full path.
     journal: String,
 }
 
-/// Why a plan's journal could not be claimed.
-#[derive(Debug)]
-pub enum ClaimError {
+/// Whose journal a plan's is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This run folder's: apply may go on.
+    Ours,
     /// Another copy's journal holds the plan (its path).
     Elsewhere(String),
-    Other(Error),
 }
 
 /// The holder a lock file names, if it names one.

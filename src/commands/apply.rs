@@ -120,14 +120,13 @@ fn apply_plan(
     )?;
     if !args.dry_run {
         let journal = crate::apply::journal::path_for(&args.plan);
-        crate::lock::claim_journal(tenant_dir, &plan.digest(), &journal).map_err(|error| {
-            match error {
-                crate::lock::ClaimError::Elsewhere(journal) => refuse(Refusal::AppliedElsewhere {
-                    journal: shown(Path::new(&journal)),
-                }),
-                crate::lock::ClaimError::Other(error) => error,
-            }
-        })?;
+        if let crate::lock::Claim::Elsewhere(journal) =
+            crate::lock::claim_journal(tenant_dir, &plan.digest(), &journal)?
+        {
+            return Err(refuse(Refusal::AppliedElsewhere {
+                journal: shown(Path::new(&journal)),
+            }));
+        }
     }
     let connection = connect::connect(&args.graph, &args.env_prefix)?;
     let progress = connect::progress(printer);

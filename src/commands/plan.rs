@@ -114,10 +114,9 @@ fn approve_at(
             (approved, choices, "command line".to_string())
         }
     };
-    check_register(&choices, register).map_err(|e| match e {
-        RegisterProblem::Missing(count) => refuse(Refusal::AcceptNeedsRegister { count }),
-        RegisterProblem::Unreadable(error) => error,
-    })?;
+    if let Some(count) = accepts_without_register(&choices, register)? {
+        return Err(refuse(Refusal::AcceptNeedsRegister { count }));
+    }
     let statement = plan.statement_with(&approved, &choices);
     let signed = sign(args, &statement)?;
     if let (Some(allowed), Some(signed)) = (&args.allowed_signers, &signed) {
@@ -168,34 +167,27 @@ fn approve_at(
     Ok(Outcome::Clean)
 }
 
-enum RegisterProblem {
-    Missing(usize),
-    Unreadable(Error),
-}
-
 /// An approved `accept` is recorded by apply in the exceptions register: one must be named,
-/// and a local one must read as a register now, not fail at apply time.
-fn check_register(
+/// and a local one must read as a register now, not fail at apply time. `Some(count)`: that
+/// many acceptances and no register.
+fn accepts_without_register(
     choices: &std::collections::BTreeMap<String, crate::plan::approval::Choice>,
     register: Option<&Path>,
-) -> std::result::Result<(), RegisterProblem> {
+) -> Result<Option<usize>> {
     let accepts = choices
         .values()
         .filter(|c| c.action == crate::plan::Action::Accept)
         .count();
     if accepts == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let Some(register) = register else {
-        return Err(RegisterProblem::Missing(accepts));
+        return Ok(Some(accepts));
     };
-    if super::staged::is_url(register) {
-        return Ok(());
+    if !super::staged::is_url(register) && crate::files::exists_no_follow(register)? {
+        crate::exceptions::read(register)?;
     }
-    if crate::files::exists_no_follow(register).map_err(RegisterProblem::Unreadable)? {
-        crate::exceptions::read(register).map_err(RegisterProblem::Unreadable)?;
-    }
-    Ok(())
+    Ok(None)
 }
 
 /// The approval's signature: made here with `--sign-key` (a private key file, or the agent's
