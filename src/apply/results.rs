@@ -71,6 +71,7 @@ pub fn write_apply_results(dir: &Path, results: &[ItemResult]) -> Result<Vec<std
     sheet
         .autofilter(0, 0, results.len() as u32, HEADER.len() as u16 - 1)
         .map_err(error)?;
-    workbook.save(&xlsx_path).map_err(error)?;
+    let bytes = workbook.save_to_buffer().map_err(error)?;
+    crate::files::write_durable(&xlsx_path, &bytes)?;
     Ok(vec![csv_path, xlsx_path])
 }

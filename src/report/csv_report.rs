@@ -6,7 +6,7 @@ use polars::prelude::DataFrame;
 
 use super::StringRows;
 use crate::audit::col;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Prefixes a cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR)
 /// with `'`, as OWASP recommends for CSV injection. Ids and names never start so legitimately
@@ -36,23 +36,21 @@ pub fn write_csv(
     header: &[&str],
     rows: impl Iterator<Item = Vec<String>>,
 ) -> Result<()> {
-    let error = |source| Error::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_path(path)
-        .map_err(error)?;
-    writer.write_record(header).map_err(error)?;
-    for row in rows {
-        let cells = row.iter().map(|cell| match cell.parse::<i64>() {
-            Ok(_) => cell.clone(),
-            Err(_) => neutralise(cell).into_owned(),
-        });
-        writer.write_record(cells).map_err(error)?;
-    }
-    writer.flush().map_err(|e| Error::io(path, e))
+    // Written like every run file: never through a link, whole or not at all.
+    crate::files::write_durable_with(path, |file| {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(std::io::BufWriter::new(file));
+        writer.write_record(header)?;
+        for row in rows {
+            let cells = row.iter().map(|cell| match cell.parse::<i64>() {
+                Ok(_) => cell.clone(),
+                Err(_) => neutralise(cell).into_owned(),
+            });
+            writer.write_record(cells)?;
+        }
+        writer.flush()
+    })
 }
 
 /// Undoes [`neutralise`] for a cell read back from a findings CSV written by this tool.

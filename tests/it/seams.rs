@@ -555,6 +555,26 @@ fn fifos_devices_and_links_never_hang_or_redirect() {
     assert!(!elsewhere.exists(), "nothing written through the link");
     assert_eq!(writes(&flow), 0);
     std::fs::remove_file(&journal).unwrap();
+    // Links planted where apply writes its results are replaced, never followed.
+    let targets: Vec<_> = ["apply-results.csv", "apply-results.xlsx"]
+        .iter()
+        .map(|name| {
+            let target = flow.work.path().join(format!("target-{name}"));
+            std::fs::write(&target, "keep").unwrap();
+            std::os::unix::fs::symlink(&target, flow.run.join(name)).unwrap();
+            target
+        })
+        .collect();
+    ok(&bounded(flow.apply_command(&flow.plan, &[]), 60));
+    for target in &targets {
+        assert_eq!(std::fs::read_to_string(target).unwrap(), "keep");
+    }
+    assert!(
+        !std::fs::symlink_metadata(flow.run.join("apply-results.csv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     // A FIFO as the run's manifest: evidence verify ends, naming it.
     let manifest = flow.run.join("manifest.json");
     std::fs::rename(&manifest, flow.work.path().join("manifest.json")).unwrap();
