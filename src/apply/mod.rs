@@ -422,13 +422,21 @@ impl ApplyRun<'_> {
                         Event::Removed => Outcome::Removed,
                         Event::Accepted => Outcome::Accepted,
                         Event::Skipped => Outcome::Skipped,
+                        // An earlier attempt that failed or was cut off, of an item no longer
+                        // approved: nothing this run could do; not a failure of this run.
+                        _ if !approved => Outcome::NotApproved,
                         _ => Outcome::Failed,
                     };
-                    (
-                        outcome,
-                        format!("{} (earlier run)", entry.detail),
-                        Some(entry.at),
-                    )
+                    let detail = match entry.event {
+                        Event::Sending => "an earlier run was interrupted while sending it".to_string(),
+                        _ => format!("{} (earlier run)", entry.detail),
+                    };
+                    let detail = if outcome == Outcome::NotApproved {
+                        format!("{detail}; it is no longer approved, so it was not re-checked: `verify` shows its state")
+                    } else {
+                        detail
+                    };
+                    (outcome, detail, Some(entry.at))
                 } else if approved {
                     (Outcome::Failed, "not attempted".to_string(), None)
                 } else if decision.conflicts.contains(&item.id()) {

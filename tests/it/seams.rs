@@ -798,3 +798,57 @@ fn urls_with_a_password_are_refused_without_repeating_it() {
         assert!(!all.contains("panicked"), "{args:?}: {all}");
     }
 }
+
+/// Found by the state machine: an item an apply was killed while sending, whose approval was
+/// then revoked, was reported `failed` by every later apply (exit 1 for ever).
+#[test]
+fn an_interrupted_item_no_longer_approved_is_not_a_failure() {
+    let flow = Workflow::start(|config| config.latency_ms = 15);
+    let person = flow.key(BY_PERSON);
+    ok(&flow.approve(BOB, &["--only", &person, "--action", "reprocess"]));
+    let mut child = flow
+        .apply_command(&flow.plan, &["--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = flow.run.join("plan.journal.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if child.try_wait().unwrap().is_some() || text.contains("\"sending\"") {
+            child.kill().ok();
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "apply hung");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.wait().unwrap();
+    let app = flow.key(APP_USER);
+    ok(&flow.approve(
+        ADA,
+        &["--only", &app, "--action", "accept", "--reason", "kept"],
+    ));
+    ok(&crate::common::entra_drift()
+        .args([
+            "plan",
+            "approve",
+            s(&flow.plan),
+            "--approver",
+            BOB,
+            "--revoke",
+        ])
+        .output()
+        .unwrap());
+    ok(&flow.apply(&[]));
+    let results = read_csv(&flow.run.join("apply-results.csv"));
+    let row = results
+        .rows
+        .iter()
+        .find(|r| r["item_id"] == person)
+        .unwrap();
+    assert_ne!(row["outcome"], "failed", "{row:?}");
+    if row["outcome"] == "not_approved" {
+        assert!(row["reason"].contains("no longer approved"), "{row:?}");
+    }
+}

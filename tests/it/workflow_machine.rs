@@ -12,7 +12,7 @@
 //! - the run's evidence stays intact, and the views' "in plan" is the plan's.
 //!
 //! `proptest-state-machine` generates and shrinks the sequences. The budget is fixed for CI
-//! (`ENTRA_DRIFT_MACHINE_CASES` cases, default 6, from a fixed seed, so a failure reproduces);
+//! (`ENTRA_DRIFT_MACHINE_CASES` cases, default 12, from a fixed seed, so a failure reproduces);
 //! raise it on demand.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,7 @@ fn cases() -> u32 {
     std::env::var("ENTRA_DRIFT_MACHINE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
+        .unwrap_or(12)
 }
 
 /// The plan items of the contoso tenant with its log, by what they are.
@@ -145,6 +145,11 @@ enum Step {
     EvidenceVerify,
     /// Every id the approvals name, upper-cased in plan.json.
     ShoutApprovals,
+    /// The plan copied to another folder and applied as the run's (`--run`): refused once the
+    /// run's own journal holds the plan.
+    ApplyCopy,
+    /// A journal line's detail edited: every later apply and verify is refused.
+    TamperJournal,
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +159,9 @@ struct Model {
     approvals: Vec<(Who, Item, Act)>,
     /// (item, action) pairs some apply was allowed to carry out.
     authorised: BTreeSet<(Item, Act)>,
+    /// An apply of the run's plan got past its checks: its journal is the plan's.
+    claimed: bool,
+    journal_tampered: bool,
 }
 
 impl Model {
@@ -198,6 +206,8 @@ impl ReferenceStateMachine for Reference {
                 fail_writes_after,
                 approvals: Vec::new(),
                 authorised: BTreeSet::new(),
+                claimed: false,
+                journal_tampered: false,
             })
             .boxed()
     }
@@ -232,8 +242,20 @@ impl ReferenceStateMachine for Reference {
             2 => Just(Step::Verify),
             1 => Just(Step::EvidenceVerify),
             2 => Just(Step::ShoutApprovals),
+            1 => Just(Step::ApplyCopy),
+            1 => Just(Step::TamperJournal),
         ]
         .boxed()
+    }
+
+    fn preconditions(state: &Model, step: &Step) -> bool {
+        match step {
+            // A copy's outcome is known once the run's journal holds the plan.
+            Step::ApplyCopy => state.claimed && !state.journal_tampered,
+            // Tampering with a journal needs one.
+            Step::TamperJournal => state.claimed && !state.journal_tampered,
+            _ => true,
+        }
     }
 
     fn apply(mut state: Model, step: &Step) -> Model {
@@ -243,14 +265,21 @@ impl ReferenceStateMachine for Reference {
             } => state.approvals.push((*who, *item, *action)),
             Step::Revoke { who } => state.approvals.retain(|(w, _, _)| w != who),
             Step::Apply { allow_remove, .. } => {
-                let now = state.decision(*allow_remove);
-                state.authorised.extend(now);
+                if !state.journal_tampered {
+                    state.claimed |= !state.decision(true).is_empty();
+                    let now = state.decision(*allow_remove);
+                    state.authorised.extend(now);
+                }
             }
             Step::ApplyTwice => {
-                let now = state.decision(true);
-                state.authorised.extend(now);
+                if !state.journal_tampered {
+                    state.claimed |= !state.decision(true).is_empty();
+                    let now = state.decision(true);
+                    state.authorised.extend(now);
+                }
             }
-            Step::Verify | Step::EvidenceVerify | Step::ShoutApprovals => {}
+            Step::TamperJournal => state.journal_tampered = true,
+            Step::Verify | Step::EvidenceVerify | Step::ShoutApprovals | Step::ApplyCopy => {}
         }
         state
     }
@@ -436,7 +465,11 @@ impl StateMachineTest for Machine {
                     None => {
                         let output = flow.apply(&args);
                         code_is_an_outcome(&output, "apply");
-                        check_settled(&machine, model, allow_remove, &output);
+                        if model.journal_tampered {
+                            refused(&output, "does not link to the line before it");
+                        } else {
+                            check_settled(&machine, model, allow_remove, &output);
+                        }
                     }
                     Some(lines) => {
                         let before = machine.journal_lines();
@@ -482,6 +515,7 @@ impl StateMachineTest for Machine {
                     outputs.push(output);
                 }
                 if let Some(output) = outputs.iter().find(|o| o.status.success()) {
+                    assert!(!model.journal_tampered, "an apply ran on an edited journal");
                     check_settled(&machine, model, true, output);
                 }
             }
@@ -493,7 +527,9 @@ impl StateMachineTest for Machine {
                     s(&flow.register),
                 ]);
                 code_is_an_outcome(&output, "verify");
-                if output.status.success() {
+                if model.journal_tampered {
+                    refused(&output, "does not link to the line before it");
+                } else if output.status.success() {
                     check_verify(&machine);
                 }
             }
@@ -503,6 +539,32 @@ impl StateMachineTest for Machine {
                     .output()
                     .unwrap();
                 ok(&output);
+            }
+            Step::ApplyCopy => {
+                let copy = flow.work.path().join("copy");
+                std::fs::create_dir_all(&copy).unwrap();
+                std::fs::copy(&flow.plan, copy.join("plan.json")).unwrap();
+                let args = machine.apply_args(model, true, false);
+                let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+                args.extend(["--run", s(&flow.run)]);
+                let output = flow.apply_plan(&copy.join("plan.json"), &args);
+                if model.decision(true).is_empty() {
+                    // Refused before the journal is looked at: nothing approved to apply.
+                    refused(&output, "");
+                } else {
+                    refused(&output, "this plan is applied from");
+                }
+            }
+            Step::TamperJournal => {
+                let journal = machine.journal();
+                let text = std::fs::read_to_string(&journal).unwrap();
+                let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+                let last = lines.len() - 1;
+                let mut entry: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                entry["detail"] = "approved by nobody".into();
+                lines[0] = serde_json::to_string(&entry).unwrap();
+                let _ = last;
+                std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
             }
             Step::ShoutApprovals => {
                 let mut plan = flow.plan_json();
@@ -585,10 +647,14 @@ impl StateMachineTest for Machine {
                 "{item:?} accepted without approval"
             );
         }
-        // The journal always reads back (a killed run leaves at most a torn last line).
+        // The journal always reads back (a killed run leaves at most a torn last line), unless
+        // the test edited it.
         let plan = entra_drift::plan::Plan::read(&machine.flow.plan).unwrap();
-        if let Err(error) = entra_drift::apply::journal::read(&machine.journal(), &plan.digest()) {
-            panic!("the journal does not read back: {error}");
+        let read = entra_drift::apply::journal::read(&machine.journal(), &plan.digest());
+        match (read, model.journal_tampered) {
+            (Err(error), false) => panic!("the journal does not read back: {error}"),
+            (Ok(_), true) => panic!("an edited journal reads back"),
+            _ => {}
         }
     }
 }
