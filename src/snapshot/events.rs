@@ -36,9 +36,13 @@ const SYNC_APP_MARKERS: [&str; 4] = [
 ];
 const SYNC_UPN_PREFIX: &str = "sync_";
 
-/// The activities the audit reads, with what each does. `Add app role assignment grant to user`
-/// is observed, not documented.
-pub const ACTIVITIES: [(&str, Change); 8] = [
+/// The activities the audit reads, with what each does, by Microsoft's audit activity reference
+/// (Core Directory). `Add app role assignment grant to user` is observed, not documented. A
+/// deleted enterprise app is `Remove service principal` (there is no "Delete service principal");
+/// a group is `Delete group` when soft-deleted and `Hard Delete group` when deleted for good.
+/// `Delete application` / `Hard Delete application` concern the app registration, not the
+/// service principal a package's role is scoped to, and are not read.
+pub const ACTIVITIES: [(&str, Change); 9] = [
     ("Add member to group", Change::Membership(ADDED, "member")),
     (
         "Remove member from group",
@@ -58,7 +62,8 @@ pub const ACTIVITIES: [(&str, Change); 8] = [
         Change::AppRole(REMOVED),
     ),
     ("Delete group", Change::Deletion(GROUP)),
-    ("Delete service principal", Change::Deletion(APPLICATION)),
+    ("Hard Delete group", Change::Deletion(GROUP)),
+    ("Remove service principal", Change::Deletion(APPLICATION)),
 ];
 
 /// The activity names, for the log filter.
@@ -371,6 +376,30 @@ mod tests {
         let mut other = base;
         other["activityDisplayName"] = "Update user".into();
         assert_eq!(place(&event(other)), Err(Skip::Activity));
+    }
+
+    #[test]
+    fn deletions_are_read_by_their_documented_names() {
+        let deletion = |activity: &str, kind: &str, id: &str| {
+            place(&event(serde_json::json!({
+                "activityDisplayName": activity,
+                "activityDateTime": "2026-11-20T10:00:00Z",
+                "initiatedBy": {"user": {"userPrincipalName": "adele@contoso.example", "id": "u1"}},
+                "targetResources": [{"type": kind, "id": id}]
+            })))
+        };
+        let sp = "de04b46d-fab4-48fd-9ec3-1eb67c11a4e6";
+        let fact = deletion("Remove service principal", "ServicePrincipal", sp).unwrap();
+        assert_eq!((fact.change, fact.resource_type), (DELETED, APPLICATION));
+        assert_eq!(fact.resource_id, sp);
+        let group = "ef7e527d-6c92-4234-8c6d-cf6fdfb57f95";
+        let fact = deletion("Hard Delete group", "Group", group).unwrap();
+        assert_eq!((fact.change, fact.resource_type), (DELETED, GROUP));
+        // No such activity: never matched.
+        assert_eq!(
+            deletion("Delete service principal", "ServicePrincipal", sp),
+            Err(Skip::Activity)
+        );
     }
 
     #[test]

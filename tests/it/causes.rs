@@ -513,6 +513,74 @@ fn a_log_that_refuses_the_combined_filter_is_read_one_activity_at_a_time() {
     assert_eq!(causes(&run_dir(&output)), as_strings(expected()));
     let stats = fake.server().stats();
     // One refused, then one per activity, paced: none throttled.
-    assert_eq!(stats.audit_log_requests, 1 + 8, "{stats:?}");
+    assert_eq!(
+        stats.audit_log_requests,
+        1 + entra_drift::snapshot::events::ACTIVITIES.len() as u64,
+        "{stats:?}"
+    );
     assert_eq!(stats.audit_log_throttled, 0);
+}
+
+/// Issue 25, defect 1: a deleted enterprise app is logged as `Remove service principal` (there
+/// is no `Delete service principal`), and a permanent group deletion as `Hard Delete group`;
+/// the causes of `resource_not_found` on them said `before_log_window`.
+#[test]
+fn deleted_enterprise_apps_and_hard_deleted_groups_are_explained() {
+    const APP: &str = "de04b46d-fab4-48fd-9ec3-1eb67c11a4e6";
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("tenant");
+    tenant_with_log(&tenant, false);
+    // The enterprise app is deleted: gone from servicePrincipals.json, with its data.
+    let path = tenant.join("servicePrincipals.json");
+    let mut principals: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    principals["value"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|sp| sp["id"] != APP);
+    std::fs::write(&path, principals.to_string()).unwrap();
+    let _ = std::fs::remove_dir_all(tenant.join("servicePrincipals").join(APP));
+    let path = tenant.join("directoryAudits.json");
+    let mut log: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let events = log["value"].as_array_mut().unwrap();
+    for event in events.iter_mut() {
+        if event["activityDisplayName"] == "Delete group" {
+            event["activityDisplayName"] = "Hard Delete group".into();
+        }
+    }
+    events.insert(
+        0,
+        json!({"id": "e20", "correlationId": "corr-e20", "activityDisplayName": "Remove service principal",
+               "activityDateTime": "2026-11-06T16:00:00Z", "result": "success",
+               "initiatedBy": person("adele@contoso.example"),
+               "targetResources": [{"id": APP, "type": "ServicePrincipal", "displayName": "Expenses"}]}),
+    );
+    std::fs::write(&path, log.to_string()).unwrap();
+    let out = work.path().join("out");
+    let output = run(&[
+        "audit",
+        "--tenant-dir",
+        tenant.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let findings = read_csv(&run_dir(&output).join("findings.csv"));
+    let gone: Vec<_> = findings
+        .rows
+        .iter()
+        .filter(|r| r["category"] == "resource_not_found")
+        .collect();
+    assert!(gone.iter().any(|r| r["resource_id"] == APP), "{gone:?}");
+    for row in gone {
+        assert_eq!(
+            (row["cause"].as_str(), row["cause_actor"].as_str()),
+            ("deleted", "adele@contoso.example"),
+            "{row:?}"
+        );
+        assert!(
+            ["Remove service principal", "Hard Delete group"]
+                .contains(&row["cause_activity"].as_str()),
+            "{row:?}"
+        );
+    }
 }
