@@ -1,6 +1,7 @@
 //! Live re-checks before a write and after it: does the assignment still exist and show
 //! delivered, is the user still there and enabled, is the access still missing.
 
+use entra_model::enums::AssignmentState;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -151,7 +152,7 @@ pub fn judge_request(item: &PlanItem, current: &Current, now: DateTime<Utc>) -> 
                 .get("state")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if state.eq_ignore_ascii_case("delivered") {
+            if AssignmentState::parse(state).is_delivered() {
                 return Verdict::Restored;
             }
         }
@@ -218,7 +219,7 @@ fn still_delivered(item: &PlanItem, current: &Current) -> Result<(), Verdict> {
                 .get("state")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if !state.eq_ignore_ascii_case("delivered") {
+            if !AssignmentState::parse(state).is_delivered() {
                 return Err(Verdict::Skip(format!(
                     "the assignment is now `{state}`, not delivered"
                 )));

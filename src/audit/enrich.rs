@@ -232,8 +232,7 @@ pub fn retry_block(
     completed: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<RetryBlock> {
-    let failed = state.eq_ignore_ascii_case("deliveryFailed")
-        || state.eq_ignore_ascii_case("partiallyDelivered");
+    let failed = entra_model::enums::RequestState::parse(state).is_retryable();
     match completed {
         _ if !failed => Some(RetryBlock::NotFailed),
         Some(at) if now - at <= chrono::Duration::days(REQUEST_RETRY_DAYS) => None,

@@ -347,3 +347,24 @@ fn empty_tenant_gives_empty_typed_findings() {
         .collect();
     assert_eq!(col::present(&findings), expected);
 }
+
+/// The audit's state lists say what `AssignmentState`'s rules say.
+#[test]
+fn state_lists_follow_the_assignment_state_rules() {
+    use entra_model::enums::AssignmentState;
+    for known in AssignmentState::KNOWN {
+        let state = AssignmentState::parse(known);
+        let lower = known.to_ascii_lowercase();
+        assert_eq!(
+            state.explains_access(),
+            !super::NOT_EXPLAINING_STATES.contains(&lower.as_str()),
+            "{known}"
+        );
+        assert_eq!(
+            state.is_failed_delivery(),
+            super::NOT_DELIVERED_STATES.contains(&lower.as_str()),
+            "{known}"
+        );
+        assert_eq!(state.is_delivered(), lower == super::DELIVERED, "{known}");
+    }
+}

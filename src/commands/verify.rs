@@ -1,6 +1,7 @@
 //! `entra-drift verify PLAN`: after apply, is each item's access restored? Reprocess is
 //! asynchronous, so "still missing" soon after apply may only mean "not yet".
 
+use entra_model::enums::AssignmentState;
 use std::path::Path;
 
 use super::staged;
@@ -179,7 +180,7 @@ fn verify_plan(
                     Some(Ok(assignment)) => Ok(assignment
                         .get("state")
                         .and_then(serde_json::Value::as_str)
-                        .is_some_and(|s| s.eq_ignore_ascii_case("delivered"))),
+                        .is_some_and(|s| AssignmentState::parse(s).is_delivered())),
                     Some(Err(e)) => Err(e.reason()),
                     None => Err("not read".to_string()),
                 }]
@@ -347,7 +348,7 @@ fn verify_remedy(
                     .get("state")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("");
-                if state.eq_ignore_ascii_case("delivered") {
+                if AssignmentState::parse(state).is_delivered() {
                     ("still_present", "the assignment is still delivered".into())
                 } else {
                     ("removed", format!("the assignment is `{state}`"))

@@ -104,7 +104,7 @@ impl GraphClient {
         let requests: Vec<Value> = pending
             .iter()
             // Spaces (in `$filter`) must be encoded inside a batch's relative URL.
-            .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20"))}))
+            .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].replace(' ', "%20")), "headers": {"Prefer": super::PREFER}}))
             .collect();
         Stats::add(&self.stats.batched_requests, pending.len() as u64);
         let answer = self

@@ -306,7 +306,10 @@ impl GraphClient {
                     .http
                     .request(method.clone(), url)
                     .bearer_auth(token.secret())
-                    .header("Retry-Attempt", (attempt - 1).to_string());
+                    .header("Retry-Attempt", (attempt - 1).to_string())
+                    // Evolvable enums' newer members by name rather than as
+                    // `unknownFutureValue` (entra_model::enums keeps what it does not know).
+                    .header("Prefer", PREFER);
                 if let Some(body) = body {
                     request = request.json(body);
                 }
@@ -662,6 +665,9 @@ fn graph_message(body: &[u8]) -> String {
         (None, None) => "no error details".to_string(),
     }
 }
+
+/// Sent with every Graph request, and inside every `$batch` request.
+pub const PREFER: &str = "include-unknown-enum-members";
 
 fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()

@@ -40,6 +40,8 @@ pub struct SnapshotBuilder {
     facts: Vec<Fact>,
     event_skips: std::collections::BTreeMap<Skip, usize>,
     audit_log: Option<AuditLog>,
+    /// Assignment states this tool does not know, with how many assignments have each.
+    unknown_states: std::collections::BTreeMap<String, usize>,
 }
 
 /// Row-wise accumulation of string columns, turned into a frame once.
@@ -188,6 +190,9 @@ impl SnapshotBuilder {
             .state
             .as_deref()
             .ok_or_else(|| Error::inconsistent(at(), "has no `state`"))?;
+        if entra_model::enums::AssignmentState::parse(state).is_unknown() {
+            *self.unknown_states.entry(state.to_string()).or_default() += 1;
+        }
         let package_id = assignment
             .access_package
             .as_ref()
@@ -369,6 +374,9 @@ impl SnapshotBuilder {
 
     /// Checks references and builds the tables.
     pub fn finish(self) -> Result<Tables> {
+        for (state, count) in &self.unknown_states {
+            tracing::warn!(state = %state, assignments = count, "assignments in a state this tool does not know: never treated as delivered (no missing access, no reprocess), and the access they may grant is not called unexplained");
+        }
         for (_, package, at) in &self.assignment_packages {
             if !self.package_ids.contains(package) {
                 return Err(Error::inconsistent(

@@ -6,6 +6,7 @@
 //! and skipped, never guessed at.
 
 use chrono::{DateTime, Utc};
+use entra_model::enums::AuditResult;
 use entra_model::ids::is_guid;
 
 use super::roles::{APPLICATION, GROUP};
@@ -136,7 +137,7 @@ pub fn place(event: &DirectoryAudit) -> Result<Fact, Skip> {
     if event
         .result
         .as_deref()
-        .is_some_and(|r| !r.trim().is_empty() && !r.eq_ignore_ascii_case("success"))
+        .is_some_and(|r| !r.trim().is_empty() && AuditResult::parse(r) != AuditResult::Success)
     {
         return Err(Skip::Failed);
     }

@@ -1,6 +1,7 @@
 //! Reads a tenant live from Microsoft Graph into a snapshot: only what the audit needs, with
 //! each resource's read recorded as complete, not found, or unreadable — never guessed.
 
+use entra_model::enums::AssignmentState;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -288,10 +289,9 @@ pub async fn read(
         assignment_count_not_delivered += assignments
             .iter()
             .filter(|a| {
-                a.state.as_deref().is_some_and(|s| {
-                    s.eq_ignore_ascii_case("deliveryFailed")
-                        || s.eq_ignore_ascii_case("partiallyDelivered")
-                })
+                a.state
+                    .as_deref()
+                    .is_some_and(|s| AssignmentState::parse(s).is_failed_delivery())
             })
             .count();
         for assignment in &assignments {

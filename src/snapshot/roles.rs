@@ -2,6 +2,7 @@
 //! which role on it, and which collection of that resource holds the role.
 
 use crate::model::{ResourceRole, ResourceScope};
+use entra_model::enums::OriginSystem;
 
 pub const GROUP: &str = "group";
 pub const APPLICATION: &str = "application";
@@ -61,8 +62,8 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
         .filter(|s| !s.is_empty())
         .ok_or("scope has no originId")?;
 
-    let classified = match origin_system.to_ascii_lowercase().as_str() {
-        "aadgroup" => {
+    let classified = match OriginSystem::parse(&origin_system) {
+        OriginSystem::AadGroup => {
             let (kind, group_in_role) = role_origin.split_once('_').unwrap_or((role_origin, ""));
             let (role, collection) = match kind.to_ascii_lowercase().as_str() {
                 "member" => ("member".to_string(), Some(MEMBERS)),
@@ -85,21 +86,21 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
                 origin_system,
             }
         }
-        "aadapplication" => ClassifiedRole {
+        OriginSystem::AadApplication => ClassifiedRole {
             resource_type: APPLICATION,
             resource_id: scope_origin.to_ascii_lowercase(),
             role: role_origin.to_ascii_lowercase(),
             collection: Some(APP_ROLE_ASSIGNED_TO),
             origin_system,
         },
-        "sharepointonline" => ClassifiedRole {
+        OriginSystem::SharePointOnline => ClassifiedRole {
             resource_type: SHAREPOINT_SITE,
             resource_id: scope_origin.to_string(),
             role: role_origin.to_string(),
             collection: None,
             origin_system,
         },
-        "directoryrole" => {
+        OriginSystem::DirectoryRole => {
             // `Eligible` is documented; the active kind's originId is inferred ("Active",
             // "Active Member"): both spellings and any casing are accepted, anything else
             // stays unverifiable.
@@ -117,7 +118,8 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
                 origin_system,
             }
         }
-        _ => ClassifiedRole {
+        // An origin system this tool does not know: visible, and unverifiable.
+        OriginSystem::Other(_) => ClassifiedRole {
             resource_type: OTHER,
             resource_id: scope_origin.to_string(),
             role: role_origin.to_string(),

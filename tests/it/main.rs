@@ -25,6 +25,7 @@ mod exceptions;
 mod failed_deliveries;
 mod fuzz;
 mod generate;
+mod graph_shapes;
 mod history;
 mod hostile_input;
 mod layers;

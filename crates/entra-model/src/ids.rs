@@ -2,6 +2,7 @@
 //! string literal. Every id that reaches a Graph URL is checked where it enters the tool
 //! (Graph responses, tenant directories, stored snapshots, plans, journals, registers).
 
+use crate::enums::OriginSystem;
 use crate::error::InputError;
 use crate::model::{AccessPackage, AccessPackageAssignment};
 
@@ -93,9 +94,11 @@ pub fn check_package(package: &AccessPackage, origin: &str) -> Result<(), InputE
         let Some(resource) = &scope.scope else {
             continue;
         };
-        let system = resource.origin_system.as_deref().unwrap_or_default();
-        if system.eq_ignore_ascii_case("AadGroup") || system.eq_ignore_ascii_case("AadApplication")
-        {
+        let system = OriginSystem::parse(resource.origin_system.as_deref().unwrap_or_default());
+        if matches!(
+            system,
+            OriginSystem::AadGroup | OriginSystem::AadApplication
+        ) {
             if let Some(id) = &resource.origin_id {
                 check_guid(id, "resource id (scope originId)", &at())?;
             }

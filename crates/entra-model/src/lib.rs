@@ -4,6 +4,7 @@
 //! Nothing here speaks HTTP or builds tables; both sides depend on this crate, never on each
 //! other.
 
+pub mod enums;
 pub mod error;
 pub mod ids;
 pub mod input;

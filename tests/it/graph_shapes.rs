@@ -1,0 +1,136 @@
+//! Real Graph shapes (issue 25): enum members this tool does not know, read offline and live.
+
+use serde_json::{json, Value};
+
+use crate::common::{copy_tree, entra_drift, fixture, read_csv};
+use crate::support::fake_graph::{run_dir, Fake, SECRET};
+
+const UNKNOWN_STATE: &str = "7979899d-6aae-4e8b-bbe6-2f8d1163c77b";
+const FAILED: &str = "15c167de-7798-422a-a21b-ff901f34536e";
+const PACKAGE: &str = "b35dd7ff-3853-4b39-ba9a-0f7417cf706b";
+
+fn edit(path: &std::path::Path, change: impl FnOnce(&mut Value)) {
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    change(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+/// contoso with an assignment in a state Graph added since (`unknownFutureValue`, status
+/// `AutoAssignmentInGracePeriod`), a failed delivery whose latest request has a request type
+/// and state this tool does not know, and a package role of an unknown origin system.
+fn tenant_with_unknown_members(root: &std::path::Path) {
+    copy_tree(&fixture("contoso"), root);
+    edit(&root.join("assignments.json"), |value| {
+        for assignment in value["value"].as_array_mut().unwrap() {
+            if assignment["id"] == UNKNOWN_STATE {
+                assignment["state"] = "unknownFutureValue".into();
+                assignment["status"] = "AutoAssignmentInGracePeriod".into();
+            }
+        }
+    });
+    std::fs::write(
+        root.join("assignmentRequests.json"),
+        json!({"value": [{
+            "id": "0b6a9d0e-3c3c-4f0e-9a55-6b1b7d1f2e01",
+            "requestType": "approverRemove",
+            "state": "unknownFutureValue",
+            "status": "SomethingNew",
+            "createdDateTime": "2026-11-30T10:00:00Z",
+            "completedDateTime": "2026-11-30T10:05:00Z",
+            "assignment": {"id": FAILED}
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    edit(&root.join("accessPackages.json"), |value| {
+        let package = value["value"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p["id"] == PACKAGE)
+            .unwrap();
+        let scopes = package["resourceRoleScopes"].as_array_mut().unwrap();
+        let mut team = scopes[0].clone();
+        team["id"] = "team-role_team-scope".into();
+        team["role"]["originSystem"] = "AadTeam".into();
+        team["role"]["originId"] = "Member".into();
+        team["scope"]["originSystem"] = "AadTeam".into();
+        team["scope"]["originId"] = "team-19a1".into();
+        scopes.push(team);
+    });
+}
+
+fn check(run: &std::path::Path, stderr: &str, offline: bool) {
+    let findings = read_csv(&run.join("findings.csv"));
+    assert!(
+        findings
+            .rows
+            .iter()
+            .all(|r| r["assignment_id"] != UNKNOWN_STATE),
+        "an unknown state is never delivered, never a failed delivery"
+    );
+    let failed = findings
+        .rows
+        .iter()
+        .find(|r| r["assignment_id"] == FAILED)
+        .expect("the failed delivery is still a finding");
+    assert_eq!(
+        failed["in_plan"], "no",
+        "an unknown request state is not retried: {failed:?}"
+    );
+    let team: Vec<_> = findings
+        .rows
+        .iter()
+        .filter(|r| r["resource_id"] == "team-19a1")
+        .collect();
+    assert!(
+        !team.is_empty(),
+        "the unknown origin system's role is shown"
+    );
+    assert!(
+        team.iter()
+            .all(|r| r["category"] == "unverifiable" && r["resource_type"] == "other"),
+        "{team:?}"
+    );
+    // Offline every assignment is read, and one in an unknown state is named; a live read lists
+    // assignments by the states Graph documents, so it never sees one.
+    assert_eq!(
+        stderr.contains("unknownFutureValue") && stderr.contains("never treated as delivered"),
+        offline,
+        "{stderr}"
+    );
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("plan.json")).unwrap()).unwrap();
+    assert!(plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["assignment_id"] != UNKNOWN_STATE));
+}
+
+#[test]
+fn unknown_enum_members_never_break_a_read_offline_or_live() {
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("tenant");
+    tenant_with_unknown_members(&tenant);
+    let output = entra_drift()
+        .args(["audit", "--tenant-dir"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(work.path().join("offline"))
+        .env("ENTRA_DRIFT_NOW", "2026-12-01T00:00:00Z")
+        .output()
+        .unwrap();
+    check(&run_dir(&output), &String::from_utf8_lossy(&output.stderr), true);
+
+    let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
+    let output = fake
+        .command(
+            &["audit", "--out", work.path().join("live").to_str().unwrap()],
+            SECRET,
+        )
+        .env("ENTRA_DRIFT_NOW", "2026-12-01T00:00:00Z")
+        .output()
+        .unwrap();
+    check(&run_dir(&output), &String::from_utf8_lossy(&output.stderr), false);
+}
