@@ -455,6 +455,11 @@ pub struct GraphArgs {
     #[arg(long, value_name = "TENANT_ID")]
     pub tenant: Option<String>,
 
+    /// The tenant's name where Graph's organization cannot be read (configuration file only:
+    /// `tenant_name`).
+    #[arg(skip)]
+    pub tenant_name: Option<String>,
+
     /// The app registration's client (application) id [default: $AZURE_CLIENT_ID].
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,

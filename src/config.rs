@@ -73,6 +73,7 @@ struct RawConfig {
     min_approvers: Option<Spanned<i64>>,
     sign_key: Option<Spanned<String>>,
     sealed_since: Option<Spanned<String>>,
+    tenant_name: Option<Spanned<String>>,
     notify_required: Option<bool>,
     notify: Option<Vec<Spanned<RawNotify>>>,
     scope: Option<RawScope>,
@@ -155,6 +156,8 @@ pub struct Config {
     pub sign_key: Option<PathBuf>,
     /// `evidence verify`: the first run that must be sealed (runs before it predate sealing).
     pub sealed_since: Option<String>,
+    /// Live reads: the tenant's name for the reports when `GET /organization` is refused.
+    pub tenant_name: Option<String>,
     /// `audit`: who is told after each run (`[[notify]]`).
     pub notify: Vec<crate::notify::Target>,
     /// `audit`: a failed notification fails the run's exit code (3).
@@ -337,6 +340,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                 )),
             })
             .transpose()?,
+        tenant_name: raw
+            .tenant_name
+            .as_ref()
+            .map(|v| v.get_ref().trim().to_string())
+            .filter(|v| !v.is_empty()),
         notify: raw
             .notify
             .iter()

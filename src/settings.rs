@@ -202,6 +202,7 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
     if !given.contains("client_id") && graph.client_id.is_none() {
         graph.client_id = file.client_id.clone();
     }
+    graph.tenant_name = file.tenant_name.clone();
     graph.credential = given.pick("credential", &graph.credential, file.credential.as_ref());
     graph.cloud = given.pick("cloud", &graph.cloud, file.cloud.as_ref());
     if !given.contains("authority_host") && graph.authority_host.is_none() {

@@ -678,12 +678,16 @@ fn print_summary(
     shown: &dyn Fn(&Path) -> String,
 ) {
     let info = &snapshot.info;
-    printer.status(format_args!(
-        "Audited tenant {} ({}) from {}",
-        info.tenant_name.as_deref().unwrap_or("?"),
-        info.tenant_id,
-        info.source
-    ));
+    match &info.tenant_name {
+        Some(name) => printer.status(format_args!(
+            "Audited tenant {name} ({}) from {}",
+            info.tenant_id, info.source
+        )),
+        None => printer.status(format_args!(
+            "Audited tenant {} from {}",
+            info.tenant_id, info.source
+        )),
+    }
     for count in &written.summary.categories {
         printer.status(format_args!(
             "  {:<27} {:>8}",

@@ -124,6 +124,7 @@ pub fn read_live(
             assignment_read: graph.assignment_read,
             expected,
             log,
+            tenant_name: graph.tenant_name.clone(),
         },
         progress,
     ))

@@ -208,8 +208,10 @@ fn sign(args: &ApproveArgs, statement: &str) -> Result<Option<Signed>> {
 
 pub fn describe(plan: &Plan, now: chrono::DateTime<Utc>) -> String {
     let mut out = String::new();
-    let tenant = plan.tenant_name.as_deref().unwrap_or("(unnamed tenant)");
-    out += &format!("Reprocess plan for {tenant} ({})\n", plan.tenant_id);
+    out += &match plan.tenant_name.as_deref() {
+        Some(name) => format!("Reprocess plan for {name} ({})\n", plan.tenant_id),
+        None => format!("Reprocess plan for tenant {}\n", plan.tenant_id),
+    };
     let left = plan.expires - now;
     let expiry = if left.num_seconds() <= 0 {
         "EXPIRED".to_string()

@@ -224,3 +224,8 @@ mod tests {
         );
     }
 }
+
+/// The tenant's organization object: its id and display name (Organization.Read.All).
+pub fn organization() -> String {
+    "organization?$select=id,displayName".to_string()
+}

@@ -23,6 +23,43 @@ use entra_model::ids;
 const DELIVERED: &str = "Delivered";
 const OTHER_STATES: [&str; 3] = ["Delivering", "PartiallyDelivered", "DeliveryFailed"];
 
+/// The tenant's name: Graph's organization display name, else the configured `tenant_name`,
+/// else none (the reports then name the tenant by its id). A refused read is said once, with
+/// the permission it needs; it never fails the audit, which does not depend on the name.
+fn tenant_name_of(
+    organization: std::result::Result<Vec<serde_json::Value>, GraphError>,
+    tenant_id: &str,
+    configured: Option<&str>,
+) -> Option<String> {
+    let read = match organization {
+        Ok(list) => list
+            .iter()
+            .find(|o| {
+                o.get("id")
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|id| id.eq_ignore_ascii_case(tenant_id))
+            })
+            .and_then(|o| o.get("displayName"))
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+        Err(error) => {
+            tracing::warn!(
+                reason = %error.reason(),
+                "the tenant's name was not read (GET /organization needs Organization.Read.All); {}",
+                if configured.is_some() {
+                    "using tenant_name from the configuration file"
+                } else {
+                    "the reports name the tenant by its id (set tenant_name in the configuration file to name it)"
+                }
+            );
+            None
+        }
+    };
+    read.or_else(|| configured.map(str::to_string))
+}
+
 impl LiveSnapshot {
     /// The snapshot, and what storing it beside the reports records of the read.
     pub fn into_stored(self) -> (Snapshot, super::store::StoreExtras) {
@@ -93,6 +130,8 @@ pub struct ReadOptions {
     pub expected: Option<(u64, u64)>,
     /// Whether and how far back to read the audit log.
     pub log: LogRequest,
+    /// The tenant's name where `GET /organization` cannot be read (config `tenant_name`).
+    pub tenant_name: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -102,6 +141,7 @@ impl Default for ReadOptions {
             assignment_read: AssignmentRead::Auto,
             expected: None,
             log: LogRequest::default(),
+            tenant_name: None,
         }
     }
 }
@@ -269,8 +309,15 @@ pub async fn read(
         users
     };
     let log_read = super::log_read::read(client, &options.log, started, progress);
-    let (rest, users, other_lists, (log, events)) =
-        tokio::join!(packages_then_rest, users_read, others_read, log_read);
+    let organization_url = client.url(&paths::organization());
+    let (rest, users, other_lists, (log, events), organization) = tokio::join!(
+        packages_then_rest,
+        users_read,
+        others_read,
+        log_read,
+        client.list(&organization_url)
+    );
+    let tenant_name = tenant_name_of(organization, tenant_id, options.tenant_name.as_deref());
     assignments_stage.finish();
     for event in &events {
         builder.add_event(event);
@@ -331,7 +378,7 @@ pub async fn read(
         snapshot: Snapshot {
             info: SnapshotInfo {
                 tenant_id: tenant_id.to_ascii_lowercase(),
-                tenant_name: None,
+                tenant_name,
                 taken_at: started,
                 source: format!("Microsoft Graph {graph_root}"),
             },

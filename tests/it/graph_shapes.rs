@@ -121,7 +121,11 @@ fn unknown_enum_members_never_break_a_read_offline_or_live() {
         .env("ENTRA_DRIFT_NOW", "2026-12-01T00:00:00Z")
         .output()
         .unwrap();
-    check(&run_dir(&output), &String::from_utf8_lossy(&output.stderr), true);
+    check(
+        &run_dir(&output),
+        &String::from_utf8_lossy(&output.stderr),
+        true,
+    );
 
     let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
     let output = fake
@@ -132,5 +136,75 @@ fn unknown_enum_members_never_break_a_read_offline_or_live() {
         .env("ENTRA_DRIFT_NOW", "2026-12-01T00:00:00Z")
         .output()
         .unwrap();
-    check(&run_dir(&output), &String::from_utf8_lossy(&output.stderr), false);
+    check(
+        &run_dir(&output),
+        &String::from_utf8_lossy(&output.stderr),
+        false,
+    );
+}
+
+/// Issue 25, defect 4: a live audit said `Audited tenant ? (…)`, titled the dashboard with the
+/// GUID and `plan show` said "(unnamed tenant)".
+#[test]
+fn a_live_audit_names_the_tenant_or_says_why_not() {
+    let work = tempfile::tempdir().unwrap();
+    let audit = |fake: &Fake, out: &str, config: Option<&std::path::Path>| {
+        let mut command = fake.command(
+            &["audit", "--out", work.path().join(out).to_str().unwrap()],
+            SECRET,
+        );
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command.output().unwrap()
+    };
+    let fake = Fake::start("contoso", |_| {});
+    let output = audit(&fake, "named", None);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let run = run_dir(&output);
+    let tenant = &fake.server().tenant_id;
+    assert!(
+        stderr.contains(&format!("Audited tenant Contoso Ltd (demo) ({tenant})")),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("<title>entra-drift — Contoso Ltd (demo)"),
+        "the dashboard's title"
+    );
+    let show = entra_drift()
+        .args(["plan", "show"])
+        .arg(run.join("plan.json"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&show.stdout).starts_with("Reprocess plan for Contoso Ltd (demo)")
+    );
+
+    // Without Organization.Read.All: said once, and never a `?`.
+    let refused = Fake::start("contoso", |config| {
+        config.faults =
+            Some(serde_json::from_value(json!({"forbidden": ["organization"]})).unwrap());
+    });
+    let output = audit(&refused, "unnamed", None);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    run_dir(&output);
+    assert!(stderr.contains("Organization.Read.All"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Audited tenant {tenant} from")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tenant ?"), "{stderr}");
+    // The configuration names it instead.
+    let config = work.path().join("entra-drift.toml");
+    std::fs::write(&config, "tenant_name = \"Contoso (from the config)\"\n").unwrap();
+    let output = audit(&refused, "configured", Some(&config));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    run_dir(&output);
+    assert!(
+        stderr.contains(&format!(
+            "Audited tenant Contoso (from the config) ({tenant})"
+        )),
+        "{stderr}"
+    );
 }

@@ -236,6 +236,8 @@ impl Deref for Assignments {
 #[derive(Debug)]
 pub struct Data {
     pub tenant_id: String,
+    /// `GET /organization`: the tenant as `tenant.json` records it (id and displayName).
+    pub organization: Table,
     pub packages: Table,
     pub assignments: Assignments,
     pub users: Table,
@@ -418,6 +420,10 @@ impl Data {
             .collect();
         let groups_dir = root.join(tenant_dir::GROUPS_DIR);
         Ok(Data {
+            organization: Table::new(vec![serde_json::json!({
+                "id": checked.tenant.id,
+                "displayName": checked.tenant.display_name,
+            })]),
             tenant_id: checked.tenant.id,
             packages: Table::new(read_raw(&root.join(tenant_dir::PACKAGES_FILE))?),
             assignments: Assignments::new(read_raw(&root.join(tenant_dir::ASSIGNMENTS_FILE))?),

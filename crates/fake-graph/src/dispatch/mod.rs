@@ -313,6 +313,8 @@ enum Route {
 /// The GET endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Read {
+    /// `organization`: the tenant's one organization object.
+    Organization,
     Assignments,
     Assignment(String),
     Packages,
@@ -426,6 +428,7 @@ impl Route {
             ["identityGovernance", "entitlementManagement", "accessPackages", p, "resourceRoleScopes"] => {
                 Read::PackageScopes(id(p))
             }
+            ["organization"] => Read::Organization,
             ["users"] => Read::Users,
             ["users", u] => Read::User(id(u)),
             ["groups"] => Read::Groups,
@@ -756,6 +759,7 @@ fn read(
                 scopes,
             )
         }
+        Read::Organization => whole("organization", &data.organization.items),
         Read::Users => whole("users", &data.users.items),
         Read::User(id) => entity("users", data.user(&id), not_found, &id),
         Read::Groups => whole("groups", &data.groups.items),
