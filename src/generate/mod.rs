@@ -708,6 +708,6 @@ fn package(
                    "scope": {"displayName": format!("Resource {scope}"), "originSystem": system, "originId": scope, "isRootScope": true}})
         })
         .collect();
-    serde_json::from_value(json!({"id": id, "displayName": format!("Package {index}"), "catalogId": "synthetic-catalog", "resourceRoleScopes": scopes}))
+    serde_json::from_value(json!({"id": id, "displayName": format!("Package {index}"), "catalog": {"id": "synthetic-catalog"}, "resourceRoleScopes": scopes}))
         .expect("static shape")
 }

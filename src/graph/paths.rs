@@ -11,7 +11,7 @@ const ENTITLEMENT: &str = "identityGovernance/entitlementManagement";
 
 /// Access packages with their resource role scopes expanded (the list form).
 pub fn access_packages_expanded() -> String {
-    format!("{ENTITLEMENT}/accessPackages?$expand=resourceRoleScopes($expand=role,scope)")
+    format!("{ENTITLEMENT}/accessPackages?$expand=resourceRoleScopes($expand=role,scope),catalog")
 }
 
 /// One package's resource role scopes as a collection of its own, paged: read when the

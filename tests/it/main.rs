@@ -6,6 +6,7 @@ mod common;
 mod support {
     pub mod audit_helpers;
     pub mod azurite;
+    pub mod csdl;
     pub mod fake_graph;
     pub mod scheduled;
     pub mod ssh;
@@ -25,6 +26,7 @@ mod exceptions;
 mod failed_deliveries;
 mod fuzz;
 mod generate;
+mod graph_requests;
 mod graph_shapes;
 mod history;
 mod hostile_input;

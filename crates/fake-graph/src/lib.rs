@@ -301,6 +301,12 @@ impl RunningFake {
         self.shared.stats()
     }
 
+    /// Every Graph request the fake received, `(method, path?query below /v1.0/)`, in order:
+    /// `$batch` envelopes and their inner requests alike.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        state::lock(&self.shared.request_log).clone()
+    }
+
     /// Every `sendMail` the fake accepted, in order.
     pub fn sent_mail(&self) -> Vec<dispatch::mail::SentMail> {
         state::lock(&self.shared.outbox).clone()
@@ -401,6 +407,7 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
             .map(|limit| Mutex::new(throttle::ReportsWindows::new(limit))),
         counters: Counters::default(),
         outbox: std::sync::Mutex::new(Vec::new()),
+        request_log: std::sync::Mutex::new(Vec::new()),
     });
 
     let (signal, stop) = oneshot::channel::<()>();

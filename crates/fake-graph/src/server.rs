@@ -213,6 +213,9 @@ async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     };
     let method = parts.method.as_str().to_ascii_uppercase();
     let is_batch = percent_decode(rest.trim_end_matches('/')) == "$batch";
+    if is_batch {
+        lock(&shared.request_log).push((method.clone(), target.clone()));
+    }
 
     let header = parts
         .headers

@@ -44,6 +44,9 @@ pub struct Shared {
     pub counters: Counters,
     /// Every `sendMail` accepted, in order.
     pub outbox: Mutex<Vec<super::state::SentMail>>,
+    /// Every Graph request received, `(method, path?query below /v1.0/)`, a `$batch` envelope
+    /// and each of its inner requests included: what a test checks against Graph's metadata.
+    pub request_log: Mutex<Vec<(String, String)>>,
 }
 
 impl Shared {

@@ -7,6 +7,9 @@
 //! and `$orderby` property paths. It does not validate literal values (enum members, key
 //! formats, function parameters) and ignores annotations and capability restrictions.
 
+// Each test module uses only part of this API, and the integration-test crate warns per binary.
+#![allow(dead_code)]
+
 use std::collections::{HashMap, HashSet};
 
 use quick_xml::events::{BytesStart, Event};
@@ -202,8 +205,8 @@ impl Metadata {
             let local = element.local_name();
             match local.as_ref() {
                 "Schema" => {
-                    let ns = attr(element, "Namespace")?
-                        .ok_or("metadata: Schema without Namespace")?;
+                    let ns =
+                        attr(element, "Namespace")?.ok_or("metadata: Schema without Namespace")?;
                     if let Some(alias) = attr(element, "Alias")? {
                         aliases.insert(alias, ns.clone());
                     }
@@ -369,6 +372,16 @@ impl Metadata {
         self.find_prop(&ty, name).is_some()
     }
 
+    /// The (qualified) element type of a property of `type_name` or its base types — `T` for
+    /// `Collection(T)` — when that is an entity or complex type (what nested objects are checked
+    /// against); `None` for a primitive, an enum or an unknown property.
+    pub fn property_type(&self, type_name: &str, name: &str) -> Option<String> {
+        let ty = self.qualify(type_name);
+        let prop = self.find_prop(&ty, name)?;
+        let inner = self.qualify(&prop.ty.name);
+        self.types.contains_key(&inner).then_some(inner)
+    }
+
     /// The qualified type a path resolves to (entity or complex type, collection or not), for checking returned properties; Err as in `check`.
     pub fn resolve_path(&self, path: &str) -> Result<String, String> {
         let (path, _) = split_target(path);
@@ -463,18 +476,32 @@ impl Metadata {
         collection: bool,
     ) -> Option<(String, &Operation)> {
         let (ns, simple) = match name.rsplit_once('.') {
-            Some((ns, simple)) => (Some(self.qualify(ns)), simple),
+            // The namespace part may itself be a schema alias (`graph.reprocess`).
+            Some((ns, simple)) => (
+                Some(
+                    self.aliases
+                        .get(ns)
+                        .cloned()
+                        .unwrap_or_else(|| ns.to_string()),
+                ),
+                simple,
+            ),
             None => (None, name),
         };
         let candidates = self.operations.get(simple)?;
+        let binds = |op: &&Operation, exact: bool| {
+            ns.as_deref().is_none_or(|n| n == op.namespace)
+                && op.binding.as_ref().is_some_and(|b| {
+                    b.collection == collection
+                        && (b.name == ty || (!exact && self.derives(ty, &b.name)))
+                })
+        };
+        // An overload bound to the type itself wins over one bound to a base type (`delta` on
+        // groups returns groups, not directory objects).
         candidates
             .iter()
-            .find(|op| {
-                ns.as_deref().is_none_or(|n| n == op.namespace)
-                    && op.binding.as_ref().is_some_and(|b| {
-                        b.collection == collection && (b.name == ty || self.derives(ty, &b.name))
-                    })
-            })
+            .find(|op| binds(op, true))
+            .or_else(|| candidates.iter().find(|op| binds(op, false)))
             .map(|op| (format!("{}.{simple}", op.namespace), op))
     }
 
@@ -650,9 +677,7 @@ impl Metadata {
         if name.contains('.') && self.is_structured(&self.qualify(name)) {
             let cast = self.qualify(name);
             if !self.derives(&cast, &ty) {
-                return Err(format!(
-                    "type cast '{seg}' is not {ty} nor derived from it"
-                ));
+                return Err(format!("type cast '{seg}' is not {ty} nor derived from it"));
             }
             return Ok(Cursor {
                 ty: Some(cast),
@@ -682,6 +707,13 @@ impl Metadata {
         }
 
         if cur.collection && self.is_entity(&ty) {
+            // Real keys are opaque ids; one spelled like a property almost always means the
+            // client dropped the id (`/groups/members`), which Graph would answer with 404.
+            if self.find_prop(&ty, name).is_some() {
+                return Err(format!(
+                    "path segment '{seg}' follows Collection({ty}) without a key; '{name}' is a property of {ty}"
+                ));
+            }
             return Ok(Cursor {
                 collection: false,
                 ..cur
@@ -769,8 +801,12 @@ impl Metadata {
     fn structured<'a>(&self, ty: Option<&'a str>, option: &str) -> Result<&'a str, String> {
         match ty {
             Some(t) if self.is_structured(t) => Ok(t),
-            Some(t) => Err(format!("{option}: {t} has no properties to select, expand, filter or order by")),
-            None => Err(format!("{option}: the request addresses nothing with properties")),
+            Some(t) => Err(format!(
+                "{option}: {t} has no properties to select, expand, filter or order by"
+            )),
+            None => Err(format!(
+                "{option}: the request addresses nothing with properties"
+            )),
         }
     }
 
@@ -800,14 +836,16 @@ impl Metadata {
         }
         if current.collection {
             return Err(format!(
-                "{option}: '{seg}' in '{path}' follows a collection of {} (use any/all)",
+                "{option}: '{seg}'{} follows a collection of {} (use any/all)",
+                within(seg, path),
                 current.name
             ));
         }
         let ty = current.name.as_str();
         if !self.is_structured(ty) {
             return Err(format!(
-                "{option}: '{seg}' in '{path}' follows {ty}, which has no properties"
+                "{option}: '{seg}'{} follows {ty}, which has no properties",
+                within(seg, path)
             ));
         }
         if seg.contains('.') {
@@ -815,7 +853,8 @@ impl Metadata {
             if self.is_structured(&cast) {
                 if !self.derives(&cast, ty) {
                     return Err(format!(
-                        "{option}: type cast '{seg}' in '{path}' is not {ty} nor derived from it"
+                        "{option}: type cast '{seg}'{} is not {ty} nor derived from it",
+                        within(seg, path)
                     ));
                 }
                 return Ok((TypeRef::single(&cast), false));
@@ -824,7 +863,8 @@ impl Metadata {
         match self.member(ty, seg) {
             Some(found) => Ok(found),
             None => Err(format!(
-                "{option}: '{seg}' in '{path}' is not a property of {ty}"
+                "{option}: '{seg}'{} is not a property of {ty}",
+                within(seg, path)
             )),
         }
     }
@@ -867,6 +907,12 @@ impl Metadata {
             let target = if path == "*" {
                 None
             } else {
+                // A plain name gets the message a reader expects for `$expand`.
+                if !path.contains('/') && self.member(ty, path).is_none() {
+                    return Err(format!(
+                        "{option}: '{path}' is not a navigation property of {ty}"
+                    ));
+                }
                 let (t, nav) = self.member_path(ty, path, option)?;
                 if !nav {
                     return Err(format!(
@@ -939,6 +985,15 @@ impl Metadata {
             self.check_filter(ty, expr, option)?;
         }
         Ok(())
+    }
+}
+
+/// Names the enclosing path in a message only when it says more than the segment itself.
+fn within(seg: &str, path: &str) -> String {
+    if seg == path {
+        String::new()
+    } else {
+        format!(" in '{path}'")
     }
 }
 
@@ -1189,10 +1244,9 @@ fn tokenize(src: &str, option: &str) -> Result<Vec<Tok>, String> {
                 // with letters, '.', ':', '+' and '-', never containing spaces or parentheses.
                 let start = i;
                 i += 1;
-                while chars
-                    .get(i)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '+' | '-' | '_'))
-                {
+                while chars.get(i).is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '+' | '-' | '_')
+                }) {
                     i += 1;
                 }
                 tokens.push(Tok::Literal(text(start, i).unwrap_or_default()));
@@ -1450,7 +1504,12 @@ mod tests {
             &format!("{em}/accessPackages?$expand=resourceRoleScopes($expand=role,scope)"),
         );
         ok("GET", &format!("{em}/assignments?$filter=state eq 'Delivered'&$expand=target,accessPackage&$select=id,state,status,schedule,target,accessPackage"));
-        ok("GET", &format!("{em}/assignments?$filter=accessPackage/id eq '{ID}' and state eq 'Delivered'"));
+        ok(
+            "GET",
+            &format!(
+                "{em}/assignments?$filter=accessPackage/id eq '{ID}' and state eq 'Delivered'"
+            ),
+        );
         ok("GET", &format!("{em}/assignmentRequests?$filter=state eq 'deliveryFailed'&$expand=assignment($expand=target)"));
         ok("POST", &format!("{em}/assignments/{ID}/reprocess"));
         ok("POST", &format!("{em}/assignmentRequests/{ID}/reprocess"));
@@ -1469,7 +1528,10 @@ mod tests {
             "GET",
             &format!("/servicePrincipals/{ID}/appRoleAssignedTo?$select=id,principalId,appRoleId"),
         );
-        ok("DELETE", &format!("/servicePrincipals/{ID}/appRoleAssignedTo/abc"));
+        ok(
+            "DELETE",
+            &format!("/servicePrincipals/{ID}/appRoleAssignedTo/abc"),
+        );
         ok("GET", "/auditLogs/directoryAudits?$filter=activityDateTime ge 2026-11-01T00:00:00Z and (activityDisplayName eq 'Add member to group' or activityDisplayName eq 'Remove service principal')&$top=999");
         ok(
             "GET",
@@ -1486,7 +1548,10 @@ mod tests {
         ok("POST", &format!("/users/{ID}/sendMail"));
         ok("GET", "/organization?$select=id,displayName");
         ok("POST", "/$batch");
-        ok("GET", "/groups?$filter=id in ('a','b')&$select=id,displayName");
+        ok(
+            "GET",
+            "/groups?$filter=id in ('a','b')&$select=id,displayName",
+        );
     }
 
     #[test]
@@ -1505,6 +1570,7 @@ mod tests {
             &format!("/identityGovernance/entitlementManagement/assignments/{ID}/microsoft.graph.reprocess"),
         );
         ok("GET", "/users/delta()");
+        ok("POST", &format!("/users/{ID}/graph.sendMail"));
         ok("GET", "/users/x/manager");
         ok("DELETE", "/users/x/manager/$ref");
         ok("PATCH", "/users/x");
@@ -1545,7 +1611,7 @@ mod tests {
         bad(
             "GET",
             "/identityGovernance/entitlementManagement/assignments/x/reprocess",
-            "GET",
+            "action microsoft.graph.reprocess",
         );
         bad("GET", "/users?$frobnicate=1", "$frobnicate");
         bad("GET", "/users?select=id", "select");
@@ -1561,11 +1627,27 @@ mod tests {
             "colour",
         );
         bad("GET", "/users?$orderby=shoeSize desc", "shoeSize");
-        bad("GET", "/users/x/microsoft.graph.group", "microsoft.graph.group");
+        bad(
+            "GET",
+            "/users/x/microsoft.graph.group",
+            "microsoft.graph.group",
+        );
+        bad(
+            "GET",
+            "/identityGovernance/entitlementManagement/assignments/x/microsoft.graph.reprocess",
+            "action microsoft.graph.reprocess",
+        );
+        bad("POST", "/users/delta()", "function microsoft.graph.delta");
+        bad("GET", "/groups/members", "members");
+        bad("PATCH", "/groups/x/members/$ref", "PATCH");
         bad("DELETE", "/users", "DELETE");
         bad("POST", "/users/x", "POST");
         bad("GET", "/users/$ref", "$ref");
-        bad("GET", "/users?$filter=displayName eq 'unterminated", "unterminated");
+        bad(
+            "GET",
+            "/users?$filter=displayName eq 'unterminated",
+            "unterminated",
+        );
         bad("GET", "/users?$expand=manager(", "unbalanced");
         bad("GET", "/users/%zz", "percent");
         bad("GET", "", "empty");
@@ -1576,7 +1658,10 @@ mod tests {
         let m = md();
         assert!(m.has_property("microsoft.graph.accessPackageAssignment", "state"));
         assert!(!m.has_property("microsoft.graph.accessPackageAssignment", "nonsense"));
-        assert!(m.has_property("microsoft.graph.user", "id"), "inherited from entity");
+        assert!(
+            m.has_property("microsoft.graph.user", "id"),
+            "inherited from entity"
+        );
         assert!(m.has_property("microsoft.graph.group", "members"));
         assert_eq!(
             m.resolve_path("/groups/x/members").as_deref(),

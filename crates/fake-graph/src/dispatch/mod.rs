@@ -130,6 +130,7 @@ pub fn charge(shared: &Shared, mut reply: Reply, cost: u64) -> Reply {
 /// `path?query` below `/v1.0/`; `body` the request body as sent (empty: none), which only
 /// the writes that take one read.
 pub fn dispatch(shared: &Shared, client: &str, method: &str, target: &str, body: &[u8]) -> Reply {
+    crate::state::lock(&shared.request_log).push((method.to_string(), target.to_string()));
     let (path, raw_query) = split_target(target);
     let cost = cost_of(path, raw_query);
     let request = Request {
