@@ -204,14 +204,57 @@ pub fn generate(profile: &Profile, seed: u64, ungoverned_members: bool) -> Gener
         .collect();
     let truth::Holdings {
         mut members,
-        owners,
-        assigned_to: app_role_assigned_to,
+        mut owners,
+        assigned_to: mut app_role_assigned_to,
         role_assignments,
         role_eligibility,
         requests,
         truth,
         log: audit_log,
     } = builder.finish(|id| !deleted_ids.contains(id));
+    // Every governed group and service principal that exists is recorded, an empty collection
+    // as `{"value": []}`: absence would mean "not recorded" (its roles unverifiable).
+    let existing_groups: std::collections::HashSet<String> =
+        groups.iter().map(|g| g.id.to_ascii_lowercase()).collect();
+    let existing_principals: std::collections::HashSet<String> = service_principals
+        .iter()
+        .map(|s| s.id.to_ascii_lowercase())
+        .collect();
+    for package in &packages {
+        for scope in package.resource_role_scopes.iter().flatten() {
+            let (Some(role), Some(resource)) = (&scope.role, &scope.scope) else {
+                continue;
+            };
+            let system = entra_model::enums::OriginSystem::parse(
+                resource.origin_system.as_deref().unwrap_or_default(),
+            );
+            let id = resource
+                .origin_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let kind = role
+                .origin_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            match system {
+                entra_model::enums::OriginSystem::AadGroup if existing_groups.contains(&id) => {
+                    if kind.starts_with("owner") {
+                        owners.entry(id).or_default();
+                    } else {
+                        members.entry(id).or_default();
+                    }
+                }
+                entra_model::enums::OriginSystem::AadApplication
+                    if existing_principals.contains(&id) =>
+                {
+                    app_role_assigned_to.entry(id).or_default();
+                }
+                _ => {}
+            }
+        }
+    }
     // The bulk: members of groups no package governs.
     for id in other_ids.iter().filter(|_| ungoverned_members) {
         let list: Vec<DirectoryObject> = (0..profile.other_group_members)

@@ -140,8 +140,27 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             APPLICATION => Some((&sp_names, "servicePrincipals.json")),
             _ => None,
         };
+        let recorded = match (key.0, key.2) {
+            (GROUP, MEMBERS) => dir.members.contains_key(&key.1),
+            (GROUP, OWNERS) => dir.owners.contains_key(&key.1),
+            (APPLICATION, _) => dir.app_role_assigned_to.contains_key(&key.1),
+            _ => true,
+        };
         let (status, reason, name) = match directory {
             Some((names, file)) => match names.get(&key.1) {
+                // Absence is not emptiness: a resource whose collection was not recorded is
+                // unverifiable, never read as holding nothing.
+                Some(name) if !recorded => (
+                    read_status::UNREADABLE,
+                    format!(
+                        "{} not recorded in the tenant directory",
+                        match key.0 {
+                            GROUP => format!("groups/{}/{}.json", key.1, key.2),
+                            _ => format!("servicePrincipals/{}/appRoleAssignedTo.json", key.1),
+                        }
+                    ),
+                    name.clone().or(scope_name),
+                ),
                 Some(name) => (
                     read_status::COMPLETE,
                     String::new(),

@@ -208,3 +208,100 @@ fn a_live_audit_names_the_tenant_or_says_why_not() {
         "{stderr}"
     );
 }
+
+/// Issue 25, defect 3: a file missing from a tenant directory was read as an empty collection
+/// (`users.json` removed: exit 0 and a smaller plan; one governed group's `members.json` removed:
+/// 11 `missing_access` instead of 6, false drift from a partial recording).
+#[test]
+fn absence_is_not_emptiness_offline_or_live() {
+    const ENGINEERING: &str = "1b01d039-c9d2-4b04-9e79-991f6b93bfe4";
+    let work = tempfile::tempdir().unwrap();
+    // A core collection missing: an error naming it.
+    for core in ["users.json", "groups.json", "servicePrincipals.json"] {
+        let tenant = work.path().join(format!("without-{core}"));
+        copy_tree(&fixture("contoso"), &tenant);
+        std::fs::remove_file(tenant.join(core)).unwrap();
+        let output = entra_drift()
+            .args(["audit", "--tenant-dir"])
+            .arg(&tenant)
+            .arg("--out")
+            .arg(work.path().join("out"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{core}: {stderr}");
+        assert!(
+            stderr.contains(core) && stderr.contains("is missing"),
+            "{stderr}"
+        );
+    }
+    // A governed group's members not recorded: its member roles are unverifiable, saying so.
+    let tenant = work.path().join("partial");
+    copy_tree(&fixture("contoso"), &tenant);
+    let members = tenant.join("groups").join(ENGINEERING).join("members.json");
+    assert!(members.exists(), "the fixture records the group's members");
+    std::fs::remove_file(&members).unwrap();
+    let complete = entra_drift()
+        .args(["audit", "--tenant-dir"])
+        .arg(fixture("contoso"))
+        .arg("--out")
+        .arg(work.path().join("complete"))
+        .output()
+        .unwrap();
+    let complete = read_csv(&run_dir(&complete).join("findings.csv"));
+    let check = |run: &std::path::Path| {
+        let findings = read_csv(&run.join("findings.csv"));
+        let missing = |table: &crate::common::Table| {
+            table
+                .rows
+                .iter()
+                .filter(|r| r["category"] == "missing_access")
+                .filter(|r| r["resource_id"] != ENGINEERING)
+                .count()
+        };
+        assert_eq!(
+            missing(&findings),
+            missing(&complete),
+            "no false drift elsewhere"
+        );
+        let engineering: Vec<_> = findings
+            .rows
+            .iter()
+            .filter(|r| r["resource_id"] == ENGINEERING && r["role"] == "member")
+            .collect();
+        assert!(!engineering.is_empty());
+        for row in engineering {
+            assert_eq!(row["category"], "unverifiable", "{row:?}");
+        }
+    };
+    let offline = entra_drift()
+        .args(["audit", "--tenant-dir"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(work.path().join("offline"))
+        .output()
+        .unwrap();
+    let run = run_dir(&offline);
+    check(&run);
+    let reason = read_csv(&run.join("findings.csv"))
+        .rows
+        .into_iter()
+        .find(|r| r["resource_id"] == ENGINEERING)
+        .unwrap();
+    assert!(
+        reason["reason"].contains("not recorded") || reason["detail"].contains("not recorded"),
+        "{reason:?}"
+    );
+    // fake-graph serves the same directory: the same answer live.
+    let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
+    let live = fake.run(
+        &[
+            "-q",
+            "audit",
+            "--out",
+            work.path().join("live").to_str().unwrap(),
+        ],
+        SECRET,
+    );
+    check(&run_dir(&live));
+}

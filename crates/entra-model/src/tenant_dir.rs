@@ -48,7 +48,7 @@ pub struct TenantDir {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
     pub service_principals: Vec<ServicePrincipal>,
-    /// Lower-cased group id → direct members.
+    /// Lower-cased group id → direct members; a group without an entry was not recorded.
     pub members: HashMap<String, Vec<DirectoryObject>>,
     pub owners: HashMap<String, Vec<DirectoryObject>>,
     /// Lower-cased service principal id → `appRoleAssignedTo`.
@@ -72,14 +72,29 @@ fn read_optional<T: DeserializeOwned>(root: &Path, name: &str) -> Result<Option<
     read_collection(root, &path, true).map(Some)
 }
 
+/// A resource's collection: `None` when its file is absent (not recorded).
+fn read_recorded<T: DeserializeOwned>(root: &Path, path: &Path) -> Result<Option<Vec<T>>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    read_collection(root, path, true).map(Some)
+}
+
 /// Reads a collection file inside `root`, or nothing when it is optional and absent.
 fn read_collection<T: DeserializeOwned>(
     root: &Path,
     path: &Path,
     required: bool,
 ) -> Result<Vec<T>> {
-    if !required && std::fs::symlink_metadata(path).is_err() {
-        return Ok(Vec::new());
+    if std::fs::symlink_metadata(path).is_err() {
+        if !required {
+            return Ok(Vec::new());
+        }
+        // Absence is not emptiness: a core collection that was not recorded stops the read.
+        return Err(Error::inconsistent(
+            path.display().to_string(),
+            "is missing: a tenant directory must record this collection (an empty one is written {\"value\": []})",
+        ));
     }
     check_inside(root, path)?;
     Ok(read_json::<Collection<T>>(path)?.value)
@@ -94,9 +109,9 @@ impl TenantDir {
         }
         check_inside(root, &root.join(TENANT_FILE))?;
         let tenant: TenantInfo = read_json(&root.join(TENANT_FILE))?;
-        let groups: Vec<Group> = read_collection(root, &root.join(GROUPS_FILE), false)?;
+        let groups: Vec<Group> = read_collection(root, &root.join(GROUPS_FILE), true)?;
         let service_principals: Vec<ServicePrincipal> =
-            read_collection(root, &root.join(SERVICE_PRINCIPALS_FILE), false)?;
+            read_collection(root, &root.join(SERVICE_PRINCIPALS_FILE), true)?;
         let group_ids: Vec<String> = groups.iter().map(|g| g.id.to_ascii_lowercase()).collect();
         let sp_ids: Vec<String> = service_principals
             .iter()
@@ -112,12 +127,15 @@ impl TenantDir {
         let group_dirs = sub_dirs(root, &root.join(GROUPS_DIR), "group", &group_ids)?;
         let mut members = HashMap::new();
         let mut owners = HashMap::new();
+        // Absence is not emptiness: a collection without its file was not recorded, and is
+        // left out (its roles are unverifiable); an empty one is written `{"value": []}`.
         for (id, dir) in group_dirs {
-            members.insert(
-                id.clone(),
-                read_collection(root, &dir.join(MEMBERS_FILE), false)?,
-            );
-            owners.insert(id, read_collection(root, &dir.join(OWNERS_FILE), false)?);
+            if let Some(list) = read_recorded(root, &dir.join(MEMBERS_FILE))? {
+                members.insert(id.clone(), list);
+            }
+            if let Some(list) = read_recorded(root, &dir.join(OWNERS_FILE))? {
+                owners.insert(id, list);
+            }
         }
         let mut app_role_assigned_to = HashMap::new();
         for (id, dir) in sub_dirs(
@@ -126,10 +144,9 @@ impl TenantDir {
             "service principal",
             &sp_ids,
         )? {
-            app_role_assigned_to.insert(
-                id,
-                read_collection(root, &dir.join(APP_ROLE_ASSIGNED_TO_FILE), false)?,
-            );
+            if let Some(list) = read_recorded(root, &dir.join(APP_ROLE_ASSIGNED_TO_FILE))? {
+                app_role_assigned_to.insert(id, list);
+            }
         }
 
         let dir = TenantDir {
@@ -137,7 +154,7 @@ impl TenantDir {
             tenant,
             packages: read_collection(root, &root.join(PACKAGES_FILE), true)?,
             assignments: read_collection(root, &root.join(ASSIGNMENTS_FILE), true)?,
-            users: read_collection(root, &root.join(USERS_FILE), false)?,
+            users: read_collection(root, &root.join(USERS_FILE), true)?,
             groups,
             service_principals,
             members,

@@ -325,7 +325,8 @@ fn read_sub_collections(dir: &Path, file: &str) -> Result<HashMap<String, Vec<Va
     let entries = std::fs::read_dir(dir).map_err(|e| format!("`{}`: {e}", dir.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("`{}`: {e}", dir.display()))?;
-        if entry.path().is_dir() {
+        // A collection without its file was not recorded: left out, and answered as such.
+        if entry.path().is_dir() && entry.path().join(file).exists() {
             let id = entry.file_name().to_string_lossy().to_ascii_lowercase();
             found.insert(id, read_raw(&entry.path().join(file))?);
         }

@@ -779,7 +779,11 @@ fn read(
             // One entry per group per chunk of members: a large group spans entries (and pages),
             // as Graph's delta does; the client merges them.
             let mut entries = Vec::new();
-            for id in ids.iter().filter(|id| data.groups.contains(id)) {
+            // A group whose members were not recorded is left out: the client reads it on its
+            // own and is refused (`not_recorded`), never told it is empty.
+            for id in ids.iter().filter(|id| {
+                data.groups.contains(id) && data.members.contains_key(&id.to_ascii_lowercase())
+            }) {
                 let members = sub_items(&data.members, id);
                 let chunks: Vec<&[Value]> = if members.is_empty() {
                     vec![&[]]
@@ -807,6 +811,12 @@ fn read(
         }
         Read::Group(id) => entity("groups", data.groups.get(&id), not_found, &id),
         Read::Members(id) | Read::Owners(id) if !data.groups.contains(&id) => Err(not_found(&id)),
+        Read::Members(id) if !data.members.contains_key(&id.to_ascii_lowercase()) => {
+            Err(not_recorded(&id, "members"))
+        }
+        Read::Owners(id) if !data.owners.contains_key(&id.to_ascii_lowercase()) => {
+            Err(not_recorded(&id, "owners"))
+        }
         Read::Members(id) => whole("directoryObjects", sub_items(&data.members, &id)),
         Read::Owners(id) => whole("directoryObjects", sub_items(&data.owners, &id)),
         Read::ServicePrincipals => whole("servicePrincipals", &data.service_principals.items),
@@ -817,6 +827,13 @@ fn read(
             &id,
         ),
         Read::AssignedTo(id) if !data.service_principals.contains(&id) => Err(not_found(&id)),
+        Read::AssignedTo(id)
+            if !data
+                .app_role_assigned_to
+                .contains_key(&id.to_ascii_lowercase()) =>
+        {
+            Err(not_recorded(&id, "appRoleAssignedTo"))
+        }
         Read::AssignedTo(id) => whole(
             &format!("servicePrincipals('{id}')/appRoleAssignedTo"),
             sub_items(&data.app_role_assigned_to, &id),
@@ -915,6 +932,16 @@ fn parse_id_filter(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// The stored sub-collection of a resource (lower-cased id); none is an empty list.
+/// A resource whose collection the tenant directory did not record (absence is not emptiness):
+/// refused, as Graph refuses a read the app may not make, so the client reports it unreadable.
+fn not_recorded(id: &str, what: &str) -> Reply {
+    Reply::error(
+        403,
+        "Authorization_RequestDenied",
+        format!("fake-graph: the {what} of `{id}` were not recorded in the tenant directory."),
+    )
+}
+
 fn sub_items<'d>(map: &'d HashMap<String, Vec<Value>>, id: &str) -> &'d [Value] {
     map.get(&id.to_ascii_lowercase())
         .map(Vec::as_slice)
