@@ -27,7 +27,7 @@ pub mod col {
     pub const RESOURCE_NAME: &str = "resource_name";
     pub const ROLE_NAME: &str = "role_name";
     pub const STATE: &str = "assignment_state";
-    /// A machine-readable cause: `not_held`, `not_in groups.json`, `unreadable: 403 ...`.
+    /// A machine-readable cause: `not_held`, `not in the directory`, `unreadable: 403 ...`.
     pub const REASON: &str = "reason";
     pub const DETAIL: &str = "detail";
     pub const IN_PLAN: &str = "in_plan";

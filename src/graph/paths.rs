@@ -174,14 +174,11 @@ pub fn role_eligibility(role_definition_id: &str) -> String {
     )
 }
 
-/// Assignment requests in one state (a retry helps `deliveryFailed` and
-/// `partiallyDelivered`), with their assignment. One state per request: `state eq` is the
-/// documented filter; combining states with `or` is not.
-pub fn requests_in_state(state: &str) -> String {
-    format!(
-        "{ENTITLEMENT}/assignmentRequests?$filter=state eq {}&$expand=assignment",
-        odata_literal(state)
-    )
+/// Every assignment request, with its assignment: a failed delivery's latest request decides
+/// whether it can be retried, whatever that request's state (graph-api.md §10 documents no
+/// filter by assignment).
+pub fn requests() -> String {
+    format!("{ENTITLEMENT}/assignmentRequests?$expand=assignment")
 }
 
 /// One assignment request (the apply-time re-check).

@@ -391,8 +391,8 @@ pub async fn read(
     })
 }
 
-/// The assignment requests of failed deliveries (one list per retryable state, assignment
-/// expanded), read only when some assignment failed. A failure is recorded, not fatal: the
+/// The assignment requests (every state, assignment expanded), read only when some assignment
+/// failed, so that each failed delivery's latest request is the one the offline rule sees. A failure is recorded, not fatal: the
 /// findings then say the requests could not be read, never that there is none.
 async fn read_requests(
     client: &GraphClient,
@@ -409,10 +409,14 @@ async fn read_requests(
         let counter = stage.counter().clone();
         move |items: usize| counter.page(items as u64)
     };
+    // Every request, whatever its state: a failed delivery is retried only through its
+    // assignment's latest request, which may be in another state (a newer request that was
+    // denied or delivered). Filtering to failed states would find an older failed request and
+    // plan a retry of it, or none at all where the offline rule names the latest one's state.
     let mut requests = Vec::new();
-    for state in ["deliveryFailed", "partiallyDelivered"] {
+    {
         match client
-            .list_with(&client.url(&paths::requests_in_state(state)), &on_page)
+            .list_with(&client.url(&paths::requests()), &on_page)
             .await
         {
             Ok(items) => requests.extend(items),

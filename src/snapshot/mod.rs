@@ -84,6 +84,9 @@ pub mod read_status {
     pub const COMPLETE: &str = "complete";
     /// The resource does not exist (Graph `404`, or absent from a tenant directory).
     pub const NOT_FOUND: &str = "not_found";
+    /// The reason a resource is not found, whatever the source (a Graph `404`, or absent from
+    /// a tenant directory): the same words live and offline.
+    pub const NOT_FOUND_REASON: &str = "not in the directory";
     /// The read was refused or failed; the reason column says how.
     pub const UNREADABLE: &str = "unreadable";
     /// Graph's directory API cannot read this kind of resource.

@@ -70,7 +70,62 @@ pub(super) async fn read_resources(
         stage.refresh();
     }
     stage.finish();
+    name_from_directory(client, &mut reads).await;
     Ok(reads)
+}
+
+/// Names each group and service principal as the directory does (its `displayName`), as the
+/// offline audit names them from `groups.json` / `servicePrincipals.json`: a package scope's
+/// own display name is often only "Root". Where the object cannot be read, the scope's name
+/// stays.
+async fn name_from_directory(client: &GraphClient, reads: &mut [ResourceResult]) {
+    let mut wanted: Vec<(&'static str, String)> = reads
+        .iter()
+        .filter(|((key, _), _)| key.0 == GROUP || key.0 == APPLICATION)
+        .map(|((key, _), _)| (key.0, key.1.clone()))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return;
+    }
+    let object_paths: Vec<String> = wanted
+        .iter()
+        .map(|(kind, id)| {
+            let set = if *kind == GROUP {
+                "groups"
+            } else {
+                "servicePrincipals"
+            };
+            format!(
+                "{set}/{}?$select=id,displayName",
+                entra_model::ids::encode_segment(id)
+            )
+        })
+        .collect();
+    let answers = if client.batching() {
+        client.batch_get(&object_paths).await
+    } else {
+        let urls: Vec<String> = object_paths.iter().map(|path| client.url(path)).collect();
+        futures_util::future::join_all(urls.iter().map(|url| client.get_json(url))).await
+    };
+    let names: std::collections::HashMap<(&'static str, String), String> = wanted
+        .into_iter()
+        .zip(answers)
+        .filter_map(|(key, answer)| {
+            let name = answer
+                .ok()?
+                .get("displayName")?
+                .as_str()
+                .map(str::to_string)?;
+            Some((key, name))
+        })
+        .collect();
+    for ((key, name), _) in reads.iter_mut() {
+        if let Some(directory) = names.get(&(key.0, key.1.clone())) {
+            *name = Some(directory.clone());
+        }
+    }
 }
 
 /// Adds each resource read to the builder: holdings of complete reads, and every resource's
@@ -93,7 +148,11 @@ pub(super) fn record_resource_reads(
         {
             Ok(count) => (read_status::COMPLETE, String::new(), count),
             Err(Some(error)) if error.status() == Some(404) => {
-                (read_status::NOT_FOUND, "404 from Graph".to_string(), 0)
+                (
+                    read_status::NOT_FOUND,
+                    read_status::NOT_FOUND_REASON.to_string(),
+                    0,
+                )
             }
             Err(Some(error)) if error.status() == Some(403) && key.0 == DIRECTORY_ROLE => (
                 read_status::UNREADABLE,

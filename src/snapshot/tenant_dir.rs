@@ -136,8 +136,8 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             continue;
         }
         let directory = match key.0 {
-            GROUP if !key.2.is_empty() => Some((&group_names, "groups.json")),
-            APPLICATION => Some((&sp_names, "servicePrincipals.json")),
+            GROUP if !key.2.is_empty() => Some(&group_names),
+            APPLICATION => Some(&sp_names),
             _ => None,
         };
         let recorded = match (key.0, key.2) {
@@ -147,7 +147,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             _ => true,
         };
         let (status, reason, name) = match directory {
-            Some((names, file)) => match names.get(&key.1) {
+            Some(names) => match names.get(&key.1) {
                 // Absence is not emptiness: a resource whose collection was not recorded is
                 // unverifiable, never read as holding nothing.
                 Some(name) if !recorded => (
@@ -166,7 +166,11 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
                     String::new(),
                     name.clone().or(scope_name),
                 ),
-                None => (read_status::NOT_FOUND, format!("not in {file}"), scope_name),
+                None => (
+                    read_status::NOT_FOUND,
+                    read_status::NOT_FOUND_REASON.to_string(),
+                    scope_name,
+                ),
             },
             None => (
                 read_status::UNSUPPORTED,

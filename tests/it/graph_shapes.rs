@@ -305,3 +305,86 @@ fn absence_is_not_emptiness_offline_or_live() {
     );
     check(&run_dir(&live));
 }
+
+/// Issue 25, defect 2: live, assignment requests were read filtered to failed states, so a
+/// failed delivery whose latest request is in another state said `request_not_found` or
+/// `request_too_old` live and `request_state: …` offline, and a retry of an older failed
+/// request could be planned although a newer request exists. One tenant, audited both ways:
+/// every column equal.
+#[test]
+fn live_and_offline_audits_of_one_tenant_agree_on_every_column() {
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("tenant");
+    crate::common::generate_small(&tenant, "31");
+    // A newer, denied request for a failed delivery that its older failed request could retry.
+    let path = tenant.join("assignmentRequests.json");
+    let mut requests: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let list = requests["value"].as_array_mut().unwrap();
+    let failed = list
+        .iter()
+        .find(|r| r["state"] == "deliveryFailed")
+        .expect("the generator records failed requests")
+        .clone();
+    let mut newer = failed.clone();
+    newer["id"] = "7d3c1a52-9e4b-4c8a-b0a7-3f1e2d5c6b90".into();
+    newer["state"] = "denied".into();
+    newer["requestType"] = "adminAdd".into();
+    let completed =
+        chrono::DateTime::parse_from_rfc3339(failed["completedDateTime"].as_str().unwrap())
+            .unwrap()
+            + chrono::Duration::hours(1);
+    newer["completedDateTime"] = completed.to_rfc3339().into();
+    newer["createdDateTime"] = completed.to_rfc3339().into();
+    list.push(newer);
+    std::fs::write(&path, requests.to_string()).unwrap();
+    let assignment = failed["assignment"]["id"].as_str().unwrap().to_string();
+
+    let now = "2026-12-01T00:00:00Z";
+    let offline = entra_drift()
+        .args(["-q", "audit", "--tenant-dir"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(work.path().join("offline"))
+        .env("ENTRA_DRIFT_NOW", now)
+        .output()
+        .unwrap();
+    let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
+    let live = fake
+        .command(
+            &[
+                "-q",
+                "audit",
+                "--out",
+                work.path().join("live").to_str().unwrap(),
+            ],
+            SECRET,
+        )
+        .env("ENTRA_DRIFT_NOW", now)
+        .output()
+        .unwrap();
+    let table = |output: &std::process::Output| {
+        let run = run_dir(output);
+        let text = std::fs::read_to_string(run.join("findings.csv")).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[1..].sort();
+        (lines, read_csv(&run.join("findings.csv")))
+    };
+    let (offline_lines, offline) = table(&offline);
+    let (live_lines, _) = table(&live);
+    assert_eq!(offline_lines[0], live_lines[0], "the same columns");
+    for (a, b) in offline_lines.iter().zip(&live_lines) {
+        assert_eq!(a, b, "offline and live differ");
+    }
+    assert_eq!(offline_lines.len(), live_lines.len());
+    let row = offline
+        .rows
+        .iter()
+        .find(|r| r["assignment_id"] == assignment)
+        .unwrap();
+    assert_eq!(
+        row["in_plan"], "no",
+        "the latest request was denied: {row:?}"
+    );
+    assert!(row["plan_skip_reason"].contains("denied"), "{row:?}");
+}

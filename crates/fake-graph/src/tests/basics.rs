@@ -57,14 +57,20 @@ async fn serves_pages_batches_and_stats_over_https() {
     }
     assert_eq!(seen, file_ids(&format!("groups/{GROUP}/members.json")));
 
-    let empty = client
+    // Owners the tenant directory did not record: refused, never served as an empty list.
+    let unrecorded = client
         .get(
             &format!("groups/{}/owners", "6606f3cc-f3ee-407b-a88f-d11608648942"),
             &token,
         )
         .await;
-    assert_eq!(empty.json()["value"], json!([]));
-    units += empty.units();
+    assert_eq!(unrecorded.status, 403);
+    assert!(
+        unrecorded.text.contains("not recorded"),
+        "{}",
+        unrecorded.text
+    );
+    units += unrecorded.units();
 
     let batch = json!({"requests": [
         {"id": "a", "method": "GET", "url": format!("/users/{ADELE}")},

@@ -38,6 +38,10 @@ impl WideTenant {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         std::fs::copy(contoso().join("tenant.json"), root.join("tenant.json")).unwrap();
+        // The core collections are required; the ones this test does not need are recorded empty.
+        for core in ["users.json", "groups.json", "servicePrincipals.json"] {
+            std::fs::write(root.join(core), r#"{"value": []}"#).unwrap();
+        }
         // Ids must be GUIDs (the tenant directory is validated); the last block tells them apart.
         let guid = |kind: u32, i: usize| format!("00000000-0000-4000-800{kind}-{i:012}");
         let scope = |i: usize| {

@@ -39,6 +39,10 @@ impl PackagesTenant {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         std::fs::copy(contoso().join("tenant.json"), root.join("tenant.json")).unwrap();
+        // The core collections are required; the ones this test does not need are recorded empty.
+        for core in ["users.json", "groups.json", "servicePrincipals.json"] {
+            std::fs::write(root.join(core), r#"{"value": []}"#).unwrap();
+        }
         let packages: Vec<Value> = (0..PACKAGE_COUNT)
             .map(|p| json!({"id": package_id(p), "displayName": format!("Package {p}")}))
             .collect();
