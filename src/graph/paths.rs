@@ -205,6 +205,11 @@ pub fn groups_delta<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     )
 }
 
+/// The tenant's organization object: its id and display name (Organization.Read.All).
+pub fn organization() -> String {
+    "organization?$select=id,displayName".to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,9 +225,4 @@ mod tests {
             "groups/delta?$select=members&$filter=id eq 'a'' or id ne ''b'"
         );
     }
-}
-
-/// The tenant's organization object: its id and display name (Organization.Read.All).
-pub fn organization() -> String {
-    "organization?$select=id,displayName".to_string()
 }
