@@ -338,35 +338,10 @@ fn approvals_sealed_runs_verify_and_rewritten_or_unsealed_runs_do_not() {
 
     // Rewriting the first run's findings and every digest that records them (its manifest,
     // index.csv, the second run's link and its index row): the chain holds, the seals do not.
-    let first = tenant.join(RUNS[0]);
-    let second = tenant.join(RUNS[1]);
-    let findings = fs::read_to_string(first.join("findings.csv")).unwrap();
+    let findings = fs::read_to_string(tenant.join(RUNS[0]).join("findings.csv")).unwrap();
     let rewritten = findings.replacen("missing_access", "resource_not_found", 1);
     assert_ne!(findings, rewritten);
-    fs::write(first.join("findings.csv"), &rewritten).unwrap();
-    let rewrite_manifest = |path: &Path, change: &dyn Fn(&mut serde_json::Value)| -> String {
-        let mut manifest: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-        change(&mut manifest);
-        let text = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
-        fs::write(path, &text).unwrap();
-        sha(text.as_bytes())
-    };
-    let first_digest = rewrite_manifest(&first.join("manifest.json"), &|m| {
-        for file in m["files"].as_array_mut().unwrap() {
-            if file["path"] == "findings.csv" {
-                file["sha256"] = sha(rewritten.as_bytes()).into();
-                file["bytes"] = rewritten.len().into();
-            }
-        }
-    });
-    let second_digest = rewrite_manifest(&second.join("manifest.json"), &|m| {
-        m["previous"]["manifest_sha256"] = first_digest.clone().into();
-    });
-    edit_index(&tenant, |headers, rows| {
-        set_cell(headers, rows, RUNS[0], "manifest_sha256", &first_digest);
-        set_cell(headers, rows, RUNS[1], "manifest_sha256", &second_digest);
-    });
+    rewrite_history(&tenant, 0, &rewritten);
     for policy in [Some(allowed.as_path()), None] {
         let problems = problem_lines(&evidence_verify(&tenant, policy));
         assert!(
@@ -450,6 +425,41 @@ fn approvals_sealed_runs_verify_and_rewritten_or_unsealed_runs_do_not() {
     );
 }
 
+/// Replaces run `at`'s findings.csv and recomputes every digest that records it — its
+/// manifest, the next run's link, and both rows of index.csv — as someone rewriting history
+/// with write access to the folder (and no audit key) would.
+fn rewrite_history(tenant: &Path, at: usize, findings: &str) {
+    let rewrite_manifest = |path: &Path, change: &dyn Fn(&mut serde_json::Value)| -> String {
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        change(&mut manifest);
+        let text = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
+        fs::write(path, &text).unwrap();
+        sha(text.as_bytes())
+    };
+    let run = tenant.join(RUNS[at]);
+    fs::write(run.join("findings.csv"), findings).unwrap();
+    let digest = rewrite_manifest(&run.join("manifest.json"), &|m| {
+        for file in m["files"].as_array_mut().unwrap() {
+            if file["path"] == "findings.csv" {
+                file["sha256"] = sha(findings.as_bytes()).into();
+                file["bytes"] = findings.len().into();
+            }
+        }
+    });
+    edit_index(tenant, |headers, rows| {
+        set_cell(headers, rows, RUNS[at], "manifest_sha256", &digest)
+    });
+    if let Some(next) = RUNS.get(at + 1).filter(|next| tenant.join(next).is_dir()) {
+        let linked = rewrite_manifest(&tenant.join(next).join("manifest.json"), &|m| {
+            m["previous"]["manifest_sha256"] = digest.clone().into();
+        });
+        edit_index(tenant, |headers, rows| {
+            set_cell(headers, rows, next, "manifest_sha256", &linked)
+        });
+    }
+}
+
 /// Issue 24, defect 2: a rewritten history whose every seal was deleted passed `evidence verify
 /// --allowed-signers`, because the history itself said nothing was ever sealed.
 #[test]
@@ -465,36 +475,10 @@ fn approvals_a_rewritten_history_without_seals_fails_the_verifiers_policy() {
     let tenant = history(out.path(), &[Some(&sealer), Some(&sealer), Some(&sealer)]);
     // Drop a finding of the second run, recompute every digest that records it, and delete
     // every seal.
-    let second = tenant.join(RUNS[1]);
-    let third = tenant.join(RUNS[2]);
-    let findings = fs::read_to_string(second.join("findings.csv")).unwrap();
+    let findings = fs::read_to_string(tenant.join(RUNS[1]).join("findings.csv")).unwrap();
     let mut lines: Vec<&str> = findings.split_inclusive('\n').collect();
     lines.remove(1);
-    let rewritten: String = lines.concat();
-    fs::write(second.join("findings.csv"), &rewritten).unwrap();
-    let rewrite_manifest = |path: &Path, change: &dyn Fn(&mut serde_json::Value)| -> String {
-        let mut manifest: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-        change(&mut manifest);
-        let text = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
-        fs::write(path, &text).unwrap();
-        sha(text.as_bytes())
-    };
-    let second_digest = rewrite_manifest(&second.join("manifest.json"), &|m| {
-        for file in m["files"].as_array_mut().unwrap() {
-            if file["path"] == "findings.csv" {
-                file["sha256"] = sha(rewritten.as_bytes()).into();
-                file["bytes"] = rewritten.len().into();
-            }
-        }
-    });
-    let third_digest = rewrite_manifest(&third.join("manifest.json"), &|m| {
-        m["previous"]["manifest_sha256"] = second_digest.clone().into();
-    });
-    edit_index(&tenant, |headers, rows| {
-        set_cell(headers, rows, RUNS[1], "manifest_sha256", &second_digest);
-        set_cell(headers, rows, RUNS[2], "manifest_sha256", &third_digest);
-    });
+    rewrite_history(&tenant, 1, &lines.concat());
     for run in RUNS {
         fs::remove_file(tenant.join(run).join("manifest.sig")).unwrap();
     }

@@ -190,6 +190,29 @@ pub fn plan_at(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Upper-cases every id the plan's approvals name (their items and the keys of their choices),
+/// as someone editing plan.json could: what was signed must still be what runs.
+pub fn shout_approvals(path: &Path) {
+    let mut plan = plan_at(path);
+    for approval in plan["approvals"].as_array_mut().unwrap() {
+        let items: Vec<Value> = approval["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_ascii_uppercase().into())
+            .collect();
+        approval["items"] = items.into();
+        if let Some(choices) = approval.get("choices").and_then(|c| c.as_object()).cloned() {
+            approval["choices"] = choices
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+    }
+    write_plan(path, &plan);
+}
+
 pub fn write_plan(path: &Path, plan: &Value) {
     std::fs::write(path, serde_json::to_string_pretty(plan).unwrap()).unwrap();
 }
