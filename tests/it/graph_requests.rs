@@ -1,5 +1,6 @@
 //! Every request the tool sends is one Graph describes (issue 25): the requests fake-graph
-//! received during audit (with the audit log and the tenant's name), apply of every action,
+//! received during audit and snapshot (with the audit log and the tenant's name), apply of
+//! every action,
 //! verify and a mail notification are each resolved through Microsoft Graph's published v1.0
 //! metadata (`fixtures/graph/graph-v1.0-metadata.xml`, msgraph-metadata's clean v1.0 CSDL):
 //! entity sets, keys, navigation properties, casts, bound actions, and the properties of
@@ -111,6 +112,12 @@ fn every_request_of_audit_apply_verify_and_notify_is_valid_per_graphs_metadata()
     let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
     let out = work.path().join("out");
     let run = run_dir(&fake.run(&["-q", "audit", "--out", s(&out)], SECRET));
+    // `snapshot` reads as `audit` does, and stores what it read.
+    let stored = fake.run(
+        &["-q", "snapshot", "--out", s(&work.path().join("snapshot"))],
+        SECRET,
+    );
+    ok(&stored);
     let plan = run.join("plan.json");
     ok(&crate::common::entra_drift()
         .args(["plan", "approve", s(&plan), "--approver", "ada"])

@@ -97,6 +97,15 @@ fn the_plan_digest_recipe_with_jq_gives_the_same_digest() {
     );
 }
 
+#[test]
+fn the_readme_states_the_recipe_that_is_tested() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains("jq -cjS 'del(.approvals, .revocations)' plan.json | sha256sum"),
+        "the README's plan digest recipe is the one tested here"
+    );
+}
+
 /// The README's recipe for the plan digest.
 const RECIPE: &str = "printf 'sha256:%s\\n' \"$(jq -cjS 'del(.approvals, .revocations)' plan.json | sha256sum | cut -d' ' -f1)\"";
 
