@@ -392,7 +392,7 @@ fn certificate_credential_signs_in_with_a_pkcs12_file() {
         let status = std::process::Command::new("openssl")
             .args(args)
             .output()
-            .expect("the openssl CLI (installed by .ci/run)");
+            .expect("the openssl CLI (installed by `bash tests/run`)");
         assert!(
             status.status.success(),
             "{}",

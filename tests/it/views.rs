@@ -58,7 +58,9 @@ fn chromium() -> PathBuf {
             return found;
         }
     }
-    panic!("the browser tests need Chromium (`.ci/run` installs the Debian package `chromium`)");
+    panic!(
+        "the browser tests need Chromium (`bash tests/run` installs the Debian package `chromium`)"
+    );
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {
@@ -218,7 +220,7 @@ fn the_workbook_opens_and_prints_one_page_wide_in_libreoffice() {
         .arg(run.join("drift.xlsx"))
         .env("HOME", work.path())
         .output()
-        .expect("LibreOffice (`soffice`) is installed by .ci/run");
+        .expect("LibreOffice (`soffice`) is installed by `bash tests/run`");
     let pdf = pdf_dir.join("drift.pdf");
     assert!(pdf.is_file(), "{}", String::from_utf8_lossy(&output.stderr));
     let info =

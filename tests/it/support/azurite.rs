@@ -23,7 +23,7 @@ pub struct Azurite {
     dir: TempDir,
 }
 
-/// `.ci/run` installs Azurite into `.ci/azurite/node_modules`; `AZURITE_BLOB` may name
+/// `bash tests/run` installs Azurite into `.ci/azurite/node_modules`; `AZURITE_BLOB` may name
 /// another `azurite-blob`.
 fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("AZURITE_BLOB") {
@@ -35,7 +35,7 @@ fn binary() -> PathBuf {
         return local;
     }
     panic!(
-        "the Blob Storage tests need Azurite: `npm ci --prefix .ci/azurite` (`.ci/run` does it), or set AZURITE_BLOB"
+        "the Blob Storage tests need Azurite: `npm ci --prefix .ci/azurite` (`bash tests/run` does it), or set AZURITE_BLOB"
     );
 }
 
