@@ -27,22 +27,6 @@ pub fn filter_in(frame: &DataFrame, column: &str, values: &[&str]) -> Result<Dat
     frame.filter(&mask).frame("filtering rows")
 }
 
-/// Rows whose string column is set and equals none of `values`.
-pub fn filter_not_in(frame: &DataFrame, column: &str, values: &[&str]) -> Result<DataFrame> {
-    let strings = frame
-        .column(column)
-        .frame("filter column")?
-        .str()
-        .frame("filter column")?;
-    let mut mask = BooleanChunked::full("mask".into(), true, frame.height());
-    for value in values {
-        mask = mask & strings.not_equal(*value);
-    }
-    // `not_equal` yields null for null cells; a null row never matches.
-    let mask = mask.fill_null_with_values(false).frame("filter mask")?;
-    frame.filter(&mask).frame("filtering rows")
-}
-
 /// An equi-join on same-named keys. Null keys never match.
 pub fn join(left: &DataFrame, right: &DataFrame, on: &[&str], how: JoinType) -> Result<DataFrame> {
     left.join(

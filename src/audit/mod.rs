@@ -17,7 +17,7 @@ use polars::prelude::*;
 
 use crate::error::{FrameContext, Result};
 use crate::snapshot::{col as s, roles, Tables};
-use frames::{filter_in, filter_not_in, join, keep, with_literal};
+use frames::{filter_in, join, keep, with_literal};
 use keys::{Keyed, Status};
 
 /// The five categories, in report order.
@@ -37,10 +37,10 @@ pub const CATEGORIES: [&str; 5] = [
 
 /// Lower-cased assignment states the contract names.
 const DELIVERED: &str = "delivered";
-/// States that explain no access (`AssignmentState::explains_access`): every other state does,
-/// an unknown one included — the audit does not call access unexplained because Graph named
-/// a state this tool does not know.
-const NOT_EXPLAINING_STATES: [&str; 2] = ["expired", "deliveryfailed"];
+/// States that explain access (`AssignmentState::explains_access`). An unknown state explains
+/// nothing, as a live read — which lists assignments by the states Graph documents — never
+/// sees such an assignment: live and offline give the same answer.
+const EXPLAINING_STATES: [&str; 3] = ["delivered", "delivering", "partiallydelivered"];
 const NOT_DELIVERED_STATES: [&str; 2] = ["partiallydelivered", "deliveryfailed"];
 
 /// The columns every category frame has before enrichment, in order.
@@ -239,7 +239,7 @@ fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
     )?;
     let candidates = join(&user_holdings, &complete_roles, &[keys::R], JoinType::Semi)?;
 
-    let explaining = filter_not_in(&keyed.assignments, s::STATE, &NOT_EXPLAINING_STATES)?;
+    let explaining = filter_in(&keyed.assignments, s::STATE, &EXPLAINING_STATES)?;
     let explaining = keep(&explaining, &[keys::P, keys::U])?;
     let explained = join(
         &explaining,

@@ -357,7 +357,7 @@ fn state_lists_follow_the_assignment_state_rules() {
         let lower = known.to_ascii_lowercase();
         assert_eq!(
             state.explains_access(),
-            !super::NOT_EXPLAINING_STATES.contains(&lower.as_str()),
+            super::EXPLAINING_STATES.contains(&lower.as_str()),
             "{known}"
         );
         assert_eq!(

@@ -85,6 +85,8 @@ pub struct Verification {
     /// With a policy, runs before this one may be unsealed (the verifier's word, not the
     /// history's).
     sealed_since: Option<String>,
+    /// The runs of the tenant being checked that come before `sealed_since` in its index.
+    exempt: HashSet<String>,
 }
 
 impl Verification {
@@ -98,6 +100,29 @@ impl Verification {
             kind,
             detail,
         });
+    }
+
+    /// Where sealing began, by position in the index: the runs listed before the named run are
+    /// exempt; the named run must be listed (and, not being exempt, sealed). Names are not
+    /// compared, so a run renamed to sort early gains nothing.
+    fn anchor_sealing(&mut self, index: &RunIndex) {
+        self.exempt.clear();
+        let Some(since) = self.sealed_since.clone() else {
+            return;
+        };
+        match index.records.iter().position(|r| r.run == since) {
+            Some(at) => self
+                .exempt
+                .extend(index.records[..at].iter().map(|r| r.run.clone())),
+            None => self.problem(
+                &since,
+                Kind::Signature,
+                format!(
+                    "--sealed-since names run `{since}`, which `{}` does not list",
+                    index.path.display()
+                ),
+            ),
+        }
     }
 
     fn note(&mut self, run: &str, detail: String) {
@@ -130,6 +155,7 @@ pub fn verify(
         let index = read_index(tenant_dir)?;
         let name = name_of(dir);
         if let Some(index) = &index {
+            result.anchor_sealing(index);
             if index.find(&name).is_none() {
                 result.problem(
                     &name,
@@ -195,6 +221,7 @@ fn name_of(dir: &Path) -> String {
 /// not know.
 fn verify_tenant(tenant_dir: &Path, result: &mut Verification) -> Result<()> {
     let index = RunIndex::read(tenant_dir)?;
+    result.anchor_sealing(&index);
     let mut listed = HashSet::new();
     let mut before: Option<&str> = None;
     let mut kept_before = false;
@@ -456,9 +483,9 @@ fn approval_only(path: &Path, recorded: &str, policy: Option<&AllowedSigners>) -
         .collect();
     described.extend(plan.revocations.iter().map(|revocation| {
         format!(
-            "{} revoked {} approval(s) on {}",
-            revocation.approver,
+            "{} approval(s) by {} revoked on {}",
             revocation.removed.len(),
+            revocation.approver,
             revocation.revoked_at.to_rfc3339()
         )
     }));
@@ -482,10 +509,7 @@ fn check_seal(run_dir: &Path, run: &str, manifest_digest: &str, result: &mut Ver
             // The verifier's policy decides what must be sealed: with allowed signers, every
             // run, unless the verifier said where sealing began. Deleting every seal must not
             // make a rewritten history pass.
-            let exempt = result
-                .sealed_since
-                .as_deref()
-                .is_some_and(|since| run < since);
+            let exempt = result.exempt.contains(run);
             if result.policy.is_some() && !exempt {
                 result.problem(
                     run,

@@ -541,6 +541,18 @@ pub fn decide(
         if approver.is_empty() {
             return Err(invalid("it names no approver".into()));
         }
+        // A revoked approval pasted back (from a backup, an older copy) stays revoked.
+        if let Some(revocation) = plan.revocations.iter().find(|r| {
+            r.approver.trim().eq_ignore_ascii_case(approver)
+                && r.removed.iter().any(|gone| {
+                    gone.approved_at == approval.approved_at && gone.key == approval.key
+                })
+        }) {
+            return Err(invalid(format!(
+                "it was revoked on {}",
+                revocation.revoked_at.to_rfc3339()
+            )));
+        }
         if approval.plan_digest != digest {
             return Err(Refusal::ApprovalForAnotherPlan {
                 approver: approver.to_string(),

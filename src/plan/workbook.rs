@@ -1,6 +1,7 @@
 //! The approval workbook's container, checked before calamine reads a cell: its size, every
-//! part's decompressed size, and every row and cell reference of its sheets within Excel's
-//! grid. calamine keeps positions as 32-bit numbers, so a reference such as `A4294967298`
+//! part's decompressed size, and every row and cell reference of every XML part within Excel's
+//! grid, each cell once (part names are compared as calamine resolves them: any case, `\` as
+//! `/`). calamine keeps positions as 32-bit numbers, so a reference such as `A4294967298`
 //! would wrap onto row 2 and approve what the visible row 2 does not; and it reads the shared
 //! strings whole, so a small file that inflates to gigabytes would be read into memory.
 
@@ -40,7 +41,10 @@ pub fn check(path: &Path) -> Result<(), String> {
             .name()
             .map(|n| n.into_owned())
             .map_err(|e| format!("cannot be read as a workbook: {e}"))?;
-        let limit = if name.eq_ignore_ascii_case("xl/sharedStrings.xml") {
+        // calamine finds parts through the relationships, case-insensitively and with `\` as
+        // `/`: every XML part is checked whatever it is called.
+        let normal = name.replace('\\', "/").to_ascii_lowercase();
+        let limit = if normal.ends_with("sharedstrings.xml") {
             MAX_SHARED_STRINGS_BYTES
         } else {
             MAX_PART_BYTES
@@ -50,7 +54,7 @@ pub fn check(path: &Path) -> Result<(), String> {
             return Err(too_large(&name, limit));
         }
         let bounded = (&mut part).take(limit + 1);
-        if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
+        if normal.ends_with(".xml") {
             check_references(bounded, &name, limit)?;
         } else {
             let read = std::io::copy(&mut { bounded }, &mut std::io::sink())
@@ -71,12 +75,15 @@ fn too_large(name: &str, limit: u64) -> String {
 
 /// Every `<row r=…>` and `<c r=…>` of a sheet within Excel's grid.
 fn check_references(part: impl Read, name: &str, limit: u64) -> Result<(), String> {
+    // Only sheets have `<row>` and `<c>` elements; other parts pass through, bounded.
     let mut counted = Counted {
         inner: part,
         read: 0,
     };
     let mut reader = quick_xml::Reader::from_reader(BufReader::new(&mut counted));
     let mut buffer = Vec::new();
+    // A cell written twice: a reader keeps one, a viewer may show the other.
+    let mut cells = std::collections::HashSet::new();
     loop {
         let event = reader
             .read_event_into(&mut buffer)
@@ -93,7 +100,14 @@ fn check_references(part: impl Read, name: &str, limit: u64) -> Result<(), Strin
                             let valid = if is_row {
                                 row_number(&value).is_some()
                             } else {
-                                cell_reference(&value).is_some()
+                                match cell_reference(&value) {
+                                    Some(cell) if !cells.insert(cell) => {
+                                        return Err(format!(
+                                            "sheet part `{name}` has cell `{value}` twice: it was not written by a spreadsheet program"
+                                        ));
+                                    }
+                                    found => found.is_some(),
+                                }
                             };
                             if !valid {
                                 return Err(format!(

@@ -189,6 +189,8 @@ impl SnapshotBuilder {
         let state = assignment
             .state
             .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::inconsistent(at(), "has no `state`"))?;
         if entra_model::enums::AssignmentState::parse(state).is_unknown() {
             *self.unknown_states.entry(state.to_string()).or_default() += 1;
@@ -375,7 +377,7 @@ impl SnapshotBuilder {
     /// Checks references and builds the tables.
     pub fn finish(self) -> Result<Tables> {
         for (state, count) in &self.unknown_states {
-            tracing::warn!(state = %state, assignments = count, "assignments in a state this tool does not know: never treated as delivered (no missing access, no reprocess), and the access they may grant is not called unexplained");
+            tracing::warn!(state = %state, assignments = count, "assignments in a state this tool does not know: never treated as delivered (no missing access, no reprocess) and explaining no access (a live read does not list them); access they may grant shows as access without assignment");
         }
         for (_, package, at) in &self.assignment_packages {
             if !self.package_ids.contains(package) {

@@ -309,6 +309,19 @@ fn an_approval_can_be_revoked_and_hints_never_weaken_a_limit() {
         1
     );
     ok(&flow.apply(&["--dry-run"]));
+    // The revoked approval pasted back from an older copy of the plan stays revoked.
+    let mut pasted = flow.plan_json();
+    let revoked_at = plan["revocations"][0]["removed"][0]["approved_at"].clone();
+    let mut back = pasted["approvals"][0].clone();
+    back["approver"] = "mallory".into();
+    back["approved_at"] = revoked_at;
+    back.as_object_mut().unwrap().remove("signature");
+    back.as_object_mut().unwrap().remove("key");
+    pasted["approvals"].as_array_mut().unwrap().push(back);
+    let kept = std::fs::read(&flow.plan).unwrap();
+    write_plan(&flow.plan, &pasted);
+    refused(&flow.apply(&["--dry-run"]), "was revoked");
+    std::fs::write(&flow.plan, kept).unwrap();
     // Nothing to revoke: said so.
     let again = crate::common::entra_drift()
         .args([
@@ -330,7 +343,7 @@ fn an_approval_can_be_revoked_and_hints_never_weaken_a_limit() {
         .unwrap();
     ok(&evidence);
     assert!(
-        stderr(&evidence).contains("MALLORY revoked 1 approval(s)"),
+        stderr(&evidence).contains("1 approval(s) by MALLORY revoked"),
         "{}",
         stderr(&evidence)
     );
@@ -601,6 +614,7 @@ fn tampered_workbook(
     digest: &str,
     extra: &str,
     shared: Option<Vec<u8>>,
+    shout_sheet_name: bool,
 ) {
     let plain = path.with_extension("plain.xlsx");
     let mut workbook = rust_xlsxwriter::Workbook::new();
@@ -636,6 +650,12 @@ fn tampered_workbook(
                 bytes = shared.clone();
             }
         }
+        // A sheet stored under another spelling of its name, which calamine still finds.
+        let name = if shout_sheet_name && name == "xl/worksheets/sheet1.xml" {
+            name.to_ascii_uppercase()
+        } else {
+            name
+        };
         writer.start_file(name, options).unwrap();
         std::io::Write::write_all(&mut writer, &bytes).unwrap();
     }
@@ -680,6 +700,7 @@ fn workbook_references_wrapping_rows_and_inflating_parts_are_refused() {
         &digest,
         r#"<row r="4294967298"><c r="A4294967298" t="inlineStr"><is><t>Yes</t></is></c></row>"#,
         None,
+        false,
     );
     let output = approve_from(&wrapping);
     refused(&output, "4294967298");
@@ -688,12 +709,34 @@ fn workbook_references_wrapping_rows_and_inflating_parts_are_refused() {
         "{}",
         stderr(&output)
     );
+    // The same under a sheet name in other case (calamine resolves parts case-insensitively).
+    let renamed = flow.work.path().join("renamed.xlsx");
+    tampered_workbook(
+        &renamed,
+        &plan,
+        &digest,
+        r#"<row r="4294967298"><c r="A4294967298" t="inlineStr"><is><t>Yes</t></is></c></row>"#,
+        None,
+        true,
+    );
+    refused(&approve_from(&renamed), "4294967298");
+    // A cell written twice: one row, two answers.
+    let twice = flow.work.path().join("twice.xlsx");
+    tampered_workbook(
+        &twice,
+        &plan,
+        &digest,
+        r#"<row r="2"><c r="A2" t="inlineStr"><is><t>Yes</t></is></c></row>"#,
+        None,
+        false,
+    );
+    refused(&approve_from(&twice), "twice");
     // Shared strings that inflate from a few hundred kilobytes to 200 MB.
     let mut shared = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>"#.to_vec();
     shared.resize(shared.len() + (200 << 20), b' ');
     shared.extend_from_slice(b"</t></si></sst>");
     let inflating = flow.work.path().join("inflating.xlsx");
-    tampered_workbook(&inflating, &plan, &digest, "", Some(shared));
+    tampered_workbook(&inflating, &plan, &digest, "", Some(shared), false);
     assert!(std::fs::metadata(&inflating).unwrap().len() < 2 << 20);
     let output = approve_from(&inflating);
     refused(&output, "inflates to more than");

@@ -55,9 +55,10 @@ macro_rules! open_enum {
 open_enum! {
     /// `accessPackageAssignment.state`. Rules: only `Delivered` is delivered (so only it can be
     /// missing access, and be reprocessed); `DeliveryFailed` and `PartiallyDelivered` are failed
-    /// deliveries; `Expired` and `DeliveryFailed` explain no access. An unknown state is never
-    /// delivered and never a failed delivery, but may grant access under a name this tool does
-    /// not know: the access it could explain is not called unexplained.
+    /// deliveries; `Delivered`, `Delivering` and `PartiallyDelivered` explain the access their
+    /// package grants. An unknown state is none of these: never delivered, never retried, and
+    /// explaining nothing — as a live read, which lists assignments by the documented states,
+    /// never sees it; the offline reader names it in a warning.
     AssignmentState {
         Delivering => "delivering",
         PartiallyDelivered => "partiallyDelivered",
@@ -80,11 +81,13 @@ impl AssignmentState {
         )
     }
 
-    /// Whether the assignment may explain a holding of its package's roles.
+    /// Whether the assignment explains a holding of its package's roles.
     pub fn explains_access(&self) -> bool {
-        !matches!(
+        matches!(
             self,
-            AssignmentState::Expired | AssignmentState::DeliveryFailed
+            AssignmentState::Delivered
+                | AssignmentState::Delivering
+                | AssignmentState::PartiallyDelivered
         )
     }
 }
@@ -175,8 +178,8 @@ mod tests {
             assert!(!state.is_delivered(), "{unknown}: never delivered");
             assert!(!state.is_failed_delivery(), "{unknown}: never retried");
             assert!(
-                state.explains_access(),
-                "{unknown}: never calls access unexplained"
+                !state.explains_access(),
+                "{unknown}: explains nothing (as live)"
             );
         }
         assert!(AssignmentState::Delivered.is_delivered());

@@ -522,6 +522,28 @@ fn approvals_a_rewritten_history_without_seals_fails_the_verifiers_policy() {
         RUNS[1],
     ]));
     problem_lines(&evidence_verify(&tenant, Some(&allowed)));
+    // The named run must be one the index lists: a run name that merely sorts late exempts
+    // nothing.
+    let missing = entra(&[
+        "evidence",
+        "verify",
+        s(&tenant),
+        "--allowed-signers",
+        s(&allowed),
+        "--sealed-since",
+        "20991231T000000Z",
+    ]);
+    let problems = problem_lines(&missing);
+    assert!(
+        problems.iter().any(|p| p.contains("does not list")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(RUNS[0]) && p.contains("not sealed")),
+        "{problems:?}"
+    );
 }
 
 #[test]
