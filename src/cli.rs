@@ -113,7 +113,7 @@ pub enum EvidenceCommand {
 
         /// Check each run's manifest.sig (namespace entra-drift-evidence) and each plan's
         /// approval signatures against this allowed_signers file: every run must then be sealed
-        /// by a key it allows for entra-drift-evidence [config: allowed_signers].
+        /// by a key it allows for entra-drift-evidence.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
 

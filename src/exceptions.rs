@@ -184,6 +184,28 @@ pub fn append(path: &Path, new: &NewException) -> Result<()> {
     crate::files::write_durable(path, text.as_bytes())
 }
 
+/// The rule an exception of these `(field, value)` pairs has once read back (values trimmed and
+/// lower-cased as the register reader does): what an apply compares with an exception found
+/// under its id.
+pub fn rule_of(covers: &[(&str, String)]) -> Rule {
+    let field = |name: &str| {
+        covers
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, value)| value.trim().to_lowercase())
+            .filter(|value| !value.is_empty())
+    };
+    Rule {
+        assignment_id: field("assignment_id"),
+        access_package_id: field("access_package_id"),
+        user_id: field("user_id"),
+        resource_type: field("resource_type"),
+        resource_id: field("resource_id"),
+        role: field("role"),
+        category: field("category"),
+    }
+}
+
 /// The fields of one exception as written, before checking.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

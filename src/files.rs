@@ -157,13 +157,17 @@ fn open_no_follow(path: &Path, mut options: std::fs::OpenOptions) -> Result<std:
     Ok(file)
 }
 
-/// The temporary name beside `path` that [`write_durable`] writes first.
+/// A temporary name beside `path` for [`write_durable`], unique to this write: two writers at
+/// once (two `plan approve`s) never share one, so neither renames the other's half-written file
+/// into place.
 pub fn temporary_for(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
+    let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}-{serial}.tmp", std::process::id()))
 }
 
 /// Replaces `path` with `bytes` durably (see the module comment).
@@ -178,11 +182,7 @@ pub fn write_durable_with(
 ) -> Result<()> {
     let temporary = temporary_for(path);
     let written = (|| {
-        // A temporary left by a crash (or a link planted there) is removed, not followed.
-        match std::fs::remove_file(&temporary) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        // Created new, never through a link: a name taken already is an error, not a follow.
         let mut file = create_new_no_follow(&temporary)?;
         fill(&mut file)?;
         file.sync_all()
@@ -220,7 +220,11 @@ mod tests {
         write_durable(&path, b"one").unwrap();
         write_durable(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert!(!temporary_for(&path).exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
         assert_eq!(
             digest(b"two"),
             file_digest(&path).unwrap().1,
@@ -256,6 +260,10 @@ mod tests {
         let error = write_durable_with(&path, |_| Err(std::io::Error::other("disk full")));
         assert!(error.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
-        assert!(!temporary_for(&path).exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }

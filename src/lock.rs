@@ -98,6 +98,27 @@ impl RunLock {
         )
     }
 
+    /// Takes the lock of edits to one file (`.<name>.lock` beside it): `plan approve` holds it
+    /// while it reads, changes and rewrites `plan.json`.
+    pub fn acquire_edit(file: &Path) -> Result<RunLock> {
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let now = Utc::now();
+        Self::acquire_file(
+            dir,
+            &format!(".{name}.lock"),
+            "another approval or revocation of this plan",
+            Duration::hours(DEFAULT_MAX_AGE_HOURS),
+            now,
+        )
+    }
+
     fn acquire_file(
         dir: &Path,
         name: &str,
@@ -127,7 +148,13 @@ impl RunLock {
                     let previous = read_holder(&mut file);
                     return Err(held(&lock.path, previous.as_ref(), what, max_age));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock.path, e)),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::LockHeld {
+                        path: lock.path.clone(),
+                        holder: format!("the file system does not lock files ({e})"),
+                        hint: "put --out on a local disk or a file system with working file locks (NFS needs its lock manager), or use Blob Storage, whose lease is the lock".into(),
+                    })
+                }
             }
             if !crate::files::is_same_file(&file, &lock.path) {
                 continue;
@@ -189,7 +216,23 @@ pub fn claim_journal(tenant_dir: &Path, plan_digest: &str, journal: &Path) -> Re
         .and_then(|text| serde_json::from_str::<ClaimFile>(&text).ok());
     if let Some(claimed) = claimed {
         let there = PathBuf::from(&claimed.journal);
-        if there == ours {
+        // The same file reached by another path (a bind mount, a symlinked folder) is ours.
+        let same_file = || {
+            let (Ok(a), Ok(b)) = (std::fs::metadata(&there), std::fs::metadata(&ours)) else {
+                return false;
+            };
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                a.dev() == b.dev() && a.ino() == b.ino()
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (a, b);
+                false
+            }
+        };
+        if there == ours || same_file() {
             return Ok(Claim::Ours);
         }
         if crate::files::exists_no_follow(&there)? {

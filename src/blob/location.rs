@@ -32,8 +32,9 @@ fn redacted(url: &str) -> String {
         return url.to_string();
     };
     let rest = &url[start + 3..];
-    let end = rest.find(['/', '\\']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    // A password may hold an unencoded `/`: any `@` means userinfo may be there, and nothing
+    // before the last one is shown.
+    match rest.rfind('@') {
         Some(at) => format!("{}://***@{}", &url[..start], &rest[at + 1..]),
         None => url.to_string(),
     }
@@ -47,7 +48,13 @@ impl BlobLocation {
         if !lower.starts_with("https://") && !lower.starts_with("http://") {
             return Ok(None);
         }
-        let shown = redacted(text.split(['?', '#']).next().unwrap_or_default());
+        // Userinfo first (a password may hold `?` or `#`), then the query.
+        let redacted_text = redacted(text);
+        let shown = redacted_text
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
         if url.scheme() != "https" {
             return Err(format!(
@@ -216,9 +223,12 @@ mod tests {
             "http://user:hunter2@acct.blob.core.windows.net/c",
             "https://:hunter2@127.0.0.1:10000/devstoreaccount1/c",
             "https://user:hunter2@[::1/c",
+            "https://u:hun/ter2@acct.blob.core.windows.net/c",
+            "https://u:hun?ter2@acct.blob.core.windows.net/c",
+            "https://u:hun#ter2@acct.blob.core.windows.net/c",
         ] {
             let error = BlobLocation::parse(text).unwrap_err();
-            assert!(!error.contains("hunter2"), "{error}");
+            assert!(!error.contains("hun") && !error.contains("ter2"), "{error}");
         }
     }
 

@@ -258,6 +258,13 @@ fn accept_item(
     if std::fs::symlink_metadata(path).is_ok() {
         let register = crate::exceptions::read(path)?;
         if let Some(found) = register.exceptions.iter().find(|e| e.id == id) {
+            let wanted = crate::exceptions::rule_of(&covers);
+            if found.rule != wanted {
+                return Err(Error::inconsistent(
+                    found.origin.clone(),
+                    format!("exception `{id}` is in the register but covers something else than this item: fix or remove it before accepting again"),
+                ));
+            }
             return Ok(format!(
                 "exception {id} already recorded in {} until {}",
                 shown(path),
@@ -283,11 +290,11 @@ fn accept_item(
 
 /// The register id of the exception an approved `accept` of `item` records.
 pub fn accepted_exception_id(plan: &Plan, item: &crate::plan::PlanItem) -> String {
+    // The whole id: two items must never share an exception id (a shortened one could).
     let key: String = item
         .id()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
-        .take(12)
         .collect();
     format!("accepted-{key}-{}", plan.run)
 }

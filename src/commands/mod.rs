@@ -65,10 +65,10 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
             allowed_signers,
             sealed_since,
         }) => {
+            // The policy is the verifier's flag: the configuration's `allowed_signers` says who
+            // may approve plans, which not every site seals runs with.
             let config = read_config(config_path)?;
-            let policy = allowed_signers
-                .clone()
-                .or_else(|| config.as_ref().and_then(|c| c.allowed_signers.clone()));
+            let policy = allowed_signers.clone();
             let since = sealed_since
                 .clone()
                 .or_else(|| config.as_ref().and_then(|c| c.sealed_since.clone()));

@@ -63,6 +63,9 @@ fn approve_at(
     register: Option<&Path>,
     printer: &Printer,
 ) -> Result<Outcome> {
+    // One writer of plan.json at a time: two approvals (or an approval and a revocation) made
+    // together would each rewrite the plan read before the other's change.
+    let _editing = crate::lock::RunLock::acquire_edit(plan_path)?;
     let mut plan = Plan::read(plan_path)?;
     let refuse = |reason: Refusal| Error::refused(plan_path, reason);
     if args.revoke {

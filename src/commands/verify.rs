@@ -91,6 +91,18 @@ fn verify_plan(
         )
         .map_err(|reason| Error::refused(&args.plan, reason))?
     };
+    // What was done decides what to check: the journal's outcome where apply recorded one (an
+    // approval revoked since does not change what happened), else what the approvals choose.
+    let effective = |item: &PlanItem| -> Action {
+        use crate::apply::journal::Event;
+        match journal.get(&item.id()).map(|entry| entry.event) {
+            Some(Event::Removed) if item.unexplained.is_some() => Action::RemoveAccess,
+            Some(Event::Removed) => Action::RemoveAssignment,
+            Some(Event::Reprocessed) => Action::Reprocess,
+            Some(Event::Accepted) => Action::Accept,
+            _ => decision.action_for(item),
+        }
+    };
     let mut graph = args.graph.clone();
     graph.tenant = Some(tenant);
     let connection = connect::connect(&graph, &args.env_prefix)?;
@@ -103,8 +115,7 @@ fn verify_plan(
         .iter()
         .copied()
         .filter(|i| {
-            i.kind == ItemKind::RequestReprocess
-                || decision.action_for(i) == Action::RemoveAssignment
+            i.kind == ItemKind::RequestReprocess || effective(i) == Action::RemoveAssignment
         })
         .collect();
     let runtime = connect::runtime()?;
@@ -118,12 +129,12 @@ fn verify_plan(
     let (mut removed, mut present, mut unaccepted) = (0, 0, 0);
     for item in &plan.items {
         let approved = !plan.approvals.is_empty() && decision.is_approved(item.key());
-        let action = decision.action_for(item);
+        let action = effective(item);
         let applied = journal.get(&item.id());
         let applied_column = applied
             .map(|entry| entry.event.as_str().to_string())
             .unwrap_or_default();
-        if approved && action == Action::Accept {
+        if action == Action::Accept && (approved || applied.is_some()) {
             let id = super::apply::accepted_exception_id(&plan, item);
             let (status, detail) =
                 verify_acceptance(&id, applied, register.as_ref(), args.exceptions.as_deref());
@@ -134,7 +145,7 @@ fn verify_plan(
                 item.key().to_string(),
                 item.user_id.clone(),
                 item.user_display_name.clone(),
-                "yes".to_string(),
+                if approved { "yes" } else { "no" }.to_string(),
                 status.to_string(),
                 detail,
                 action.to_string(),
@@ -146,7 +157,9 @@ fn verify_plan(
         // was approved; an ended assignment and an accepted finding only when approved.
         let remedy = match action {
             _ if item.unexplained.is_some() => Some(Action::RemoveAccess),
-            Action::RemoveAssignment if approved => Some(Action::RemoveAssignment),
+            Action::RemoveAssignment if approved || applied.is_some() => {
+                Some(Action::RemoveAssignment)
+            }
             _ => None,
         };
         if let Some(remedy) = remedy {

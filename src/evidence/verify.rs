@@ -14,9 +14,11 @@ use crate::report::PLAN_JSON;
 use crate::trust::{AllowedSigners, EVIDENCE_NAMESPACE};
 
 /// Files that `apply` and `verify` write into a run folder after the audit.
-const LATER_ADDITIONS: [&str; 6] = [
+const LATER_ADDITIONS: [&str; 7] = [
     "plan.journal.jsonl",
     ".lock",
+    // `plan approve`'s edit lock, left behind only by a killed approval.
+    ".plan.json.lock",
     crate::apply::results::APPLY_RESULTS_CSV,
     crate::apply::results::APPLY_RESULTS_XLSX,
     crate::apply::results::VERIFY_RESULTS_CSV,
