@@ -62,6 +62,21 @@ pub fn read_run_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
     Ok(Some(entra_model::input::read_bytes_max(path, max)?))
 }
 
+/// Opens a run file to stream it: a link, a FIFO or a device is an error, as for
+/// [`read_run_file`]; a missing file is an error too.
+pub fn open_run_file(path: &Path) -> Result<std::fs::File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(InputError::Link {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(entra_model::input::open_input(
+        path,
+        entra_model::input::MAX_INPUT_BYTES,
+    )?)
+}
+
 /// [`read_run_file`] as UTF-8 text.
 pub fn read_run_text(path: &Path, max: u64) -> Result<Option<String>> {
     match read_run_file(path, max)? {

@@ -199,9 +199,10 @@ pub fn previous_run(tenant_dir: &Path, index: &RunIndex) -> Result<Option<Previo
 /// Reads a previous `findings.csv` by column name, so that files with fewer columns (written
 /// before history existed) still work: their findings were first seen on that run's day.
 fn read_previous(path: &Path, run: &str, date: NaiveDate) -> Result<Previous> {
-    let bytes = crate::files::read_run_file(path, entra_model::input::MAX_INPUT_BYTES)?
-        .ok_or_else(|| Error::io(path, std::io::ErrorKind::NotFound.into()))?;
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    // Streamed (a large tenant's findings run to hundreds of megabytes), from a file opened the
+    // one way run files are: no link, no FIFO.
+    let file = crate::files::open_run_file(path)?;
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let position = |name: &str| header.iter().position(|h| h == name);
     let key_positions = col::REQUIRED
