@@ -16,10 +16,14 @@ WORKDIR /src
 # (crates/entra-model, crates/fake-graph), the sources, and benches/ because the manifest
 # declares [[bench]] xlsx — cargo refuses a manifest whose bench file is missing, even when it
 # builds no bench. Tests and fixtures are not needed for `cargo build --bin`.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY crates/ crates/
 COPY src/ src/
 COPY benches/ benches/
+# The commit `--version` names (the context holds no .git): docker build --build-arg
+# ENTRA_DRIFT_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG ENTRA_DRIFT_COMMIT=unknown
+ENV ENTRA_DRIFT_COMMIT=${ENTRA_DRIFT_COMMIT}
 # --locked: exactly the dependency versions that were tested, or fail instead of resolving anew.
 RUN cargo build --release --locked --bin entra-drift
 

@@ -13,10 +13,18 @@ use crate::config::{
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
+/// `--version`: the package version and the commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ENTRA_DRIFT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "entra-drift",
-    version,
+    version = VERSION,
     about = "Find and fix access drift in Microsoft Entra ID entitlement management",
     long_about = "Find and fix access drift in Microsoft Entra ID entitlement management.\n\n\
         Entitlement management keeps showing an access package assignment as Delivered even after \
@@ -72,15 +80,28 @@ impl From<LogFormat> for crate::output::LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Audit a tenant: snapshot, findings, reports and a reprocess plan.
+    #[command(after_help = "Examples:\n  \
+        entra-drift audit --tenant-dir fixtures/contoso\n  \
+        entra-drift audit --tenant <TENANT_ID> --out reports --detailed-exitcode\n  \
+        entra-drift --config /etc/entra-drift/entra-drift.toml audit")]
     Audit(AuditArgs),
     /// Take a snapshot (Parquet tables and a manifest) without auditing it.
+    #[command(
+        after_help = "Example:\n  entra-drift snapshot --tenant <TENANT_ID> --out snapshots"
+    )]
     Snapshot(SnapshotArgs),
     /// Review and approve a reprocess plan.
     #[command(subcommand)]
     Plan(PlanCommand),
     /// Reprocess the approved items of a plan, re-checking each live first.
+    #[command(after_help = "Examples:\n  \
+        entra-drift apply RUN/plan.json --tenant <TENANT_ID> --allowed-signers allowed_signers --min-approvers 2 --dry-run\n  \
+        entra-drift apply RUN/plan.json --tenant <TENANT_ID> --allowed-signers allowed_signers --min-approvers 2 --env-prefix APPLY_")]
     Apply(ApplyArgs),
     /// Re-read the resources of a plan's items: restored, or still missing?
+    #[command(
+        after_help = "Example:\n  entra-drift verify RUN/plan.json --tenant <TENANT_ID> --allowed-signers allowed_signers --exceptions register.csv"
+    )]
     Verify(VerifyArgs),
     /// Write a synthetic tenant with known drift, and its ground-truth findings.
     Generate(GenerateArgs),
@@ -90,6 +111,20 @@ pub enum Command {
     /// Check the evidence of audit runs: manifests, files and the chain between runs.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Print a shell completion script on stdout (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  entra-drift completions bash > /etc/bash_completion.d/entra-drift"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Example:\n  entra-drift man > /usr/local/share/man/man1/entra-drift.1"
+    )]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +142,9 @@ pub enum EvidenceCommand {
     /// Report every edited, missing or extra file and every broken link of the chain. DIR is
     /// a run folder, a tenant folder (all its runs) or an --out root. Exits 0 when intact, 1
     /// otherwise.
+    #[command(after_help = "Examples:\n  \
+        entra-drift evidence verify reports/<TENANT_ID>\n  \
+        entra-drift evidence verify reports --allowed-signers allowed_signers --sealed-since 20261101T060000Z")]
     Verify {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
@@ -160,6 +198,10 @@ pub enum PlanCommand {
     },
     /// Add an approval (of all items, or a selection) to the plan, signed with an SSH key;
     /// approvals accumulate, one per approver.
+    #[command(after_help = "Examples:\n  \
+        entra-drift plan approve RUN/plan.json --approver ada@contoso.example --sign-key ~/.ssh/id_ed25519\n  \
+        entra-drift plan approve RUN/plan.json --approver ada@contoso.example --only <ITEM_ID> --action accept --reason \"owned by the team lead\" --exceptions register.csv --sign-key ~/.ssh/id_ed25519\n  \
+        entra-drift plan approve RUN/plan.json --approver mallory --revoke")]
     Approve(ApproveArgs),
     /// Print what an approver signs: the plan digest (and the selection, with --only or
     /// --exclude). `entra-drift plan digest plan.json | ssh-keygen -Y sign -n

@@ -60,6 +60,22 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
         Command::Config(ConfigCommand::Check { file }) => {
             config_check::check(file.as_deref(), config_path, printer)
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "entra-drift", &mut script);
+            printer.data_text(&String::from_utf8_lossy(&script))?;
+            Ok(Outcome::Clean)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|e| crate::error::Error::io(std::path::Path::new("(stdout)"), e))?;
+            printer.data_text(&String::from_utf8_lossy(&page))?;
+            Ok(Outcome::Clean)
+        }
         Command::Evidence(EvidenceCommand::Verify {
             dir,
             allowed_signers,

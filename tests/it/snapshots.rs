@@ -151,3 +151,48 @@ fn a_closed_pipe_is_success() {
     assert_eq!(verify.status.code(), Some(1), "problems found: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 26: shell completions and a man page from the same clap definition, and `--version`
+/// naming the commit.
+#[test]
+fn completions_man_page_and_version_come_from_the_cli_itself() {
+    let run = |args: &[&str]| {
+        let output = crate::common::entra_drift().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    for word in [
+        "audit",
+        "apply",
+        "evidence",
+        "--allowed-signers",
+        "--sealed-since",
+        "--revoke",
+    ] {
+        assert!(bash.contains(word), "the bash completion knows {word}");
+    }
+    assert!(run(&["completions", "zsh"]).contains("#compdef entra-drift"));
+    let man = run(&["man"]);
+    assert!(
+        man.contains(".TH entra-drift 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    assert!(man.contains("audit") && man.contains("apply"));
+    let version = run(&["--version"]);
+    let commit = version
+        .trim()
+        .strip_prefix(&format!("entra-drift {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{version}"
+    );
+}
