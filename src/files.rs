@@ -48,33 +48,32 @@ pub fn exists_no_follow(path: &Path) -> Result<bool> {
 /// when there is none; a link, a FIFO, a device or a file over `max` bytes is an error, so
 /// nothing hangs and nothing is read from elsewhere.
 pub fn read_run_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            return Err(InputError::Link {
-                path: path.to_path_buf(),
-            }
-            .into())
-        }
-        Ok(_) => {}
+    if !exists_no_follow(path)? {
+        return Ok(None);
     }
+    refuse_link(path)?;
     Ok(Some(entra_model::input::read_bytes_max(path, max)?))
 }
 
 /// Opens a run file to stream it: a link, a FIFO or a device is an error, as for
 /// [`read_run_file`]; a missing file is an error too.
 pub fn open_run_file(path: &Path) -> Result<std::fs::File> {
+    refuse_link(path)?;
+    Ok(entra_model::input::open_input(
+        path,
+        entra_model::input::MAX_INPUT_BYTES,
+    )?)
+}
+
+/// A run file is never reached through a symbolic link.
+fn refuse_link(path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(InputError::Link {
             path: path.to_path_buf(),
         }
         .into());
     }
-    Ok(entra_model::input::open_input(
-        path,
-        entra_model::input::MAX_INPUT_BYTES,
-    )?)
+    Ok(())
 }
 
 /// [`read_run_file`] as UTF-8 text.

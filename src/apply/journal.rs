@@ -93,11 +93,7 @@ impl Journal {
         if crate::files::exists_no_follow(path)? {
             drop_torn_tail(path)?;
         }
-        let entries = read(path, plan_digest)?;
-        let last = match entries.last() {
-            Some(_) => last_line_digest(path)?,
-            None => plan_digest.to_string(),
-        };
+        let (entries, last) = read_linked(path, plan_digest)?;
         let file = crate::files::open_append_no_follow(path)?;
         Ok((
             Journal {
@@ -145,9 +141,14 @@ impl Journal {
 /// the plan format defines (put in its canonical form). The one reader of journals: apply
 /// resumes from it, verify reports from it. A torn last line (a kill mid-write) is left out.
 pub fn read(path: &Path, plan_digest: &str) -> Result<Vec<Entry>> {
+    read_linked(path, plan_digest).map(|(entries, _)| entries)
+}
+
+/// [`read`], and the digest the next line must link to (the plan digest for no line).
+fn read_linked(path: &Path, plan_digest: &str) -> Result<(Vec<Entry>, String)> {
     let mut entries = Vec::new();
     let Some(bytes) = crate::files::read_run_file(path, MAX_JOURNAL_BYTES)? else {
-        return Ok(entries);
+        return Ok((entries, plan_digest.to_string()));
     };
     let refuse = |line: usize, problem: String| {
         Error::refused(
@@ -197,20 +198,12 @@ pub fn read(path: &Path, plan_digest: &str) -> Result<Vec<Entry>> {
         last = crate::files::digest(line);
         entries.push(entry);
     }
-    Ok(entries)
+    Ok((entries, last))
 }
 
 /// A journal past this size is not one this tool wrote (a line is a few hundred bytes; a
 /// plan has at most a few thousand items, each a handful of lines).
 const MAX_JOURNAL_BYTES: u64 = 256 << 20;
-
-/// The digest of the journal's last whole line: what the next line links to.
-fn last_line_digest(path: &Path) -> Result<String> {
-    let bytes = crate::files::read_run_file(path, MAX_JOURNAL_BYTES)?.unwrap_or_default();
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    Ok(crate::files::digest(&body[start..]))
-}
 
 /// A kill in the middle of a write can leave a partial last line (entries are written whole
 /// and synced, so only the last can be torn): cut it off. Anything earlier that does not parse

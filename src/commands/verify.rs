@@ -141,16 +141,7 @@ fn verify_plan(
             if status != "accepted" {
                 unaccepted += 1;
             }
-            rows.push(vec![
-                item.key().to_string(),
-                item.user_id.clone(),
-                item.user_display_name.clone(),
-                if approved { "yes" } else { "no" }.to_string(),
-                status.to_string(),
-                detail,
-                action.to_string(),
-                applied_column,
-            ]);
+            rows.push(row(item, approved, status, detail, action, applied_column));
             continue;
         }
         // Access without assignment is checked as a removal (held or not) whether or not one
@@ -170,16 +161,7 @@ fn verify_plan(
                 "unverifiable" => unknown += 1,
                 _ => {}
             }
-            rows.push(vec![
-                item.key().to_string(),
-                item.user_id.clone(),
-                item.user_display_name.clone(),
-                if approved { "yes" } else { "no" }.to_string(),
-                status.to_string(),
-                detail,
-                action.to_string(),
-                applied_column,
-            ]);
+            rows.push(row(item, approved, status, detail, action, applied_column));
             continue;
         }
         let checks: Vec<_> = match item.kind {
@@ -239,16 +221,14 @@ fn verify_plan(
             (ItemKind::RequestReprocess, Some(Err(reason))) => vec![format!("unknown ({reason})")],
             _ => detail,
         };
-        rows.push(vec![
-            item.key().to_string(),
-            item.user_id.clone(),
-            item.user_display_name.clone(),
-            if approved { "yes" } else { "no" }.to_string(),
-            status.to_string(),
+        rows.push(row(
+            item,
+            approved,
+            status,
             detail.join("; "),
-            action.to_string(),
+            action,
             applied_column,
-        ]);
+        ));
     }
     let dir = args
         .plan
@@ -287,6 +267,27 @@ fn verify_plan(
             Outcome::Clean
         },
     )
+}
+
+/// One row of `verify-results.csv`.
+fn row(
+    item: &PlanItem,
+    approved: bool,
+    status: &str,
+    detail: String,
+    action: Action,
+    applied: String,
+) -> Vec<String> {
+    vec![
+        item.key().to_string(),
+        item.user_id.clone(),
+        item.user_display_name.clone(),
+        if approved { "yes" } else { "no" }.to_string(),
+        status.to_string(),
+        detail,
+        action.to_string(),
+        applied,
+    ]
 }
 
 /// Whether an approved `accept` happened: the journal records it and the register holds its

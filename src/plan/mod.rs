@@ -402,13 +402,8 @@ pub fn mark_findings(mut findings: DataFrame, items: &[PlanItem]) -> Result<Data
     let mut in_plan = Vec::with_capacity(findings.height());
     let mut skip = Vec::with_capacity(findings.height());
     for row in rows.iter() {
-        let key = if row[0] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT {
-            Some(access_item_id(row[3], row[4], row[5], row[2]))
-        } else if row[6] == "yes" {
-            Some(canonical_id(row[1]))
-        } else {
-            None
-        };
+        let key = (row[0] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT || row[6] == "yes")
+            .then(|| finding_item_id(row[0], row[1], row[3], row[4], row[5], row[2]));
         match key.and_then(|key| actions.get(&key)) {
             Some(Action::Decide) => {
                 in_plan.push("yes".to_string());
@@ -512,6 +507,23 @@ pub fn access_item_id(resource_type: &str, resource_id: &str, role: &str, user: 
         "access-{}",
         &hex::encode(Sha256::digest(key.as_bytes()))[..16]
     )
+}
+
+/// The id of the plan item that covers a finding, were it planned: an access without
+/// assignment by its [`access_item_id`], any other finding by its assignment (canonical).
+pub fn finding_item_id(
+    category: &str,
+    assignment_id: &str,
+    resource_type: &str,
+    resource_id: &str,
+    role: &str,
+    user_id: &str,
+) -> String {
+    if category == crate::audit::ACCESS_WITHOUT_ASSIGNMENT {
+        access_item_id(resource_type, resource_id, role, user_id)
+    } else {
+        canonical_id(assignment_id)
+    }
 }
 
 /// Whether `id` has the form of [`access_item_id`].

@@ -395,16 +395,14 @@ fn every_view_counts_in_plan_as_plan_json_does() {
     let mut in_plan: std::collections::BTreeMap<String, usize> = Default::default();
     let mut keys_in_plan = std::collections::BTreeSet::new();
     for row in &findings.rows {
-        let key = if row["category"] == "access_without_assignment" {
-            entra_drift::plan::access_item_id(
-                &row["resource_type"],
-                &row["resource_id"],
-                &row["role"],
-                &row["user_id"],
-            )
-        } else {
-            row["assignment_id"].to_ascii_lowercase()
-        };
+        let key = entra_drift::plan::finding_item_id(
+            &row["category"],
+            &row["assignment_id"],
+            &row["resource_type"],
+            &row["resource_id"],
+            &row["role"],
+            &row["user_id"],
+        );
         let yes = row["in_plan"] == "yes";
         if yes {
             *in_plan.entry(row["category"].clone()).or_default() += 1;

@@ -392,16 +392,14 @@ impl StateMachineTest for Machine {
         let plan = machine.flow.plan_json();
         assert_eq!(plan["items"].as_array().unwrap().len(), planned.len());
         for row in &findings.rows {
-            let key = if row["category"] == "access_without_assignment" {
-                entra_drift::plan::access_item_id(
-                    &row["resource_type"],
-                    &row["resource_id"],
-                    &row["role"],
-                    &row["user_id"],
-                )
-            } else {
-                row["assignment_id"].to_ascii_lowercase()
-            };
+            let key = entra_drift::plan::finding_item_id(
+                &row["category"],
+                &row["assignment_id"],
+                &row["resource_type"],
+                &row["resource_id"],
+                &row["role"],
+                &row["user_id"],
+            );
             assert_eq!(
                 row["in_plan"] == "yes",
                 planned.contains(&key),
