@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${ENTRA_DRIFT:-$ROOT/target/debug/entra-drift}
 W=${WORK:-$(mktemp -d)}
 rm -rf $W/data $W/local; mkdir -p $W/data $W/local
-$ROOT/target/debug/fake-graph --tenant-dir $ROOT/fixtures/contoso --ca-out $W/fg.pem > $W/fg.out 2>/dev/null &
+$ROOT/target/debug/fake-graph --tenant-dir $ROOT/fixtures/contoso-core --ca-out $W/fg.pem > $W/fg.out 2>/dev/null &
 FG=$!
 openssl req -x509 -newkey rsa:2048 -nodes -keyout $W/key.pem -out $W/cert.pem -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null
 $ROOT/.ci/azurite/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort 0 --oauth basic --loose --skipApiVersionCheck --cert $W/cert.pem --key $W/key.pem --location $W/data > $W/az.out 2>/dev/null &
@@ -26,9 +26,9 @@ curl -sk -X PUT "$AZURL/devstoreaccount1/runs?restype=container" -H "x-ms-versio
 export SSL_CERT_FILE=$W/trust.pem AZURE_AUTHORITY_HOST=$FGURL AZURE_CLIENT_ID=c AZURE_CLIENT_SECRET=s
 N=${N:-10}
 t0=$(date +%s.%N)
-for i in $(seq 1 $N); do ENTRA_DRIFT_NOW=$(date -u -d "2026-01-01 + $i days" +%FT06:00:00Z) $B -q audit --tenant-dir $ROOT/fixtures/contoso --out $W/local >/dev/null; done
+for i in $(seq 1 $N); do ENTRA_DRIFT_NOW=$(date -u -d "2026-01-01 + $i days" +%FT06:00:00Z) $B -q audit --tenant-dir $ROOT/fixtures/contoso-core --out $W/local >/dev/null; done
 t1=$(date +%s.%N)
-for i in $(seq 1 $N); do ENTRA_DRIFT_NOW=$(date -u -d "2026-01-01 + $i days" +%FT06:00:00Z) $B -q audit --tenant-dir $ROOT/fixtures/contoso --out $AZURL/devstoreaccount1/runs/m >/dev/null; done
+for i in $(seq 1 $N); do ENTRA_DRIFT_NOW=$(date -u -d "2026-01-01 + $i days" +%FT06:00:00Z) $B -q audit --tenant-dir $ROOT/fixtures/contoso-core --out $AZURL/devstoreaccount1/runs/m >/dev/null; done
 t2=$(date +%s.%N)
 AZURE_TENANT_ID=a27b43c7-0a4f-4c67-a4d9-b08c482f4357 $B evidence verify $AZURL/devstoreaccount1/runs/m 2>&1 | tail -1
 t3=$(date +%s.%N)

@@ -155,7 +155,7 @@ def context(rows, total_rows, rng):
         "title": f"entra-drift — {tenant} ({tenant_id})",
         "tenant_name": tenant, "tenant_id": tenant_id,
         "taken_at": "2026-11-30 12:00:00 UTC", "generated_at": "2026-11-30 12:03:41 UTC",
-        "source": "tenant directory fixtures/contoso", "run": "20261130T120000Z",
+        "source": "tenant directory fixtures/contoso-core", "run": "20261130T120000Z",
         "previous_run": "20261123T120000Z",
         "audit_log": "read from 2026-10-31T12:00:00Z to 2026-11-30T12:00:00Z",
         "plan_items": str(sum(c["in_plan"] for c in categories)),  # a string, as in html.rs

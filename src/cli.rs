@@ -120,11 +120,45 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Manage the allowed_signers file that says who may approve plans.
+    #[command(subcommand)]
+    Signers(SignersCommand),
     /// Print the man page (roff) on stdout.
     #[command(
         after_help = "Example:\n  entra-drift man > /usr/local/share/man/man1/entra-drift.1"
     )]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignersCommand {
+    /// Allow a person's SSH public key: append its allowed_signers line (git's and OpenSSH's
+    /// format), for plan approvals unless --namespace says otherwise. Prints the line added.
+    #[command(after_help = "Examples:\n  \
+        entra-drift signers add --principal ada@contoso.example --key ~/.ssh/id_ed25519.pub\n  \
+        entra-drift signers add --principal bob@contoso.example --key bob.pub --valid-before 20270630 --file /etc/entra-drift/allowed_signers\n  \
+        entra-drift signers add --principal audit-bot@contoso.example --key bot.pub --namespace entra-drift-evidence")]
+    Add(SignersAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignersAddArgs {
+    /// Who the key belongs to, as approvals name them (`plan approve --approver`).
+    #[arg(long, value_name = "NAME")]
+    pub principal: String,
+    /// The public key file (`*.pub`, as ssh-keygen writes it).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The allowed_signers file to add to (created when absent).
+    #[arg(long, value_name = "FILE", default_value = "allowed_signers")]
+    pub file: PathBuf,
+    /// What the key may sign: plan approvals or evidence seals.
+    #[arg(long, default_value = crate::trust::PLAN_NAMESPACE,
+          value_parser = [crate::trust::PLAN_NAMESPACE, crate::trust::EVIDENCE_NAMESPACE])]
+    pub namespace: String,
+    /// Signatures made from this day on are refused (YYYYMMDD, UTC).
+    #[arg(long, value_name = "YYYYMMDD")]
+    pub valid_before: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -521,7 +555,7 @@ pub struct GraphArgs {
     pub authority_host: Option<String>,
 
     /// Override the Graph root, e.g. a local fake-graph (https only).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "ENTRA_DRIFT_GRAPH_URL")]
     pub graph_url: Option<String>,
 
     /// Graph requests in flight at once.
@@ -544,7 +578,7 @@ pub struct GraphArgs {
     pub expand_limit: usize,
 
     /// How the delivered assignments are read: `auto` decides from the package list, the
-    /// previous run's counts and the latency seen (README, "Reading assignments at scale")
+    /// previous run's counts and the latency seen (guide: "Reading at scale")
     /// [config: assignment_read].
     #[arg(long, value_name = "HOW", default_value = "auto",
           value_parser = named(&crate::snapshot::AssignmentRead::CHOICES))]

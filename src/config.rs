@@ -41,6 +41,58 @@ pub const MIN_APPROVERS_RANGE: Range = (1, 10);
 /// How many approved items one `apply` may reprocess.
 pub const MAX_ITEMS_RANGE: Range = (1, 1_000_000);
 
+/// Every key of the file, nested ones dotted (`scope.include_catalogs`); tables (`notify`,
+/// `scope`, `remedies`) are keys too. The guide's reference table is checked against this list
+/// and this list against the parser, so neither can drift (tests here and in `tests/it/docs.rs`).
+pub const KEYS: &[&str] = &[
+    "tenant",
+    "tenant_dir",
+    "snapshot",
+    "cloud",
+    "credential",
+    "client_id",
+    "authority_host",
+    "graph_url",
+    "concurrency",
+    "max_retry_wait",
+    "expand_limit",
+    "ru_budget",
+    "assignment_read",
+    "causes",
+    "causes_days",
+    "out",
+    "exceptions",
+    "plan",
+    "plan_expiry_days",
+    "detailed_exitcode",
+    "keep",
+    "lock_max_age_hours",
+    "max_items",
+    "max_removals",
+    "allowed_signers",
+    "min_approvers",
+    "sign_key",
+    "sealed_since",
+    "tenant_name",
+    "notify_required",
+    "notify",
+    "scope",
+    "remedies",
+    "notify.kind",
+    "notify.on",
+    "notify.from",
+    "notify.to",
+    "notify.url_env",
+    "notify.secret_env",
+    "notify.url",
+    "scope.include_catalogs",
+    "scope.exclude_catalogs",
+    "scope.include_packages",
+    "scope.exclude_packages",
+    "remedies.missing_access",
+    "remedies.access_without_assignment",
+];
+
 /// The file as written. Values whose meaning is checked after parsing keep their span.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -510,6 +562,45 @@ pub fn at(text: &str, path: &Path, span: &Span, message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys serde lists for an unknown key in the table `prefix` (`""` for the top).
+    fn keys_the_parser_knows(text: &str, prefix: &str) -> Vec<String> {
+        let message = match toml::from_str::<RawConfig>(text) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("an unknown key was accepted"),
+        };
+        let listed = message
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no key list in: {message}"));
+        listed
+            .split(',')
+            .filter_map(|part| part.split('`').nth(1))
+            .map(|key| format!("{prefix}{key}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_key_list_is_every_key_the_parser_knows() {
+        let mut known = keys_the_parser_knows("zz_unknown = 1", "");
+        known.extend(keys_the_parser_knows(
+            "[[notify]]\nzz_unknown = 1",
+            "notify.",
+        ));
+        known.extend(keys_the_parser_knows("[scope]\nzz_unknown = 1", "scope."));
+        for category in ["missing_access", "access_without_assignment"] {
+            assert!(
+                parsed(&format!("[remedies.{category}]\nuser = \"decide\"")).is_ok(),
+                "{category}"
+            );
+            known.push(format!("remedies.{category}"));
+        }
+        assert!(parsed("[remedies.unverifiable]\nuser = \"decide\"").is_err());
+        let mut listed: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+        listed.sort();
+        known.sort();
+        assert_eq!(listed, known);
+    }
 
     fn parsed(text: &str) -> Result<Config> {
         parse(text, Path::new("/etc/entra-drift/entra-drift.toml"))

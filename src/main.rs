@@ -13,7 +13,7 @@ use entra_drift::settings::Given;
 
 /// mimalloc rather than the system allocator: polars' many worker threads each grow an arena
 /// of glibc's malloc and keep what they freed, which alone put the `xl` audit ~15 % over its
-/// 4 GiB goal (README, "Measured"); mimalloc returns freed pages and is faster at this too.
+/// 4 GiB goal (guide: docs/src/benchmarks.md); mimalloc returns freed pages and is faster at this too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

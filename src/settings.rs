@@ -505,7 +505,7 @@ mod tests {
     fn flags_override_the_file_even_when_equal_to_the_default() {
         let (args, given) = audit(&[
             "--tenant-dir",
-            "fixtures/contoso",
+            "fixtures/contoso-core",
             "--out",
             "reports",
             "--plan-expiry-days",
@@ -522,7 +522,7 @@ mod tests {
         let settings = resolve_audit(&args, &given, Some(&file()), now()).unwrap();
         assert_eq!(
             settings.source,
-            Source::TenantDir("fixtures/contoso".into())
+            Source::TenantDir("fixtures/contoso-core".into())
         );
         assert_eq!(settings.out, PathBuf::from("reports"));
         assert_eq!(settings.plan_expiry_days, 7);

@@ -44,7 +44,7 @@ pub mod col {
     pub const EXCEPTION: &str = "exception";
     /// `active`, `expired`, or empty.
     pub const EXCEPTION_STATE: &str = "exception_state";
-    /// Why the access drifted, from the audit log (README "Why access drifted"): `removed`,
+    /// Why the access drifted, from the audit log (guide: docs/src/reviewer/causes.md): `removed`,
     /// `added`, `deleted`, `not_in_log`, `before_log_window`, `log_unreadable`, or empty where
     /// no cause applies.
     pub const CAUSE: &str = "cause";

@@ -151,9 +151,9 @@ mod tests {
 
     const FINANCE_CATALOG: &str = "7bc8d763-a519-4280-84b0-9e59fdfc4071";
 
-    /// contoso's findings (contoso-notes.md) after the scope, as `(category, assignment or user)`.
+    /// contoso's findings (contoso-core-notes.md) after the scope, as `(category, assignment or user)`.
     fn scoped(scope: Scope) -> (Vec<(String, String)>, ScopeReport) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/contoso");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/contoso-core");
         let snapshot = crate::snapshot::tenant_dir::read(&dir).unwrap();
         let findings = crate::audit::audit(&snapshot.tables).unwrap();
         let (kept, report) = apply(findings, &snapshot.tables, &scope).unwrap();

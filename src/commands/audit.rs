@@ -279,7 +279,9 @@ pub fn compose(
     previous: Option<&annotate::Previous>,
 ) -> Result<Composed> {
     let started = std::time::Instant::now();
-    let findings = audit_stage::audit_at(&snapshot.tables, options.now)?;
+    // Findings are as of the snapshot: a recorded tenant audited a month later still judges its
+    // failed deliveries' retry window at its own time (apply re-checks live before a retry).
+    let findings = audit_stage::audit_at(&snapshot.tables, snapshot.info.taken_at)?;
     tracing::info!(
         findings = findings.height(),
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -40,7 +40,7 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
             args.ru_budget,
             Duration::from_millis(args.ru_window_ms.max(1)),
         );
-    // Benchmark-only: the naive comparison client (README, Benchmarks).
+    // Benchmark-only: the naive comparison client (guide: docs/src/benchmarks.md).
     if std::env::var_os(NAIVE_CLIENT_VARIABLE).is_some() {
         tracing::warn!(
             "{NAIVE_CLIENT_VARIABLE} is set: no $batch, no group delta (benchmark comparison only)"

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::{Cli, Command, ConfigCommand, EvidenceCommand};
+use crate::cli::{Cli, Command, ConfigCommand, EvidenceCommand, SignersCommand};
 use crate::config::{self, Config};
 use crate::error::Result;
 use crate::output::Printer;
@@ -18,6 +18,7 @@ pub mod generate;
 pub mod keys;
 pub mod plan;
 pub mod remote;
+pub mod signers;
 pub mod snapshot;
 pub mod staged;
 pub mod verify;
@@ -65,6 +66,10 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut command, "entra-drift", &mut script);
             printer.data_text(&String::from_utf8_lossy(&script))?;
+            Ok(Outcome::Clean)
+        }
+        Command::Signers(SignersCommand::Add(args)) => {
+            signers::add(args, printer)?;
             Ok(Outcome::Clean)
         }
         Command::Man => {

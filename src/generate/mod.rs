@@ -326,6 +326,7 @@ fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
         id: guid(rng),
         display_name: Some(format!("Synthetic tenant (seed {seed})")),
         default_domain: Some("synthetic.example".into()),
+        recorded_at: None,
     };
     let user_ids: Vec<String> = (0..profile.users).map(|_| guid(rng)).collect();
     let users: Vec<User> = user_ids

@@ -74,7 +74,7 @@ impl GraphError {
                 Some("check the tenant, client id and credential; see `entra-drift audit --help`")
             }
             GraphErrorKind::Status(403) => Some(
-                "grant the app EntitlementManagement.Read.All, GroupMember.Read.All, Application.Read.All and User.Read.All (README: Permissions)",
+                "grant the app EntitlementManagement.Read.All, GroupMember.Read.All, Application.Read.All and User.Read.All (guide: 'Auditing a live tenant', permissions per command)",
             ),
             GraphErrorKind::Status(429) | GraphErrorKind::Status(503) | GraphErrorKind::Status(504) => {
                 Some("Graph kept throttling or was unavailable; run again later or lower --concurrency")

@@ -1,5 +1,5 @@
 //! Remedies: the closed set of actions a plan item can take, which of them fit which finding,
-//! and the default each finding gets from its cause (README "Remedies"). A removal a person
+//! and the default each finding gets from its cause (guide: docs/src/reviewer/plan.md). A removal a person
 //! made on purpose is not undone by default: that item waits for a reviewer (`decide`).
 
 use std::collections::BTreeMap;
@@ -164,7 +164,7 @@ impl Remedies {
             .unwrap_or(Action::Reprocess)
     }
 
-    /// Every default, for the README's table and `config check`.
+    /// Every default, for the guide's table and `config check`.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str, Action)> {
         self.table
             .iter()

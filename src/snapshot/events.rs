@@ -28,7 +28,7 @@ pub const ENTITLEMENT_MANAGEMENT_APP: &str = "Azure AD Identity Governance - Use
 
 /// Names (case-insensitive substrings) of the apps that synchronise from on-premises
 /// directories, and the UPN prefix of Entra Connect's sync account. Not documented as a list by
-/// Microsoft: an assumption, stated in the README.
+/// Microsoft: an assumption, stated in the guide (docs/src/reviewer/causes.md).
 const SYNC_APP_MARKERS: [&str; 4] = [
     "entra connect",
     "azure ad connect",

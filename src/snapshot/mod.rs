@@ -138,7 +138,7 @@ pub enum AuditLog {
     Skipped,
 }
 
-/// Whether to read the audit log, and how far back (README "Why access drifted").
+/// Whether to read the audit log, and how far back (guide: docs/src/reviewer/causes.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogRequest {
     /// `false`: `--no-causes` (the log is not read).

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use entra_model::tenant_dir::{
     TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, DIRECTORY_AUDITS_FILE, PACKAGES_FILE,
-    USERS_FILE,
+    TENANT_FILE, USERS_FILE,
 };
 
 use super::roles::{
@@ -33,10 +33,13 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
 
 /// Normalises the directory into snapshot tables. Everything in it was read completely,
 /// so a resource is either `complete` or (absent from its collection) `not_found`. The
-/// snapshot is taken now (the clock, which tests may fix); a recorded audit log covers the
-/// window ending now.
+/// snapshot is taken when the tenant was recorded (`recordedAt` in tenant.json), or else now
+/// (the clock, which tests may fix); a recorded audit log covers the window ending then.
 pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
-    let taken_at = crate::clock::now()?;
+    let taken_at = match &dir.tenant.recorded_at {
+        Some(text) => recorded_at(&dir.root, text)?,
+        None => crate::clock::now()?,
+    };
     let origin = |file: &str| dir.root.join(file).display().to_string();
     let mut builder = SnapshotBuilder::new();
     let packages_origin = origin(PACKAGES_FILE);
@@ -190,6 +193,20 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
         },
         tables: builder.finish()?,
     })
+}
+
+/// `recordedAt` of tenant.json: an RFC 3339 time, never a guess (a misread time would move
+/// the audit log's window and the retry deadline of every failed delivery).
+fn recorded_at(root: &Path, text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|error| {
+            crate::error::InputError::Inconsistent {
+                origin: root.join(TENANT_FILE).display().to_string(),
+                message: format!("recordedAt `{text}` is not an RFC 3339 time ({error})"),
+            }
+            .into()
+        })
 }
 
 /// The recorded directory role holders, per role definition (kept whole: they are few).

@@ -111,6 +111,69 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// One allowed_signers line for `principal`'s `key`, limited to `namespace` and, when given, to
+/// signatures made before the UTC day `valid_before` (`YYYYMMDD`). The principal must be one
+/// plain name: in that field OpenSSH reads commas as a list, `*` and `?` as globs and `!` as a
+/// negation, so such a name would allow someone else.
+pub fn entry_line(
+    principal: &str,
+    key: &PublicKey,
+    namespace: &str,
+    valid_before: Option<&str>,
+) -> Result<String, String> {
+    if principal.is_empty()
+        || principal.starts_with('#')
+        || principal
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || ",*?!\"'".contains(c))
+    {
+        return Err(format!(
+            "principal `{}` must be one plain name (no spaces, commas, quotes, `*`, `?` or `!`), as approvals name the approver",
+            principal.escape_debug()
+        ));
+    }
+    let mut options = format!("namespaces=\"{namespace}\"");
+    if let Some(day) = valid_before {
+        let well_formed = day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit());
+        if !well_formed || chrono::NaiveDate::parse_from_str(day, "%Y%m%d").is_err() {
+            return Err(format!(
+                "--valid-before `{}` is not a day written YYYYMMDD",
+                day.escape_debug()
+            ));
+        }
+        options.push_str(&format!(",valid-before=\"{day}\""));
+    }
+    let mut bare = key.clone();
+    bare.set_comment("");
+    let key_text = bare
+        .to_openssh()
+        .map_err(|e| format!("cannot write the key: {e}"))?;
+    Ok(format!("{principal} {options} {}", key_text.trim_end()))
+}
+
+impl AllowedSigners {
+    /// The line that already allows `principal` to sign with `key` in `namespace` (whatever
+    /// its validity period), if any.
+    pub fn line_allowing(
+        &self,
+        principal: &str,
+        key: &PublicKey,
+        namespace: &str,
+    ) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|entry| {
+                entry.key.key_data() == key.key_data()
+                    && entry.principals.matches(principal)
+                    && entry
+                        .namespaces
+                        .as_ref()
+                        .is_none_or(|names| names.matches(namespace))
+            })
+            .map(|entry| entry.line)
+    }
+}
+
 /// An allowed_signers file of more than this is no policy a person keeps (ten thousand keys
 /// fit in a few megabytes).
 const MAX_ALLOWED_SIGNERS_BYTES: u64 = 16 << 20;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-pub use allowed_signers::{AllowedSigners, Verified};
+pub use allowed_signers::{entry_line, AllowedSigners, Verified};
 pub use sshsig::{
     fingerprint, is_public_key_file, read_public_key, sign_with_agent, sign_with_agent_socket,
     sign_with_key_file, verify,

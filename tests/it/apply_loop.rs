@@ -10,7 +10,7 @@ use assert_cmd::Command;
 use fake_graph::Faults;
 use serde_json::{json, Value};
 
-/// The four assignments contoso's plan holds (hand-checked in tests/expected/contoso.csv).
+/// The four assignments contoso's plan holds (hand-checked in tests/expected/contoso-core.csv).
 const PLAN_ITEMS: [&str; 4] = [
     "7979899d-6aae-4e8b-bbe6-2f8d1163c77b",
     "cb47596f-82e5-48d4-8d36-40971f438d74",
@@ -98,7 +98,7 @@ fn reprocess_counts(fake: &Fake) -> BTreeMap<String, u64> {
 
 #[test]
 fn the_whole_loop_restores_every_approved_item() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");
@@ -187,7 +187,7 @@ fn the_whole_loop_restores_every_approved_item() {
 
 #[test]
 fn approval_from_the_workbook_and_a_foreign_workbook_refused() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");
@@ -294,7 +294,7 @@ fn the_plan_sheet_has_a_protected_yes_no_approve_column() {
         "-q",
         "audit",
         "--tenant-dir",
-        fixture("contoso").to_str().unwrap(),
+        fixture("contoso-core").to_str().unwrap(),
         "--out",
         out.path().to_str().unwrap(),
     ]);
@@ -331,7 +331,7 @@ fn the_plan_sheet_has_a_protected_yes_no_approve_column() {
 
 #[test]
 fn refusals_say_why_and_what_to_do() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");
@@ -411,7 +411,7 @@ fn refusals_say_why_and_what_to_do() {
 
 #[test]
 fn an_apply_killed_half_way_resumes_and_reprocesses_each_item_once() {
-    let fake = Fake::start("contoso", |config| config.latency_ms = 250);
+    let fake = Fake::start("contoso-core", |config| config.latency_ms = 250);
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");
@@ -464,7 +464,7 @@ fn an_apply_killed_half_way_resumes_and_reprocesses_each_item_once() {
 
 #[test]
 fn failed_writes_are_reported_and_retried_by_the_next_run() {
-    let failing = Fake::start("contoso", |config| {
+    let failing = Fake::start("contoso-core", |config| {
         config.faults = Some(
             serde_json::from_value::<Faults>(
                 json!({"fail_writes_after": 2, "fail_writes_status": 500}),
@@ -492,7 +492,7 @@ fn failed_writes_are_reported_and_retried_by_the_next_run() {
     drop(failing);
 
     // The service recovers (a fresh fake of the same tenant): only the failed items are sent.
-    let healthy = Fake::start("contoso", |_| {});
+    let healthy = Fake::start("contoso-core", |_| {});
     let second = apply(&healthy, &plan, &["--concurrency", "1"]);
     assert!(second.status.success(), "{}", stderr(&second));
     let second_counts = reprocess_counts(&healthy);
@@ -508,7 +508,7 @@ fn failed_writes_are_reported_and_retried_by_the_next_run() {
 
 #[test]
 fn items_healed_since_the_audit_are_skipped() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let first = audit(&fake, out.path()).join("plan.json");
     let second = audit(&fake, out.path()).join("plan.json");
@@ -531,7 +531,7 @@ fn throttled_writes_are_retried() {
         "identityGovernance/entitlementManagement/assignments/{}/reprocess",
         PLAN_ITEMS[0]
     );
-    let fake = Fake::start("contoso", |config| {
+    let fake = Fake::start("contoso-core", |config| {
         config.faults = Some(serde_json::from_value::<Faults>(json!({"server_errors": [{"path": path, "status": 429, "count": 2, "retry_after": 0.1}]})).unwrap());
     });
     let out = tempfile::tempdir().unwrap();
@@ -546,7 +546,7 @@ fn throttled_writes_are_retried() {
 
 #[test]
 fn ctrl_c_stops_after_the_calls_in_flight() {
-    let fake = Fake::start("contoso", |config| config.latency_ms = 300);
+    let fake = Fake::start("contoso-core", |config| config.latency_ms = 300);
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");

@@ -56,7 +56,7 @@ fn contoso_findings_match_expected() {
         .iter()
         .map(|(category, _)| expected.rows_where("category", category).len())
         .collect();
-    assert_eq!(counts, [6, 1, 2, 2, 3], "contoso-notes.md: 6/1/2/2/3");
+    assert_eq!(counts, [6, 1, 2, 2, 3], "contoso-core-notes.md: 6/1/2/2/3");
 }
 
 #[test]

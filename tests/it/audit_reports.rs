@@ -308,7 +308,7 @@ fn plan_items_are_the_expected_in_plan_rows_per_assignment() {
     assert_eq!(
         wanted.len(),
         4,
-        "contoso-notes.md: four planned assignments"
+        "contoso-core-notes.md: four planned assignments"
     );
 
     let items = plan["items"].as_array().expect("items array");

@@ -335,7 +335,7 @@ fn blob_storage_runs_keep_history_and_evidence_and_apply_a_plan_read_from_a_blob
 
 #[test]
 fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
-    let s = setup("contoso");
+    let s = setup("contoso-core");
     let tenant = format!("weekly/{CONTOSO_ID}");
     ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &["--keep", "1"]));
 
@@ -403,7 +403,7 @@ fn blob_storage_lock_is_a_lease_and_retention_marks_what_storage_keeps() {
 
 #[test]
 fn blob_storage_holds_the_register_and_stored_snapshots_too() {
-    let s = setup("contoso");
+    let s = setup("contoso-core");
     let register = "config/exceptions.csv";
     s.azurite.put(
         &s.fake.runtime,
@@ -416,7 +416,7 @@ fn blob_storage_holds_the_register_and_stored_snapshots_too() {
 
     // The register at a URL: read through the same identity, named by its URL.
     let run = ok(&s.audit(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         "2026-11-20T06:00:00Z",
         &["--exceptions", &register_url],
     ));
@@ -439,7 +439,7 @@ fn blob_storage_holds_the_register_and_stored_snapshots_too() {
     );
     let bad_url = format!("{}/{CONTAINER}/config/bad.csv", s.azurite.account_url);
     let bad = s.audit(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         "2026-11-21T06:00:00Z",
         &["--exceptions", &bad_url],
     );
@@ -457,7 +457,7 @@ fn blob_storage_holds_the_register_and_stored_snapshots_too() {
         "-q",
         "snapshot",
         "--tenant-dir",
-        fixture("contoso").to_str().unwrap(),
+        fixture("contoso-core").to_str().unwrap(),
         "--out",
         &out,
     ]));
@@ -476,7 +476,7 @@ fn blob_storage_holds_the_register_and_stored_snapshots_too() {
     ]);
     let local_run = PathBuf::from(ok(&audited).trim());
     let direct = tempfile::tempdir().unwrap();
-    let direct_run = audit_ok(&fixture("contoso"), direct.path(), WEEKS[1], &[]);
+    let direct_run = audit_ok(&fixture("contoso-core"), direct.path(), WEEKS[1], &[]);
     let keys = |dir: &Path| {
         let mut rows = read_csv(&dir.join("findings.csv")).project(&REQUIRED_COLUMNS);
         rows.sort();
@@ -491,7 +491,7 @@ fn blob_storage_index_commit_merges_a_concurrent_writer_and_retries() {
     use entra_drift::commands::remote::Remote;
     use entra_drift::graph::{Cloud, CredentialKind, CredentialSettings};
 
-    let s = setup("contoso");
+    let s = setup("contoso-core");
     ok(&s.audit(&fixture("trend/run1"), WEEKS[0], &[]));
     let tenant = format!("weekly/{CONTOSO_ID}");
 
@@ -567,7 +567,7 @@ fn blob_storage_locations_are_checked_before_anything_runs() {
     ] {
         let output = entra_drift()
             .args(["audit", "--tenant-dir"])
-            .arg(fixture("contoso"))
+            .arg(fixture("contoso-core"))
             .args(["--out", url])
             .output()
             .unwrap();
@@ -599,7 +599,7 @@ fn blob_storage_locations_are_checked_before_anything_runs() {
 
 #[test]
 fn blob_storage_takes_a_live_audit_with_its_snapshot_and_history() {
-    let s = setup("contoso");
+    let s = setup("contoso-core");
     let out = s.out();
     let first = ok(&s.run(&["-q", "audit", "--out", &out], WEEKS[0]));
     let second = s.run(&["audit", "--out", &out], WEEKS[1]);

@@ -76,7 +76,7 @@ pub(crate) fn tenant_with_log(root: &Path, unreadable: bool) {
 /// [`tenant_with_log`] with every time of the log (and the changed start) moved by `shift`: a
 /// test whose plan must not expire audits at `NOW + shift` for a `shift` up to today.
 pub(crate) fn tenant_with_log_at(root: &Path, unreadable: bool, shift: chrono::Duration) {
-    copy_tree(&fixture("contoso"), root);
+    copy_tree(&fixture("contoso-core"), root);
     let moved = |text: &str| -> String {
         let at = chrono::DateTime::parse_from_rfc3339(text).unwrap() + shift;
         at.to_utc()
@@ -387,7 +387,7 @@ fn a_tenant_directory_without_a_log_says_so_for_every_explainable_finding() {
     let output = run(&[
         "audit",
         "--tenant-dir",
-        fixture("contoso").to_str().unwrap(),
+        fixture("contoso-core").to_str().unwrap(),
         "--out",
         out.path().to_str().unwrap(),
     ]);

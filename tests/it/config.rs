@@ -28,7 +28,7 @@ fn config_check_accepts_a_valid_file_and_its_register() {
         "entra-drift.toml",
         &format!(
             "tenant_dir = {:?}\nout = \"reports\"\nexceptions = \"exceptions.csv\"\nkeep = 12\nplan_expiry_days = 5\n\n[scope]\nexclude_packages = [\"Project Falcon (legacy)\"]\n",
-            fixture("contoso").display().to_string()
+            fixture("contoso-core").display().to_string()
         ),
     );
     let output = config_check(&file);
@@ -120,7 +120,7 @@ fn audit_reads_the_config_file_and_flags_override_it() {
         "entra-drift.toml",
         &format!(
             "tenant_dir = {:?}\nout = \"reports\"\nexceptions = \"exceptions.csv\"\nplan_expiry_days = 3\ndetailed_exitcode = true\n",
-            fixture("contoso").display().to_string()
+            fixture("contoso-core").display().to_string()
         ),
     );
     // Relative paths in the file are relative to the file, not to the working directory.
@@ -175,7 +175,7 @@ fn audit_with_a_bad_config_fails_naming_the_line_and_writes_nothing() {
         .arg("--config")
         .arg(&file)
         .args(["audit", "--tenant-dir"])
-        .arg(fixture("contoso")));
+        .arg(fixture("contoso-core")));
     assert_eq!(output.code, Some(1));
     assert!(
         output
@@ -202,7 +202,7 @@ fn audit_without_any_source_is_a_usage_error() {
 #[test]
 fn scope_from_the_file_or_flags_limits_findings_and_plan() {
     let dir = tempfile::tempdir().unwrap();
-    // Finance (contoso-notes.md): A02, A03, A12 and the three access-without-assignment rows.
+    // Finance (contoso-core-notes.md): A02, A03, A12 and the three access-without-assignment rows.
     let file = write_register(
         dir.path(),
         "entra-drift.toml",
@@ -213,7 +213,7 @@ fn scope_from_the_file_or_flags_limits_findings_and_plan() {
         .arg("--config")
         .arg(&file)
         .args(["audit", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(&out));
     let run_dir = run_dir_of(&output, &out);
@@ -251,7 +251,7 @@ fn scope_from_the_file_or_flags_limits_findings_and_plan() {
             "ad0b0f15-bc86-401f-8193-2aae70106e2d",
             "--tenant-dir",
         ])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(&out));
     let run_dir = run_dir_of(&output, &out);

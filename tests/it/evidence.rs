@@ -332,7 +332,7 @@ fn an_approval_and_apply_outputs_are_later_additions_but_edited_items_are_not() 
     let out = tempfile::tempdir().unwrap();
     let output = entra_drift_clean()
         .args(["-q", "audit", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(out.path())
         .output()

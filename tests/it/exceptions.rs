@@ -100,7 +100,7 @@ fn exceptions_mark_findings_keep_them_out_of_the_plan_and_report_expired_ones() 
     let out = tempfile::tempdir().unwrap();
     let register = write_register(out.path(), "exceptions.csv", REGISTER_CSV);
     let output = audit_at(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         &out.path().join("reports"),
         "2026-12-01T00:00:00Z",
         &[
@@ -125,7 +125,7 @@ fn exceptions_mark_findings_keep_them_out_of_the_plan_and_report_expired_ones() 
     let findings = read_csv(&run.join("findings.csv"));
     assert_eq!(findings.rows.len(), 14, "excepted findings stay visible");
     let wanted = expected_exceptions();
-    let expected_plan = read_expected("contoso");
+    let expected_plan = read_expected("contoso-core");
     for row in &findings.rows {
         let key = key_of(row);
         let (id, state) = wanted.get(key.as_str()).copied().unwrap_or(("", ""));
@@ -218,7 +218,7 @@ fn an_exception_applies_through_its_expiry_day_and_not_the_day_after() {
     let flags = ["--exceptions", register.to_str().unwrap()];
     let state_of_751 = |now: &str| {
         let reports = tempfile::tempdir().unwrap();
-        let run = audit_ok(&fixture("contoso"), reports.path(), now, &flags);
+        let run = audit_ok(&fixture("contoso-core"), reports.path(), now, &flags);
         let findings = read_csv(&run.join("findings.csv"));
         let row = findings
             .rows
@@ -259,7 +259,7 @@ fn a_toml_register_gives_the_same_marks_as_the_csv_one() {
         let register = write_register(out.path(), name, text);
         let reports = out.path().join(name.replace('.', "-"));
         let run = audit_ok(
-            &fixture("contoso"),
+            &fixture("contoso-core"),
             &reports,
             "2026-12-01T00:00:00Z",
             &["--exceptions", register.to_str().unwrap()],
@@ -287,7 +287,7 @@ fn excepting_every_finding_exits_0_with_detailed_exitcode() {
     ] {
         text.push_str(&format!("{package},,,,accepted,CISO,2027-01-01\n"));
     }
-    for row in read_expected("contoso").rows_where("category", "access_without_assignment") {
+    for row in read_expected("contoso-core").rows_where("category", "access_without_assignment") {
         text.push_str(&format!(
             ",{},{},{},accepted,CISO,2027-01-01\n",
             row["user_id"], row["resource_id"], row["role"]
@@ -295,7 +295,7 @@ fn excepting_every_finding_exits_0_with_detailed_exitcode() {
     }
     let register = write_register(out.path(), "all.csv", &text);
     let output = audit_at(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         &out.path().join("reports"),
         "2026-12-01T00:00:00Z",
         &[
@@ -319,7 +319,7 @@ fn a_bad_register_fails_naming_its_line_and_writes_nothing() {
     let register = write_register(out.path(), "bad.csv", text);
     let reports = out.path().join("reports");
     let output = audit_at(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         &reports,
         "2026-12-01T00:00:00Z",
         &["--exceptions", register.to_str().unwrap()],

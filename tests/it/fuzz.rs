@@ -144,7 +144,7 @@ fn audit_in_process(dir: &Path) {
 fn damaged_tenant_directories_never_panic() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("t");
-    copy_dir(&fixture("contoso"), &dir);
+    copy_dir(&fixture("contoso-core"), &dir);
     let originals: Vec<Vec<u8>> = TENANT_FILES
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
@@ -178,7 +178,7 @@ fn damaged_tenant_directories_never_panic() {
 fn the_binary_exits_0_1_or_2_on_damaged_tenants() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("t");
-    copy_dir(&fixture("contoso"), &dir);
+    copy_dir(&fixture("contoso-core"), &dir);
     let originals: Vec<Vec<u8>> = TENANT_FILES
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
@@ -209,7 +209,7 @@ fn the_binary_exits_0_1_or_2_on_damaged_tenants() {
 fn stored_snapshot(work: &Path) -> PathBuf {
     let output = entra_drift()
         .args(["-q", "snapshot", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(work)
         .output()
@@ -258,7 +258,7 @@ fn damaged_stored_snapshots_never_panic() {
 
 #[test]
 fn damaged_plans_journals_configs_and_registers_never_panic() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let plan_text = std::fs::read(run.plan_json()).unwrap();
     let work = tempfile::tempdir().unwrap();
     let plan = work.path().join("plan.json");
@@ -267,7 +267,7 @@ fn damaged_plans_journals_configs_and_registers_never_panic() {
     let csv = work.path().join("exceptions.csv");
     let toml = work.path().join("exceptions.toml");
     let journal_text = b"{\"at\":\"2026-12-01T00:00:00Z\",\"event\":\"run\",\"assignment_id\":\"\",\"detail\":\"sha256:00\"}\n{\"at\":\"2026-12-01T00:00:01Z\",\"event\":\"reprocessed\",\"assignment_id\":\"751bd151-dce2-45c2-9469-052950416704\",\"detail\":\"202\"}\n".to_vec();
-    let config_text = b"tenant_dir = \"fixtures/contoso\"\nout = \"reports\"\nkeep = 5\nconcurrency = 4\n[scope]\ninclude_packages = [\"x\"]\n".to_vec();
+    let config_text = b"tenant_dir = \"fixtures/contoso-core\"\nout = \"reports\"\nkeep = 5\nconcurrency = 4\n[scope]\ninclude_packages = [\"x\"]\n".to_vec();
     let csv_text = b"id,assignment_id,reason,approver,expires\nX1,751bd151-dce2-45c2-9469-052950416704,r,a,2099-01-01\n".to_vec();
     let toml_text = b"[[exception]]\nid = \"X\"\nresource_id = \"g\"\nreason = \"r\"\napprover = \"a\"\nexpires = 2099-01-01\n".to_vec();
     runner(cases())
@@ -294,7 +294,7 @@ fn damaged_plans_journals_configs_and_registers_never_panic() {
 
 #[test]
 fn damaged_approval_workbooks_never_panic() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let plan = entra_drift::plan::Plan::read(&run.plan_json()).unwrap();
     let original = std::fs::read(run.drift_xlsx()).unwrap();
     let work = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ fn edit(path: &std::path::Path, change: impl FnOnce(&mut Value)) {
 /// `AutoAssignmentInGracePeriod`), a failed delivery whose latest request has a request type
 /// and state this tool does not know, and a package role of an unknown origin system.
 fn tenant_with_unknown_members(root: &std::path::Path) {
-    copy_tree(&fixture("contoso"), root);
+    copy_tree(&fixture("contoso-core"), root);
     edit(&root.join("assignments.json"), |value| {
         for assignment in value["value"].as_array_mut().unwrap() {
             if assignment["id"] == UNKNOWN_STATE {
@@ -179,7 +179,7 @@ fn a_live_audit_names_the_tenant_or_says_why_not() {
         }
         command.output().unwrap()
     };
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let output = audit(&fake, "named", None);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let run = run_dir(&output);
@@ -203,7 +203,7 @@ fn a_live_audit_names_the_tenant_or_says_why_not() {
     );
 
     // Without Organization.Read.All: said once, and never a `?`.
-    let refused = Fake::start("contoso", |config| {
+    let refused = Fake::start("contoso-core", |config| {
         config.faults =
             Some(serde_json::from_value(json!({"forbidden": ["organization"]})).unwrap());
     });
@@ -240,7 +240,7 @@ fn absence_is_not_emptiness_offline_or_live() {
     // A core collection missing: an error naming it.
     for core in ["users.json", "groups.json", "servicePrincipals.json"] {
         let tenant = work.path().join(format!("without-{core}"));
-        copy_tree(&fixture("contoso"), &tenant);
+        copy_tree(&fixture("contoso-core"), &tenant);
         std::fs::remove_file(tenant.join(core)).unwrap();
         let output = entra_drift()
             .args(["audit", "--tenant-dir"])
@@ -258,13 +258,13 @@ fn absence_is_not_emptiness_offline_or_live() {
     }
     // A governed group's members not recorded: its member roles are unverifiable, saying so.
     let tenant = work.path().join("partial");
-    copy_tree(&fixture("contoso"), &tenant);
+    copy_tree(&fixture("contoso-core"), &tenant);
     let members = tenant.join("groups").join(ENGINEERING).join("members.json");
     assert!(members.exists(), "the fixture records the group's members");
     std::fs::remove_file(&members).unwrap();
     let complete = entra_drift()
         .args(["audit", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(work.path().join("complete"))
         .output()

@@ -244,7 +244,7 @@ fn trend_across_three_runs_in_excel_summary_category_and_resolved_sheets() {
 #[test]
 fn runs_on_one_day_are_one_observation_and_the_next_day_persists() {
     let out = tempfile::tempdir().unwrap();
-    let contoso = fixture("contoso");
+    let contoso = fixture("contoso-core");
     let first = audit_ok(&contoso, out.path(), "2026-11-01T06:00:00Z", &[]);
     let second = audit_ok(&contoso, out.path(), "2026-11-01T18:00:00Z", &[]);
     let bytes = |dir: &Path| std::fs::read(dir.join("findings.csv")).unwrap();

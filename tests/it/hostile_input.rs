@@ -48,7 +48,7 @@ fn assert_clean_failure(output: &Output, needle: &str) {
 
 #[test]
 fn a_byte_order_mark_in_every_input_file_is_accepted() {
-    let (_keep, tenant) = copy_fixture("contoso");
+    let (_keep, tenant) = copy_fixture("contoso-core");
     let mut files = Vec::new();
     json_files(&tenant, &mut files);
     for file in &files {
@@ -76,7 +76,7 @@ fn a_byte_order_mark_in_every_input_file_is_accepted() {
         ],
     );
     let run_dir = run_dir_of(&with_bom, out.path());
-    let plain = audit("contoso", &[]);
+    let plain = audit("contoso-core", &[]);
     let findings = |path: PathBuf| {
         let text = std::fs::read_to_string(path).unwrap();
         text.lines().count()
@@ -90,7 +90,7 @@ fn a_byte_order_mark_in_every_input_file_is_accepted() {
 #[cfg(unix)]
 #[test]
 fn a_fifo_in_the_tenant_directory_is_an_error_not_a_hang() {
-    let (_keep, tenant) = copy_fixture("contoso");
+    let (_keep, tenant) = copy_fixture("contoso-core");
     let groups = tenant.join("groups.json");
     std::fs::remove_file(&groups).unwrap();
     let status = std::process::Command::new("mkfifo")
@@ -108,7 +108,7 @@ fn a_fifo_in_the_tenant_directory_is_an_error_not_a_hang() {
 #[cfg(unix)]
 #[test]
 fn a_link_out_of_the_tenant_directory_is_an_error() {
-    let (keep, tenant) = copy_fixture("contoso");
+    let (keep, tenant) = copy_fixture("contoso-core");
     let outside = keep.path().join("elsewhere.json");
     std::fs::rename(tenant.join("users.json"), &outside).unwrap();
     std::os::unix::fs::symlink(&outside, tenant.join("users.json")).unwrap();
@@ -119,7 +119,7 @@ fn a_link_out_of_the_tenant_directory_is_an_error() {
 
 #[test]
 fn a_non_guid_id_in_a_tenant_directory_is_refused_naming_the_file() {
-    let (_keep, tenant) = copy_fixture("contoso");
+    let (_keep, tenant) = copy_fixture("contoso-core");
     let path = tenant.join("assignments.json");
     let text = std::fs::read_to_string(&path).unwrap().replacen(
         "3b280e9f-a116-499a-bebc-fb9ccae627b7",
@@ -136,7 +136,7 @@ fn a_non_guid_id_in_a_tenant_directory_is_refused_naming_the_file() {
 /// integrity check passes: refused as an id, before any approval or Graph call.
 #[test]
 fn a_plan_id_that_leaves_its_path_is_refused() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let text = std::fs::read_to_string(run.plan_json()).unwrap();
     let mut plan: entra_drift::plan::Plan = serde_json::from_str(&text).unwrap();
     plan.items[0].assignment_id = "../../users/284e3a3c-fb91-48bf-bad1-74c3685d7d3a".to_string();
@@ -164,7 +164,7 @@ fn run_args(args: &[&str]) -> Output {
 fn store_snapshot() -> (tempfile::TempDir, PathBuf) {
     let out = tempfile::tempdir().unwrap();
     let output = entra_drift()
-        .args(["snapshot", "--tenant-dir", "fixtures/contoso", "--out"])
+        .args(["snapshot", "--tenant-dir", "fixtures/contoso-core", "--out"])
         .arg(out.path())
         .current_dir(project_root())
         .output()
@@ -247,7 +247,7 @@ fn a_stored_snapshot_with_duplicate_ids_is_refused() {
 
 #[test]
 fn a_workbook_claiming_the_whole_sheet_is_refused_without_allocating_it() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let workbook_path = run.run_dir.join("foreign.xlsx");
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
@@ -273,12 +273,12 @@ fn a_workbook_claiming_the_whole_sheet_is_refused_without_allocating_it() {
 
 #[test]
 fn an_oversized_display_name_is_cut_in_the_workbook_and_whole_in_the_csv() {
-    let (_keep, tenant) = copy_fixture("contoso");
+    let (_keep, tenant) = copy_fixture("contoso-core");
     let path = tenant.join("users.json");
     let long = "L".repeat(40_000);
     let mut users: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    // A user with a missing_access finding (contoso-notes.md).
+    // A user with a missing_access finding (contoso-core-notes.md).
     for user in users["value"].as_array_mut().unwrap() {
         if user["id"] == "284e3a3c-fb91-48bf-bad1-74c3685d7d3a" {
             user["displayName"] = serde_json::Value::String(long.clone());

@@ -23,7 +23,7 @@ fn live_audit(fake: &Fake, out: &Path) -> PathBuf {
 #[test]
 fn live_audit_equals_offline_audit_for_every_fixture() {
     for tenant in [
-        "contoso",
+        "contoso-core",
         "edge-no-objectid",
         "edge-mixed-case",
         "edge-deleted-resources",
@@ -49,7 +49,7 @@ fn live_audit_equals_offline_audit_for_every_fixture() {
 
 #[test]
 fn the_stored_snapshot_reaudits_to_the_same_findings_and_records_the_reads() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let dir = live_audit(&fake, out.path());
     let manifest: serde_json::Value =
@@ -111,7 +111,7 @@ fn the_stored_snapshot_reaudits_to_the_same_findings_and_records_the_reads() {
 
 #[test]
 fn throttled_reads_are_retried_to_the_same_findings() {
-    let fake = Fake::start("contoso", |config| {
+    let fake = Fake::start("contoso-core", |config| {
         config.throttle_ru = Some(12);
         config.throttle_window_ms = 400;
         config.page_size = 3;
@@ -131,7 +131,7 @@ fn throttled_reads_are_retried_to_the_same_findings() {
         ],
         SECRET,
     ));
-    assert_eq!(rows(&dir.join("findings.csv")), offline("contoso"));
+    assert_eq!(rows(&dir.join("findings.csv")), offline("contoso-core"));
     let stats = fake.server().stats();
     assert!(
         stats.throttled > 0,
@@ -182,7 +182,7 @@ fn with_faults(faults: serde_json::Value) -> impl FnOnce(&mut FakeConfig) {
 
 #[test]
 fn each_fault_changes_nothing_but_verifiability() {
-    let offline = offline("contoso");
+    let offline = offline("contoso-core");
     // Group members come through `groups/delta` first and through `groups/{id}/members`
     // when a delta round fails: a fault on a group's members hits both paths.
     let members = format!("groups/{GROUP}/members");
@@ -228,7 +228,7 @@ fn each_fault_changes_nothing_but_verifiability() {
         ("an expired token", json!({"expire_token_after": 4}), false),
     ];
     for (name, faults, degrades) in cases {
-        let fake = Fake::start("contoso", with_faults(faults));
+        let fake = Fake::start("contoso-core", with_faults(faults));
         let out = tempfile::tempdir().unwrap();
         let output = fake.run(
             &["-q", "audit", "--out", out.path().to_str().unwrap()],
@@ -253,7 +253,7 @@ fn each_fault_changes_nothing_but_verifiability() {
 #[test]
 fn a_404_marks_the_resource_not_found_never_missing() {
     let fake = Fake::start(
-        "contoso",
+        "contoso-core",
         with_faults(json!({"not_found": [format!("groups/{GROUP}/members"), "groups/delta"]})),
     );
     let out = tempfile::tempdir().unwrap();
@@ -275,7 +275,7 @@ fn a_404_marks_the_resource_not_found_never_missing() {
 #[test]
 fn a_failed_core_list_fails_the_run_clearly_and_writes_nothing() {
     let fake = Fake::start(
-        "contoso",
+        "contoso-core",
         with_faults(json!({"forbidden": ["identityGovernance/entitlementManagement/assignments"]})),
     );
     let out = tempfile::tempdir().unwrap();
@@ -294,7 +294,7 @@ fn a_failed_core_list_fails_the_run_clearly_and_writes_nothing() {
 
 #[test]
 fn wrong_credentials_fail_clearly_without_leaking_the_secret() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let wrong = "wrong-secret-Value~42";
     let output = fake.run(
@@ -314,7 +314,10 @@ fn wrong_credentials_fail_clearly_without_leaking_the_secret() {
 /// Every byte written, printed or logged, searched for the secret and the bearer token shape.
 #[test]
 fn no_secret_or_token_in_any_output_log_or_file() {
-    let fake = Fake::start("contoso", with_faults(json!({"expire_token_after": 3})));
+    let fake = Fake::start(
+        "contoso-core",
+        with_faults(json!({"expire_token_after": 3})),
+    );
     let out = tempfile::tempdir().unwrap();
     let output = fake.run(
         &[
@@ -495,7 +498,7 @@ fn the_fake_graph_binary_serves_a_demo_audit() {
     let ca = dir.path().join("ca.pem");
     let mut child = std::process::Command::new(fake_graph_binary())
         .args(["--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .args(["--ca-out"])
         .arg(&ca)
         .args(["--client-id", CLIENT_ID, "--latency-ms", "5"])
@@ -537,14 +540,14 @@ fn the_fake_graph_binary_serves_a_demo_audit() {
     let _ = child.wait();
     assert_eq!(
         rows(&run_dir(&output).join("findings.csv")),
-        offline("contoso")
+        offline("contoso-core")
     );
 }
 
 #[test]
 fn group_delta_reads_members_for_fewer_resource_units_than_direct_reads() {
     let units = |naive: bool| {
-        let fake = Fake::start("contoso", |_| {});
+        let fake = Fake::start("contoso-core", |_| {});
         let out = tempfile::tempdir().unwrap();
         let mut command = fake.command(
             &["-q", "audit", "--out", out.path().to_str().unwrap()],
@@ -556,7 +559,7 @@ fn group_delta_reads_members_for_fewer_resource_units_than_direct_reads() {
         let dir = run_dir(&command.output().unwrap());
         assert_eq!(
             rows(&dir.join("findings.csv")),
-            offline("contoso"),
+            offline("contoso-core"),
             "naive: {naive}"
         );
         fake.server().stats()

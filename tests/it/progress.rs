@@ -169,7 +169,7 @@ fn without_a_terminal_running_stages_log_lines_plain_or_json() {
 
 #[test]
 fn apply_and_verify_report_items_of_n() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = run_dir(&fake.run(
         &["-q", "audit", "--out", out.path().to_str().unwrap()],

@@ -196,7 +196,7 @@ fn a_next_link_to_another_origin_is_refused_and_the_token_stays_home() {
         let recorder = Recorder::start();
         let origin = format!("{scheme}://127.0.0.1:{}", recorder.port);
         let fake = Fake::start(
-            "contoso",
+            "contoso-core",
             foreign(
                 &origin,
                 Some(&["identityGovernance/entitlementManagement/assignments"]),
@@ -227,7 +227,7 @@ fn a_next_link_to_another_origin_is_refused_and_the_token_stays_home() {
 fn apply_and_verify_never_follow_a_foreign_link() {
     let recorder = Recorder::start();
     let origin = format!("http://127.0.0.1:{}", recorder.port);
-    let plain = Fake::start("contoso", |_| {});
+    let plain = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = run_dir(&plain.run(
         &["-q", "audit", "--out", out.path().to_str().unwrap()],
@@ -243,7 +243,7 @@ fn apply_and_verify_never_follow_a_foreign_link() {
         .output()
         .unwrap();
     assert!(approve.status.success(), "{}", stderr(&approve));
-    let fake = Fake::start("contoso", foreign(&origin, None));
+    let fake = Fake::start("contoso-core", foreign(&origin, None));
     let apply = fake.run(&["apply", plan.to_str().unwrap()], SECRET);
     let verify = fake.run(&["verify", plan.to_str().unwrap()], SECRET);
     for output in [&apply, &verify] {
@@ -259,9 +259,9 @@ fn apply_and_verify_never_follow_a_foreign_link() {
 
 #[test]
 fn a_certificate_that_does_not_verify_fails_in_seconds_with_a_hint() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     // A CA that did not sign the fake's certificate.
-    let other = Fake::start("contoso", |_| {});
+    let other = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let output = fake

@@ -26,7 +26,7 @@ fn sh(script: &str, dir: &Path) -> String {
 fn sealed_run(out: &Path, key: &Path) -> PathBuf {
     let output = entra_drift()
         .args(["-q", "audit", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(out)
         .arg("--sign-key")

@@ -361,7 +361,7 @@ fn every_view_counts_in_plan_as_plan_json_does() {
     let out = tempfile::tempdir().unwrap();
     let output = crate::common::entra_drift()
         .args(["audit", "--tenant-dir"])
-        .arg(crate::support::fake_graph::fixture("contoso"))
+        .arg(crate::support::fake_graph::fixture("contoso-core"))
         .arg("--out")
         .arg(out.path())
         .output()
@@ -755,7 +755,7 @@ fn urls_with_a_password_are_refused_without_repeating_it() {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("entra-drift.toml");
     std::fs::write(&config, format!("out = \"{url}\"\n")).unwrap();
-    let contoso = crate::support::fake_graph::fixture("contoso");
+    let contoso = crate::support::fake_graph::fixture("contoso-core");
     let plan_url = format!("{url}/t/r/plan.json");
     let runs: Vec<Vec<String>> = vec![
         vec![

@@ -64,7 +64,7 @@ fn help_texts() {
 
 #[test]
 fn audit_summary_on_stderr() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let out = run.out.path().display().to_string();
     with_filters(&out, || {
         insta::assert_snapshot!("contoso_summary", run.stderr);
@@ -74,7 +74,7 @@ fn audit_summary_on_stderr() {
 
 #[test]
 fn plan_schema() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let plan: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.plan_json()).unwrap()).unwrap();
     let out = run.out.path().display().to_string();
@@ -90,7 +90,7 @@ fn plan_schema() {
 
 #[test]
 fn manifest_schema() {
-    let run = audit("contoso", &[]);
+    let run = audit("contoso-core", &[]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.run_dir.join("manifest.json")).unwrap()).unwrap();
     let out = run.out.path().display().to_string();
@@ -127,7 +127,7 @@ fn a_closed_pipe_is_success() {
     let audit = with_closed_stdout(&[
         "audit".into(),
         "--tenant-dir".into(),
-        "fixtures/contoso".into(),
+        "fixtures/contoso-core".into(),
         "--out".into(),
         out_arg.clone(),
     ]);

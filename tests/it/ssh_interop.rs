@@ -543,3 +543,115 @@ mod fido {
         ));
     }
 }
+
+/// `signers add` writes, from each kind of `.pub` file, the line `ssh-keygen -Y verify` and
+/// `apply` both accept; adding it twice changes nothing, and a principal that OpenSSH would
+/// read as a pattern is refused.
+#[test]
+fn signers_add_writes_lines_that_openssh_and_apply_accept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("allowed_signers");
+    let add = |principal: &str, key: &Path, extra: &[&str]| {
+        crate::support::scheduled::run(
+            crate::common::entra_drift()
+                .args(["signers", "add", "--principal", principal, "--key"])
+                .arg(key)
+                .arg("--file")
+                .arg(&file)
+                .args(extra),
+        )
+    };
+    for kind in KINDS {
+        let key = keygen(dir.path(), kind, kind, "");
+        let principal = format!("{kind}@contoso.example");
+        let added = add(&principal, &pub_path(&key), &[]);
+        assert_eq!(added.code, Some(0), "{kind}: {}", added.stderr);
+        assert!(added.stdout.starts_with(&principal), "{}", added.stdout);
+        let again = add(&principal, &pub_path(&key), &[]);
+        assert_eq!(again.code, Some(0));
+        assert!(again.stderr.contains("nothing changed"), "{}", again.stderr);
+
+        let sig = sign_with_key_file(&key, None, PLAN_NAMESPACE, MSG).unwrap();
+        let text = fs::read_to_string(&file).unwrap();
+        let ok = ssh_verify(
+            dir.path(),
+            &text,
+            &principal,
+            PLAN_NAMESPACE,
+            &sig,
+            MSG,
+            None,
+        );
+        assert!(ok.success, "{kind}: {}", ok.output);
+        let verified = AllowedSigners::load(&file).unwrap().verify_for(
+            &principal,
+            &sig,
+            PLAN_NAMESPACE,
+            MSG,
+            now(),
+        );
+        assert!(verified.is_ok(), "{kind}: {verified:?}");
+        // Only for plans: an evidence seal by the same key is not allowed by that line.
+        let seal = sign_with_key_file(&key, None, EVIDENCE_NAMESPACE, MSG).unwrap();
+        let refused = ssh_verify(
+            dir.path(),
+            &text,
+            &principal,
+            EVIDENCE_NAMESPACE,
+            &seal,
+            MSG,
+            None,
+        );
+        assert!(!refused.success, "{kind}: the namespace is limited");
+    }
+    let lines = fs::read_to_string(&file).unwrap().lines().count();
+    assert_eq!(lines, KINDS.len(), "one line per key, none twice");
+
+    let key = pub_path(&keygen(dir.path(), "mallory", "ed25519", ""));
+    for principal in [
+        "*@contoso.example",
+        "a@x,b@x",
+        "ada @x",
+        "!ada@x",
+        "\"ada\"",
+    ] {
+        let refused = add(principal, &key, &[]);
+        assert_eq!(refused.code, Some(1), "{principal}");
+        assert!(
+            refused.stderr.contains("one plain name"),
+            "{}",
+            refused.stderr
+        );
+    }
+    let bad_day = add(
+        "ada@contoso.example",
+        &key,
+        &["--valid-before", "2027-06-30"],
+    );
+    assert_eq!(bad_day.code, Some(1));
+    assert!(bad_day.stderr.contains("YYYYMMDD"), "{}", bad_day.stderr);
+    let not_a_key = add(
+        "ada@contoso.example",
+        &dir.path().join("allowed_signers"),
+        &[],
+    );
+    assert_eq!(not_a_key.code, Some(1));
+    assert!(
+        not_a_key.stderr.contains("not an OpenSSH public key"),
+        "{}",
+        not_a_key.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(&file).unwrap().lines().count(),
+        KINDS.len(),
+        "a refused addition writes nothing"
+    );
+
+    let dated = add("ada@contoso.example", &key, &["--valid-before", "20270630"]);
+    assert_eq!(dated.code, Some(0), "{}", dated.stderr);
+    assert!(
+        dated.stdout.contains("valid-before=\"20270630\""),
+        "{}",
+        dated.stdout
+    );
+}

@@ -80,7 +80,12 @@ fn a_lock_held_by_a_live_process_refuses_a_second_run() {
     // A running audit holds the file's OS lock for as long as it runs.
     let held = std::fs::File::open(&lock).unwrap();
     held.lock().unwrap();
-    let output = audit_at(&fixture("contoso"), out.path(), "2026-12-01T01:00:00Z", &[]);
+    let output = audit_at(
+        &fixture("contoso-core"),
+        out.path(),
+        "2026-12-01T01:00:00Z",
+        &[],
+    );
     drop(held);
     assert_eq!(output.code, Some(1));
     assert!(
@@ -114,7 +119,12 @@ fn a_stale_lock_of_a_killed_run_is_taken_over_with_a_warning() {
         &entra_drift::lock::host_name(),
         "2026-12-01T00:00:00Z",
     );
-    let output = audit_at(&fixture("contoso"), out.path(), "2026-12-01T01:00:00Z", &[]);
+    let output = audit_at(
+        &fixture("contoso-core"),
+        out.path(),
+        "2026-12-01T01:00:00Z",
+        &[],
+    );
     run_dir_of(&output, out.path());
     assert!(output.stderr.contains("stale lock"), "{}", output.stderr);
     assert!(!lock.exists(), "the lock is released after the run");
@@ -131,7 +141,7 @@ fn another_hosts_lock_is_obeyed_until_it_is_older_than_the_max_age() {
         "2026-12-01T00:00:00Z",
     );
     let refused = audit_at(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         out.path(),
         "2026-12-01T05:00:00Z",
         &["--lock-max-age-hours", "6"],
@@ -143,7 +153,7 @@ fn another_hosts_lock_is_obeyed_until_it_is_older_than_the_max_age() {
         refused.stderr
     );
     let taken = audit_at(
-        &fixture("contoso"),
+        &fixture("contoso-core"),
         out.path(),
         "2026-12-01T07:00:00Z",
         &["--lock-max-age-hours", "6"],
@@ -154,7 +164,8 @@ fn another_hosts_lock_is_obeyed_until_it_is_older_than_the_max_age() {
 
 #[test]
 fn overlapping_live_runs_of_one_tenant_cannot_both_run() {
-    let fake = crate::support::fake_graph::Fake::start("contoso", |config| config.latency_ms = 250);
+    let fake =
+        crate::support::fake_graph::Fake::start("contoso-core", |config| config.latency_ms = 250);
     let out = tempfile::tempdir().unwrap();
     let tenant = out
         .path()
@@ -203,7 +214,12 @@ fn overlapping_live_runs_of_one_tenant_cannot_both_run() {
 fn logs_without_a_terminal_have_no_control_characters() {
     let out = tempfile::tempdir().unwrap();
     // ENTRA_DRIFT_NOW makes the run log a warning.
-    let output = audit_at(&fixture("contoso"), out.path(), "2026-12-01T00:00:00Z", &[]);
+    let output = audit_at(
+        &fixture("contoso-core"),
+        out.path(),
+        "2026-12-01T00:00:00Z",
+        &[],
+    );
     assert!(
         output.stderr.contains("ENTRA_DRIFT_NOW"),
         "{}",
@@ -212,7 +228,7 @@ fn logs_without_a_terminal_have_no_control_characters() {
     assert!(!output.stderr.contains('\u{1b}'), "{:?}", output.stderr);
     let json = run(entra_drift_at("2026-12-01T00:00:00Z")
         .args(["-q", "--log-format", "json", "audit", "--tenant-dir"])
-        .arg(fixture("contoso"))
+        .arg(fixture("contoso-core"))
         .arg("--out")
         .arg(out.path()));
     assert_eq!(json.code, Some(0));

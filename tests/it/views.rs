@@ -20,7 +20,7 @@ const TILDE: &str = "~AAAAAAAAAAAAAAAAAAAA_w";
 /// Contoso with one user renamed to markup, audited; returns the run folder.
 fn hostile_run(work: &Path, extra_env: &[(&str, &Path)]) -> PathBuf {
     let tenant = work.join("tenant");
-    copy_tree(&fixture("contoso"), &tenant);
+    copy_tree(&fixture("contoso-core"), &tenant);
     let path = tenant.join("users.json");
     let mut users: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     // The user of a missing_access finding (751bd151...).

@@ -27,6 +27,10 @@ pub struct TenantInfo {
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_domain: Option<String>,
+    /// When the tenant was recorded (RFC 3339). An offline audit takes it as the snapshot's
+    /// time, so a recording audited later still reads as of its own week; absent: the read's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
 /// A reference to another object, as `$expand` returns it (`accessPackage`, `catalog`).

@@ -1,4 +1,4 @@
-//! The recorded tenant directory (README "Tenant directory"): its file names, reading it with
+//! The recorded tenant directory (guide: docs/src/operator/tenant-directories.md): its file names, reading it with
 //! its consistency checks, and writing it (the generator's output).
 //!
 //! Every collection file is one complete Graph response body. A malformed file is an error that

@@ -343,7 +343,8 @@ mod tests {
     use super::*;
 
     fn contoso() -> Data {
-        Data::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/contoso")).unwrap()
+        Data::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/contoso-core"))
+            .unwrap()
     }
 
     fn assignment(data: &Data, id: &str) -> AccessPackageAssignment {

@@ -77,6 +77,18 @@ pub struct FakeArgs {
     /// No audit log request limit at all.
     #[arg(long, conflicts_with = "reports_limit")]
     pub no_reports_limit: bool,
+    /// Start the server in the background and print shell `export` lines to `eval`: the
+    /// Graph root and sign-in authority (ENTRA_DRIFT_GRAPH_URL, AZURE_AUTHORITY_HOST), the
+    /// certificate to trust (SSL_CERT_FILE), the tenant, a client id and a fresh secret the
+    /// fake accepts, and FAKE_GRAPH_PID to stop it with `kill`.
+    #[arg(long)]
+    pub detach: bool,
+    /// With --detach: where the server logs (default: a file beside its certificate).
+    #[arg(long, requires = "detach", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Internal (--detach): write the ready line to this file instead of stdout.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
 }
 
 fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
@@ -118,6 +130,13 @@ impl FakeArgs {
 
 /// Starts the server, prints the ready line, and serves until SIGTERM or SIGINT.
 pub async fn run(args: FakeArgs) -> Result<(), String> {
+    if args.detach {
+        let exports = detach(&args)?;
+        let mut stdout = std::io::stdout().lock();
+        return write!(stdout, "{exports}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("writing the environment: {e}"));
+    }
     let config = args.to_config()?;
     let ca = config.ca_out.as_ref().map(|p| p.display().to_string());
     let fake = start(config).await?;
@@ -127,11 +146,21 @@ pub async fn run(args: FakeArgs) -> Result<(), String> {
         serde_json::Value::from(fake.url.as_str()),
         ca.map_or(serde_json::Value::Null, serde_json::Value::from)
     );
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("writing the ready line: {e}"))?;
-    drop(stdout);
+    match &args.ready_file {
+        // Whole or absent: the parent polls for the file, so it appears by a rename.
+        Some(path) => {
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, format!("{line}\n"))
+                .and_then(|()| std::fs::rename(&partial, path))
+                .map_err(|e| format!("writing the ready file {}: {e}", path.display()))?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("writing the ready line: {e}"))?;
+        }
+    }
     wait_for_signal().await?;
     tracing::info!("stopping");
     fake.shutdown().await;
@@ -158,4 +187,145 @@ async fn wait_for_signal() -> Result<(), String> {
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("Ctrl-C handler: {e}"))
+}
+
+/// How long a detached server may take to load its tenant and listen.
+const DETACH_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `--detach`: starts this same program without `--detach`, in its own process group (a
+/// Ctrl-C at the terminal does not stop it) with no handle on our stdout (so `eval "$(…)"`
+/// returns), waits for its ready file, and returns the `export` lines for a shell.
+fn detach(args: &FakeArgs) -> Result<String, String> {
+    let tenant = tenant_id(&args.tenant_dir)?;
+    let folder = std::env::temp_dir().join(format!("fake-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).map_err(|e| format!("creating {}: {e}", folder.display()))?;
+    let ca = args.ca_out.clone().unwrap_or_else(|| folder.join("ca.pem"));
+    let log = args
+        .log
+        .clone()
+        .unwrap_or_else(|| folder.join("fake-graph.log"));
+    let ready = folder.join("ready.json");
+    let _ = std::fs::remove_file(&ready);
+    let client_id = args
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "fake-graph-client".to_string());
+    // A fresh secret per start unless the caller chose one: it is only this fake's.
+    let secret = std::env::var(&args.client_secret_env)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            use rand::Rng;
+            let bytes: [u8; 16] = rand::rng().random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+
+    let mut forwarded: Vec<std::ffi::OsString> = Vec::new();
+    let mut original = std::env::args_os().skip(1);
+    while let Some(arg) = original.next() {
+        let text = arg.to_string_lossy();
+        if text == "--detach"
+            || text.starts_with("--log=")
+            || text.starts_with("--ca-out=")
+            || text.starts_with("--client-id=")
+        {
+            continue;
+        }
+        if text == "--log" || text == "--ca-out" || text == "--client-id" {
+            original.next();
+            continue;
+        }
+        forwarded.push(arg);
+    }
+    let log_file = std::fs::File::create(&log)
+        .map_err(|e| format!("creating the log {}: {e}", log.display()))?;
+    let program =
+        std::env::current_exe().map_err(|e| format!("finding this program's path: {e}"))?;
+    let mut command = std::process::Command::new(program);
+    command
+        .args(forwarded)
+        .arg("--ca-out")
+        .arg(&ca)
+        .arg("--client-id")
+        .arg(&client_id)
+        .arg("--ready-file")
+        .arg(&ready)
+        .env(&args.client_secret_env, &secret)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting the server: {e}"))?;
+    let started = std::time::Instant::now();
+    let line = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            break text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            return Err(format!(
+                "the server exited ({status}) before it was ready; its log {} ends:\n{}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if started.elapsed() > DETACH_READY_TIMEOUT {
+            let _ = child.kill();
+            return Err(format!(
+                "the server was not ready after {} s; see {}",
+                DETACH_READY_TIMEOUT.as_secs(),
+                log.display()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let ready: serde_json::Value = serde_json::from_str(line.trim())
+        .map_err(|e| format!("reading the ready file {}: {e}", ready.display()))?;
+    let url = ready["url"].as_str().ok_or("the ready file has no url")?;
+    Ok(exports(&[
+        ("ENTRA_DRIFT_GRAPH_URL", url),
+        ("AZURE_AUTHORITY_HOST", url),
+        ("SSL_CERT_FILE", &ca.display().to_string()),
+        ("AZURE_TENANT_ID", &tenant),
+        ("AZURE_CLIENT_ID", &client_id),
+        ("AZURE_CLIENT_SECRET", &secret),
+        ("FAKE_GRAPH_PID", &child.id().to_string()),
+        ("FAKE_GRAPH_LOG", &log.display().to_string()),
+    ]))
+}
+
+/// The tenant id of the directory served, for the `export` lines.
+fn tenant_id(tenant_dir: &std::path::Path) -> Result<String, String> {
+    let path = tenant_dir.join(entra_model::tenant_dir::TENANT_FILE);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let info: entra_model::model::TenantInfo =
+        serde_json::from_str(&text).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(info.id)
+}
+
+/// `export NAME='value'` lines, single-quoted for any POSIX shell.
+fn exports(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("export {name}='{}'\n", value.replace('\'', r"'\''")))
+        .collect()
+}
+
+#[cfg(test)]
+mod detach_tests {
+    #[test]
+    fn exports_quote_every_value_for_a_posix_shell() {
+        assert_eq!(
+            super::exports(&[("A", "x y"), ("B", "it's")]),
+            "export A='x y'\nexport B='it'\\''s'\n"
+        );
+    }
 }

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn approvals_forged_plans_approvals_and_runs_are_refused() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
@@ -189,7 +189,7 @@ fn approvals_forged_plans_approvals_and_runs_are_refused() {
 
 #[test]
 fn approvals_journal_edits_are_refused_and_recheck_journal_distrusts_it() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
     let plan = run.join("plan.json");

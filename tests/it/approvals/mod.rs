@@ -330,7 +330,7 @@ fn recommit(run: &Path, plan: &Plan) {
 
 fn offline_audit(out: &Path, extra: &[&str], now: Option<&str>) -> PathBuf {
     let mut args = vec!["-q", "audit", "--tenant-dir"];
-    let fixture = crate::common::fixture("contoso");
+    let fixture = crate::common::fixture("contoso-core");
     args.push(s(&fixture));
     args.extend_from_slice(&["--out", s(out)]);
     args.extend_from_slice(extra);

@@ -7,7 +7,7 @@ use super::*;
 
 #[test]
 fn approvals_ssh_keygen_signatures_are_accepted_by_approve_and_apply() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
@@ -216,7 +216,7 @@ fn approvals_sign_key_signatures_verify_with_ssh_keygen() {
 
 #[test]
 fn approvals_four_eyes_needs_two_people_with_their_own_keys() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());
@@ -366,7 +366,7 @@ fn approvals_four_eyes_needs_two_people_with_their_own_keys() {
 /// is still one pair of eyes.
 #[test]
 fn approvals_one_key_is_one_approver_even_when_allowed_for_several_principals() {
-    let fake = Fake::start("contoso", |_| {});
+    let fake = Fake::start("contoso-core", |_| {});
     let out = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let run = audit(&fake, out.path());

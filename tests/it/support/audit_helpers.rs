@@ -7,8 +7,8 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::common::*;
 
-pub const CONTOSO: &str = "contoso";
-/// The contoso user whose displayName is `=HYPERLINK(...)` (contoso-notes.md, finding #3).
+pub const CONTOSO: &str = "contoso-core";
+/// The contoso user whose displayName is `=HYPERLINK(...)` (contoso-core-notes.md, finding #3).
 pub const FORMULA_USER: &str = "284e3a3c-fb91-48bf-bad1-74c3685d7d3a";
 /// Non-ASCII display names of users that appear in contoso's findings, written with escapes
 /// so that the test source cannot be silently re-normalised.

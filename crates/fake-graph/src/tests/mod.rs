@@ -28,7 +28,7 @@ const EXPIRED: &str = "83b30056-2bb5-43ae-83b3-c31f50ae1419";
 const SECRET: &str = "s3cret-value";
 
 fn contoso() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/contoso")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/contoso-core")
 }
 
 fn file_ids(relative: &str) -> Vec<String> {
