@@ -20,15 +20,23 @@ use crate::snapshot::roles::{
 /// The collection that holds a missing role, or `None` for kinds a plan cannot contain.
 pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
     match (role.resource_type.as_str(), role.role.as_str()) {
-        (GROUP, "member") => Some((GROUP, role.resource_id.clone(), MEMBERS)),
-        (GROUP, "owner") => Some((GROUP, role.resource_id.clone(), OWNERS)),
-        (APPLICATION, _) => Some((APPLICATION, role.resource_id.clone(), APP_ROLE_ASSIGNED_TO)),
-        (DIRECTORY_ROLE, ELIGIBLE) => {
-            Some((DIRECTORY_ROLE, role.resource_id.clone(), ROLE_ELIGIBILITY))
-        }
-        (DIRECTORY_ROLE, ACTIVE) => {
-            Some((DIRECTORY_ROLE, role.resource_id.clone(), ROLE_ASSIGNMENTS))
-        }
+        (GROUP, "member") => Some((GROUP, role.resource_id.clone(), MEMBERS.into())),
+        (GROUP, "owner") => Some((GROUP, role.resource_id.clone(), OWNERS.into())),
+        (APPLICATION, _) => Some((
+            APPLICATION,
+            role.resource_id.clone(),
+            APP_ROLE_ASSIGNED_TO.into(),
+        )),
+        (DIRECTORY_ROLE, ELIGIBLE) => Some((
+            DIRECTORY_ROLE,
+            role.resource_id.clone(),
+            ROLE_ELIGIBILITY.into(),
+        )),
+        (DIRECTORY_ROLE, ACTIVE) => Some((
+            DIRECTORY_ROLE,
+            role.resource_id.clone(),
+            ROLE_ASSIGNMENTS.into(),
+        )),
         _ => None,
     }
 }
@@ -424,7 +432,7 @@ mod tests {
             .iter()
             .map(|m| ("member".to_string(), m.to_string()))
             .collect();
-        HashMap::from([((GROUP, "g1".to_string(), MEMBERS), Ok(held))])
+        HashMap::from([((GROUP, "g1".to_string(), MEMBERS.into()), Ok(held))])
     }
 
     #[test]
@@ -473,8 +481,10 @@ mod tests {
                 "case {index}"
             );
         }
-        let unreadable: Holdings =
-            HashMap::from([((GROUP, "g1".to_string(), MEMBERS), Err("403".to_string()))]);
+        let unreadable: Holdings = HashMap::from([(
+            (GROUP, "g1".to_string(), MEMBERS.into()),
+            Err("403".to_string()),
+        )]);
         assert!(matches!(
             judge(
                 &item(),

@@ -13,13 +13,17 @@ use super::frames::{filter_in, join, keep};
 use super::{col, ACCESS_WITHOUT_ASSIGNMENT, MISSING_ACCESS, RESOURCE_NOT_FOUND};
 use crate::error::{FrameContext, Result};
 use crate::snapshot::events::{ADDED, DELETED, REMOVED};
-use crate::snapshot::roles::{APPLICATION, GROUP};
+use crate::snapshot::roles::{APPLICATION, GROUP, SHAREPOINT_SITE};
 use crate::snapshot::{col as s, AuditLog, Tables};
 
 /// Values of [`col::CAUSE`] when no event explains the finding.
 pub const NOT_IN_LOG: &str = "not_in_log";
 pub const BEFORE_LOG_WINDOW: &str = "before_log_window";
 pub const LOG_UNREADABLE: &str = "log_unreadable";
+/// A SharePoint site role: site groups change in SharePoint's own audit log (Microsoft Purview),
+/// not in Graph's directory audits, so the directory log can neither explain the finding nor
+/// say that nothing happened (`not_in_log` is never claimed for one).
+pub const OUTSIDE_DIRECTORY_LOG: &str = "outside_directory_log";
 
 const ROW: &str = "finding_row";
 
@@ -101,9 +105,19 @@ pub fn explain(findings: DataFrame, tables: &Tables) -> Result<DataFrame> {
         let kind = types[row].as_deref().unwrap_or("");
         MATCHES.iter().any(|(c, _, _, _)| *c == category) && (kind == GROUP || kind == APPLICATION)
     };
+    let site_role = |row: usize| -> bool {
+        let category = categories[row].as_deref().unwrap_or("");
+        MATCHES.iter().any(|(c, _, _, _)| *c == category)
+            && types[row].as_deref() == Some(SHAREPOINT_SITE)
+    };
     let mut out: [Vec<Option<String>>; 7] = std::array::from_fn(|_| Vec::with_capacity(height));
     for (row, start) in starts_by_row.iter().enumerate() {
-        let values: [Option<String>; 7] = if !explained(row) {
+        let values: [Option<String>; 7] = if site_role(row) && tables.audit_log != AuditLog::Skipped
+        {
+            let mut values: [Option<String>; 7] = Default::default();
+            values[0] = Some(OUTSIDE_DIRECTORY_LOG.to_string());
+            values
+        } else if !explained(row) {
             Default::default()
         } else if let Some(&i) = by_row.get(&(row as u64)) {
             payload.values(i)

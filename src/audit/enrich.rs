@@ -484,12 +484,20 @@ impl Describe<'_> {
 
     fn detail(&self, category: &str) -> String {
         match category {
-            MISSING_ACCESS => format!(
-                "{} lacks {}, which package {} delivers; the assignment still shows delivered",
-                self.user,
-                self.what(),
-                self.package
-            ),
+            MISSING_ACCESS => {
+                let how = self
+                    .reason
+                    .strip_prefix("not_held (")
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .map(|how| format!(" ({how})"))
+                    .unwrap_or_default();
+                format!(
+                    "{} lacks {}, which package {} delivers; the assignment still shows delivered{how}",
+                    self.user,
+                    self.what(),
+                    self.package
+                )
+            }
             RESOURCE_NOT_FOUND => format!(
                 "package {} delivers {}, but the resource does not exist ({})",
                 self.package,

@@ -126,12 +126,7 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
     let unchecked = blank_package_scope_rows(keyed.decode(&unchecked)?)?;
 
     let mut parts = vec![
-        category(
-            keyed.decode(&missing)?,
-            0,
-            MISSING_ACCESS,
-            Reason::Fixed("not_held"),
-        )?,
+        category(keyed.decode(&missing)?, 0, MISSING_ACCESS, Reason::NotHeld)?,
         category(
             keyed.decode(&not_found)?,
             1,
@@ -283,6 +278,9 @@ fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
 
 enum Reason {
     Fixed(&'static str),
+    /// `not_held`, qualified by what the complete read says of how it matched holders (a
+    /// SharePoint group whose entries without an Entra object id were matched by UPN).
+    NotHeld,
     Column(&'static str),
     /// `read_status: read_reason`, or `not_read` where the source reported nothing.
     Status,
@@ -293,6 +291,19 @@ fn category(mut frame: DataFrame, rank: u8, name: &str, reason: Reason) -> Resul
     let height = frame.height();
     let reason_values: Vec<Option<String>> = match reason {
         Reason::Fixed(text) => vec![Some(text.to_string()); height],
+        Reason::NotHeld => frame
+            .column(s::READ_REASON)
+            .frame("reason")?
+            .str()
+            .frame("reason")?
+            .iter()
+            .map(|how| {
+                Some(match how {
+                    Some(how) if !how.is_empty() => format!("not_held ({how})"),
+                    _ => "not_held".to_string(),
+                })
+            })
+            .collect(),
         Reason::Column(column) => frame
             .column(column)
             .frame("reason")?

@@ -86,31 +86,31 @@ fn base() -> SnapshotBuilder {
 
 fn complete(b: &mut SnapshotBuilder) {
     b.set_resource_status(
-        (GROUP, "g1".into(), MEMBERS),
+        (GROUP, "g1".into(), MEMBERS.into()),
         read_status::COMPLETE,
         "",
         Some("Group one".into()),
     );
     b.set_resource_status(
-        (GROUP, "g1".into(), OWNERS),
+        (GROUP, "g1".into(), OWNERS.into()),
         read_status::COMPLETE,
         "",
         None,
     );
     b.set_resource_status(
-        (APPLICATION, "sp1".into(), APP_ROLE_ASSIGNED_TO),
+        (APPLICATION, "sp1".into(), APP_ROLE_ASSIGNED_TO.into()),
         read_status::COMPLETE,
         "",
         None,
     );
     b.set_resource_status(
-        (GROUP, "g9".into(), MEMBERS),
+        (GROUP, "g9".into(), MEMBERS.into()),
         read_status::NOT_FOUND,
         "404",
         None,
     );
     b.set_resource_status(
-        (SHAREPOINT_SITE, "https://x/sites/a".into(), ""),
+        (SHAREPOINT_SITE, "https://x/sites/a".into(), "".into()),
         read_status::UNSUPPORTED,
         "sharepoint",
         None,
@@ -237,7 +237,7 @@ fn a_partial_read_is_never_missing_access() {
         .unwrap();
     b.add_group_principals("g1", "member", &members(&[("u9", USER)]));
     b.set_resource_status(
-        (GROUP, "g1".into(), MEMBERS),
+        (GROUP, "g1".into(), MEMBERS.into()),
         read_status::UNREADABLE,
         "403 Forbidden",
         None,

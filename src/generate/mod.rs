@@ -282,6 +282,7 @@ pub fn generate(profile: &Profile, seed: u64, ungoverned_members: bool) -> Gener
             role_eligibility_schedules: Some(role_eligibility),
             assignment_requests: Some(requests),
             directory_audits: Some(audit_log.finish()),
+            sharepoint: None,
         },
         truth,
     }

@@ -15,14 +15,14 @@ use crate::model::{
 };
 
 /// A resource one read covers: `(resource_type, resource_id, collection)`.
-pub type ResourceKey = (&'static str, String, &'static str);
+pub type ResourceKey = (&'static str, String, roles::Collection);
 
 #[derive(Default)]
 pub struct SnapshotBuilder {
     package_ids: HashSet<String>,
     packages: Columns<3>,
     package_roles: Columns<7>,
-    package_role_collections: Vec<Option<&'static str>>,
+    package_role_collections: Vec<Option<roles::Collection>>,
     assignment_ids: HashSet<String>,
     /// `(assignment id, package id, origin)`: checked against the packages at the end, when
     /// every package has been seen whatever the order of reading.
@@ -159,7 +159,7 @@ impl SnapshotBuilder {
         reason: String,
     ) {
         let id = lower(package_id);
-        let key: ResourceKey = (roles::ACCESS_PACKAGE, id.clone(), "");
+        let key: ResourceKey = (roles::ACCESS_PACKAGE, id.clone(), "".into());
         if !self.status.contains_key(&key) {
             self.package_roles.push([
                 Some(id.clone()),
@@ -298,6 +298,17 @@ impl SnapshotBuilder {
         }
     }
 
+    /// Records the Entra users that SharePoint site group `group` of `site` lists directly (site
+    /// role `group`), as [`super::sharepoint`] matched them.
+    pub fn add_site_holders(&mut self, site: &str, group: u32, holders: &[String]) {
+        let key = self
+            .holdings
+            .key(roles::SHAREPOINT_SITE, site, &group.to_string());
+        for user in holders {
+            self.holdings.push(key, lower(user), "user");
+        }
+    }
+
     /// Records an assignment request (a failed delivery is retried through it).
     pub fn add_request(
         &mut self,
@@ -349,7 +360,7 @@ impl SnapshotBuilder {
             let key = (
                 resource_type,
                 ids[index].clone().unwrap_or_default(),
-                collection.unwrap_or(""),
+                collection.clone().unwrap_or_default(),
             );
             // A package's own role list is no resource to read (its status is already set).
             if resource_type == roles::ACCESS_PACKAGE {
@@ -425,7 +436,7 @@ impl SnapshotBuilder {
                 col::COLLECTION.into(),
                 self.package_role_collections
                     .iter()
-                    .map(|c| c.unwrap_or("").to_string())
+                    .map(|c| c.as_deref().unwrap_or("").to_string())
                     .collect::<Vec<_>>(),
             ),
         );

@@ -11,6 +11,7 @@ pub mod live;
 pub mod log_read;
 pub mod resource_read;
 pub mod roles;
+pub mod sharepoint;
 pub mod store;
 pub mod tenant_dir;
 

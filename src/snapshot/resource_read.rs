@@ -137,7 +137,7 @@ pub(super) fn record_resource_reads(
     let mut reads = Vec::with_capacity(resource_reads.len());
     for ((key, name), result) in resource_reads {
         let Some(result) = result else {
-            let reason = unsupported_reason(key.0);
+            let reason = unsupported_reason(key.0, &key.2);
             reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
             builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
             continue;
@@ -170,7 +170,7 @@ pub(super) fn record_resource_reads(
             ),
         };
         if status != read_status::COMPLETE {
-            tracing::warn!(resource = %key.1, collection = key.2, %reason, "resource not read completely; its roles are unverifiable");
+            tracing::warn!(resource = %key.1, collection = %key.2, %reason, "resource not read completely; its roles are unverifiable");
         }
         reads.push(record(&key, status, &reason, items));
         builder.set_resource_status(key, status, reason, name);
@@ -255,7 +255,7 @@ fn merge_delta(
 /// The Graph path that lists one collection of a governed resource.
 pub fn collection_path(key: &ResourceKey) -> Option<String> {
     let (kind, id, collection) = key;
-    match (*kind, *collection) {
+    match (*kind, collection.as_ref()) {
         (GROUP, MEMBERS) => Some(paths::group_members(id)),
         (GROUP, OWNERS) => Some(paths::group_owners(id)),
         (APPLICATION, APP_ROLE_ASSIGNED_TO) => Some(paths::app_role_assigned_to(id)),

@@ -11,7 +11,7 @@ use entra_model::tenant_dir::{
 
 use super::roles::{
     unsupported_reason, ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP,
-    MEMBERS, OWNERS, ROLE_ASSIGNMENTS,
+    MEMBERS, OWNERS, ROLE_ASSIGNMENTS, SHAREPOINT_SITE,
 };
 use super::{read_status, AuditLog, LogRequest, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::Result;
@@ -56,13 +56,13 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
     }
     // Like a live snapshot, keep only the collections some package governs: the audit
     // needs nothing else, and ungoverned groups hold most of a tenant's memberships.
-    let governed: HashSet<(&'static str, String, &'static str)> = builder
+    let governed: HashSet<super::builder::ResourceKey> = builder
         .governed_resources()
         .into_iter()
         .map(|(key, _)| key)
         .collect();
     let wanted = |kind: &'static str, id: &str, collection: &'static str| {
-        governed.contains(&(kind, id.to_ascii_lowercase(), collection))
+        governed.contains(&(kind, id.to_ascii_lowercase(), collection.into()))
     };
     for (group, objects) in &dir.members {
         if wanted(GROUP, group, MEMBERS) {
@@ -121,9 +121,33 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             reason: format!("{DIRECTORY_AUDITS_FILE} not recorded in the tenant directory"),
         });
     }
+    let users_by_upn: HashMap<String, String> = dir
+        .users
+        .iter()
+        .filter_map(|u| {
+            let upn = u.user_principal_name.as_deref()?;
+            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
+        })
+        .collect();
     for (key, scope_name) in builder.governed_resources() {
+        if key.0 == SHAREPOINT_SITE {
+            // The site is the resource, named by its URL (a scope's "Root" names nothing);
+            // the group is the role, named by the package.
+            if let Some(group) = super::roles::site_group_of(&key.2) {
+                let read = super::sharepoint::recorded_group(
+                    dir.sharepoint.as_ref(),
+                    &key.1,
+                    group,
+                    &users_by_upn,
+                );
+                builder.add_site_holders(&key.1, group, &read.holders);
+                let name = Some(key.1.clone());
+                builder.set_resource_status(key, read.status, read.reason, name);
+                continue;
+            }
+        }
         if key.0 == DIRECTORY_ROLE && !key.2.is_empty() {
-            let recorded = match key.2 {
+            let recorded = match key.2.as_ref() {
                 ROLE_ASSIGNMENTS => dir.role_assignments.is_some(),
                 _ => dir.role_eligibility_schedules.is_some(),
             };
@@ -143,7 +167,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             APPLICATION => Some(&sp_names),
             _ => None,
         };
-        let recorded = match (key.0, key.2) {
+        let recorded = match (key.0, key.2.as_ref()) {
             (GROUP, MEMBERS) => dir.members.contains_key(&key.1),
             (GROUP, OWNERS) => dir.owners.contains_key(&key.1),
             (APPLICATION, _) => dir.app_role_assigned_to.contains_key(&key.1),
@@ -177,7 +201,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             },
             None => (
                 read_status::UNSUPPORTED,
-                unsupported_reason(key.0),
+                unsupported_reason(key.0, &key.2),
                 scope_name,
             ),
         };

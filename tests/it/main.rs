@@ -41,6 +41,7 @@ mod recipes;
 mod remedies;
 mod sample;
 mod seams;
+mod sharepoint;
 mod snapshots;
 mod ssh_interop;
 mod unattended;

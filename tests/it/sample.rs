@@ -63,7 +63,7 @@ fn the_samples_first_audit_shows_causes_a_retry_a_role_an_exception_and_a_trend(
     // A week after the recording: days open count from last week's run to today.
     let (run, stderr) = first_audit(out.path(), "2026-12-07T08:00:00Z");
     assert!(
-        stderr.contains("Since 20261123T120000Z: 2 new, 15 persisting, 1 resolved"),
+        stderr.contains("Since 20261123T120000Z: 3 new, 14 persisting, 1 resolved"),
         "{stderr}"
     );
     assert!(

@@ -463,6 +463,23 @@ mod tests {
         let members: Collection<DirectoryObject> =
             serde_json::from_str(&example("group-members.json")).unwrap();
         assert_eq!(members.value[0].id, "11111111-2222-3333-4444-555555555555");
+        let site_users: Collection<SiteUser> =
+            serde_json::from_str(&example("sharepoint-sitegroup-users.json")).unwrap();
+        assert_eq!(site_users.value.len(), 3);
+        assert_eq!(
+            site_users.value[0]
+                .aad_object_id
+                .as_ref()
+                .and_then(|id| id.name_id.as_deref()),
+            Some("5c0e5e2a-7f43-4a46-9d8f-2f0b3c6f9e11")
+        );
+        assert!(site_users.value[1].aad_object_id.is_none(), "null is none");
+        let site_group: SiteGroup =
+            serde_json::from_str(&example("sharepoint-sitegroup.json")).unwrap();
+        assert_eq!(
+            (site_group.id, site_group.can_current_user_view_membership),
+            (4, Some(true))
+        );
         let owners: Collection<DirectoryObject> =
             serde_json::from_str(&example("group-owners.json")).unwrap();
         assert_eq!(owners.value.len(), 2);
@@ -548,4 +565,59 @@ mod tests {
         let blank = serde_json::json!("\"\"");
         assert_eq!(AuditProperty::text(Some(&blank)), None);
     }
+}
+
+/// A SharePoint site as a tenant directory records it (`sharepoint/sites.json`): the site that
+/// exists, the folder `key` its files live under, and its groups.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RecordedSite {
+    pub url: String,
+    pub key: String,
+    #[serde(default)]
+    pub groups: Vec<SiteGroup>,
+}
+
+/// A SharePoint site group (`_api/web/sitegroups/GetById(n)`, nometadata).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SiteGroup {
+    pub id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_allow_members_view_membership: Option<bool>,
+    /// Absent in a recording: what the recorder could see is then assumed visible unless the
+    /// group restricts membership to its members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_current_user_view_membership: Option<bool>,
+}
+
+/// A user entry of a site group (`SP.User`, nometadata, `AadObjectId` selected).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SiteUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// 1 user, 4 security group (an Entra or Microsoft 365 group claim), 8 SharePoint group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    /// The Entra object id (`NameId`), SharePoint Online only; `null` for some guests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aad_object_id: Option<NameId>,
+}
+
+/// SharePoint's `{NameId, NameIdIssuer}` pair.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NameId {
+    #[serde(default)]
+    pub name_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_id_issuer: Option<String>,
 }

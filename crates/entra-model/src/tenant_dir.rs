@@ -15,8 +15,8 @@ use crate::ids;
 use crate::input::{check_inside, read_json};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
-    Collection, DirectoryAudit, DirectoryObject, Group, ServicePrincipal, TenantInfo,
-    UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
+    Collection, DirectoryAudit, DirectoryObject, Group, RecordedSite, ServicePrincipal, SiteUser,
+    TenantInfo, UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule, User,
 };
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -36,6 +36,92 @@ pub const ROLE_ASSIGNMENTS_FILE: &str = "roleAssignments.json";
 pub const ROLE_ELIGIBILITY_FILE: &str = "roleEligibilitySchedules.json";
 pub const ASSIGNMENT_REQUESTS_FILE: &str = "assignmentRequests.json";
 pub const DIRECTORY_AUDITS_FILE: &str = "directoryAudits.json";
+/// SharePoint: `sharepoint/sites.json` and `sharepoint/<key>/groups/<n>/users.json`.
+pub const SHAREPOINT_DIR: &str = "sharepoint";
+pub const SITES_FILE: &str = "sites.json";
+pub const SITE_GROUP_USERS_FILE: &str = "users.json";
+
+/// The SharePoint sites a tenant directory recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedSharePoint {
+    /// The sites that exist; one absent from the list does not exist.
+    pub sites: Vec<RecordedSite>,
+    /// `(site key, group id)` → the group's users; a listed group without an entry was not
+    /// recorded.
+    pub users: HashMap<(String, u32), Vec<SiteUser>>,
+}
+
+impl RecordedSharePoint {
+    /// The path of a site group's users file, relative to the tenant directory.
+    pub fn users_path(key: &str, group: u32) -> PathBuf {
+        Path::new(SHAREPOINT_DIR)
+            .join(key)
+            .join("groups")
+            .join(group.to_string())
+            .join(SITE_GROUP_USERS_FILE)
+    }
+
+    /// Reads `sharepoint/`; `None` when `sites.json` is absent (SharePoint not recorded).
+    fn read(root: &Path) -> Result<Option<Self>> {
+        let sites_path = root.join(SHAREPOINT_DIR).join(SITES_FILE);
+        let Some(sites) = read_recorded::<RecordedSite>(root, &sites_path)? else {
+            return Ok(None);
+        };
+        let origin = sites_path.display().to_string();
+        let mut keys = HashSet::new();
+        let mut urls = HashSet::new();
+        let mut users = HashMap::new();
+        for site in &sites {
+            let at = format!("{origin}: site `{}`", site.url);
+            // The key names a folder: one plain name, never a path out of the directory.
+            let plain = !site.key.is_empty()
+                && !site.key.starts_with('.')
+                && site
+                    .key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !plain {
+                return Err(Error::inconsistent(
+                    at,
+                    format!(
+                        "key `{}` is not a plain folder name (letters, digits, `-`, `_`, `.`)",
+                        site.key.escape_debug()
+                    ),
+                ));
+            }
+            if !site.url.to_ascii_lowercase().starts_with("https://") {
+                return Err(Error::inconsistent(
+                    at,
+                    "the site url is not an https:// URL",
+                ));
+            }
+            if !keys.insert(site.key.to_ascii_lowercase()) {
+                return Err(Error::inconsistent(
+                    at,
+                    format!("duplicate key `{}`", site.key),
+                ));
+            }
+            let url = site.url.trim_end_matches('/').to_ascii_lowercase();
+            if !urls.insert(url) {
+                return Err(Error::inconsistent(at, "duplicate site url"));
+            }
+            let mut group_ids = HashSet::new();
+            for group in &site.groups {
+                if !group_ids.insert(group.id) {
+                    return Err(Error::inconsistent(
+                        at.clone(),
+                        format!("duplicate group id {}", group.id),
+                    ));
+                }
+                let path = root.join(Self::users_path(&site.key, group.id));
+                if let Some(list) = read_recorded::<SiteUser>(root, &path)? {
+                    users.insert((site.key.clone(), group.id), list);
+                }
+            }
+        }
+        Ok(Some(RecordedSharePoint { sites, users }))
+    }
+}
 
 /// Everything in a tenant directory, parsed but not yet normalised. The fake Graph server
 /// serves this; the offline audit turns it into a snapshot.
@@ -61,6 +147,8 @@ pub struct TenantDir {
     pub assignment_requests: Option<Vec<AccessPackageAssignmentRequest>>,
     /// Audit-log events of the log window (why access drifted); `None`: not recorded.
     pub directory_audits: Option<Vec<DirectoryAudit>>,
+    /// SharePoint sites and their groups' users; `None`: SharePoint was not recorded.
+    pub sharepoint: Option<RecordedSharePoint>,
 }
 
 /// An optional collection: `None` when the file is absent (not recorded).
@@ -164,6 +252,7 @@ impl TenantDir {
             role_eligibility_schedules: read_optional(root, ROLE_ELIGIBILITY_FILE)?,
             assignment_requests: read_optional(root, ASSIGNMENT_REQUESTS_FILE)?,
             directory_audits: read_optional(root, DIRECTORY_AUDITS_FILE)?,
+            sharepoint: RecordedSharePoint::read(root)?,
         };
         dir.check_ids()?;
         Ok(dir)
@@ -338,6 +427,18 @@ impl TenantDir {
                     .join(APP_ROLE_ASSIGNED_TO_FILE),
                 &collection(items),
             )?;
+        }
+        if let Some(sharepoint) = &self.sharepoint {
+            put(
+                &root.join(SHAREPOINT_DIR).join(SITES_FILE),
+                &collection(&sharepoint.sites),
+            )?;
+            for ((key, group), users) in &sharepoint.users {
+                put(
+                    &root.join(RecordedSharePoint::users_path(key, *group)),
+                    &collection(users),
+                )?;
+            }
         }
         Ok(())
     }

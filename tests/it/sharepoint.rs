@@ -1,0 +1,231 @@
+//! SharePoint site roles from a recorded tenant directory (`sharepoint/`): held, missing, not
+//! found or unverifiable with the reason — never a guess — and the same from a stored
+//! snapshot; a malformed recording is an error naming the file and the site.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::common::{copy_tree, fixture, read_csv};
+use crate::support::scheduled::{entra_drift_at, run};
+
+const NOW: &str = "2026-11-30T12:00:00Z";
+const SITE: &str = "https://contoso.sharepoint.com/sites/SalesEnablement";
+const MEGAN: &str = "ca88b895-6bc8-4fa3-a7b6-f3e23d07ce4e";
+const LIDIA: &str = "cef0e8ad-cf4d-4cbc-9101-54c5e7efb2d4";
+const PATTI: &str = "e56877c0-86e1-4409-bba4-72f043b83ae3";
+
+fn user(id: i64, kind: i64, upn: Option<&str>, object_id: Option<&str>) -> Value {
+    json!({"Id": id, "LoginName": format!("i:0#.f|membership|{}", upn.unwrap_or("x")),
+           "Title": format!("user {id}"), "PrincipalType": kind, "UserPrincipalName": upn,
+           "AadObjectId": object_id.map(|id| json!({"NameId": id, "NameIdIssuer": "urn:federation:microsoftonline"}))})
+}
+
+/// contoso-core (whose Sales Enablement package delivers site role 4 to Megan and Lidia) with
+/// `sites` as `sharepoint/sites.json` and `users` as group 4's users (when given).
+fn tenant(root: &Path, sites: Option<Value>, users: Option<Value>) -> PathBuf {
+    let dir = root.join("tenant");
+    copy_tree(&fixture("contoso-core"), &dir);
+    if let Some(sites) = sites {
+        std::fs::create_dir_all(dir.join("sharepoint")).unwrap();
+        std::fs::write(dir.join("sharepoint/sites.json"), sites.to_string()).unwrap();
+    }
+    if let Some(users) = users {
+        let group = dir.join("sharepoint/sales/groups/4");
+        std::fs::create_dir_all(&group).unwrap();
+        std::fs::write(group.join("users.json"), users.to_string()).unwrap();
+    }
+    dir
+}
+
+fn sites(visible: bool) -> Value {
+    json!({"value": [{"url": format!("{SITE}/"), "key": "sales", "groups": [
+        {"Id": 4, "Title": "Sales Enablement Visitors", "OnlyAllowMembersViewMembership": !visible,
+         "CanCurrentUserViewMembership": visible}]}]})
+}
+
+/// `(category, user id, reason)` of the site-role findings of an audit of `tenant`.
+fn site_rows(tenant: &Path, out: &Path) -> Vec<(String, String, String)> {
+    let output = run(entra_drift_at(NOW)
+        .args(["-q", "audit", "--tenant-dir"])
+        .arg(tenant)
+        .arg("--out")
+        .arg(out));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    rows_of(Path::new(output.stdout.trim()))
+}
+
+fn rows_of(run: &Path) -> Vec<(String, String, String)> {
+    let mut rows: Vec<_> = read_csv(&run.join("findings.csv"))
+        .rows
+        .into_iter()
+        .filter(|r| r["resource_type"] == "sharepoint_site")
+        .map(|r| {
+            assert_eq!(
+                r["resource_id"], SITE,
+                "the site, without its trailing slash"
+            );
+            (
+                r["category"].clone(),
+                r["user_id"].clone(),
+                r["reason"].clone(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn row(category: &str, user: &str, reason: &str) -> (String, String, String) {
+    (category.into(), user.into(), reason.into())
+}
+
+#[test]
+fn site_roles_are_held_missing_or_not_found_and_otherwise_unverifiable_with_the_reason() {
+    let work = tempfile::tempdir().unwrap();
+    let case = |name: &str, sites: Option<Value>, users: Option<Value>| {
+        let root = work.path().join(name);
+        let dir = tenant(&root, sites, users);
+        site_rows(&dir, &root.join("out"))
+    };
+    let unverifiable = |reason: &str| {
+        vec![
+            row("unverifiable", MEGAN, reason),
+            row("unverifiable", LIDIA, reason),
+        ]
+    };
+
+    assert_eq!(
+        case("unrecorded", None, None),
+        unverifiable("unreadable: SharePoint was not recorded in the tenant directory (sharepoint/sites.json)")
+    );
+    let no_site = json!({"value": []});
+    let not_found = case("no-site", Some(no_site), None);
+    assert!(
+        not_found.iter().all(|r| r.0 == "resource_not_found"),
+        "{not_found:?}"
+    );
+    let hidden = case("hidden", Some(sites(false)), Some(json!({"value": []})));
+    assert!(
+        hidden
+            .iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("visible only to its members")),
+        "hidden membership is never emptiness: {hidden:?}"
+    );
+    let unread = case("unread", Some(sites(true)), None);
+    assert!(
+        unread
+            .iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("groups/4/users.json not recorded")),
+        "{unread:?}"
+    );
+    let stranger = json!({"value": [user(3, 1, None, None), user(4, 1, Some("megan.bowen@contoso.example"), Some(MEGAN))]});
+    let unmatched = case("unmatched", Some(sites(true)), Some(stranger));
+    assert!(
+        unmatched
+            .iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("cannot be matched")),
+        "an entry that could be the target makes no missing access: {unmatched:?}"
+    );
+
+    // Read completely: Megan by her object id, Patti by her UPN (no object id), a group claim
+    // and "Everyone except external users" not direct; Lidia is missing.
+    let users = json!({"value": [
+        user(11, 1, Some("megan.bowen@contoso.example"), Some(&MEGAN.to_uppercase())),
+        user(17, 1, Some("Patti.Fernandez@contoso.example"), None),
+        {"Id": 9, "LoginName": "c:0-.f|rolemanager|spo-grid-all-users/a27b43c7-0a4f-4c67-a4d9-b08c482f4357",
+         "Title": "Everyone except external users", "PrincipalType": 4},
+        {"Id": 7, "LoginName": "c:0o.c|federateddirectoryclaimprovider|1b01d039-c9d2-4b04-9e79-991f6b93bfe4",
+         "Title": "Engineering", "PrincipalType": 4, "UserPrincipalName": null}
+    ]});
+    assert_eq!(
+        case("complete", Some(sites(true)), Some(users)),
+        vec![
+            row("access_without_assignment", PATTI, "no_assignment"),
+            row(
+                "missing_access",
+                LIDIA,
+                "not_held (1 site user without an Entra object id matched by UPN)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_stored_snapshot_carries_the_site_roles() {
+    let work = tempfile::tempdir().unwrap();
+    let offline = site_rows(&fixture("contoso"), &work.path().join("offline"));
+    assert!(
+        offline.iter().any(|r| r.0 == "missing_access"),
+        "the sample's site drift: {offline:?}"
+    );
+    let stored = run(entra_drift_at(NOW)
+        .args(["-q", "snapshot", "--tenant-dir"])
+        .arg(fixture("contoso"))
+        .arg("--out")
+        .arg(work.path().join("snap")));
+    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
+    let output = run(entra_drift_at(NOW)
+        .args(["-q", "audit", "--snapshot", stored.stdout.trim(), "--out"])
+        .arg(work.path().join("again")));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert_eq!(rows_of(Path::new(output.stdout.trim())), offline);
+}
+
+#[test]
+fn a_malformed_sharepoint_recording_is_an_error_naming_the_file_and_the_site() {
+    let work = tempfile::tempdir().unwrap();
+    let cases: [(&str, Value, &str); 4] = [
+        (
+            "path",
+            json!({"value": [{"url": SITE, "key": "../../etc", "groups": []}]}),
+            "not a plain folder name",
+        ),
+        (
+            "twice",
+            json!({"value": [{"url": SITE, "key": "a", "groups": []},
+                              {"url": SITE.to_lowercase(), "key": "b", "groups": []}]}),
+            "duplicate site url",
+        ),
+        (
+            "http",
+            json!({"value": [{"url": "http://contoso.sharepoint.com/sites/x", "key": "a"}]}),
+            "not an https:// URL",
+        ),
+        (
+            "groups",
+            json!({"value": [{"url": SITE, "key": "a", "groups": [{"Id": 4}, {"Id": 4}]}]}),
+            "duplicate group id 4",
+        ),
+    ];
+    for (name, sites, expected) in cases {
+        let root = work.path().join(name);
+        let dir = tenant(&root, Some(sites), None);
+        let output = run(entra_drift_at(NOW)
+            .args(["audit", "--tenant-dir"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(root.join("out")));
+        assert_eq!(output.code, Some(1), "{name}: {}", output.stderr);
+        assert!(
+            output.stderr.contains("sites.json") && output.stderr.contains(expected),
+            "{name}: {}",
+            output.stderr
+        );
+        assert!(!root.join("out").exists(), "{name}: nothing is written");
+    }
+    // A users file that is not SharePoint's shape names its own path and line.
+    let root = work.path().join("users");
+    let dir = tenant(&root, Some(sites(true)), Some(json!({"value": {"Id": 1}})));
+    let output = run(entra_drift_at(NOW)
+        .args(["audit", "--tenant-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(root.join("out")));
+    assert_eq!(output.code, Some(1));
+    assert!(
+        output.stderr.contains("groups/4/users.json") && output.stderr.contains("line 1"),
+        "{}",
+        output.stderr
+    );
+}
