@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/out"
-cp -r reports/a27b43c7-0a4f-4c67-a4d9-b08c482f4357 "$work/out/"
+# The committed history only (running the sample in the clone appends its own runs).
+tenant=a27b43c7-0a4f-4c67-a4d9-b08c482f4357
+mkdir -p "$work/out/$tenant"
+cp -r "reports/$tenant/20261123T120000Z" "$work/out/$tenant/"
+git show "HEAD:reports/$tenant/index.csv" > "$work/out/$tenant/index.csv"
 run=$(ENTRA_DRIFT_NOW=2026-11-30T12:00:00Z cargo run -q --locked -- -q audit \
   --config fixtures/contoso.toml --out "$work/out")
 chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \

@@ -10,14 +10,30 @@ use crate::support::scheduled::{entra_drift_at, run, tenant_folder, CONTOSO_ID};
 /// The sample's recording time (`recordedAt` of fixtures/contoso/tenant.json).
 const RECORDED: &str = "2026-11-30T12:00:00Z";
 const LAST_WEEK: &str = "2026-11-23T12:00:00Z";
+const LAST_WEEK_RUN: &str = "20261123T120000Z";
 
 fn committed_history() -> PathBuf {
     project_root().join("reports").join(CONTOSO_ID)
 }
 
+/// `out` holding the committed history only: last week's run and its row of `index.csv`
+/// (running the README's first command in the clone appends its own run to both).
+fn seed_history(out: &Path) {
+    let tenant = out.join(CONTOSO_ID);
+    let committed = committed_history();
+    copy_tree(&committed.join(LAST_WEEK_RUN), &tenant.join(LAST_WEEK_RUN));
+    let index = std::fs::read_to_string(committed.join("index.csv")).unwrap();
+    let mut lines = index.lines();
+    let header = lines.next().unwrap();
+    let row = lines
+        .find(|line| line.starts_with(&format!("{LAST_WEEK_RUN},")))
+        .expect("the committed run is in index.csv");
+    std::fs::write(tenant.join("index.csv"), format!("{header}\n{row}\n")).unwrap();
+}
+
 /// The README's first command, with its output root in `out` (seeded with the committed history).
 fn first_audit(out: &Path, now: &str) -> (PathBuf, String) {
-    copy_tree(&committed_history(), &out.join(CONTOSO_ID));
+    seed_history(out);
     let output = run(entra_drift_at(now)
         .current_dir(project_root())
         .args(["audit", "--config", "fixtures/contoso.toml", "--out"])
@@ -132,7 +148,7 @@ fn the_committed_history_is_what_the_code_writes() {
         .arg(out.path()));
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     let written = PathBuf::from(output.stdout.trim());
-    let committed = committed_history().join("20261123T120000Z");
+    let committed = committed_history().join(LAST_WEEK_RUN);
     for file in ["findings.csv", "exceptions.csv", "summary.md"] {
         assert_eq!(
             std::fs::read_to_string(written.join(file)).unwrap(),
