@@ -488,6 +488,9 @@ fn hint_for(message: &str) -> String {
         .trim_end()
         .replace("expected i64", "expected a whole number");
     let lower = message.to_ascii_lowercase();
+    if let Some(suggested) = closest_key(&message) {
+        return suggested;
+    }
     if lower.contains("unknown field")
         && ["secret", "password", "certificate"]
             .iter()
@@ -498,6 +501,41 @@ fn hint_for(message: &str) -> String {
         );
     }
     message
+}
+
+/// serde's "unknown field `tenat_dir`, expected one of `tenant`, …" as "unknown key `tenat_dir`;
+/// did you mean `tenant_dir`?" — the closest key, not a list of thirty (the list only when
+/// nothing is close). Secrets keep their own hint (`hint_for`).
+fn closest_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let listed = rest.split_once("expected one of ")?.1;
+    let keys: Vec<&str> = listed
+        .split(',')
+        .filter_map(|part| part.split('`').nth(1))
+        .collect();
+    let lower = unknown.to_ascii_lowercase();
+    if ["secret", "password", "certificate"]
+        .iter()
+        .any(|word| lower.contains(word))
+    {
+        return None;
+    }
+    let best = keys
+        .iter()
+        .map(|key| (strsim::jaro_winkler(&lower, key), *key))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some(if best.0 >= 0.8 {
+        format!("unknown key `{unknown}`; did you mean `{}`?", best.1)
+    } else {
+        format!(
+            "unknown key `{unknown}`; the keys here are {} (guide: reference/config.md)",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// Checks values against the text they came from, to point at them.
@@ -578,6 +616,29 @@ mod tests {
             .filter_map(|part| part.split('`').nth(1))
             .map(|key| format!("{prefix}{key}"))
             .collect()
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_the_closest_key_not_the_whole_list() {
+        let (line, _, message) = error_of("out = \"r\"\ntenat_dir = \"x\"\n");
+        assert_eq!(line, 2);
+        assert!(
+            message.contains("unknown key `tenat_dir`; did you mean `tenant_dir`?"),
+            "{message}"
+        );
+        assert!(!message.contains("expected one of"), "{message}");
+        let (_, _, nested) = error_of("[scope]\ninclude_catalog = []\n");
+        assert!(
+            nested.contains("did you mean `include_catalogs`?"),
+            "{nested}"
+        );
+        let (_, _, far) = error_of("zzzz = 1\n");
+        assert!(far.contains("the keys here are `tenant`"), "{far}");
+        let (_, _, secret) = error_of("client_secret = \"x\"\n");
+        assert!(
+            secret.contains("never read from the configuration file"),
+            "{secret}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::live::{add_packages, PackageRead};
 use super::roles::unsupported_reason;
 use super::roles::{
     ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
-    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
+    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY, SHAREPOINT_SITE,
 };
 use super::{read_status, SnapshotBuilder};
 use crate::error::Result;
@@ -136,6 +136,12 @@ pub(super) fn record_resource_reads(
 ) -> Vec<ResourceRead> {
     let mut reads = Vec::with_capacity(resource_reads.len());
     for ((key, name), result) in resource_reads {
+        // A site is named by its URL, as offline (a scope's own name is often only "Root").
+        let name = if key.0 == SHAREPOINT_SITE {
+            Some(key.1.clone())
+        } else {
+            name
+        };
         let Some(result) = result else {
             let reason = unsupported_reason(key.0, &key.2);
             reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
