@@ -61,6 +61,34 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 }
 
+/// For a top-level command typed under another one (`entra-drift plan apply PLAN`): the tip
+/// that names the command line that works. `args` are the process's arguments, program first.
+pub fn misplaced_command(args: &[String]) -> Option<String> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let words: Vec<(usize, &String)> = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, arg)| !arg.starts_with('-'))
+        .collect();
+    let (_, parent) = words.first()?;
+    let (at, child) = words.get(1)?;
+    let parent_command = command.find_subcommand(parent.as_str())?;
+    if parent_command.find_subcommand(child.as_str()).is_some()
+        || command.find_subcommand(child.as_str()).is_none()
+    {
+        return None;
+    }
+    let rest: Vec<&str> = args[at + 1..].iter().map(String::as_str).collect();
+    let line = std::iter::once(child.as_str())
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(format!(
+        "`{child}` is a command of its own, not a `{parent}` command: entra-drift {line}"
+    ))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,

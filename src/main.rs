@@ -26,8 +26,18 @@ fn main() -> ExitCode {
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
     let (cli, matches) = match parsed {
         Ok(parsed) => parsed,
-        Err(error) => {
+        Err(mut error) => {
             let code = if error.use_stderr() { 1 } else { 0 };
+            if error.kind() == clap::error::ErrorKind::InvalidSubcommand {
+                let args: Vec<String> = std::env::args().collect();
+                if let Some(tip) = entra_drift::cli::misplaced_command(&args) {
+                    // Instead of clap's "similar subcommand" (`approve` for `apply`).
+                    error.insert(
+                        clap::error::ContextKind::Suggested,
+                        clap::error::ContextValue::StyledStrs(vec![tip.into()]),
+                    );
+                }
+            }
             let _ = error.print();
             return ExitCode::from(code);
         }

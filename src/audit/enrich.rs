@@ -504,10 +504,20 @@ impl Describe<'_> {
                 self.what(),
                 self.reason
             ),
-            NOT_DELIVERED => format!(
-                "the assignment of {} to package {} is {}",
-                self.user, self.package, self.state
-            ),
+            NOT_DELIVERED => match self.state {
+                "partiallydelivered" => format!(
+                    "the assignment of {} to package {} was only partially delivered",
+                    self.user, self.package
+                ),
+                "deliveryfailed" => format!(
+                    "the delivery of the assignment of {} to package {} failed",
+                    self.user, self.package
+                ),
+                state => format!(
+                    "the assignment of {} to package {} is {state}",
+                    self.user, self.package
+                ),
+            },
             ACCESS_WITHOUT_ASSIGNMENT => format!(
                 "{} holds {}, but no delivered, delivering or partially delivered assignment of theirs grants it",
                 self.user,

@@ -112,6 +112,8 @@ pub struct CredentialSettings {
     pub graph_root: String,
     /// Managed identity is only chosen automatically where the host advertises one.
     pub managed_identity_available: bool,
+    /// The prefix of the variables read (`APPLY_` for apply's own identity), for messages.
+    pub env_prefix: String,
 }
 
 impl std::fmt::Debug for CredentialSettings {
@@ -158,7 +160,27 @@ impl CredentialSettings {
             graph_root,
             managed_identity_available: std::env::var_os("IDENTITY_ENDPOINT").is_some()
                 || std::env::var_os("MSI_ENDPOINT").is_some(),
+            env_prefix: prefix.to_string(),
         }
+    }
+
+    /// For a failed sign-in that `auto` fell through to the Azure CLI for: which credentials
+    /// were tried, in order, and what to set for each — the user may never have meant the
+    /// CLI at all.
+    pub fn tried_in_order(&self) -> Option<String> {
+        if self.kind != CredentialKind::Auto || self.resolved_kind() != CredentialKind::AzureCli {
+            return None;
+        }
+        let p = &self.env_prefix;
+        Some(format!(
+            "no credential is configured, so the Azure CLI's sign-in was tried last. Tried, in \
+             order: a client secret ({p}AZURE_CLIENT_SECRET unset), a certificate \
+             ({p}AZURE_CLIENT_CERTIFICATE_PATH unset), workload identity \
+             ({p}AZURE_FEDERATED_TOKEN_FILE unset), a managed identity (IDENTITY_ENDPOINT unset: \
+             not on an Azure host), the Azure CLI (`az login`). Set {p}AZURE_CLIENT_ID with \
+             {p}AZURE_CLIENT_SECRET or {p}AZURE_CLIENT_CERTIFICATE_PATH, run `az login`, or name \
+             one with --credential (guide: 'Auditing a live tenant')"
+        ))
     }
 
     /// The credential `auto` resolves to.
@@ -298,7 +320,14 @@ impl Authenticator {
                             first_line(&message)
                         ),
                     ),
-                    None => GraphError::new(GraphErrorKind::Auth, "token", first_line(&message)),
+                    None => GraphError::new(
+                        GraphErrorKind::Auth,
+                        "token",
+                        match self.settings.tried_in_order() {
+                            Some(tried) => format!("{tried}: {}", first_line(&message)),
+                            None => first_line(&message),
+                        },
+                    ),
                 }
             })
     }
@@ -335,7 +364,29 @@ mod tests {
             authority_host: Cloud::Global.authority_host().into(),
             graph_root: Cloud::Global.graph_root().into(),
             managed_identity_available: msi,
+            env_prefix: "APPLY_".into(),
         }
+    }
+
+    #[test]
+    fn a_failed_fallback_to_the_cli_says_what_was_tried_and_what_to_set() {
+        let tried = settings(false, false, false, false)
+            .tried_in_order()
+            .unwrap();
+        for expected in [
+            "APPLY_AZURE_CLIENT_SECRET unset",
+            "APPLY_AZURE_CLIENT_CERTIFICATE_PATH unset",
+            "APPLY_AZURE_FEDERATED_TOKEN_FILE unset",
+            "IDENTITY_ENDPOINT unset",
+            "az login",
+            "--credential",
+        ] {
+            assert!(tried.contains(expected), "{expected}: {tried}");
+        }
+        assert_eq!(settings(true, false, false, false).tried_in_order(), None);
+        let mut chosen = settings(false, false, false, false);
+        chosen.kind = CredentialKind::AzureCli;
+        assert_eq!(chosen.tried_in_order(), None, "the user chose the CLI");
     }
 
     #[test]

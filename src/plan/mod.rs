@@ -352,10 +352,11 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
             _ => Action::Decide,
         };
         let count = item.missing_roles.len();
-        item.reason = format!(
-            "assignment shows delivered but the user lacks {count} of its package's resource role{}; reprocess re-applies them",
-            if count == 1 { "" } else { "s" }
-        );
+        item.reason = if count == 1 {
+            "the assignment shows delivered but the user lacks one of the resource roles its package delivers; reprocessing re-applies it".to_string()
+        } else {
+            format!("the assignment shows delivered but the user lacks {count} of the resource roles its package delivers; reprocessing re-applies them")
+        };
         if item.action == Action::Decide {
             let deliberate: Vec<&str> = item
                 .missing_roles

@@ -128,12 +128,18 @@ impl SnapshotBuilder {
             if !seen.insert((resource_type, resource_id.clone(), role_key.clone())) {
                 continue;
             }
+            // A root scope's own name is "Root": it names no resource, so the resource is
+            // named by the directory, or by its id (never "member of group Root").
+            let scope_name = resource_scope
+                .display_name
+                .clone()
+                .filter(|name| !name.trim().eq_ignore_ascii_case("root"));
             self.package_roles.push([
                 Some(id.clone()),
                 Some(resource_type.to_string()),
                 Some(resource_id),
                 Some(role_key),
-                resource_scope.display_name.clone(),
+                scope_name,
                 role.display_name.clone(),
                 Some(origin_system),
             ]);

@@ -507,6 +507,7 @@ fn blob_storage_index_commit_merges_a_concurrent_writer_and_retries() {
         authority_host: server.url.clone(),
         graph_root: Cloud::Global.graph_root().into(),
         managed_identity_available: false,
+        env_prefix: String::new(),
     };
     let http = reqwest::Client::builder()
         .tls_certs_only([

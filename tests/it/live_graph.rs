@@ -721,3 +721,35 @@ fn managed_identity_credential_uses_the_host_identity_endpoint() {
         "{head:?}"
     );
 }
+
+/// With no credential configured, `auto` falls through to the Azure CLI; when that fails too,
+/// the error says what was tried, in order, and what to set — not only "az not found".
+#[test]
+fn a_sign_in_with_nothing_configured_says_what_was_tried_and_what_to_set() {
+    let fake = Fake::start("edge-clean", |_| {});
+    let empty_path = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = fake
+        .command(&["-q", "audit", "--out", out.path().to_str().unwrap()], "")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("MSI_ENDPOINT")
+        .env("PATH", empty_path.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "no credential is configured",
+        "AZURE_CLIENT_SECRET unset",
+        "AZURE_CLIENT_CERTIFICATE_PATH unset",
+        "AZURE_FEDERATED_TOKEN_FILE unset",
+        "IDENTITY_ENDPOINT unset",
+        "az login",
+        "--credential",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

@@ -62,6 +62,23 @@ fn help_texts() {
     insta::assert_snapshot!("apply_help", help(&["apply", "--help"]));
 }
 
+/// A usage error's stderr (exit 1, never clap's 2, which means drift).
+fn usage_error(args: &[&str]) -> String {
+    let output = entra_drift().args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{args:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_command_typed_under_another_names_the_line_that_works() {
+    insta::assert_snapshot!(
+        "misplaced_apply",
+        usage_error(&["plan", "apply", "run/plan.json", "--dry-run"])
+    );
+    // A typo within the right command keeps clap's own suggestion.
+    insta::assert_snapshot!("mistyped_approve", usage_error(&["plan", "aprove", "x"]));
+}
+
 #[test]
 fn audit_summary_on_stderr() {
     let run = audit("contoso-core", &[]);
