@@ -586,6 +586,11 @@ pub struct GraphArgs {
     #[arg(long, value_name = "URL", env = "ENTRA_DRIFT_GRAPH_URL")]
     pub graph_url: Option<String>,
 
+    /// Send SharePoint REST (site roles) to this origin instead of each site's own, e.g. a
+    /// local fake-graph (https; loopback or a SharePoint domain only) [config: sharepoint_url].
+    #[arg(long, value_name = "URL", env = "ENTRA_DRIFT_SHAREPOINT_URL")]
+    pub sharepoint_url: Option<String>,
+
     /// Graph requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = crate::graph::DEFAULT_CONCURRENCY,
           value_parser = within(CONCURRENCY_RANGE))]

@@ -53,6 +53,7 @@ pub const KEYS: &[&str] = &[
     "client_id",
     "authority_host",
     "graph_url",
+    "sharepoint_url",
     "concurrency",
     "max_retry_wait",
     "expand_limit",
@@ -105,6 +106,7 @@ struct RawConfig {
     client_id: Option<Spanned<String>>,
     authority_host: Option<Spanned<String>>,
     graph_url: Option<Spanned<String>>,
+    sharepoint_url: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
     max_retry_wait: Option<Spanned<i64>>,
     expand_limit: Option<Spanned<i64>>,
@@ -181,6 +183,9 @@ pub struct Config {
     pub client_id: Option<String>,
     pub authority_host: Option<String>,
     pub graph_url: Option<String>,
+    /// The SharePoint origin instead of each site's own (a local fake; loopback or a
+    /// SharePoint domain only).
+    pub sharepoint_url: Option<String>,
     pub concurrency: Option<usize>,
     pub max_retry_wait: Option<u64>,
     pub expand_limit: Option<usize>,
@@ -310,6 +315,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .transpose()?,
         graph_url: raw
             .graph_url
+            .as_ref()
+            .map(|v| checker.https(v))
+            .transpose()?,
+        sharepoint_url: raw
+            .sharepoint_url
             .as_ref()
             .map(|v| checker.https(v))
             .transpose()?,

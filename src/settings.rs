@@ -211,6 +211,9 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
     if !given.contains("graph_url") && graph.graph_url.is_none() {
         graph.graph_url = file.graph_url.clone();
     }
+    if !given.contains("sharepoint_url") && graph.sharepoint_url.is_none() {
+        graph.sharepoint_url = file.sharepoint_url.clone();
+    }
     graph.concurrency = given.pick("concurrency", &graph.concurrency, file.concurrency.as_ref());
     graph.expand_limit = given.pick(
         "expand_limit",

@@ -94,6 +94,16 @@ pub fn credential_settings(
     ))
 }
 
+/// `--sharepoint-url` (or its variable or key), checked: https, loopback or a SharePoint domain.
+pub fn sharepoint_override(graph: &GraphArgs) -> Result<Option<url::Url>> {
+    graph
+        .sharepoint_url
+        .as_deref()
+        .map(graph::sharepoint::check_override)
+        .transpose()
+        .map_err(Error::settings)
+}
+
 /// A multi-threaded runtime for the commands that talk to Graph.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -125,6 +135,7 @@ pub fn read_live(
             expected,
             log,
             tenant_name: graph.tenant_name.clone(),
+            sharepoint_url: sharepoint_override(graph)?,
         },
         progress,
     ))

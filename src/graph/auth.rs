@@ -300,10 +300,15 @@ impl Authenticator {
     }
 
     pub async fn token(&self) -> Result<Secret, GraphError> {
+        self.token_for(&self.settings.scope()).await
+    }
+
+    /// A token for another audience from the same credential (a SharePoint origin's
+    /// `https://{tenant}.sharepoint.com/.default`).
+    pub async fn token_for(&self, scope: &str) -> Result<Secret, GraphError> {
         let credential = self.current.lock().await.clone();
-        let scope = self.settings.scope();
         credential
-            .get_token(&[scope.as_str()], None)
+            .get_token(&[scope], None)
             .await
             .map(|token| token.token)
             .map_err(|e| {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod pace;
 pub mod paths;
 pub mod retry;
+pub mod sharepoint;
 pub mod transport;
 
 use std::collections::HashSet;
@@ -205,6 +206,12 @@ impl GraphClient {
 
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// What a SharePoint client shares with this one: the one HTTP client (its trust and
+    /// TLS), the credential, and the retry bounds.
+    pub(crate) fn shared_parts(&self) -> (reqwest::Client, Arc<Authenticator>, RetryPolicy) {
+        (self.http.clone(), self.auth.clone(), self.retry.clone())
     }
 
     /// The mean time a request took from sending to its whole answer, once one has.

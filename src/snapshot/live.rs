@@ -132,6 +132,8 @@ pub struct ReadOptions {
     pub log: LogRequest,
     /// The tenant's name where `GET /organization` cannot be read (config `tenant_name`).
     pub tenant_name: Option<String>,
+    /// SharePoint REST at this origin instead of each site's own (`--sharepoint-url`).
+    pub sharepoint_url: Option<url::Url>,
 }
 
 impl Default for ReadOptions {
@@ -142,6 +144,7 @@ impl Default for ReadOptions {
             expected: None,
             log: LogRequest::default(),
             tenant_name: None,
+            sharepoint_url: None,
         }
     }
 }
@@ -163,6 +166,11 @@ pub async fn read(
     let started = crate::clock::now()?;
     let clock = Instant::now();
     let mut builder = SnapshotBuilder::new();
+    let sharepoint = crate::graph::sharepoint::SharePointClient::new(
+        client,
+        options.sharepoint_url.clone(),
+        client.concurrency(),
+    );
     progress.watch(client);
     let sign_in = progress.stage("sign-in", None);
     client
@@ -288,8 +296,10 @@ pub async fn read(
                 (false, _, None, None) => Err(chain_not_kept()),
             }
         };
-        let (reads, delivered) =
-            tokio::join!(read_resources(client, &packages, progress), delivered);
+        let (reads, delivered) = tokio::join!(
+            read_resources(client, &sharepoint, &packages, progress),
+            delivered
+        );
         Ok::<_, Error>((packages, reads?, delivered, described))
     };
     let others_read = async {
@@ -358,7 +368,14 @@ pub async fn read(
         "core lists read"
     );
 
-    let reads = record_resource_reads(&mut builder, resource_reads);
+    let users_by_upn: std::collections::HashMap<String, String> = users
+        .iter()
+        .filter_map(|u| {
+            let upn = u.user_principal_name.as_deref()?;
+            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
+        })
+        .collect();
+    let reads = record_resource_reads(&mut builder, resource_reads, &users_by_upn);
     read_requests(
         client,
         &mut builder,

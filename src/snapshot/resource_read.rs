@@ -9,17 +9,20 @@ use serde_json::Value;
 use super::builder::ResourceKey;
 use super::live::{add_packages, PackageRead};
 use super::roles::unsupported_reason;
+use super::roles::{site_group_of, SHAREPOINT_SITE};
 use super::roles::{
     ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
-    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY, SHAREPOINT_SITE,
+    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
 };
 use super::{read_status, SnapshotBuilder};
 use crate::error::Result;
+use crate::graph::sharepoint::SharePointClient;
 use crate::graph::{paths, GraphClient, GraphError};
 use crate::model::{
     AppRoleAssignment, DirectoryObject, UnifiedRoleAssignment, UnifiedRoleEligibilitySchedule,
 };
 use crate::progress::Progress;
+use entra_model::model::{SiteGroup, SiteUser};
 
 /// Governed resources read per progress step.
 const RESOURCES_PER_STEP: usize = 1_000;
@@ -37,15 +40,21 @@ pub struct ResourceRead {
     pub items: usize,
 }
 
-/// A governed resource (key, name) and its read: `None` for a kind Graph cannot read.
-type ResourceResult = (
-    (ResourceKey, Option<String>),
-    Option<Result<Vec<Value>, GraphError>>,
-);
+/// A governed resource (key, name) and its read: `None` for a kind that cannot be read.
+pub(super) type ResourceResult = ((ResourceKey, Option<String>), Option<Fetched>);
 
-/// Reads the collections of every governed resource (a progress bar over them).
+/// What one read returned: a Graph collection, or a SharePoint site group (its record, `None`
+/// when the group does not exist, and its users unless membership is hidden).
+pub(super) enum Fetched {
+    Graph(Result<Vec<Value>, GraphError>),
+    Site(Result<(Option<SiteGroup>, Option<Vec<SiteUser>>), GraphError>),
+}
+
+/// Reads the collections of every governed resource (a progress bar over them); SharePoint
+/// site groups through SharePoint REST.
 pub(super) async fn read_resources(
     client: &GraphClient,
+    sharepoint: &SharePointClient,
     packages: &[PackageRead],
     progress: &Progress,
 ) -> Result<Vec<ResourceResult>> {
@@ -55,17 +64,24 @@ pub(super) async fn read_resources(
     let stage = progress.stage("governed resources", Some(resources.len() as u64));
     let mut reads = Vec::with_capacity(resources.len());
     for chunk in resources.chunks(RESOURCES_PER_STEP) {
-        let (readable, unsupported): (Vec<_>, Vec<_>) = chunk
+        let (sites, rest): (Vec<_>, Vec<_>) = chunk
             .iter()
             .cloned()
+            .partition(|(key, _)| key.0 == SHAREPOINT_SITE && site_group_of(&key.2).is_some());
+        let (readable, unsupported): (Vec<_>, Vec<_>) = rest
+            .into_iter()
             .partition(|(key, _)| collection_path(key).is_some());
         reads.extend(unsupported.into_iter().map(|resource| (resource, None)));
-        reads.extend(
-            read_collections(client, readable)
-                .await
-                .into_iter()
-                .map(|(resource, result)| (resource, Some(result))),
+        let (graph_reads, site_reads) = tokio::join!(
+            read_collections(client, readable),
+            read_site_groups(sharepoint, sites)
         );
+        reads.extend(
+            graph_reads
+                .into_iter()
+                .map(|(resource, result)| (resource, Some(Fetched::Graph(result)))),
+        );
+        reads.extend(site_reads);
         stage.counter().add(chunk.len() as u64);
         stage.refresh();
     }
@@ -128,11 +144,70 @@ async fn name_from_directory(client: &GraphClient, reads: &mut [ResourceResult])
     }
 }
 
+/// Reads each site group once, concurrently within the SharePoint client's bound: its record
+/// first (visibility, existence), then its users when the reader may see them. A client
+/// secret reads nothing: SharePoint would refuse its token.
+async fn read_site_groups(
+    sharepoint: &SharePointClient,
+    sites: Vec<(ResourceKey, Option<String>)>,
+) -> Vec<ResourceResult> {
+    let refused = sharepoint.refused_credential();
+    if refused.is_some() && !sites.is_empty() {
+        tracing::warn!(
+            sites = sites.len(),
+            "{}",
+            crate::graph::sharepoint::SECRET_REFUSED
+        );
+    }
+    let reads = sites.into_iter().map(|(key, name)| async move {
+        let group = site_group_of(&key.2).unwrap_or_default();
+        let fetched = match refused {
+            Some(reason) => Err(GraphError::new(
+                crate::graph::GraphErrorKind::Auth,
+                "SharePoint",
+                reason,
+            )),
+            None => match sharepoint.group(&key.1, group).await {
+                Ok(Some(record)) if record.can_current_user_view_membership == Some(false) => {
+                    Ok((Some(record), None))
+                }
+                Ok(Some(record)) => sharepoint
+                    .users(&key.1, group)
+                    .await
+                    .map(|users| (Some(record), Some(users))),
+                Ok(None) => Ok((None, None)),
+                Err(error) => Err(error),
+            },
+        };
+        ((key, name), Some(Fetched::Site(fetched)))
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// How a failed SharePoint read reads in the findings: what to grant or change.
+fn site_reason(error: &GraphError) -> String {
+    match error.status() {
+        Some(403) => format!(
+            "{}; grant the app the SharePoint API's Sites.Read.All, or Sites.Selected with a read grant on the site",
+            error.reason()
+        ),
+        Some(401) if error.reason().contains("Unsupported app only token") => {
+            crate::graph::sharepoint::SECRET_REFUSED.to_string()
+        }
+        _ => match error.kind {
+            crate::graph::GraphErrorKind::Auth => error.message.clone(),
+            _ => error.reason(),
+        },
+    }
+}
+
 /// Adds each resource read to the builder: holdings of complete reads, and every resource's
-/// status (complete, not found, unreadable with the reason, unsupported).
+/// status (complete, not found, unreadable with the reason, unsupported). `users_by_upn` maps
+/// lower-cased UPNs to user ids, for site users SharePoint gives no object id.
 pub(super) fn record_resource_reads(
     builder: &mut SnapshotBuilder,
     resource_reads: Vec<ResourceResult>,
+    users_by_upn: &std::collections::HashMap<String, String>,
 ) -> Vec<ResourceRead> {
     let mut reads = Vec::with_capacity(resource_reads.len());
     for ((key, name), result) in resource_reads {
@@ -142,11 +217,50 @@ pub(super) fn record_resource_reads(
         } else {
             name
         };
-        let Some(result) = result else {
-            let reason = unsupported_reason(key.0, &key.2);
-            reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
-            builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
-            continue;
+        let result = match result {
+            None => {
+                let reason = unsupported_reason(key.0, &key.2);
+                reads.push(record(&key, read_status::UNSUPPORTED, &reason, 0));
+                builder.set_resource_status(key, read_status::UNSUPPORTED, reason, name);
+                continue;
+            }
+            Some(Fetched::Site(fetched)) => {
+                let group = site_group_of(&key.2).unwrap_or_default();
+                let judged = match fetched {
+                    Ok((record_, users)) => crate::snapshot::sharepoint::judge(
+                        record_.as_ref(),
+                        users.as_deref(),
+                        "the site group's users were not read",
+                        users_by_upn,
+                        group,
+                    ),
+                    Err(error) if error.status() == Some(404) => {
+                        crate::snapshot::sharepoint::GroupRead {
+                            status: read_status::NOT_FOUND,
+                            reason: "the SharePoint site does not exist".into(),
+                            holders: Vec::new(),
+                        }
+                    }
+                    Err(error) => crate::snapshot::sharepoint::GroupRead {
+                        status: read_status::UNREADABLE,
+                        reason: site_reason(&error),
+                        holders: Vec::new(),
+                    },
+                };
+                if judged.status != read_status::COMPLETE {
+                    tracing::warn!(site = %key.1, group, reason = %judged.reason, "site group not read completely; its roles are unverifiable");
+                }
+                builder.add_site_holders(&key.1, group, &judged.holders);
+                reads.push(record(
+                    &key,
+                    judged.status,
+                    &judged.reason,
+                    judged.holders.len(),
+                ));
+                builder.set_resource_status(key, judged.status, judged.reason, name);
+                continue;
+            }
+            Some(Fetched::Graph(result)) => result,
         };
         let (status, reason, items) = match result
             .map_err(Some)

@@ -385,9 +385,9 @@ fn live_and_offline_audits_of_one_tenant_agree_on_every_column() {
         .output()
         .unwrap();
     // Every column of every row, except why a SharePoint site role is unverifiable: the
-    // generated directory records no SharePoint (offline: "not recorded") and a live audit
-    // does not read SharePoint yet (live: "not built yet"). Both say so, and both are
-    // unverifiable.
+    // generated directory records no SharePoint (offline: "not recorded") and this live audit
+    // signs in with a client secret, whose token SharePoint refuses (live: "certificate").
+    // Both say so, and both are unverifiable.
     let table = |output: &std::process::Output, site_reason: &str| {
         let run = run_dir(output);
         let table = read_csv(&run.join("findings.csv"));
@@ -413,7 +413,7 @@ fn live_and_offline_audits_of_one_tenant_agree_on_every_column() {
         (table.header.clone(), rows, table)
     };
     let (offline_header, offline_rows, offline) = table(&offline, "not recorded");
-    let (live_header, live_rows, _) = table(&live, "not built yet");
+    let (live_header, live_rows, _) = table(&live, "certificate");
     assert_eq!(offline_header, live_header, "the same columns");
     assert!(
         offline_rows

@@ -229,3 +229,229 @@ fn a_malformed_sharepoint_recording_is_an_error_naming_the_file_and_the_site() {
         output.stderr
     );
 }
+
+// ---- Live: SharePoint REST through fake-graph's own SharePoint origin ----
+
+use crate::support::fake_graph::{run_dir, Fake, SECRET};
+
+/// A PKCS#12 app certificate (SharePoint accepts app-only tokens from certificates only).
+fn certificate(dir: &Path) -> PathBuf {
+    let (key, cert, pfx) = (
+        dir.join("key.pem"),
+        dir.join("cert.pem"),
+        dir.join("app.pfx"),
+    );
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=entra-drift-test",
+        ],
+        vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            cert.to_str().unwrap(),
+            "-out",
+            pfx.to_str().unwrap(),
+            "-passout",
+            "pass:",
+        ],
+    ] {
+        let output = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("the openssl CLI (installed by `bash tests/run`)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    pfx
+}
+
+/// A live audit of the fake's tenant, signed in with `pfx` (or the secret when `None`), with
+/// SharePoint REST sent to the fake's SharePoint origin.
+fn live_audit(fake: &Fake, pfx: Option<&Path>, out: &Path) -> std::process::Output {
+    let server = fake.server();
+    let mut command = fake.command(
+        &[
+            "audit",
+            "--sharepoint-url",
+            &server.sharepoint_url,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        SECRET,
+    );
+    command.env("ENTRA_DRIFT_NOW", NOW);
+    if let Some(pfx) = pfx {
+        command
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env("AZURE_CLIENT_CERTIFICATE_PATH", pfx);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn live_site_roles_equal_the_offline_ones_and_the_token_stays_on_its_origin() {
+    let work = tempfile::tempdir().unwrap();
+    let pfx = certificate(work.path());
+    let offline = site_rows(&fixture("contoso"), &work.path().join("offline"));
+    // Paged one user at a time, and throttled twice: the same findings.
+    let fake = Fake::start(
+        crate::common::fixture("contoso").to_str().unwrap(),
+        |config| {
+            config.max_page_size = Some(1);
+            config.faults = Some(
+                serde_json::from_value(
+                    json!({"sharepoint_throttle": {"count": 2, "retry_after": 1}}),
+                )
+                .unwrap(),
+            );
+        },
+    );
+    let output = live_audit(&fake, Some(&pfx), &work.path().join("live"));
+    let live_run = run_dir(&output);
+    assert_eq!(rows_of(&live_run), offline, "live equals offline");
+    let stats = fake.server().stats();
+    assert_eq!(stats.sharepoint_throttled, 2, "{stats:?}");
+    let requests = fake.server().sharepoint_requests();
+    assert!(
+        requests.iter().all(|(_, _, authorized)| *authorized),
+        "every SharePoint request carried a token for the site's SharePoint audience: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(_, path, _)| path.contains("skiptoken=")),
+        "the users were paged: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(_, path, _)| path.contains("AadObjectId")),
+        "AadObjectId is selected: {requests:?}"
+    );
+    assert!(
+        fake.server()
+            .requests()
+            .iter()
+            .all(|(_, path)| !path.contains("_api")),
+        "SharePoint calls never go to Graph's origin"
+    );
+    // The snapshot the live audit stored re-audits to the same site roles.
+    let again = run(entra_drift_at(NOW)
+        .args(["-q", "audit", "--snapshot"])
+        .arg(live_run.join("snapshot"))
+        .arg("--out")
+        .arg(work.path().join("again")));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(rows_of(Path::new(again.stdout.trim())), offline);
+}
+
+#[test]
+fn a_client_secret_never_calls_sharepoint_and_says_to_use_a_certificate() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = Fake::start(crate::common::fixture("contoso").to_str().unwrap(), |_| {});
+    let output = live_audit(&fake, None, &work.path().join("live"));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let rows = rows_of(&run_dir(&output));
+    assert!(!rows.is_empty());
+    for (category, _, reason) in &rows {
+        assert_eq!(category, "unverifiable");
+        assert!(reason.contains("certificate"), "{reason}");
+    }
+    assert!(
+        stderr.contains("SharePoint refuses app-only tokens"),
+        "{stderr}"
+    );
+    assert!(
+        fake.server().sharepoint_requests().is_empty(),
+        "no SharePoint call with a secret"
+    );
+    assert!(!stderr.contains(SECRET), "the secret is never printed");
+}
+
+#[test]
+fn refused_and_hidden_site_groups_are_unverifiable_with_what_to_grant() {
+    let work = tempfile::tempdir().unwrap();
+    let pfx = certificate(work.path());
+    let tenant = work.path().join("tenant");
+    copy_tree(&fixture("contoso"), &tenant);
+    let fake = Fake::start(tenant.to_str().unwrap(), |config| {
+        config.faults =
+            Some(serde_json::from_value(json!({"sharepoint_forbidden": [SITE]})).unwrap());
+    });
+    let rows = rows_of(&run_dir(&live_audit(
+        &fake,
+        Some(&pfx),
+        &work.path().join("a"),
+    )));
+    assert!(
+        rows.iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("Sites.Read.All")),
+        "{rows:?}"
+    );
+
+    let sites = tenant.join("sharepoint/sites.json");
+    let text = std::fs::read_to_string(&sites).unwrap().replace(
+        "\"CanCurrentUserViewMembership\": true",
+        "\"CanCurrentUserViewMembership\": false",
+    );
+    std::fs::write(&sites, text).unwrap();
+    let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
+    let rows = rows_of(&run_dir(&live_audit(
+        &fake,
+        Some(&pfx),
+        &work.path().join("b"),
+    )));
+    assert!(
+        rows.iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("visible only to its members")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_sharepoint_origin_override_is_loopback_or_sharepoint_only() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = Fake::start(crate::common::fixture("contoso").to_str().unwrap(), |_| {});
+    let output = fake
+        .command(
+            &[
+                "-q",
+                "audit",
+                "--sharepoint-url",
+                "https://collector.example",
+                "--out",
+                work.path().to_str().unwrap(),
+            ],
+            SECRET,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("neither loopback nor a SharePoint Online domain"),
+        "{stderr}"
+    );
+    assert!(
+        fake.server().requests().is_empty(),
+        "refused before anything is read"
+    );
+}

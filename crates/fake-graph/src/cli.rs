@@ -12,7 +12,8 @@ use super::{start, FakeConfig, Faults, ReportsLimit};
 
 /// A local fake of Microsoft Graph serving a tenant directory over HTTPS on 127.0.0.1.
 ///
-/// When ready it prints one line on stdout, `{"url":"https://127.0.0.1:PORT","ca":"<path or null>"}`,
+/// When ready it prints one line on stdout,
+/// `{"url":"https://127.0.0.1:PORT","ca":"<path or null>","sharepoint":"https://127.0.0.1:PORT2"}`,
 /// and runs until SIGTERM or SIGINT. Logs go to stderr.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "fake-graph", version)]
@@ -142,9 +143,10 @@ pub async fn run(args: FakeArgs) -> Result<(), String> {
     let fake = start(config).await?;
     // Written by hand to keep the key order `url`, `ca` (serde_json sorts object keys).
     let line = format!(
-        r#"{{"url":{},"ca":{}}}"#,
+        r#"{{"url":{},"ca":{},"sharepoint":{}}}"#,
         serde_json::Value::from(fake.url.as_str()),
-        ca.map_or(serde_json::Value::Null, serde_json::Value::from)
+        ca.map_or(serde_json::Value::Null, serde_json::Value::from),
+        serde_json::Value::from(fake.sharepoint_url.as_str())
     );
     match &args.ready_file {
         // Whole or absent: the parent polls for the file, so it appears by a rename.
@@ -289,9 +291,13 @@ fn detach(args: &FakeArgs) -> Result<String, String> {
     let ready: serde_json::Value = serde_json::from_str(line.trim())
         .map_err(|e| format!("reading the ready file {}: {e}", ready.display()))?;
     let url = ready["url"].as_str().ok_or("the ready file has no url")?;
+    let sharepoint = ready["sharepoint"]
+        .as_str()
+        .ok_or("the ready file has no SharePoint url")?;
     Ok(exports(&[
         ("ENTRA_DRIFT_GRAPH_URL", url),
         ("AZURE_AUTHORITY_HOST", url),
+        ("ENTRA_DRIFT_SHAREPOINT_URL", sharepoint),
         ("SSL_CERT_FILE", &ca.display().to_string()),
         ("AZURE_TENANT_ID", &tenant),
         ("AZURE_CLIENT_ID", &client_id),

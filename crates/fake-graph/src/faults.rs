@@ -59,6 +59,8 @@
 //! | `next_link_loop` | every page of that list, the last included, carries an `@odata.nextLink` to the list's first page |
 //! | `foreign_next_link` | a hostile server: the links a client follows (`@odata.nextLink`, `resourceRoleScopes@odata.nextLink`, the `groups/delta` `@odata.deltaLink`) start with `origin` instead of the fake's own `https://127.0.0.1:PORT`; the rest of the link is unchanged, so it still works when followed at the fake's origin. A link is rewritten when its request's path or the path it points to is in `paths` |
 //! | `expire_token_after` | after N authenticated Graph requests (a `$batch` counts once), every token issued so far is rejected with `401`; tokens issued later work |
+//! | `sharepoint_forbidden` | SharePoint site URLs whose REST calls answer `403` (no grant on the site) |
+//! | `sharepoint_throttle` | `{"count": N, "retry_after": S}`: the first N SharePoint requests answer `429` with `Retry-After: S` and `RateLimit-Limit`/`-Remaining`/`-Reset` |
 //! | `fail_writes_after` | after N successful writes of any kind together — assignment and assignment request reprocess (`202`), `adminRemove` assignment requests (`201`), group member / owner `$ref` deletes and app role assignment deletes (`204`) — every further write answers `fail_writes_status` (default `503`) and changes nothing |
 //!
 //! Order of checks for one request: authentication, throttling (reads only: the RU budget, or
@@ -106,6 +108,26 @@ pub struct Faults {
     pub fail_writes_after: Option<u64>,
     #[serde(default)]
     pub fail_writes_status: Option<u16>,
+    /// SharePoint site URLs whose REST answers `403` (an app without a grant on the site).
+    #[serde(default)]
+    pub sharepoint_forbidden: Vec<String>,
+    /// SharePoint's own throttling: the first `count` SharePoint requests answer `429` with
+    /// `Retry-After` and the `RateLimit-*` headers.
+    #[serde(default)]
+    pub sharepoint_throttle: Option<SharePointThrottle>,
+}
+
+/// `sharepoint_throttle`: how many SharePoint requests are throttled, and the wait asked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharePointThrottle {
+    pub count: i64,
+    #[serde(default = "one_second")]
+    pub retry_after: u64,
+}
+
+fn one_second() -> u64 {
+    1
 }
 
 /// A status answered instead of the real response.
@@ -299,6 +321,17 @@ pub struct FaultState {
     pub expire_token_after: Option<u64>,
     pub fail_writes_after: Option<u64>,
     pub fail_writes_status: u16,
+    /// Lower-cased site URLs without a trailing `/`.
+    pub sharepoint_forbidden: Vec<String>,
+    pub sharepoint_throttle: Option<SharePointThrottle>,
+}
+
+impl FaultState {
+    /// Whether this SharePoint request is throttled (uses one count).
+    pub fn sharepoint_throttled(&mut self) -> Option<u64> {
+        let throttle = self.sharepoint_throttle.as_mut()?;
+        fire(&mut throttle.count).then_some(throttle.retry_after)
+    }
 }
 
 /// Uses one firing of a counted fault; `false` when it is used up.
@@ -342,6 +375,12 @@ impl FaultState {
             expire_token_after: faults.expire_token_after,
             fail_writes_after: faults.fail_writes_after,
             fail_writes_status: faults.fail_writes_status.unwrap_or(503),
+            sharepoint_forbidden: faults
+                .sharepoint_forbidden
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+            sharepoint_throttle: faults.sharepoint_throttle.clone(),
         }
     }
 

@@ -138,6 +138,7 @@ pub mod query;
 pub mod receiver;
 pub mod server;
 pub mod shared;
+pub mod sharepoint;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -285,6 +286,8 @@ impl FakeConfig {
 pub struct RunningFake {
     /// `https://127.0.0.1:PORT` (Graph lives below `/v1.0`, tokens at `/{tenant}/oauth2/v2.0/token`).
     pub url: String,
+    /// `https://127.0.0.1:PORT2`: SharePoint REST (`/sites/<name>/_api/...`), its own origin.
+    pub sharepoint_url: String,
     /// The self-signed certificate to trust (PEM).
     pub ca_pem: String,
     pub addr: SocketAddr,
@@ -296,6 +299,11 @@ pub struct RunningFake {
 }
 
 impl RunningFake {
+    /// Every SharePoint request, `(method, path?query, authorized)`, in order.
+    pub fn sharepoint_requests(&self) -> Vec<(String, String, bool)> {
+        state::lock(&self.shared.sharepoint_log).clone()
+    }
+
     /// What `GET /_fake/stats` would answer, read directly.
     pub fn stats(&self) -> FakeStats {
         self.shared.stats()
@@ -369,12 +377,24 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
         .local_addr()
         .map_err(|e| format!("listening address: {e}"))?;
     let url = format!("https://127.0.0.1:{}", addr.port());
+    // SharePoint REST on a second port: an origin of its own, as a tenant's SharePoint is.
+    let sharepoint_tcp = TcpListener::bind((config.addr.ip(), 0))
+        .await
+        .map_err(|e| format!("binding a port for SharePoint: {e}"))?;
+    let sharepoint_addr = sharepoint_tcp
+        .local_addr()
+        .map_err(|e| format!("listening address: {e}"))?;
+    let sharepoint_url = format!("https://127.0.0.1:{}", sharepoint_addr.port());
+    let sharepoint_listener = TlsListener::new(sharepoint_tcp, tls.clone())
+        .map_err(|e| format!("listening on {sharepoint_addr}: {e}"))?;
     let listener = TlsListener::new(tcp, tls).map_err(|e| format!("listening on {addr}: {e}"))?;
 
     let tenant_id = data.tenant_id.clone();
     let fault_state = faults::FaultState::new(&faults);
     let shared = Arc::new(Shared {
         base_url: url.clone(),
+        sharepoint_url: sharepoint_url.clone(),
+        sharepoint_log: std::sync::Mutex::new(Vec::new()),
         tenant_id: tenant_id.clone(),
         settings: Settings {
             page_size: config.page_size,
@@ -412,21 +432,29 @@ pub async fn start(config: FakeConfig) -> Result<RunningFake, String> {
 
     let (signal, stop) = oneshot::channel::<()>();
     let app = server::router(shared.clone());
+    let sharepoint_app = server::router(shared.clone());
     let task = tokio::spawn(async move {
         // A dropped sender stops the server too.
         let stopped = async move {
             let _ = stop.await;
         };
+        let sharepoint = tokio::spawn(async move {
+            if let Err(error) = axum::serve(sharepoint_listener, sharepoint_app).await {
+                tracing::error!(%error, "fake-graph SharePoint server failed");
+            }
+        });
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
             .await
         {
             tracing::error!(%error, "fake-graph server failed");
         }
+        sharepoint.abort();
     });
     tracing::info!(%url, tenant = %tenant_id, "fake-graph listening");
     Ok(RunningFake {
         url,
+        sharepoint_url,
         ca_pem,
         addr,
         tenant_id,

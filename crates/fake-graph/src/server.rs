@@ -174,10 +174,11 @@ async fn token(
             // Blob Storage validates a JWT's audience and issuer (Azurite's `--oauth basic`
             // does exactly that, without the signature); Graph tokens stay opaque, and a
             // storage token is never accepted by Graph (it is not in the issued set).
+            let by_assertion = form.contains_key("client_assertion");
             let access_token = if crate::auth::is_storage_scope(scope) {
                 crate::auth::storage_token(&shared.tenant_id, client_id)
             } else {
-                lock(&shared.tokens).issue(client_id)
+                lock(&shared.tokens).issue_for(client_id, scope, by_assertion)
             };
             Counters::add(&shared.counters.tokens_issued, 1);
             tracing::debug!("token issued");
@@ -201,6 +202,16 @@ async fn token(
 async fn graph(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
+    // SharePoint REST lives at its own origin (the second listener), never at Graph's.
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if shared.sharepoint_url.ends_with(&format!("//{host}")) {
+        pause(&shared).await;
+        return into_http(crate::sharepoint::handle(&shared, &parts));
+    }
     let Some(rest) = path.strip_prefix("/v1.0/") else {
         let message = format!("fake-graph serves /v1.0/ only, not `{path}`.");
         return into_http(Reply::error(404, "NotFound", message));

@@ -32,6 +32,10 @@ pub struct Settings {
 pub struct Shared {
     /// `https://127.0.0.1:PORT`
     pub base_url: String,
+    /// `https://127.0.0.1:PORT2`: SharePoint REST, an origin of its own.
+    pub sharepoint_url: String,
+    /// Every SharePoint request received, `(method, path?query, authorized)`, in order.
+    pub sharepoint_log: Mutex<Vec<(String, String, bool)>>,
     pub tenant_id: String,
     pub settings: Settings,
     pub started: Instant,
@@ -59,6 +63,8 @@ impl Shared {
             resource_units: Counters::get(&c.resource_units),
             throttled: Counters::get(&c.throttled),
             tokens_issued: Counters::get(&c.tokens_issued),
+            sharepoint_requests: Counters::get(&c.sharepoint_requests),
+            sharepoint_throttled: Counters::get(&c.sharepoint_throttled),
             reprocess: data.reprocess_counts.clone(),
             request_reprocess: data.request_reprocess_counts.clone(),
             audit_log_requests: Counters::get(&c.audit_log_requests),

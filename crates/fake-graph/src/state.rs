@@ -41,6 +41,11 @@ pub struct FakeStats {
     /// `429` answers, direct and inner (the audit log's included: see `audit_log_throttled`).
     pub throttled: u64,
     pub tokens_issued: u64,
+    /// SharePoint REST requests (the second origin), and of those the `429` answers.
+    #[serde(default)]
+    pub sharepoint_requests: u64,
+    #[serde(default)]
+    pub sharepoint_throttled: u64,
     /// Successful (`202`) reprocess calls per assignment id (as spelled in assignments.json).
     pub reprocess: BTreeMap<String, u64>,
     /// Successful (`202`) `assignmentRequests/{id}/reprocess` calls per request id (as spelled
@@ -83,6 +88,8 @@ pub struct Counters {
     pub audit_log_requests: AtomicU64,
     pub audit_log_throttled: AtomicU64,
     pub throttle_warnings: AtomicU64,
+    pub sharepoint_requests: AtomicU64,
+    pub sharepoint_throttled: AtomicU64,
 }
 
 impl Counters {
@@ -270,6 +277,9 @@ pub struct Data {
     pub app_role_removals: u64,
     /// The fake's clock: `None` is the real UTC time ([`Data::now`]).
     pub clock: Option<DateTime<Utc>>,
+    /// SharePoint sites and their groups' users, served by SharePoint REST; `None`: the
+    /// directory recorded no SharePoint (every site answers `404`).
+    pub sharepoint: Option<entra_model::tenant_dir::RecordedSharePoint>,
 }
 
 /// Optional tenant-directory files the fake serves (absent: an empty collection).
@@ -454,6 +464,7 @@ impl Data {
             owner_removals: 0,
             app_role_removals: 0,
             clock: None,
+            sharepoint: checked.sharepoint,
         })
     }
 
@@ -504,6 +515,9 @@ pub fn random_token() -> String {
 pub struct Tokens {
     /// token → (issue sequence number, lower-cased client id)
     issued: HashMap<String, (u64, String)>,
+    /// token → (the scope it was asked for, whether a client assertion (certificate) got it):
+    /// SharePoint accepts a token only for its own audience, and never one from a secret.
+    grants: HashMap<String, (String, bool)>,
     next_seq: u64,
     /// Tokens with a lower sequence number are rejected.
     revoked_below: u64,
@@ -517,6 +531,20 @@ impl Tokens {
             expire_after,
             ..Tokens::default()
         }
+    }
+
+    /// A new token for `client_id` (the per-client limits know the caller by it), asked for
+    /// `scope`, by a certificate's assertion or not.
+    pub fn issue_for(&mut self, client_id: &str, scope: &str, by_assertion: bool) -> String {
+        let token = self.issue(client_id);
+        self.grants
+            .insert(token.clone(), (scope.to_ascii_lowercase(), by_assertion));
+        token
+    }
+
+    /// The scope a token was asked for and whether a certificate got it.
+    pub fn grant(&self, token: &str) -> Option<(String, bool)> {
+        self.grants.get(token).cloned()
     }
 
     /// A new token for `client_id` (the per-client limits know the caller by it).

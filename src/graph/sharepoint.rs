@@ -1,0 +1,353 @@
+//! SharePoint REST for site roles (Graph has no API for a classic site's groups): one site
+//! group's record and its users, with a token for the site's own SharePoint origin from the
+//! same credential. The token goes only to that origin (or to `--sharepoint-url`, an override
+//! for a local fake, accepted only on loopback or a SharePoint domain), over https; links in
+//! answers elsewhere are refused. SharePoint's own limits: `429`/`503` with `Retry-After` or
+//! `RateLimit-Reset`, waited out within the same bound as Graph's; a decorated `User-Agent`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::auth::{Authenticator, CredentialKind};
+use super::error::{GraphError, GraphErrorKind};
+use super::retry::{self, RetryPolicy};
+use super::GraphClient;
+use entra_model::model::{SiteGroup, SiteUser};
+
+/// SharePoint Online's domains (commercial, GCC High, DoD, China, Germany).
+const SHAREPOINT_DOMAINS: [&str; 5] = [
+    ".sharepoint.com",
+    ".sharepoint.us",
+    ".sharepoint-mil.us",
+    ".sharepoint.cn",
+    ".sharepoint.de",
+];
+
+/// The `$select` of a group's users: `AadObjectId` is returned only when selected.
+pub const USER_SELECT: &str = "Id,LoginName,Title,PrincipalType,UserPrincipalName,AadObjectId";
+/// A SharePoint group holds at most 5,000 users; pages beyond this many are a loop.
+const MAX_PAGES: usize = 100;
+/// SharePoint throttles undecorated traffic first (`NONISV|Company|App/version`).
+const USER_AGENT: &str = concat!("NONISV|entra-drift|entra-drift/", env!("CARGO_PKG_VERSION"));
+
+/// Why site roles cannot be read with a client secret: SharePoint refuses such app-only tokens.
+pub const SECRET_REFUSED: &str =
+    "SharePoint refuses app-only tokens obtained with a client secret: \
+    sign in with a certificate (AZURE_CLIENT_CERTIFICATE_PATH), workload identity or a managed \
+    identity to check site roles";
+
+/// Whether `host` is SharePoint Online's.
+pub fn is_sharepoint_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    SHAREPOINT_DOMAINS
+        .iter()
+        .any(|domain| host.ends_with(domain))
+}
+
+/// Checks `--sharepoint-url`: an https origin on loopback (a local fake) or a SharePoint domain.
+pub fn check_override(text: &str) -> Result<url::Url, String> {
+    let url = super::endpoint::check_root("the SharePoint origin (--sharepoint-url)", text)?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1");
+    if !loopback && !is_sharepoint_host(host) {
+        return Err(format!(
+            "the SharePoint origin (--sharepoint-url) `{host}` is neither loopback nor a SharePoint Online domain: a token for SharePoint goes nowhere else"
+        ));
+    }
+    Ok(url)
+}
+
+/// A site's REST base URL and the token scope for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Site {
+    /// `https://contoso.sharepoint.com/sites/Sales` (or the override's origin + the path).
+    base: url::Url,
+    /// `https://contoso.sharepoint.com/.default`: the site's own origin, whatever the override.
+    scope: String,
+}
+
+pub struct SharePointClient {
+    http: reqwest::Client,
+    auth: Arc<Authenticator>,
+    retry: RetryPolicy,
+    origin_override: Option<url::Url>,
+    permits: Semaphore,
+    requests: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl SharePointClient {
+    pub fn new(graph: &GraphClient, origin_override: Option<url::Url>, concurrency: usize) -> Self {
+        let (http, auth, retry) = graph.shared_parts();
+        SharePointClient {
+            http,
+            auth,
+            retry,
+            origin_override,
+            permits: Semaphore::new(concurrency.max(1)),
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(reason)` when the credential cannot read SharePoint at all (a client secret).
+    pub fn refused_credential(&self) -> Option<&'static str> {
+        (self.auth.kind() == CredentialKind::Secret).then_some(SECRET_REFUSED)
+    }
+
+    /// `(requests, throttled answers)` so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+        )
+    }
+
+    fn site(&self, site_url: &str) -> Result<Site, GraphError> {
+        let fail = |message: String| GraphError::new(GraphErrorKind::Transport, site_url, message);
+        let parsed = url::Url::parse(site_url)
+            .map_err(|e| fail(format!("the site URL is not a URL ({e})")))?;
+        let host = parsed.host_str().unwrap_or_default();
+        if parsed.scheme() != "https" || !is_sharepoint_host(host) {
+            return Err(fail(
+                "not a SharePoint Online site URL (https://<tenant>.sharepoint.com/...)".into(),
+            ));
+        }
+        let scope = format!("https://{}/.default", host.to_ascii_lowercase());
+        let mut base = parsed.clone();
+        if let Some(origin) = &self.origin_override {
+            base = origin.clone();
+            base.set_path(parsed.path());
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let path = base.path().trim_end_matches('/').to_string();
+        base.set_path(&path);
+        Ok(Site { base, scope })
+    }
+
+    /// The site group's record (`None`: no such group, or no such site).
+    pub async fn group(&self, site_url: &str, group: u32) -> Result<Option<SiteGroup>, GraphError> {
+        let site = self.site(site_url)?;
+        let url = format!("{}/_api/web/sitegroups/GetById({group})", site.base);
+        match self.get(&site, &url).await {
+            Ok(value) => serde_json::from_value(value).map(Some).map_err(|e| {
+                GraphError::new(
+                    GraphErrorKind::Decode,
+                    &url,
+                    format!("a site group of an unexpected shape ({e})"),
+                )
+            }),
+            Err(error) if error.status() == Some(404) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Every user of the site group, following SharePoint's next links on the same origin.
+    pub async fn users(&self, site_url: &str, group: u32) -> Result<Vec<SiteUser>, GraphError> {
+        let site = self.site(site_url)?;
+        let mut url = format!(
+            "{}/_api/web/sitegroups/GetById({group})/users?$select={USER_SELECT}&$top=5000",
+            site.base
+        );
+        let mut users = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            if !seen.insert(url.clone()) {
+                return Err(GraphError::new(
+                    GraphErrorKind::NextLinkLoop,
+                    &url,
+                    "a page already read",
+                ));
+            }
+            let page = self.get(&site, &url).await?;
+            let items = page
+                .get("value")
+                .or_else(|| page.pointer("/d/results"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    GraphError::new(GraphErrorKind::Decode, &url, "a page without `value`")
+                })?;
+            for item in items {
+                users.push(serde_json::from_value(item.clone()).map_err(|e| {
+                    GraphError::new(
+                        GraphErrorKind::Decode,
+                        &url,
+                        format!("a user of an unexpected shape ({e})"),
+                    )
+                })?);
+            }
+            let next = ["odata.nextLink", "@odata.nextLink"]
+                .iter()
+                .find_map(|key| page.get(*key))
+                .or_else(|| page.pointer("/d/__next"))
+                .and_then(Value::as_str);
+            match next {
+                None => return Ok(users),
+                Some(link) => {
+                    check_same_origin(&site.base, &url, link)?;
+                    url = link.to_string();
+                }
+            }
+        }
+        Err(GraphError::new(
+            GraphErrorKind::NextLinkLoop,
+            &url,
+            "more pages than a site group can hold",
+        ))
+    }
+
+    /// One GET with SharePoint's headers, retrying `429`/`503` as SharePoint asks.
+    async fn get(&self, site: &Site, url: &str) -> Result<Value, GraphError> {
+        let request_name = format!("GET {url}");
+        check_same_origin(&site.base, url, url)?;
+        let mut waited = Duration::ZERO;
+        let mut attempt = 1;
+        loop {
+            let token = self.auth.token_for(&site.scope).await?;
+            let sent = {
+                let _permit = self.permits.acquire().await.ok();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.http
+                    .get(url)
+                    .bearer_auth(token.secret())
+                    .header("Accept", "application/json;odata=nometadata")
+                    .header("User-Agent", USER_AGENT)
+                    .send()
+                    .await
+            };
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => match self.retry.next_wait(attempt, None, waited) {
+                    Some(wait) if !error.is_builder() => {
+                        tokio::time::sleep(wait).await;
+                        waited += wait;
+                        attempt += 1;
+                        continue;
+                    }
+                    _ => {
+                        return Err(GraphError::new(
+                            GraphErrorKind::Transport,
+                            request_name,
+                            error.to_string(),
+                        ))
+                    }
+                },
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| {
+                GraphError::new(GraphErrorKind::Transport, &request_name, e.to_string())
+            })?;
+            if matches!(status, 429 | 503) {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+                // The larger of Retry-After and RateLimit-Reset, as SharePoint documents.
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let after = header("retry-after")
+                    .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+                let reset = header("ratelimit-reset")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let asked = after.max(reset);
+                if let Some(wait) = self.retry.next_wait(attempt, asked, waited) {
+                    tracing::info!(
+                        status,
+                        wait_ms = wait.as_millis() as u64,
+                        "SharePoint throttled; waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            if !(200..300).contains(&status) {
+                let message = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/odata.error/message/value")
+                            .or_else(|| v.pointer("/error/message/value"))
+                            .or_else(|| v.pointer("/error_description"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default();
+                return Err(GraphError::new(
+                    GraphErrorKind::Status(status),
+                    request_name,
+                    message,
+                ));
+            }
+            return serde_json::from_slice(&body).map_err(|e| {
+                GraphError::new(
+                    GraphErrorKind::Decode,
+                    request_name,
+                    format!("not JSON ({e})"),
+                )
+            });
+        }
+    }
+}
+
+/// A link is followed only on the site's SharePoint origin: the token goes nowhere else.
+fn check_same_origin(base: &url::Url, request: &str, link: &str) -> Result<(), GraphError> {
+    let refuse =
+        |what: String| GraphError::new(GraphErrorKind::ForeignLink, format!("GET {request}"), what);
+    let parsed =
+        url::Url::parse(link).map_err(|e| refuse(format!("a link that is not a URL ({e})")))?;
+    let origin = |u: &url::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+        )
+    };
+    if origin(&parsed) != origin(base)
+        || parsed.scheme() != "https"
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(refuse(format!(
+            "a link to `{}://{}`, not the SharePoint origin `{}://{}`",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?"),
+            base.scheme(),
+            base.host_str().unwrap_or("?")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_override_is_loopback_or_a_sharepoint_domain_and_https() {
+        assert!(check_override("https://127.0.0.1:8443").is_ok());
+        assert!(check_override("https://contoso.sharepoint.com").is_ok());
+        assert!(check_override("https://contoso.sharepoint.us").is_ok());
+        let elsewhere = check_override("https://evil.example").unwrap_err();
+        assert!(elsewhere.contains("nowhere else"), "{elsewhere}");
+        assert!(check_override("http://127.0.0.1:8443").is_err());
+        assert!(check_override("https://u:p@127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn links_off_the_sharepoint_origin_are_refused() {
+        let base = url::Url::parse("https://contoso.sharepoint.com/sites/a").unwrap();
+        assert!(check_same_origin(
+            &base,
+            "r",
+            "https://contoso.sharepoint.com/sites/a/_api/x?p=2"
+        )
+        .is_ok());
+        assert!(check_same_origin(&base, "r", "https://evil.example/sites/a").is_err());
+        assert!(check_same_origin(&base, "r", "http://contoso.sharepoint.com/sites/a").is_err());
+        assert!(check_same_origin(&base, "r", "https://contoso.sharepoint.com:8443/x").is_err());
+    }
+}
