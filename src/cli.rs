@@ -9,7 +9,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use crate::config::{
     Range, CAUSES_DAYS_RANGE, CONCURRENCY_RANGE, EXPAND_LIMIT_RANGE, KEEP_RANGE,
     LOCK_MAX_AGE_RANGE, MAX_ITEMS_RANGE, MAX_RETRY_WAIT_RANGE, MIN_APPROVERS_RANGE,
-    PLAN_EXPIRY_RANGE, PROGRESS_INTERVAL_RANGE, RU_BUDGET_RANGE,
+    PLAN_EXPIRY_RANGE, PROGRESS_INTERVAL_RANGE, RU_BUDGET_RANGE, SHAREPOINT_BUDGET_RANGE,
 };
 use crate::graph::{choose, Cloud, CredentialKind};
 
@@ -590,6 +590,13 @@ pub struct GraphArgs {
     /// local fake-graph (https; loopback or a SharePoint domain only) [config: sharepoint_url].
     #[arg(long, value_name = "URL", env = "ENTRA_DRIFT_SHAREPOINT_URL")]
     pub sharepoint_url: Option<String>,
+
+    /// SharePoint resource units per minute to pace site-group reads to (SharePoint's tiers
+    /// are 1,250 to 6,250 per app and tenant; a REST call costs about 2) [config:
+    /// sharepoint_budget].
+    #[arg(long, value_name = "RU", default_value_t = crate::graph::sharepoint::DEFAULT_BUDGET,
+          value_parser = within_u64(SHAREPOINT_BUDGET_RANGE))]
+    pub sharepoint_budget: u64,
 
     /// Graph requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = crate::graph::DEFAULT_CONCURRENCY,

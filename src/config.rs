@@ -34,6 +34,9 @@ pub const EXPAND_LIMIT_RANGE: Range = (1, 1_000);
 pub const MAX_RETRY_WAIT_RANGE: Range = (1, 3_600);
 /// `ru_budget`, `--ru-budget`: resource units per 10 s (Graph's tiers are 3,500 to 8,000).
 pub const RU_BUDGET_RANGE: Range = (10, 1_000_000);
+/// `sharepoint_budget`, `--sharepoint-budget`: SharePoint resource units per minute (its
+/// documented tiers are 1,250 to 6,250 per app and tenant; a REST call costs about 2).
+pub const SHAREPOINT_BUDGET_RANGE: Range = (2, 1_000_000);
 /// Seconds between progress lines when stderr is not a terminal.
 pub const PROGRESS_INTERVAL_RANGE: Range = (1, 3_600);
 /// Distinct approvers one item may need.
@@ -54,6 +57,7 @@ pub const KEYS: &[&str] = &[
     "authority_host",
     "graph_url",
     "sharepoint_url",
+    "sharepoint_budget",
     "concurrency",
     "max_retry_wait",
     "expand_limit",
@@ -107,6 +111,7 @@ struct RawConfig {
     authority_host: Option<Spanned<String>>,
     graph_url: Option<Spanned<String>>,
     sharepoint_url: Option<Spanned<String>>,
+    sharepoint_budget: Option<Spanned<i64>>,
     concurrency: Option<Spanned<i64>>,
     max_retry_wait: Option<Spanned<i64>>,
     expand_limit: Option<Spanned<i64>>,
@@ -186,6 +191,8 @@ pub struct Config {
     /// The SharePoint origin instead of each site's own (a local fake; loopback or a
     /// SharePoint domain only).
     pub sharepoint_url: Option<String>,
+    /// SharePoint resource units per minute to pace site reads to.
+    pub sharepoint_budget: Option<u64>,
     pub concurrency: Option<usize>,
     pub max_retry_wait: Option<u64>,
     pub expand_limit: Option<usize>,
@@ -322,6 +329,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             .sharepoint_url
             .as_ref()
             .map(|v| checker.https(v))
+            .transpose()?,
+        sharepoint_budget: raw
+            .sharepoint_budget
+            .as_ref()
+            .map(|v| checker.within(v, SHAREPOINT_BUDGET_RANGE).map(|n| n as u64))
             .transpose()?,
         concurrency: raw
             .concurrency

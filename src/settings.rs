@@ -214,6 +214,11 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
     if !given.contains("sharepoint_url") && graph.sharepoint_url.is_none() {
         graph.sharepoint_url = file.sharepoint_url.clone();
     }
+    graph.sharepoint_budget = given.pick(
+        "sharepoint_budget",
+        &graph.sharepoint_budget,
+        file.sharepoint_budget.as_ref(),
+    );
     graph.concurrency = given.pick("concurrency", &graph.concurrency, file.concurrency.as_ref());
     graph.expand_limit = given.pick(
         "expand_limit",

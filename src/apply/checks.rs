@@ -8,13 +8,15 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::audit::{retry_block, RetryBlock};
+use crate::graph::sharepoint::SharePointClient;
 use crate::graph::{paths, GraphClient, GraphError};
 use crate::plan::{MissingRole, PlanItem};
 use crate::snapshot::builder::ResourceKey;
 use crate::snapshot::resource_read::{collection_path, holders};
 use crate::snapshot::roles::{
-    ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO, DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS,
-    ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
+    site_group_collection, site_group_of, ACTIVE, APPLICATION, APP_ROLE_ASSIGNED_TO,
+    DIRECTORY_ROLE, ELIGIBLE, GROUP, MEMBERS, OWNERS, ROLE_ASSIGNMENTS, ROLE_ELIGIBILITY,
+    SHAREPOINT_SITE,
 };
 
 /// The collection that holds a missing role, or `None` for kinds a plan cannot contain.
@@ -37,6 +39,13 @@ pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
             role.resource_id.clone(),
             ROLE_ASSIGNMENTS.into(),
         )),
+        (SHAREPOINT_SITE, group) => group.parse::<u32>().ok().map(|n| {
+            (
+                SHAREPOINT_SITE,
+                role.resource_id.clone(),
+                site_group_collection(n),
+            )
+        }),
         _ => None,
     }
 }
@@ -44,8 +53,13 @@ pub fn key_of(role: &MissingRole) -> Option<ResourceKey> {
 /// What each affected resource holds now: `(role, principal)` pairs, or why it is unknown.
 pub type Holdings = HashMap<ResourceKey, Result<HashSet<(String, String)>, String>>;
 
-/// Reads every resource the items' missing roles live on, once each.
-pub async fn read_holdings(client: &GraphClient, items: &[&PlanItem]) -> Holdings {
+/// Reads every resource the items' missing roles live on, once each: Graph collections, and
+/// SharePoint site groups through `sharepoint`.
+pub async fn read_holdings(
+    client: &GraphClient,
+    sharepoint: &SharePointClient,
+    items: &[&PlanItem],
+) -> Holdings {
     let mut keys: Vec<ResourceKey> = items
         .iter()
         .flat_map(|item| {
@@ -57,8 +71,17 @@ pub async fn read_holdings(client: &GraphClient, items: &[&PlanItem]) -> Holding
         .collect();
     keys.sort();
     keys.dedup();
+    let (sites, keys): (Vec<_>, Vec<_>) =
+        keys.into_iter().partition(|key| key.0 == SHAREPOINT_SITE);
     let paths: Vec<String> = keys.iter().filter_map(collection_path).collect();
-    let results = client.list_many(&paths).await;
+    let (results, site_results) = tokio::join!(
+        client.list_many(&paths),
+        futures_util::future::join_all(
+            sites
+                .iter()
+                .map(|key| site_holders(client, sharepoint, key))
+        )
+    );
     keys.into_iter()
         .zip(results)
         .map(|(key, result)| {
@@ -68,7 +91,64 @@ pub async fn read_holdings(client: &GraphClient, items: &[&PlanItem]) -> Holding
                 .map(|pairs| pairs.into_iter().collect());
             (key, held)
         })
+        .chain(sites.into_iter().zip(site_results))
         .collect()
+}
+
+/// Who a site group lists directly now, as `(group number, user id)` pairs. An entry without
+/// an Entra object id is looked up by its UPN in the directory; one found nowhere leaves the
+/// group unknown, and its items unchecked rather than guessed.
+async fn site_holders(
+    client: &GraphClient,
+    sharepoint: &SharePointClient,
+    key: &ResourceKey,
+) -> Result<HashSet<(String, String)>, String> {
+    let group = site_group_of(&key.2).ok_or("not a site group")?;
+    if let Some(reason) = sharepoint.refused_credential() {
+        return Err(reason.to_string());
+    }
+    let record = sharepoint
+        .group(&key.1, group)
+        .await
+        .map_err(|e| e.reason())?;
+    let users = match &record {
+        Some(r) if r.can_current_user_view_membership != Some(false) => Some(
+            sharepoint
+                .users(&key.1, group)
+                .await
+                .map_err(|e| e.reason())?,
+        ),
+        _ => None,
+    };
+    let upns = users
+        .as_deref()
+        .map(crate::snapshot::sharepoint::upns_to_resolve)
+        .unwrap_or_default();
+    let found = futures_util::future::join_all(upns.iter().map(|upn| async move {
+        let user = client
+            .get_json(&client.url(&paths::user_enabled(upn)))
+            .await
+            .ok()?;
+        let id = user.get("id")?.as_str()?.to_ascii_lowercase();
+        Some((upn.clone(), id))
+    }))
+    .await;
+    let by_upn: HashMap<String, String> = found.into_iter().flatten().collect();
+    let judged = crate::snapshot::sharepoint::judge(
+        record.as_ref(),
+        users.as_deref(),
+        "the site group's users were not read",
+        &by_upn,
+        group,
+    );
+    if judged.status != crate::snapshot::read_status::COMPLETE {
+        return Err(judged.reason);
+    }
+    Ok(judged
+        .holders
+        .into_iter()
+        .map(|user| (group.to_string(), user))
+        .collect())
 }
 
 /// Per role: `Ok(true)` held now, `Ok(false)` still missing, `Err` unknown.

@@ -143,6 +143,8 @@ pub fn preflight<'a>(
 
 pub struct ApplyRun<'a> {
     pub client: &'a GraphClient,
+    /// SharePoint REST, for re-checking site roles.
+    pub sharepoint: &'a crate::graph::sharepoint::SharePointClient,
     pub plan: &'a Plan,
     pub plan_path: &'a Path,
     pub approved: Approved<'a>,
@@ -259,7 +261,7 @@ impl ApplyRun<'_> {
         journal: Option<&Mutex<Journal>>,
     ) -> Result<(Vec<&'p PlanItem>, Outcomes)> {
         let current = checks::read_current(self.client, pending).await;
-        let holdings = checks::read_holdings(self.client, pending).await;
+        let holdings = checks::read_holdings(self.client, self.sharepoint, pending).await;
         let removing_access: Vec<&PlanItem> = pending
             .iter()
             .copied()

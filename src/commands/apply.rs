@@ -151,6 +151,7 @@ fn apply_plan(
     let outcomes = runtime.block_on(
         ApplyRun {
             client: &connection.client,
+            sharepoint: &connection.sharepoint,
             plan: &plan,
             plan_path: &args.plan,
             approved,

@@ -15,6 +15,8 @@ pub const NAIVE_CLIENT_VARIABLE: &str = "ENTRA_DRIFT_NAIVE_CLIENT";
 
 pub struct Connection {
     pub client: GraphClient,
+    /// SharePoint REST (site roles), sharing the client's HTTP stack and credential.
+    pub sharepoint: graph::sharepoint::SharePointClient,
     pub tenant_id: String,
     pub graph_root: String,
 }
@@ -47,8 +49,15 @@ pub fn connect(args: &GraphArgs, env_prefix: &str) -> Result<Connection> {
         );
         client = client.without_batching();
     }
+    let sharepoint = graph::sharepoint::SharePointClient::new(
+        &client,
+        sharepoint_override(args)?,
+        args.concurrency,
+        args.sharepoint_budget,
+    );
     Ok(Connection {
         client,
+        sharepoint,
         tenant_id,
         graph_root,
     })
@@ -136,6 +145,7 @@ pub fn read_live(
             log,
             tenant_name: graph.tenant_name.clone(),
             sharepoint_url: sharepoint_override(graph)?,
+            sharepoint_budget: graph.sharepoint_budget,
         },
         progress,
     ))

@@ -119,7 +119,11 @@ fn verify_plan(
         })
         .collect();
     let runtime = connect::runtime()?;
-    let holdings = runtime.block_on(read_holdings(&connection.client, &items));
+    let holdings = runtime.block_on(read_holdings(
+        &connection.client,
+        &connection.sharepoint,
+        &items,
+    ));
     // A retried delivery is verified by its assignment's state.
     let current = runtime.block_on(read_current(&connection.client, &requests));
     stage.counter().add(items.len() as u64);

@@ -34,6 +34,13 @@ const MAX_PAGES: usize = 100;
 /// SharePoint throttles undecorated traffic first (`NONISV|Company|App/version`).
 const USER_AGENT: &str = concat!("NONISV|entra-drift|entra-drift/", env!("CARGO_PKG_VERSION"));
 
+/// SharePoint resource units per minute by default: the smallest documented tier (a tenant of
+/// up to 1,000 licences), so that a guess never throttles a small tenant.
+pub const DEFAULT_BUDGET: u64 = 1_250;
+/// What one REST call costs, as SharePoint documents it (about 2 units).
+const UNITS_PER_CALL: u64 = 2;
+const BUDGET_WINDOW: Duration = Duration::from_secs(60);
+
 /// Why site roles cannot be read with a client secret: SharePoint refuses such app-only tokens.
 pub const SECRET_REFUSED: &str =
     "SharePoint refuses app-only tokens obtained with a client secret: \
@@ -78,10 +85,18 @@ pub struct SharePointClient {
     permits: Semaphore,
     requests: AtomicU64,
     throttled: AtomicU64,
+    /// Units per minute, and the current window's start and units spent.
+    budget: u64,
+    window: tokio::sync::Mutex<(tokio::time::Instant, u64)>,
 }
 
 impl SharePointClient {
-    pub fn new(graph: &GraphClient, origin_override: Option<url::Url>, concurrency: usize) -> Self {
+    pub fn new(
+        graph: &GraphClient,
+        origin_override: Option<url::Url>,
+        concurrency: usize,
+        budget: u64,
+    ) -> Self {
         let (http, auth, retry) = graph.shared_parts();
         SharePointClient {
             http,
@@ -91,6 +106,23 @@ impl SharePointClient {
             permits: Semaphore::new(concurrency.max(1)),
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            budget: budget.max(UNITS_PER_CALL),
+            window: tokio::sync::Mutex::new((tokio::time::Instant::now(), 0)),
+        }
+    }
+
+    /// Waits until one more call fits the per-minute budget (a fixed window: SharePoint's
+    /// limit is per minute), then spends it.
+    async fn pace(&self) {
+        let mut window = self.window.lock().await;
+        let now = tokio::time::Instant::now();
+        if let Some(next) = reserve(&mut window, now, self.budget) {
+            tracing::info!(
+                wait_ms = next.duration_since(now).as_millis() as u64,
+                budget = self.budget,
+                "SharePoint budget of the minute spent; waiting"
+            );
+            tokio::time::sleep_until(next).await;
         }
     }
 
@@ -209,6 +241,7 @@ impl SharePointClient {
         let mut attempt = 1;
         loop {
             let token = self.auth.token_for(&site.scope).await?;
+            self.pace().await;
             let sent = {
                 let _permit = self.permits.acquire().await.ok();
                 self.requests.fetch_add(1, Ordering::Relaxed);
@@ -293,6 +326,27 @@ impl SharePointClient {
     }
 }
 
+/// Spends one call of a per-minute `budget` in `window` (its start and units spent): `None`
+/// when it fits now, else the instant the next window opens (the call is counted in it).
+fn reserve(
+    window: &mut (tokio::time::Instant, u64),
+    now: tokio::time::Instant,
+    budget: u64,
+) -> Option<tokio::time::Instant> {
+    if now.duration_since(window.0) >= BUDGET_WINDOW {
+        *window = (now, 0);
+    }
+    let wait = if window.1 + UNITS_PER_CALL > budget {
+        let next = window.0 + BUDGET_WINDOW;
+        *window = (next, 0);
+        Some(next)
+    } else {
+        None
+    };
+    window.1 += UNITS_PER_CALL;
+    wait
+}
+
 /// A link is followed only on the site's SharePoint origin: the token goes nowhere else.
 fn check_same_origin(base: &url::Url, request: &str, link: &str) -> Result<(), GraphError> {
     let refuse =
@@ -335,6 +389,27 @@ mod tests {
         assert!(elsewhere.contains("nowhere else"), "{elsewhere}");
         assert!(check_override("http://127.0.0.1:8443").is_err());
         assert!(check_override("https://u:p@127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn calls_beyond_the_minute_s_budget_wait_for_the_next_minute() {
+        let start = tokio::time::Instant::now();
+        let mut window = (start, 0);
+        // 6 units a minute: three calls fit, the fourth waits for the next minute.
+        for _ in 0..3 {
+            assert_eq!(reserve(&mut window, start, 6), None);
+        }
+        let next = reserve(&mut window, start + Duration::from_secs(10), 6);
+        assert_eq!(next, Some(start + BUDGET_WINDOW));
+        assert_eq!(
+            window,
+            (start + BUDGET_WINDOW, 2),
+            "the waiting call counts in its minute"
+        );
+        // A minute later the window is fresh again.
+        let later = start + Duration::from_secs(130);
+        assert_eq!(reserve(&mut window, later, 6), None);
+        assert_eq!(window, (later, 2));
     }
 
     #[test]

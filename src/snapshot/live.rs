@@ -134,6 +134,8 @@ pub struct ReadOptions {
     pub tenant_name: Option<String>,
     /// SharePoint REST at this origin instead of each site's own (`--sharepoint-url`).
     pub sharepoint_url: Option<url::Url>,
+    /// SharePoint resource units per minute (`--sharepoint-budget`).
+    pub sharepoint_budget: u64,
 }
 
 impl Default for ReadOptions {
@@ -145,6 +147,7 @@ impl Default for ReadOptions {
             log: LogRequest::default(),
             tenant_name: None,
             sharepoint_url: None,
+            sharepoint_budget: crate::graph::sharepoint::DEFAULT_BUDGET,
         }
     }
 }
@@ -170,6 +173,7 @@ pub async fn read(
         client,
         options.sharepoint_url.clone(),
         client.concurrency(),
+        options.sharepoint_budget,
     );
     progress.watch(client);
     let sign_in = progress.stage("sign-in", None);

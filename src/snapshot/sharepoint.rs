@@ -148,6 +148,23 @@ pub fn judge(
     }
 }
 
+/// The UPNs of the direct user entries SharePoint gives no Entra object id: what a caller
+/// without the users table looks up in the directory before [`judge`].
+pub fn upns_to_resolve(users: &[SiteUser]) -> Vec<String> {
+    users
+        .iter()
+        .filter(|user| is_user(user))
+        .filter(|user| {
+            !user
+                .aad_object_id
+                .as_ref()
+                .and_then(|id| id.name_id.as_deref())
+                .is_some_and(entra_model::ids::is_guid)
+        })
+        .filter_map(|user| upn_of(user).map(str::to_ascii_lowercase))
+        .collect()
+}
+
 /// A direct user entry: `PrincipalType` 1, or a user's claims login where the type is absent.
 fn is_user(user: &SiteUser) -> bool {
     match user.principal_type {

@@ -455,3 +455,60 @@ fn the_sharepoint_origin_override_is_loopback_or_sharepoint_only() {
         "refused before anything is read"
     );
 }
+
+/// The loop for a site role: the live audit plans Lidia's reprocess, apply re-reads the site
+/// group through SharePoint (its UPN-only entry looked up in the directory) before writing,
+/// the fake's reprocess puts her back in the group, and verify re-reads it: restored.
+#[test]
+fn a_missing_site_role_goes_round_apply_and_verify() {
+    const LIDIA_ASSIGNMENT: &str = "c4c8bf06-6718-4636-9a84-9f4b8c097e2b";
+    let work = tempfile::tempdir().unwrap();
+    let pfx = certificate(work.path());
+    let fake = Fake::start(crate::common::fixture("contoso").to_str().unwrap(), |_| {});
+    let audit = live_audit(&fake, Some(&pfx), &work.path().join("out"));
+    let plan = run_dir(&audit).join("plan.json");
+    let with_certificate = |args: &[&str]| {
+        let server = fake.server();
+        let mut command = fake.command(args, SECRET);
+        command
+            .args(["--sharepoint-url", &server.sharepoint_url])
+            .env("ENTRA_DRIFT_NOW", NOW)
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env("AZURE_CLIENT_CERTIFICATE_PATH", &pfx);
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let approve = run(crate::common::entra_drift()
+        .args(["plan", "approve"])
+        .arg(&plan)
+        .args([
+            "--approver",
+            "ada@contoso.example",
+            "--only",
+            LIDIA_ASSIGNMENT,
+        ]));
+    assert_eq!(approve.code, Some(0), "{}", approve.stderr);
+
+    let plan_arg = plan.to_str().unwrap();
+    let (code, _, stderr) = with_certificate(&["apply", plan_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("1 reprocessed"), "{stderr}");
+    assert_eq!(
+        fake.server().stats().reprocess.get(LIDIA_ASSIGNMENT),
+        Some(&1),
+        "one reprocess"
+    );
+    let (code, _, stderr) = with_certificate(&["verify", plan_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let results = read_csv(&run_dir(&audit).join("verify-results.csv"));
+    let lidia = results
+        .rows
+        .iter()
+        .find(|r| r["assignment_id"] == LIDIA_ASSIGNMENT)
+        .expect("Lidia's item is verified");
+    assert_eq!(lidia["status"], "restored", "{lidia:?}");
+}

@@ -25,6 +25,9 @@ pub enum Grant {
     /// A tenant-wide directory role (`DirectoryRole`: scope `originId` is the role
     /// definition id; role `originId` `Eligible`, or anything else for an active one).
     DirectoryRole { definition: String, eligible: bool },
+    /// A SharePoint site role (`SharePointOnline`: scope `originId` is the site URL, role
+    /// `originId` the site group's id): a direct user entry of that group.
+    SiteRole { site: String, group: u32 },
 }
 
 impl Grant {
@@ -54,14 +57,24 @@ impl Grant {
                     eligible: eb,
                 },
             ) => eq(da, db) && ea == eb,
+            (
+                Grant::SiteRole {
+                    site: sa,
+                    group: ga,
+                },
+                Grant::SiteRole {
+                    site: sb,
+                    group: gb,
+                },
+            ) => eq(sa.trim_end_matches('/'), sb.trim_end_matches('/')) && ga == gb,
             _ => false,
         }
     }
 }
 
 /// The grants of a package's resource role scopes, in their order. Scopes without a role or
-/// a scope `originId`, group roles other than member/owner, and other origin systems
-/// (SharePoint sites, …) grant nothing the fake can represent, so they are left out.
+/// a scope `originId`, group roles other than member/owner, site roles that are not a group
+/// number, and other origin systems grant nothing the fake can represent, so they are left out.
 pub fn package_grants(package: &AccessPackage) -> Vec<Grant> {
     let mut grants = Vec::new();
     for scope in package.resource_role_scopes.iter().flatten() {
@@ -95,6 +108,13 @@ pub fn package_grants(package: &AccessPackage) -> Vec<Grant> {
             "directoryrole" => Grant::DirectoryRole {
                 definition: resource_id,
                 eligible: role_origin.eq_ignore_ascii_case("eligible"),
+            },
+            "sharepointonline" => match role_origin.trim().parse() {
+                Ok(group) => Grant::SiteRole {
+                    site: resource_id,
+                    group,
+                },
+                Err(_) => continue,
             },
             _ => continue,
         };
@@ -238,6 +258,9 @@ impl Data {
                         added += 1;
                     }
                 }
+                Grant::SiteRole { ref site, group } => {
+                    added += self.restore_site_role(site, group, &principal);
+                }
                 Grant::AppRole {
                     service_principal,
                     app_role,
@@ -330,9 +353,72 @@ impl Data {
                     },
                 ),
                 Grant::DirectoryRole { .. } => 0,
+                Grant::SiteRole { site, group } => self.revoke_site_role(site, *group, &principal),
             };
         }
         removed
+    }
+
+    /// The recorded users of site `site`'s group `group` (`None`: no such recorded group).
+    fn site_group_users(
+        &mut self,
+        site: &str,
+        group: u32,
+    ) -> Option<&mut Vec<entra_model::model::SiteUser>> {
+        let sharepoint = self.sharepoint.as_mut()?;
+        let wanted = site.trim_end_matches('/').to_ascii_lowercase();
+        let recorded = sharepoint
+            .sites
+            .iter()
+            .find(|s| s.url.trim_end_matches('/').to_ascii_lowercase() == wanted)?;
+        if !recorded.groups.iter().any(|g| g.id == group) {
+            return None;
+        }
+        let key = recorded.key.clone();
+        Some(sharepoint.users.entry((key, group)).or_default())
+    }
+
+    /// Adds `principal` to the site group as a direct user entry (with its object id), as
+    /// entitlement management's delivery does; 1 when it was not there.
+    fn restore_site_role(&mut self, site: &str, group: u32, principal: &str) -> usize {
+        let Some(users) = self.site_group_users(site, group) else {
+            return 0;
+        };
+        let held = users.iter().any(|u| {
+            u.aad_object_id
+                .as_ref()
+                .and_then(|id| id.name_id.as_deref())
+                .is_some_and(|id| id.eq_ignore_ascii_case(principal))
+        });
+        if held {
+            return 0;
+        }
+        let id = 1000 + users.len() as i64;
+        users.push(entra_model::model::SiteUser {
+            id: Some(id),
+            title: Some(format!("user {principal}")),
+            principal_type: Some(1),
+            aad_object_id: Some(entra_model::model::NameId {
+                name_id: Some(principal.to_string()),
+                name_id_issuer: Some("urn:federation:microsoftonline".into()),
+            }),
+            ..Default::default()
+        });
+        1
+    }
+
+    fn revoke_site_role(&mut self, site: &str, group: u32, principal: &str) -> usize {
+        let Some(users) = self.site_group_users(site, group) else {
+            return 0;
+        };
+        let before = users.len();
+        users.retain(|u| {
+            !u.aad_object_id
+                .as_ref()
+                .and_then(|id| id.name_id.as_deref())
+                .is_some_and(|id| id.eq_ignore_ascii_case(principal))
+        });
+        before - users.len()
     }
 }
 
@@ -398,6 +484,10 @@ mod tests {
                 Grant::DirectoryRole {
                     definition: "d2".into(),
                     eligible: false
+                },
+                Grant::SiteRole {
+                    site: "https://x".into(),
+                    group: 4
                 },
             ]
         );
