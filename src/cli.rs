@@ -151,11 +151,36 @@ pub enum Command {
     /// Manage the allowed_signers file that says who may approve plans.
     #[command(subcommand)]
     Signers(SignersCommand),
+    /// Check what the app can read before an audit relies on it.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Print the man page (roff) on stdout.
     #[command(
         after_help = "Example:\n  entra-drift man > /usr/local/share/man/man1/entra-drift.1"
     )]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Probe a SharePoint site with the audit's credential: the token for the site's origin,
+    /// its groups, whether each one's members are visible and readable, and how its users can
+    /// be matched to Entra users. Exits 0 when every group asked for was read, 1 otherwise.
+    #[command(after_help = "Examples:\n  \
+        entra-drift check sharepoint https://contoso.sharepoint.com/sites/Sales --tenant <TENANT_ID>\n  \
+        entra-drift check sharepoint https://contoso.sharepoint.com/sites/Sales --tenant <TENANT_ID> --group 4")]
+    Sharepoint(CheckSharepointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckSharepointArgs {
+    /// The site's URL (https://<tenant>.sharepoint.com/sites/<name>).
+    pub site: String,
+    /// Only this site group (a site role's originId) [default: every group of the site].
+    #[arg(long, value_name = "N")]
+    pub group: Option<u32>,
+    #[command(flatten)]
+    pub graph: GraphArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -95,6 +95,58 @@ pub async fn read_holdings(
         .collect()
 }
 
+/// Removes a user's direct entry from a site group (`remove_access` on a site role): finds the
+/// entry by the user's object id, or by UPN where SharePoint gives none, then
+/// `POST .../sitegroups/GetById(n)/users/removeById(<site user id>)`.
+pub async fn remove_site_user(
+    client: &GraphClient,
+    sharepoint: &SharePointClient,
+    role: &MissingRole,
+    user_id: &str,
+) -> Result<(bool, String), GraphError> {
+    let group = role.role.parse::<u32>().map_err(|_| {
+        GraphError::new(
+            crate::graph::GraphErrorKind::Decode,
+            &role.resource_id,
+            format!("site role `{}` is not a site group number", role.role),
+        )
+    })?;
+    let users = sharepoint.users(&role.resource_id, group).await?;
+    let upn = client
+        .get_json(&client.url(&paths::user_enabled(user_id)))
+        .await
+        .ok()
+        .and_then(|u| {
+            u.get("userPrincipalName")
+                .and_then(|v| v.as_str())
+                .map(str::to_ascii_lowercase)
+        });
+    let entry = users.iter().find(|u| {
+        let by_id = u
+            .aad_object_id
+            .as_ref()
+            .and_then(|id| id.name_id.as_deref())
+            .is_some_and(|id| id.eq_ignore_ascii_case(user_id));
+        let by_upn = u.aad_object_id.is_none()
+            && upn.is_some()
+            && u.user_principal_name
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                == upn;
+        u.principal_type == Some(1) && (by_id || by_upn)
+    });
+    let Some(site_user) = entry.and_then(|u| u.id) else {
+        return Ok((false, "the user is no longer in the site group".into()));
+    };
+    sharepoint
+        .remove_user(&role.resource_id, group, site_user)
+        .await?;
+    Ok((
+        true,
+        format!("removed from site group {group} (site user {site_user})"),
+    ))
+}
+
 /// Who a site group lists directly now, as `(group number, user id)` pairs. An entry without
 /// an Entra object id is looked up by its UPN in the directory; one found nowhere leaves the
 /// group unknown, and its items unchecked rather than guessed.

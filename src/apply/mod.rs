@@ -530,6 +530,10 @@ impl ApplyRun<'_> {
         let Some(role) = &item.unexplained else {
             return Ok((false, "the item names no access".into()));
         };
+        if role.resource_type == crate::snapshot::roles::SHAREPOINT_SITE {
+            return checks::remove_site_user(self.client, self.sharepoint, role, &item.user_id)
+                .await;
+        }
         if role.resource_type == crate::snapshot::roles::GROUP {
             let collection = if role.role == "owner" {
                 "owners"

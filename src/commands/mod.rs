@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::{Cli, Command, ConfigCommand, EvidenceCommand, SignersCommand};
+use crate::cli::{CheckCommand, Cli, Command, ConfigCommand, EvidenceCommand, SignersCommand};
 use crate::config::{self, Config};
 use crate::error::Result;
 use crate::output::Printer;
@@ -10,6 +10,7 @@ use crate::settings::Given;
 
 pub mod apply;
 pub mod audit;
+pub mod check;
 pub mod config_check;
 pub mod connect;
 pub mod deliver;
@@ -67,6 +68,9 @@ pub fn run(cli: &Cli, given: &Given, printer: &Printer) -> Result<Outcome> {
             clap_complete::generate(*shell, &mut command, "entra-drift", &mut script);
             printer.data_text(&String::from_utf8_lossy(&script))?;
             Ok(Outcome::Clean)
+        }
+        Command::Check(CheckCommand::Sharepoint(args)) => {
+            check::sharepoint(args, given, read_config(config_path)?.as_ref(), printer)
         }
         Command::Signers(SignersCommand::Add(args)) => {
             signers::add(args, printer)?;

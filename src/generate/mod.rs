@@ -208,10 +208,12 @@ pub fn generate(profile: &Profile, seed: u64, ungoverned_members: bool) -> Gener
         assigned_to: mut app_role_assigned_to,
         role_assignments,
         role_eligibility,
+        site_users,
         requests,
         truth,
         log: audit_log,
     } = builder.finish(|id| !deleted_ids.contains(id));
+    let recorded_sharepoint = sharepoint(&site_users, &world.users);
     // Every governed group and service principal that exists is recorded, an empty collection
     // as `{"value": []}`: absence would mean "not recorded" (its roles unverifiable).
     let existing_groups: std::collections::HashSet<String> =
@@ -282,7 +284,7 @@ pub fn generate(profile: &Profile, seed: u64, ungoverned_members: bool) -> Gener
             role_eligibility_schedules: Some(role_eligibility),
             assignment_requests: Some(requests),
             directory_audits: Some(audit_log.finish()),
-            sharepoint: None,
+            sharepoint: Some(recorded_sharepoint),
         },
         truth,
     }
@@ -320,6 +322,68 @@ impl World {
 
 fn site(i: usize) -> String {
     format!("https://synthetic.sharepoint.com/sites/site{i}")
+}
+
+/// How many sites packages draw their site roles from.
+const SITES: usize = 50;
+
+/// Sites whose group 4 shows its members only to its members: the reader cannot see them.
+fn hidden_site(i: usize) -> bool {
+    i % 10 == 7
+}
+
+/// The recorded SharePoint of a generated tenant: every site with its group 4 (some hiding
+/// their members), and the users of the visible ones — one in five written as SharePoint
+/// gives some guests, with a UPN and no object id (matched by UPN).
+fn sharepoint(
+    site_users: &HashMap<String, Vec<String>>,
+    users: &[User],
+) -> entra_model::tenant_dir::RecordedSharePoint {
+    let upn_of: HashMap<String, Option<String>> = users
+        .iter()
+        .map(|u| (u.id.to_ascii_lowercase(), u.user_principal_name.clone()))
+        .collect();
+    let mut recorded = entra_model::tenant_dir::RecordedSharePoint::default();
+    for i in 0..SITES {
+        let key = format!("site{i}");
+        let visible = !hidden_site(i);
+        recorded.sites.push(entra_model::model::RecordedSite {
+            url: site(i),
+            key: key.clone(),
+            groups: vec![entra_model::model::SiteGroup {
+                id: 4,
+                title: Some(format!("Site {i} Members")),
+                only_allow_members_view_membership: Some(!visible),
+                can_current_user_view_membership: Some(visible),
+            }],
+        });
+        if !visible {
+            continue;
+        }
+        let entries = site_users
+            .get(&site(i))
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(n, user)| {
+                let upn = upn_of.get(&user.to_ascii_lowercase()).cloned().flatten();
+                let by_upn = n % 5 == 4 && upn.is_some();
+                entra_model::model::SiteUser {
+                    id: Some(10 + n as i64),
+                    login_name: upn.as_ref().map(|u| format!("i:0#.f|membership|{u}")),
+                    title: Some(format!("user {user}")),
+                    principal_type: Some(1),
+                    user_principal_name: upn,
+                    aad_object_id: (!by_upn).then(|| entra_model::model::NameId {
+                        name_id: Some(user.clone()),
+                        name_id_issuer: Some("urn:federation:microsoftonline".into()),
+                    }),
+                }
+            })
+            .collect();
+        recorded.users.insert((key, 4), entries);
+    }
+    recorded
 }
 
 fn directory(profile: &Profile, seed: u64, rng: &mut StdRng) -> World {
@@ -401,7 +465,7 @@ fn package_shapes(profile: &Profile, rng: &mut StdRng) -> (Vec<Vec<Role>>, Vec<S
             }
         }
         if rng.random_bool(profile.sharepoint_rate) {
-            roles.push(Role::Site(rng.random_range(0..50)));
+            roles.push(Role::Site(rng.random_range(0..SITES)));
         }
         if rng.random_bool(profile.directory_role_rate) {
             let role = Role::Directory(rng.random_range(0..DIRECTORY_ROLES), rng.random_bool(0.5));
@@ -523,7 +587,10 @@ fn inject(
             for role in roles {
                 let key = world.key(role);
                 match role {
-                    Role::Site(_) => builder.unverifiable(id, package, Some(user), key),
+                    // A site whose group hides its members from the reader: unverifiable.
+                    Role::Site(s) if hidden_site(*s) => {
+                        builder.unverifiable(id, package, Some(user), key)
+                    }
                     Role::Member(g) | Role::Owner(g) if world.deleted[*g] => {
                         builder.not_found(id, package, user, key, start, world.deletions[*g])
                     }
@@ -600,7 +667,7 @@ fn grant_by_hand(
     let governed: Vec<Role> = package_roles
         .iter()
         .flatten()
-        .filter(|r| !matches!(r, Role::Site(_)))
+        .filter(|r| !matches!(r, Role::Site(s) if hidden_site(*s)))
         .cloned()
         .collect();
     let extra = (profile.assignments as f64 * profile.unassigned_access_rate) as usize;

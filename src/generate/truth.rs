@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::log::{Actor, Log, INSIDE_DAYS};
-use crate::audit::causes::{BEFORE_LOG_WINDOW, NOT_IN_LOG};
+use crate::audit::causes::{BEFORE_LOG_WINDOW, NOT_IN_LOG, OUTSIDE_DIRECTORY_LOG};
 use crate::audit::col;
 use crate::error::Result;
 use crate::model::{
@@ -76,6 +76,8 @@ pub struct Builder<'a> {
     assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
     role_assignments: Vec<UnifiedRoleAssignment>,
     role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
+    /// Site URL → the user ids its group 4 lists directly.
+    site_users: HashMap<String, Vec<String>>,
     requests: Vec<AccessPackageAssignmentRequest>,
     truth: Vec<TruthRow>,
     pub log: Log,
@@ -88,6 +90,8 @@ pub struct Holdings {
     pub assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
     pub role_assignments: Vec<UnifiedRoleAssignment>,
     pub role_eligibility: Vec<UnifiedRoleEligibilitySchedule>,
+    /// Site URL → the user ids its group 4 lists directly.
+    pub site_users: HashMap<String, Vec<String>>,
     pub requests: Vec<AccessPackageAssignmentRequest>,
     pub truth: Vec<TruthRow>,
     pub log: Log,
@@ -125,6 +129,7 @@ impl<'a> Builder<'a> {
             assigned_to: sps.iter().map(|id| (id.clone(), Vec::new())).collect(),
             role_assignments: Vec::new(),
             role_eligibility: Vec::new(),
+            site_users: HashMap::new(),
             requests: Vec::new(),
             truth: Vec::new(),
             log,
@@ -220,7 +225,9 @@ impl<'a> Builder<'a> {
         rng: &mut StdRng,
     ) {
         let in_plan = self.enabled[user];
-        let cause = if !explainable(&key) {
+        let cause = if key.resource_type == "sharepoint_site" {
+            (OUTSIDE_DIRECTORY_LOG.to_string(), String::new())
+        } else if !explainable(&key) {
             (String::new(), String::new())
         } else {
             let before_window = start < self.log.now - Duration::days(INSIDE_DAYS.1 + 8);
@@ -361,7 +368,9 @@ impl<'a> Builder<'a> {
     /// management granted it inside the window).
     pub fn unexplained(&mut self, user: usize, key: Key, source: Source, rng: &mut StdRng) {
         self.grant(user, &key);
-        let cause = if !explainable(&key) {
+        let cause = if key.resource_type == "sharepoint_site" {
+            (OUTSIDE_DIRECTORY_LOG.to_string(), String::new())
+        } else if !explainable(&key) {
             (String::new(), String::new())
         } else {
             let added = match source {
@@ -402,7 +411,7 @@ impl<'a> Builder<'a> {
             // group memberships and ownerships, and app roles.
             matches!(
                 (key.resource_type, key.role.as_str()),
-                ("group", "member" | "owner") | ("application", _)
+                ("group", "member" | "owner") | ("application", _) | ("sharepoint_site", _)
             ),
             cause,
         );
@@ -455,6 +464,11 @@ impl<'a> Builder<'a> {
                     directory_scope_id: Some("/".into()),
                 });
             }
+            ("sharepoint_site", _) => self
+                .site_users
+                .entry(key.resource_id.clone())
+                .or_default()
+                .push(principal),
             ("directory_role", _) => {
                 let id = format!("role-eligibility-{}", self.role_eligibility.len());
                 self.role_eligibility.push(UnifiedRoleEligibilitySchedule {
@@ -504,6 +518,7 @@ impl<'a> Builder<'a> {
             assigned_to: self.assigned_to,
             role_assignments: self.role_assignments,
             role_eligibility: self.role_eligibility,
+            site_users: self.site_users,
             requests: self.requests,
             truth: self.truth,
             log: self.log,

@@ -130,9 +130,12 @@ pub fn users() -> String {
     )
 }
 
-/// One user's enabled flag.
+/// One user's enabled flag (and UPN: a site entry without an object id is matched by it).
 pub fn user_enabled(id: &str) -> String {
-    format!("users/{}?$select=id,accountEnabled", encode_segment(id))
+    format!(
+        "users/{}?$select=id,accountEnabled,userPrincipalName",
+        encode_segment(id)
+    )
 }
 
 pub fn group_members(group_id: &str) -> String {

@@ -162,6 +162,43 @@ impl SharePointClient {
         Ok(Site { base, scope })
     }
 
+    /// Every group of the site (the site must exist).
+    pub async fn groups(&self, site_url: &str) -> Result<Vec<SiteGroup>, GraphError> {
+        let site = self.site(site_url)?;
+        let url = format!(
+            "{}/_api/web/sitegroups?$select=Id,Title,OnlyAllowMembersViewMembership,CanCurrentUserViewMembership",
+            site.base
+        );
+        let page = self.get(&site, &url).await?;
+        let items = page
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| GraphError::new(GraphErrorKind::Decode, &url, "no `value`"))?;
+        items
+            .iter()
+            .map(|item| {
+                serde_json::from_value(item.clone()).map_err(|e| {
+                    GraphError::new(
+                        GraphErrorKind::Decode,
+                        &url,
+                        format!("a site group of an unexpected shape ({e})"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The token scope a site's calls use (`https://<host>/.default`).
+    pub fn scope_of(&self, site_url: &str) -> Result<String, GraphError> {
+        Ok(self.site(site_url)?.scope)
+    }
+
+    /// Obtains a token for the site's origin (the probe's first step).
+    pub async fn sign_in(&self, site_url: &str) -> Result<(), GraphError> {
+        let site = self.site(site_url)?;
+        self.auth.token_for(&site.scope).await.map(|_| ())
+    }
+
     /// The site group's record (`None`: no such group, or no such site).
     pub async fn group(&self, site_url: &str, group: u32) -> Result<Option<SiteGroup>, GraphError> {
         let site = self.site(site_url)?;
@@ -233,9 +270,38 @@ impl SharePointClient {
         ))
     }
 
+    /// Removes site user `site_user` (its site-local id) from the group: a write, which needs
+    /// the SharePoint API's write permission on the site.
+    pub async fn remove_user(
+        &self,
+        site_url: &str,
+        group: u32,
+        site_user: i64,
+    ) -> Result<(), GraphError> {
+        let site = self.site(site_url)?;
+        let url = format!(
+            "{}/_api/web/sitegroups/GetById({group})/users/removeById({site_user})",
+            site.base
+        );
+        self.send(&site, reqwest::Method::POST, &url)
+            .await
+            .map(|_| ())
+    }
+
     /// One GET with SharePoint's headers, retrying `429`/`503` as SharePoint asks.
     async fn get(&self, site: &Site, url: &str) -> Result<Value, GraphError> {
-        let request_name = format!("GET {url}");
+        self.send(site, reqwest::Method::GET, url).await
+    }
+
+    /// One request with SharePoint's headers, retrying `429`/`503` as SharePoint asks; the
+    /// JSON answer (`null` for an empty one).
+    async fn send(
+        &self,
+        site: &Site,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<Value, GraphError> {
+        let request_name = format!("{method} {url}");
         check_same_origin(&site.base, url, url)?;
         let mut waited = Duration::ZERO;
         let mut attempt = 1;
@@ -246,7 +312,7 @@ impl SharePointClient {
                 let _permit = self.permits.acquire().await.ok();
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 self.http
-                    .get(url)
+                    .request(method.clone(), url)
                     .bearer_auth(token.secret())
                     .header("Accept", "application/json;odata=nometadata")
                     .header("User-Agent", USER_AGENT)
@@ -314,6 +380,9 @@ impl SharePointClient {
                     request_name,
                     message,
                 ));
+            }
+            if body.is_empty() {
+                return Ok(Value::Null);
             }
             return serde_json::from_slice(&body).map_err(|e| {
                 GraphError::new(

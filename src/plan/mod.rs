@@ -448,8 +448,9 @@ fn optional_strings(findings: &DataFrame, name: &str) -> Vec<Option<String>> {
     }
 }
 
-/// The item of an access without assignment: a group membership or ownership, or an app role,
-/// of a known user. Other kinds (directory roles, sites) have no removal here.
+/// The item of an access without assignment: a group membership or ownership, an app role, or
+/// a SharePoint site group's direct user entry, of a known user. Directory roles have no
+/// removal here.
 fn unexplained_item(
     row: &[&str],
     role: MissingRole,
@@ -458,7 +459,7 @@ fn unexplained_item(
 ) -> Option<PlanItem> {
     let removable = matches!(
         (role.resource_type.as_str(), role.role.as_str()),
-        ("group", "member" | "owner") | ("application", _)
+        ("group", "member" | "owner") | ("application", _) | ("sharepoint_site", _)
     );
     let user = row[4];
     if !removable || user.is_empty() {

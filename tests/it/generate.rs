@@ -88,14 +88,44 @@ fn a_generated_tenant_served_by_fake_graph_audits_to_its_ground_truth() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
     generate(&tenant, "5", "tenant-dir");
+    // Graph throttled to a budget, SharePoint throttling twice, pages of at most 20.
     let fake = Fake::start(tenant.to_str().unwrap(), |config| {
-        config.throttle_ru = Some(400)
+        config.throttle_ru = Some(400);
+        config.max_page_size = Some(20);
+        config.faults = Some(
+            serde_json::from_value(
+                serde_json::json!({"sharepoint_throttle": {"count": 2, "retry_after": 1}}),
+            )
+            .unwrap(),
+        );
     });
     let out = work.path().join("out");
-    let output = fake.run(&["-q", "audit", "--out", out.to_str().unwrap()], SECRET);
+    // A certificate: SharePoint refuses a secret's token, and the site roles are part of the
+    // ground truth.
+    let pfx = crate::support::fake_graph::app_certificate(work.path());
+    let output = fake
+        .command_with_certificate(&["-q", "audit", "--out", out.to_str().unwrap()], &pfx)
+        .output()
+        .unwrap();
     assert_eq!(
         truth_rows(&run_dir(&output).join("findings.csv")),
         truth_rows(&tenant.join("ground-truth.csv"))
+    );
+    let stats = fake.server().stats();
+    assert_eq!(stats.sharepoint_throttled, 2, "{stats:?}");
+    assert!(
+        fake.server()
+            .sharepoint_requests()
+            .iter()
+            .any(|(_, path, _)| path.contains("skiptoken")),
+        "site groups were paged"
+    );
+    let truth = truth_rows(&tenant.join("ground-truth.csv"));
+    assert!(
+        truth
+            .iter()
+            .any(|r| r[0] == "missing_access" && r[4] == "sharepoint_site"),
+        "site drift is injected"
     );
 }
 

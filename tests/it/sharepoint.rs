@@ -232,56 +232,7 @@ fn a_malformed_sharepoint_recording_is_an_error_naming_the_file_and_the_site() {
 
 // ---- Live: SharePoint REST through fake-graph's own SharePoint origin ----
 
-use crate::support::fake_graph::{run_dir, Fake, SECRET};
-
-/// A PKCS#12 app certificate (SharePoint accepts app-only tokens from certificates only).
-fn certificate(dir: &Path) -> PathBuf {
-    let (key, cert, pfx) = (
-        dir.join("key.pem"),
-        dir.join("cert.pem"),
-        dir.join("app.pfx"),
-    );
-    for args in [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=entra-drift-test",
-        ],
-        vec![
-            "pkcs12",
-            "-export",
-            "-inkey",
-            key.to_str().unwrap(),
-            "-in",
-            cert.to_str().unwrap(),
-            "-out",
-            pfx.to_str().unwrap(),
-            "-passout",
-            "pass:",
-        ],
-    ] {
-        let output = std::process::Command::new("openssl")
-            .args(&args)
-            .output()
-            .expect("the openssl CLI (installed by `bash tests/run`)");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    pfx
-}
+use crate::support::fake_graph::{app_certificate as certificate, run_dir, Fake, SECRET};
 
 /// A live audit of the fake's tenant, signed in with `pfx` (or the secret when `None`), with
 /// SharePoint REST sent to the fake's SharePoint origin.
@@ -511,4 +462,131 @@ fn a_missing_site_role_goes_round_apply_and_verify() {
         .find(|r| r["assignment_id"] == LIDIA_ASSIGNMENT)
         .expect("Lidia's item is verified");
     assert_eq!(lidia["status"], "restored", "{lidia:?}");
+}
+
+/// `check sharepoint` says, before an audit relies on it, what the credential can read of a
+/// site: with a certificate every group and how its users match; with a secret, why not.
+#[test]
+fn check_sharepoint_reports_what_the_credential_can_read() {
+    let work = tempfile::tempdir().unwrap();
+    let pfx = certificate(work.path());
+    let fake = Fake::start(crate::common::fixture("contoso").to_str().unwrap(), |_| {});
+    let output = fake
+        .command_with_certificate(&["check", "sharepoint", SITE], &pfx)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    insta::assert_snapshot!(
+        "check_sharepoint",
+        stdout.replace(&fake.server().url, "[GRAPH]")
+    );
+
+    let secret = fake
+        .command(
+            &[
+                "check",
+                "sharepoint",
+                SITE,
+                "--sharepoint-url",
+                &fake.server().sharepoint_url,
+            ],
+            SECRET,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(secret.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&secret.stdout);
+    assert!(
+        stdout.contains("credential: client secret: SharePoint refuses app-only tokens"),
+        "{stdout}"
+    );
+    assert!(
+        fake.server().sharepoint_requests().len() >= 3,
+        "the certificate's probe called"
+    );
+}
+
+/// `remove_access` for a site user nobody's assignment explains: approved, applied only with
+/// --allow-remove, found in the group by UPN (SharePoint gives Patti no object id), removed
+/// through `removeById`, and verified gone.
+#[test]
+fn a_site_user_without_an_assignment_is_removed_only_when_allowed() {
+    let work = tempfile::tempdir().unwrap();
+    let pfx = certificate(work.path());
+    let fake = Fake::start(crate::common::fixture("contoso").to_str().unwrap(), |_| {});
+    let audit = live_audit(&fake, Some(&pfx), &work.path().join("out"));
+    let plan = run_dir(&audit).join("plan.json");
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let item = parsed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["unexplained"]["resource_type"] == "sharepoint_site")
+        .expect("Patti's site access is a plan item");
+    assert_eq!(item["user_id"], PATTI);
+    assert!(
+        item["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("remove_access")),
+        "{item}"
+    );
+    let id = item["item_id"].as_str().unwrap().to_string();
+    let approve = run(crate::common::entra_drift()
+        .args(["plan", "approve"])
+        .arg(&plan)
+        .args(["--approver", "ada@contoso.example", "--only", &id])
+        .args(["--action", "remove_access"]));
+    assert_eq!(approve.code, Some(0), "{}", approve.stderr);
+
+    let with_certificate = |extra: &[&str]| {
+        let mut args = vec![];
+        args.extend_from_slice(extra);
+        let output = fake.command_with_certificate(&args, &pfx).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let plan_arg = plan.to_str().unwrap();
+    let (code, stderr) = with_certificate(&["apply", plan_arg, "--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let dry = std::fs::read_to_string(run_dir(&audit).join("apply-dry-run.csv")).unwrap();
+    assert!(dry.contains("--allow-remove"), "{dry}");
+    assert_eq!(
+        fake.server().stats().site_user_removals,
+        0,
+        "not without --allow-remove"
+    );
+    let (code, stderr) = with_certificate(&["apply", plan_arg, "--allow-remove"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let results = std::fs::read_to_string(run_dir(&audit).join("apply-results.csv")).unwrap();
+    assert_eq!(
+        fake.server().stats().site_user_removals,
+        1,
+        "{stderr}\n{results}"
+    );
+    assert!(
+        fake.server()
+            .sharepoint_requests()
+            .iter()
+            .any(|(method, path, _)| method == "POST" && path.contains("removeById(17)")),
+        "Patti's site user id is 17"
+    );
+    let (code, stderr) = with_certificate(&["verify", plan_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let results = read_csv(&run_dir(&audit).join("verify-results.csv"));
+    let row = results
+        .rows
+        .iter()
+        .find(|r| r["user_id"] == PATTI)
+        .expect("the removal is verified");
+    assert_eq!(row["status"], "removed", "{row:?}");
 }

@@ -73,6 +73,7 @@ impl Shared {
             member_removals: data.member_removals,
             owner_removals: data.owner_removals,
             app_role_removals: data.app_role_removals,
+            site_user_removals: data.site_user_removals,
             throttle_warnings: Counters::get(&c.throttle_warnings),
         }
     }

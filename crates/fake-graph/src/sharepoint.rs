@@ -6,7 +6,8 @@
 //! assertion (a certificate): a client secret's token is refused ("Unsupported app only
 //! token."). Faults: `sharepoint_forbidden` (403), `sharepoint_throttle` (429 with
 //! `Retry-After` and `RateLimit-*`), and a group whose membership is hidden
-//! (`CanCurrentUserViewMembership: false`) answers its users with 403, as SharePoint does.
+//! (`CanCurrentUserViewMembership: false`) answers its users with 403, as SharePoint does. A
+//! directory that recorded no SharePoint answers every site with 403 (not recorded), never 404.
 
 use axum::http::header;
 use axum::http::request::Parts;
@@ -24,6 +25,37 @@ fn sp_error(status: u16, code: &str, message: &str) -> Reply {
         status,
         json!({"odata.error": {"code": code, "message": {"lang": "en-US", "value": message}}}),
     )
+}
+
+/// What a SharePoint path asks for.
+enum Asked {
+    /// `/_api/web/sitegroups`: every group of the site.
+    Groups,
+    /// `/_api/web/sitegroups/GetById(<n>)` (or `sitegroups(<n>)`), and whether its `/users`.
+    Group(u32, bool),
+    /// `POST .../sitegroups/GetById(<n>)/users/removeById(<site user id>)`.
+    Remove(u32, i64),
+}
+
+/// The site path and what `/sites/<name>/_api/web/...` asks for.
+fn parse_request(path: &str) -> Option<(String, Asked)> {
+    let (site, api) = path.split_once("/_api/web/")?;
+    if api.eq_ignore_ascii_case("sitegroups") {
+        return Some((site.to_ascii_lowercase(), Asked::Groups));
+    }
+    let lower = api.to_ascii_lowercase();
+    if let Some((group_part, user)) = lower.split_once("/users/removebyid(") {
+        let group = group_part
+            .strip_prefix("sitegroups/getbyid(")
+            .or_else(|| group_part.strip_prefix("sitegroups("))?
+            .strip_suffix(')')?
+            .parse()
+            .ok()?;
+        let user = user.strip_suffix(')')?.parse().ok()?;
+        return Some((site.to_ascii_lowercase(), Asked::Remove(group, user)));
+    }
+    let (site, group, users) = parse(path)?;
+    Some((site, Asked::Group(group, users)))
 }
 
 /// The site path and group of `/sites/<name>/_api/web/sitegroups/GetById(<n>)[/users]` (also
@@ -62,16 +94,16 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
         tokens.grant(t)
     });
     let sites = lock(&shared.data).sharepoint.clone();
-    let site = parse(path).and_then(|(site_path, group, users)| {
+    let site = parse_request(path).and_then(|(site_path, asked)| {
         let recorded = sites.as_ref()?.sites.iter().find(|s| {
             s.url
                 .to_ascii_lowercase()
                 .trim_end_matches('/')
                 .ends_with(&site_path)
         })?;
-        Some((recorded.clone(), group, users))
+        Some((recorded.clone(), asked))
     });
-    let audience = site.as_ref().map(|(s, _, _)| {
+    let audience = site.as_ref().map(|(s, _)| {
         let url = s.url.to_ascii_lowercase();
         let origin_end = url[8..].find('/').map_or(url.len(), |i| i + 8);
         format!("{}/.default", &url[..origin_end])
@@ -93,7 +125,16 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
         reply.headers.push(("RateLimit-Reset", wait.to_string()));
         return reply;
     }
-    let Some((site, group, users)) = site else {
+    if sites.is_none() {
+        // Absence is not emptiness: a directory that recorded no SharePoint cannot say a site
+        // does not exist.
+        return sp_error(
+            403,
+            "-2147024891, System.UnauthorizedAccessException",
+            "Access denied (SharePoint not recorded in the tenant directory).",
+        );
+    }
+    let Some((site, asked)) = site else {
         return sp_error(
             404,
             "-2130575338, System.IO.FileNotFoundException",
@@ -124,11 +165,14 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
         }
         Some(_) => {}
     }
-    if parts.method != axum::http::Method::GET {
+    let writes = matches!(asked, Asked::Remove(..));
+    if (parts.method == axum::http::Method::POST) != writes
+        || (!writes && parts.method != axum::http::Method::GET)
+    {
         return sp_error(
             405,
             "-1, Microsoft.SharePoint.Client.InvalidClientQueryException",
-            "The fake serves GET only.",
+            "The fake serves GET, and POST for removeById.",
         );
     }
     let site_key = site.url.trim_end_matches('/').to_ascii_lowercase();
@@ -138,6 +182,44 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
     {
         return sp_error(403, "-2147024891, System.UnauthorizedAccessException", "Access denied. You do not have permission to perform this action or access this resource.");
     }
+    let (group, users) = match asked {
+        Asked::Groups => {
+            let groups: Vec<Value> = site
+                .groups
+                .iter()
+                .map(|g| {
+                    let mut body = serde_json::to_value(g).unwrap_or(Value::Null);
+                    body["CanCurrentUserViewMembership"] =
+                        json!(g.can_current_user_view_membership.unwrap_or(true));
+                    body
+                })
+                .collect();
+            return Reply::json(200, json!({ "value": groups }));
+        }
+        Asked::Group(group, users) => (group, users),
+        Asked::Remove(group, site_user) => {
+            let mut data = lock(&shared.data);
+            let removed = data
+                .sharepoint
+                .as_mut()
+                .and_then(|sp| sp.users.get_mut(&(site.key.clone(), group)))
+                .map(|users| {
+                    let before = users.len();
+                    users.retain(|u| u.id != Some(site_user));
+                    before - users.len()
+                })
+                .unwrap_or(0);
+            if removed == 0 {
+                return sp_error(
+                    404,
+                    "-2146232832, Microsoft.SharePoint.SPException",
+                    "User cannot be found.",
+                );
+            }
+            data.site_user_removals += 1;
+            return Reply::json(200, json!({}));
+        }
+    };
     let Some(record) = site.groups.iter().find(|g| g.id == group) else {
         return sp_error(
             404,

@@ -72,6 +72,9 @@ pub struct FakeStats {
     /// Successful (`204`) `DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}` calls.
     #[serde(default)]
     pub app_role_removals: u64,
+    /// Successful SharePoint `removeById` calls.
+    #[serde(default)]
+    pub site_user_removals: u64,
     /// Responses, direct and inner, that carried `x-ms-throttle-limit-percentage` (more than
     /// 0.8 of the `--throttle-ru` budget spent, `429`s of that budget included).
     #[serde(default)]
@@ -275,6 +278,8 @@ pub struct Data {
     pub member_removals: u64,
     pub owner_removals: u64,
     pub app_role_removals: u64,
+    /// Successful SharePoint `removeById` calls (a site group's user removed).
+    pub site_user_removals: u64,
     /// The fake's clock: `None` is the real UTC time ([`Data::now`]).
     pub clock: Option<DateTime<Utc>>,
     /// SharePoint sites and their groups' users, served by SharePoint REST; `None`: the
@@ -463,6 +468,7 @@ impl Data {
             member_removals: 0,
             owner_removals: 0,
             app_role_removals: 0,
+            site_user_removals: 0,
             clock: None,
             sharepoint: checked.sharepoint,
         })

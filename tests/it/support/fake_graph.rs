@@ -87,9 +87,37 @@ impl Fake {
         command
     }
 
+    /// Runs `entra-drift ARGS` against the fake. With the test app's own secret it signs in
+    /// with the app's certificate instead (SharePoint refuses a secret's token, and generated
+    /// tenants have site roles); any other secret is sent as given.
     pub fn run(&self, args: &[&str], secret: &str) -> Output {
-        self.command(args, secret).output().unwrap()
+        let mut command = if secret == SECRET {
+            self.command_with_certificate(args, &shared_certificate())
+        } else {
+            self.command(args, secret)
+        };
+        command.output().unwrap()
     }
+}
+
+/// One app certificate for the whole test process (RSA key generation is slow), made under
+/// Cargo's temporary folder for integration tests; written to a unique folder and renamed
+/// into place, so concurrent test processes never see half a file.
+pub fn shared_certificate() -> PathBuf {
+    static CERTIFICATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CERTIFICATE
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("app-certificate");
+            let pfx = root.join("app.pfx");
+            if !pfx.exists() {
+                std::fs::create_dir_all(&root).unwrap();
+                let staging = tempfile::tempdir_in(&root).unwrap();
+                let made = app_certificate(staging.path());
+                let _ = std::fs::rename(made, &pfx);
+            }
+            pfx
+        })
+        .clone()
 }
 
 impl Drop for Fake {
@@ -196,4 +224,62 @@ pub fn fake_graph_binary() -> PathBuf {
         assert!(status.success(), "cargo build -p fake-graph failed");
     }
     binary
+}
+
+/// A PKCS#12 app certificate made with the real `openssl` (SharePoint accepts app-only tokens
+/// from certificates only; fake-graph checks the assertion's shape, not its signature).
+pub fn app_certificate(dir: &Path) -> PathBuf {
+    let (key, cert, pfx) = (
+        dir.join("key.pem"),
+        dir.join("cert.pem"),
+        dir.join("app.pfx"),
+    );
+    let key_arg = key.to_str().unwrap();
+    let cert_arg = cert.to_str().unwrap();
+    let pfx_arg = pfx.to_str().unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key_arg,
+            "-out",
+            cert_arg,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=entra-drift-test",
+        ],
+        vec![
+            "pkcs12", "-export", "-inkey", key_arg, "-in", cert_arg, "-out", pfx_arg, "-passout",
+            "pass:",
+        ],
+    ] {
+        let output = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("the openssl CLI (installed by `bash tests/run`)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    pfx
+}
+
+impl Fake {
+    /// [`Fake::command`] signed in with the app certificate `pfx` instead of the secret, and
+    /// SharePoint REST sent to the fake's SharePoint origin.
+    pub fn command_with_certificate(&self, args: &[&str], pfx: &Path) -> std::process::Command {
+        let mut command = self.command(args, SECRET);
+        command
+            .args(["--sharepoint-url", &self.server().sharepoint_url])
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env("AZURE_CLIENT_CERTIFICATE_PATH", pfx);
+        command
+    }
 }
