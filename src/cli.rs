@@ -38,26 +38,32 @@ pub struct Cli {
     pub command: Command,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(help_heading = "Logging and configuration", short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// Only errors on stderr; no summary, no progress.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        help_heading = "Logging and configuration",
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
 
     /// Seconds between progress lines of a running stage when stderr is not a terminal (cron,
     /// CI, containers); a terminal shows live lines instead.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = crate::progress::DEFAULT_INTERVAL_SECONDS,
+    #[arg(help_heading = "Logging and configuration", long, global = true, value_name = "SECONDS", default_value_t = crate::progress::DEFAULT_INTERVAL_SECONDS,
           value_parser = within_u64(PROGRESS_INTERVAL_RANGE))]
     pub progress_interval: u64,
 
     /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = "Logging and configuration", long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Configuration file (entra-drift.toml) for `audit`, `snapshot`, `apply` and `verify`;
     /// flags override it.
-    #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_VARIABLE)]
+    #[arg(help_heading = "Logging and configuration", long, global = true, value_name = "FILE", env = crate::config::CONFIG_VARIABLE)]
     pub config: Option<PathBuf>,
 }
 
@@ -132,6 +138,9 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
     /// Write a synthetic tenant with known drift, and its ground-truth findings.
+    #[command(after_help = "Examples:\n  \
+        entra-drift generate --size small --seed 7 --out /tmp/tenant && entra-drift audit --tenant-dir /tmp/tenant\n  \
+        entra-drift generate --size large --format snapshot --out /tmp/large")]
     Generate(GenerateArgs),
     /// Check a configuration file.
     #[command(subcommand)]
@@ -218,6 +227,9 @@ pub struct SignersAddArgs {
 pub enum ConfigCommand {
     /// Validate a configuration file (and the exceptions register it names); errors point at
     /// the file, line and column. Exits 0 when valid, 1 otherwise.
+    #[command(after_help = "Examples:\n  \
+        entra-drift config check /etc/entra-drift/entra-drift.toml\n  \
+        entra-drift --config fixtures/contoso.toml config check")]
     Check {
         /// The file [default: --config, or $ENTRA_DRIFT_CONFIG].
         file: Option<PathBuf>,
@@ -279,6 +291,7 @@ pub enum GenerateFormat {
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
     /// Summarise a plan for a reviewer.
+    #[command(after_help = "Example:\n  entra-drift plan show RUN/plan.json")]
     Show {
         /// The plan.json of an audit run.
         plan: PathBuf,
@@ -293,6 +306,9 @@ pub enum PlanCommand {
     /// Print what an approver signs: the plan digest (and the selection, with --only or
     /// --exclude). `entra-drift plan digest plan.json | ssh-keygen -Y sign -n
     /// entra-drift-plan -f KEY` makes a signature for `plan approve --signature`.
+    #[command(after_help = "Examples:\n  \
+        entra-drift plan digest RUN/plan.json | ssh-keygen -Y sign -n entra-drift-plan -f ~/.ssh/id_ed25519 > approval.sig\n  \
+        entra-drift plan digest RUN/plan.json --only <ITEM_ID> --action accept --reason \"owned by the team lead\"")]
     Digest(DigestArgs),
 }
 
@@ -387,52 +403,58 @@ pub struct ApplyArgs {
     pub graph: GraphArgs,
 
     /// Refuse plans with more approved items than this.
-    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_ITEMS,
+    #[arg(help_heading = "Safety", long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_ITEMS,
           value_parser = within(MAX_ITEMS_RANGE))]
     pub max_items: usize,
 
     /// Perform every check and write nothing to Graph.
-    #[arg(long)]
+    #[arg(help_heading = "Safety", long)]
     pub dry_run: bool,
 
     /// Read the write identity from <PREFIX>AZURE_CLIENT_ID, <PREFIX>AZURE_CLIENT_SECRET, ...
     /// so that apply can use another app than the read-only audit (e.g. APPLY_).
-    #[arg(long, value_name = "PREFIX", default_value = "")]
+    #[arg(
+        help_heading = "Apply",
+        long,
+        value_name = "PREFIX",
+        default_value = ""
+    )]
     pub env_prefix: String,
 
     #[command(flatten)]
     pub approvals: ApprovalArgs,
 
     /// The run folder that committed the plan, when the plan was moved out of it.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Apply", long, value_name = "DIR")]
     pub run: Option<PathBuf>,
 
     /// Trust no outcome recorded in the journal: re-check every approved item live.
-    #[arg(long)]
+    #[arg(help_heading = "Apply", long)]
     pub recheck_journal: bool,
 
     /// Apply approved `remove_assignment` and `remove_access` items (without it they are
     /// skipped, saying so).
-    #[arg(long)]
+    #[arg(help_heading = "Safety", long)]
     pub allow_remove: bool,
 
     /// Refuse plans with more approved removals than this [config: max_removals].
-    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_REMOVALS,
+    #[arg(help_heading = "Safety", long, value_name = "N", default_value_t = crate::apply::DEFAULT_MAX_REMOVALS,
           value_parser = within(MAX_ITEMS_RANGE))]
     pub max_removals: usize,
 
     /// The exceptions register that approved `accept` items are added to (CSV or TOML;
     /// created when absent) [config: exceptions].
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Exceptions", long, value_name = "FILE")]
     pub exceptions: Option<PathBuf>,
 
     /// Days an exception recorded by `accept` lasts.
-    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = within_i64(PLAN_EXPIRY_RANGE))]
+    #[arg(help_heading = "Exceptions", long, value_name = "DAYS", default_value_t = 90, value_parser = within_i64(PLAN_EXPIRY_RANGE))]
     pub accept_days: i64,
 }
 
 /// Whose approvals count.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Approvals")]
 pub struct ApprovalArgs {
     /// git's allowed_signers file: when given, every approval must be signed by a key
     /// allowed for its approver (namespace entra-drift-plan) [config: allowed_signers].
@@ -454,11 +476,16 @@ pub struct VerifyArgs {
     pub graph: GraphArgs,
 
     /// Read the identity from <PREFIX>AZURE_* variables.
-    #[arg(long, value_name = "PREFIX", default_value = "")]
+    #[arg(
+        help_heading = "Verify",
+        long,
+        value_name = "PREFIX",
+        default_value = ""
+    )]
     pub env_prefix: String,
 
     /// Exit 2 when an approved item's access is still missing.
-    #[arg(long)]
+    #[arg(help_heading = "Verify", long)]
     pub detailed_exitcode: bool,
 
     #[command(flatten)]
@@ -466,7 +493,7 @@ pub struct VerifyArgs {
 
     /// The exceptions register approved `accept` items were recorded in: verify reports an
     /// acceptance only when the journal and the register both hold it [config: exceptions].
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Verify", long, value_name = "FILE")]
     pub exceptions: Option<PathBuf>,
 }
 
@@ -474,15 +501,18 @@ pub struct VerifyArgs {
 #[command(group(ArgGroup::new("source").args(["tenant_dir", "snapshot", "tenant"])))]
 pub struct AuditArgs {
     /// Read a recorded tenant directory instead of Microsoft Graph (see fixtures/contoso).
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Source", long, value_name = "DIR")]
     pub tenant_dir: Option<PathBuf>,
 
     /// Re-audit a stored snapshot (a folder with snapshot.json), offline.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Source", long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
 
     #[command(flatten)]
     pub graph: GraphArgs,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
 
     #[command(flatten)]
     pub causes: CauseArgs,
@@ -491,63 +521,71 @@ pub struct AuditArgs {
     pub output: OutputArgs,
 
     /// Do not write plan.json nor the Plan sheet.
-    #[arg(long)]
+    #[arg(help_heading = "Plan", long)]
     pub no_plan: bool,
 
     /// Days until the written plan expires and can no longer be applied.
-    #[arg(long, value_name = "DAYS", default_value_t = crate::plan::DEFAULT_EXPIRY_DAYS,
+    #[arg(help_heading = "Plan", long, value_name = "DAYS", default_value_t = crate::plan::DEFAULT_EXPIRY_DAYS,
           value_parser = within_i64(PLAN_EXPIRY_RANGE))]
     pub plan_expiry_days: i64,
 
     /// Exit 2 when there are findings (0 when none), for schedulers; errors still exit 1.
-    #[arg(long)]
+    #[arg(help_heading = "Output, history and evidence", long)]
     pub detailed_exitcode: bool,
 
     /// Seal the run: sign its manifest.json with this OpenSSH key (a dedicated audit key) into
     /// manifest.sig (namespace entra-drift-evidence) [config: sign_key].
-    #[arg(long, value_name = "KEY")]
+    #[arg(
+        help_heading = "Output, history and evidence",
+        long,
+        value_name = "KEY"
+    )]
     pub sign_key: Option<PathBuf>,
 
     /// Exceptions register (CSV or TOML): excepted findings are marked and never planned.
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Output, history and evidence",
+        long,
+        value_name = "FILE"
+    )]
     pub exceptions: Option<PathBuf>,
 
     /// Keep only the newest N run folders of the tenant (after a successful run); index.csv
     /// keeps a row for each pruned run.
-    #[arg(long, value_name = "N", value_parser = within(KEEP_RANGE))]
+    #[arg(help_heading = "Output, history and evidence", long, value_name = "N", value_parser = within(KEEP_RANGE))]
     pub keep: Option<usize>,
 
     /// Take over a run lock left by another host (whose file locks this host cannot see) once
     /// it is older than this [default: 24].
-    #[arg(long, value_name = "HOURS", value_parser = within_i64(LOCK_MAX_AGE_RANGE))]
+    #[arg(help_heading = "Output, history and evidence", long, value_name = "HOURS", value_parser = within_i64(LOCK_MAX_AGE_RANGE))]
     pub lock_max_age_hours: Option<i64>,
 
     /// Report only on packages of this catalog (repeatable; replaces the file's list).
-    #[arg(long, value_name = "CATALOG_ID")]
+    #[arg(help_heading = "Scope", long, value_name = "CATALOG_ID")]
     pub include_catalog: Vec<String>,
 
     /// Leave out packages of this catalog (repeatable).
-    #[arg(long, value_name = "CATALOG_ID")]
+    #[arg(help_heading = "Scope", long, value_name = "CATALOG_ID")]
     pub exclude_catalog: Vec<String>,
 
     /// Report only on this package, by id or exact name (repeatable).
-    #[arg(long, value_name = "PACKAGE")]
+    #[arg(help_heading = "Scope", long, value_name = "PACKAGE")]
     pub include_package: Vec<String>,
 
     /// Leave out this package, by id or exact name (repeatable).
-    #[arg(long, value_name = "PACKAGE")]
+    #[arg(help_heading = "Scope", long, value_name = "PACKAGE")]
     pub exclude_package: Vec<String>,
 
     /// Notify after the run (repeatable; replaces the file's [[notify]] tables):
     /// kind=teams|webhook[,url_env=VAR][,secret_env=VAR] or
     /// kind=mail,from=SENDER,to=A;B — each with on=always|drift|new (default always).
     /// URLs only from the environment.
-    #[arg(long, value_name = "SPEC")]
+    #[arg(help_heading = "Notifications", long, value_name = "SPEC")]
     pub notify: Vec<String>,
 
     /// Exit 3 when a notification fails (the run is written and committed either way)
     /// [config: notify_required].
-    #[arg(long)]
+    #[arg(help_heading = "Notifications", long)]
     pub notify_required: bool,
 }
 
@@ -555,7 +593,7 @@ pub struct AuditArgs {
 #[command(group(ArgGroup::new("snapshot_source").required(true).args(["tenant_dir", "tenant"])))]
 pub struct SnapshotArgs {
     /// Normalise a recorded tenant directory instead of reading Microsoft Graph.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Source", long, value_name = "DIR")]
     pub tenant_dir: Option<PathBuf>,
 
     #[command(flatten)]
@@ -565,10 +603,14 @@ pub struct SnapshotArgs {
     pub graph: GraphArgs,
 
     #[command(flatten)]
+    pub read: ReadArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Output, history and evidence")]
 pub struct OutputArgs {
     /// Root of the run folders; each run writes <OUT>/<tenant id>/<UTC timestamp>/. Also a
     /// Blob Storage URL: https://<account>.blob.core.windows.net/<container>[/<prefix>].
@@ -576,11 +618,32 @@ pub struct OutputArgs {
     pub out: PathBuf,
 }
 
+/// How a live audit or snapshot reads the tenant (apply and verify read single objects only).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Reading a live tenant")]
+pub struct ReadArgs {
+    /// An expanded list this long may have been cut by Graph without a nextLink (Graph
+    /// documents 20 for directory objects): such a package's roles are re-read through its
+    /// own collection before they are trusted.
+    #[arg(long, value_name = "N", default_value_t = crate::snapshot::live::DEFAULT_EXPAND_LIMIT,
+          value_parser = within(EXPAND_LIMIT_RANGE))]
+    pub expand_limit: usize,
+
+    /// How the delivered assignments are read: `auto` decides from the package list, the
+    /// previous run's counts and the latency seen (guide: "Reading at scale")
+    /// [config: assignment_read].
+    #[arg(long, value_name = "HOW", default_value = "auto",
+          value_parser = named(&crate::snapshot::AssignmentRead::CHOICES))]
+    pub assignment_read: crate::snapshot::AssignmentRead,
+}
+
 /// How to reach Microsoft Graph. Secrets come only from the environment, never from flags
 /// (flags show in process lists and shell history).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Microsoft Graph and sign-in")]
 pub struct GraphArgs {
-    /// Read this tenant live from Microsoft Graph (its directory id, a GUID).
+    /// The tenant's directory id (a GUID): the tenant read live, or the one a plan is applied
+    /// to and verified in.
     #[arg(long, value_name = "TENANT_ID")]
     pub tenant: Option<String>,
 
@@ -634,20 +697,6 @@ pub struct GraphArgs {
           default_value_t = crate::graph::retry::DEFAULT_MAX_RETRY_WAIT_SECONDS,
           value_parser = within_u64(MAX_RETRY_WAIT_RANGE))]
     pub max_retry_wait: u64,
-
-    /// An expanded list this long may have been cut by Graph without a nextLink (Graph
-    /// documents 20 for directory objects): such a package's roles are re-read through its
-    /// own collection before they are trusted.
-    #[arg(long, value_name = "N", default_value_t = crate::snapshot::live::DEFAULT_EXPAND_LIMIT,
-          value_parser = within(EXPAND_LIMIT_RANGE))]
-    pub expand_limit: usize,
-
-    /// How the delivered assignments are read: `auto` decides from the package list, the
-    /// previous run's counts and the latency seen (guide: "Reading at scale")
-    /// [config: assignment_read].
-    #[arg(long, value_name = "HOW", default_value = "auto",
-          value_parser = named(&crate::snapshot::AssignmentRead::CHOICES))]
-    pub assignment_read: crate::snapshot::AssignmentRead,
 
     /// Resource units per 10 s to pace Graph reads to (Graph: 3,500 under 50 users, 5,000 up
     /// to 500, 8,000 above) [config: ru_budget; default: learned from Graph's
@@ -707,6 +756,7 @@ fn within_i64(range: Range) -> impl Fn(&str) -> Result<i64, String> + Clone {
 
 /// Whether and how far back the audit log explains findings (`audit`, `snapshot`).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Causes (directory audit log)")]
 pub struct CauseArgs {
     /// Do not read the directory audit log: the findings' cause columns stay empty
     /// [config: causes = false].

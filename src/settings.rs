@@ -12,7 +12,7 @@ use clap::ArgMatches;
 
 use crate::audit::scope::Scope;
 use crate::cli::{
-    ApplyArgs, ApprovalArgs, AuditArgs, CauseArgs, GraphArgs, SnapshotArgs, VerifyArgs,
+    ApplyArgs, ApprovalArgs, AuditArgs, CauseArgs, GraphArgs, ReadArgs, SnapshotArgs, VerifyArgs,
 };
 use crate::config::{Config, ConfigSource};
 use crate::error::{Error, Result};
@@ -76,6 +76,7 @@ pub struct AuditSettings {
     pub source: Source,
     /// The Graph flags with the file's values filled in where no flag was given.
     pub graph: GraphArgs,
+    pub read: ReadArgs,
     pub out: PathBuf,
     pub with_plan: bool,
     pub plan_expiry_days: i64,
@@ -151,6 +152,7 @@ pub fn resolve_audit(
     let exceptions = args.exceptions.clone().or_else(|| file.exceptions.clone());
     check_location("--exceptions", exceptions.as_deref())?;
     Ok(AuditSettings {
+        read: resolve_read(&args.read, given, file),
         source,
         graph,
         out,
@@ -192,6 +194,22 @@ pub fn resolve_audit(
 
 /// The Graph flags with the file's values filled in where no flag was given (every command
 /// that reaches Graph resolves them the same way).
+/// How a live audit or snapshot reads: flags over the file over defaults.
+pub fn resolve_read(args: &ReadArgs, given: &Given, file: &Config) -> ReadArgs {
+    ReadArgs {
+        expand_limit: given.pick(
+            "expand_limit",
+            &args.expand_limit,
+            file.expand_limit.as_ref(),
+        ),
+        assignment_read: given.pick(
+            "assignment_read",
+            &args.assignment_read,
+            file.assignment_read.as_ref(),
+        ),
+    }
+}
+
 pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArgs {
     let mut graph = args.clone();
     if !given.contains("tenant") && graph.tenant.is_none() {
@@ -220,20 +238,10 @@ pub fn resolve_graph(args: &GraphArgs, given: &Given, file: &Config) -> GraphArg
         file.sharepoint_budget.as_ref(),
     );
     graph.concurrency = given.pick("concurrency", &graph.concurrency, file.concurrency.as_ref());
-    graph.expand_limit = given.pick(
-        "expand_limit",
-        &graph.expand_limit,
-        file.expand_limit.as_ref(),
-    );
     graph.max_retry_wait = given.pick(
         "max_retry_wait",
         &graph.max_retry_wait,
         file.max_retry_wait.as_ref(),
-    );
-    graph.assignment_read = given.pick(
-        "assignment_read",
-        &graph.assignment_read,
-        file.assignment_read.as_ref(),
     );
     if !given.contains("ru_budget") && graph.ru_budget.is_none() {
         graph.ru_budget = file.ru_budget;
@@ -265,6 +273,7 @@ pub enum SnapshotSource {
 pub struct SnapshotSettings {
     pub source: SnapshotSource,
     pub graph: GraphArgs,
+    pub read: ReadArgs,
     pub out: PathBuf,
     pub log: LogRequest,
 }
@@ -300,6 +309,7 @@ pub fn resolve_snapshot(
         }
     };
     Ok(SnapshotSettings {
+        read: resolve_read(&args.read, given, file),
         source,
         graph,
         out: given.pick("out", &args.output.out, file.out.as_ref()),

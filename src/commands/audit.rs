@@ -257,7 +257,8 @@ fn load(
                 ..settings.log
             };
             let (snapshot, extras) =
-                connect::read_live(&settings.graph, progress, expected, log)?.into_stored();
+                connect::read_live(&settings.graph, &settings.read, progress, expected, log)?
+                    .into_stored();
             Ok((snapshot, Some(extras)))
         }
     }

@@ -129,6 +129,7 @@ pub fn progress(printer: &Printer) -> Progress {
 /// A live snapshot from Microsoft Graph (`audit` and `snapshot`).
 pub fn read_live(
     graph: &GraphArgs,
+    read: &crate::cli::ReadArgs,
     progress: &Progress,
     expected: Option<(u64, u64)>,
     log: crate::snapshot::LogRequest,
@@ -139,8 +140,8 @@ pub fn read_live(
         &connection.tenant_id,
         &connection.graph_root,
         &live::ReadOptions {
-            expand_limit: graph.expand_limit,
-            assignment_read: graph.assignment_read,
+            expand_limit: read.expand_limit,
+            assignment_read: read.assignment_read,
             expected,
             log,
             tenant_name: graph.tenant_name.clone(),

@@ -33,7 +33,13 @@ pub fn run(
         }
         SnapshotSource::Live => {
             let progress = connect::progress(printer);
-            let read = connect::read_live(&settings.graph, &progress, None, settings.log)?;
+            let read = connect::read_live(
+                &settings.graph,
+                &settings.read,
+                &progress,
+                None,
+                settings.log,
+            )?;
             printer.status(format_args!(
                 "Stages: {}",
                 crate::progress::describe(&progress.finished())
