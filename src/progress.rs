@@ -118,6 +118,7 @@ impl Counter {
             elapsed,
             left,
             note: self.note.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            show_graph: true,
         }
     }
 }
@@ -131,21 +132,28 @@ struct Figures {
     elapsed: Duration,
     left: Option<Duration>,
     note: String,
+    /// Whether the line repeats the Graph counters: while a stage runs, yes; once it is done,
+    /// the run's summary says them once.
+    show_graph: bool,
 }
 
 impl Figures {
     fn line(&self, name: &str) -> String {
-        let mut parts = vec![match self.total {
-            Some(total) => format!("{} of {total}", self.items),
-            None => format!("{}", self.items),
-        }];
+        let unit = unit_of(name);
+        let mut parts = Vec::new();
+        if !unit.is_empty() {
+            parts.push(match self.total {
+                Some(total) => format!("{} of {total} {}", self.items, plural(unit, total)),
+                None => format!("{} {}", self.items, plural(unit, self.items)),
+            });
+        }
         if !self.note.is_empty() {
             parts.push(self.note.clone());
         }
         if self.pages > 0 {
-            parts.push(format!("{} pages", self.pages));
+            parts.push(format!("{} {}", self.pages, plural("page", self.pages)));
         }
-        if let Some(graph) = &self.graph {
+        if let Some(graph) = self.graph.as_ref().filter(|_| self.show_graph) {
             parts.push(format!(
                 "Graph {} requests, {} RU, {} throttled ({:.1} s)",
                 graph.requests,
@@ -185,6 +193,34 @@ impl Figures {
             "{}",
             self.line(name)
         );
+    }
+}
+
+/// What a stage counts, so that every number carries its unit ("25611 assignments", not
+/// "25611").
+fn unit_of(stage: &str) -> &'static str {
+    match stage {
+        "assignments" => "assignment",
+        "users" => "user",
+        "packages" => "package",
+        "governed resources" => "resource",
+        "audit log" => "event",
+        "assignment requests" => "request",
+        "tenant directory" | "stored snapshot" => "assignment",
+        "audit" | "reports" => "finding",
+        "evidence" => "file",
+        "apply" | "verify" => "item",
+        // Nothing to count: the stage is its duration.
+        "sign-in" => "",
+        _ => "item",
+    }
+}
+
+fn plural(unit: &str, count: u64) -> String {
+    if count == 1 {
+        unit.to_string()
+    } else {
+        format!("{unit}s")
     }
 }
 
@@ -363,6 +399,7 @@ impl Stage {
         let graph = self.progress.graph();
         let mut figures = self.counter.figures(graph.as_ref());
         figures.left = None;
+        figures.show_graph = false;
         if let Some(total) = figures.total {
             // An estimate (the previous run's count) is not the truth once the stage is done.
             if total != figures.items {

@@ -188,12 +188,12 @@ fn apply_and_verify_report_items_of_n() {
     let stderr = String::from_utf8_lossy(&apply.stderr);
     assert!(apply.status.success(), "{stderr}");
     assert!(
-        stderr.contains("apply: 4 of 4 · 4 reprocessed, 0 skipped, 0 failed"),
+        stderr.contains("apply: 4 of 4 items · 4 reprocessed, 0 skipped, 0 failed"),
         "{stderr}"
     );
     let verify = fake.run(&["verify", plan.to_str().unwrap()], SECRET);
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert!(verify.status.success(), "{stderr}");
     // Verify reports every plan item, the access items on `decide` too.
-    assert!(stderr.contains("verify: 7 of 7"), "{stderr}");
+    assert!(stderr.contains("verify: 7 of 7 items"), "{stderr}");
 }
