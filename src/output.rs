@@ -41,10 +41,35 @@ pub fn json_logs() -> bool {
 /// it so that a log line never tears a line being redrawn.
 static BARS: OnceLock<MultiProgress> = OnceLock::new();
 
+/// The live lines added so far, to settle them once they are all finished.
+static LIVE: std::sync::Mutex<Vec<ProgressBar>> = std::sync::Mutex::new(Vec::new());
+
 /// Adds a live line to the terminal's progress area.
 pub fn add_bar(bar: ProgressBar) -> ProgressBar {
-    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-        .add(bar)
+    let bar = BARS
+        .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        .add(bar);
+    LIVE.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(bar.clone());
+    bar
+}
+
+/// Once every live line is finished, prints their `✓` lines as ordinary text and empties the
+/// live area: what comes after (the summary) then reads below the stages, not above them.
+fn settle_bars(bars: &MultiProgress) {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    if live.is_empty() || !live.iter().all(ProgressBar::is_finished) {
+        return;
+    }
+    for bar in live.drain(..) {
+        let line = bar.message();
+        bars.remove(&bar);
+        if !line.is_empty() {
+            let _ = bars.println(line);
+        }
+    }
+    let _ = bars.clear();
 }
 
 pub fn stderr_is_terminal() -> bool {
@@ -138,7 +163,10 @@ fn write_stderr(text: &str) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     };
     match BARS.get() {
-        Some(bars) => bars.suspend(write),
+        Some(bars) => {
+            settle_bars(bars);
+            bars.suspend(write)
+        }
         None => write(),
     }
 }

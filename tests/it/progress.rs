@@ -91,6 +91,12 @@ fn a_terminal_shows_rising_counts_while_assignments_are_read() {
         screen.contains("Stages: sign-in "),
         "the summary lists the stages"
     );
+    let last_stage = screen.rfind("✓ evidence: ").unwrap();
+    let summary = screen.rfind("Audited tenant").expect("the summary");
+    assert!(
+        last_stage < summary,
+        "the finished stages print before the summary, not after it"
+    );
 }
 
 #[test]
