@@ -463,7 +463,15 @@ mod tests {
             ..StatsReport::default()
         };
         let line = counter.figures(Some(&graph)).line("assignments");
-        assert!(line.starts_with("assignments: 250 of 1000 · 1 pages · Graph 7 requests, 9 RU, 1 throttled (1.5 s) · "), "{line}");
+        assert!(line.starts_with("assignments: 250 of 1000 assignments · 1 page · Graph 7 requests, 9 RU, 1 throttled (1.5 s) · "), "{line}");
+        // Done, a stage leaves the Graph counters to the run's summary.
+        let mut done = counter.figures(Some(&graph));
+        done.show_graph = false;
+        assert!(!done.line("assignments").contains("Graph"), "{line}");
+        assert!(Counter::new("sign-in", None)
+            .figures(None)
+            .line("sign-in")
+            .starts_with("sign-in: 0.0 s"));
         assert!(line.contains(" left"), "{line}");
     }
 

@@ -35,6 +35,16 @@ pub const CATEGORIES: [&str; 5] = [
     ACCESS_WITHOUT_ASSIGNMENT,
 ];
 
+/// The categories in a reader's words, in [`CATEGORIES`]' order: what cards, charts and
+/// sheets say (the CSV keeps the contract's names).
+pub const CATEGORY_TITLES: [&str; 5] = [
+    "Missing access",
+    "Resource not found",
+    "Unverifiable",
+    "Not delivered",
+    "Access without assignment",
+];
+
 /// Lower-cased assignment states the contract names.
 const DELIVERED: &str = "delivered";
 /// States that explain access (`AssignmentState::explains_access`). An unknown state explains

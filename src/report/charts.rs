@@ -28,9 +28,18 @@ fn colour(i: usize) -> RGBColor {
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-/// Findings per category, one bar each.
+/// Findings per category, one bar each, in the cards' words and order.
 pub fn categories(summary: &Summary) -> Result<String, String> {
-    let names: Vec<&str> = summary.categories.iter().map(|c| c.category).collect();
+    let names: Vec<&str> = summary
+        .categories
+        .iter()
+        .map(|c| {
+            crate::audit::CATEGORIES
+                .iter()
+                .position(|known| *known == c.category)
+                .map_or(c.category, |i| crate::audit::CATEGORY_TITLES[i])
+        })
+        .collect();
     let counts: Vec<usize> = summary.categories.iter().map(|c| c.findings).collect();
     bars(&names, &counts, true)
 }
@@ -87,10 +96,14 @@ fn bars(names: &[&str], counts: &[usize], by_category: bool) -> Result<String, S
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(rows as usize)
+            // The first name on top, as the cards and the ranked lists read.
             .y_label_formatter(&|value| match value {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).copied().unwrap_or("").to_string()
-                }
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if *i < rows => names
+                    .get((rows - 1 - *i) as usize)
+                    .copied()
+                    .unwrap_or("")
+                    .to_string(),
+                SegmentValue::CenterOf(_) | SegmentValue::Exact(_) => String::new(),
                 SegmentValue::Last => String::new(),
             })
             .label_style((FONT, LABEL))
@@ -101,7 +114,7 @@ fn bars(names: &[&str], counts: &[usize], by_category: bool) -> Result<String, S
             } else {
                 RGBColor(0xC0, 0x39, 0x2B)
             };
-            let i = i as u32;
+            let i = rows - 1 - i as u32;
             let mut bar = Rectangle::new(
                 [
                     (0, SegmentValue::Exact(i)),
@@ -115,7 +128,7 @@ fn bars(names: &[&str], counts: &[usize], by_category: bool) -> Result<String, S
         chart.draw_series(counts.iter().enumerate().map(|(i, count)| {
             Text::new(
                 count.to_string(),
-                (*count as u32, SegmentValue::CenterOf(i as u32)),
+                (*count as u32, SegmentValue::CenterOf(rows - 1 - i as u32)),
                 (FONT, LABEL).into_font().color(&BLACK),
             )
         }))?;
@@ -218,9 +231,24 @@ mod tests {
     fn bars_are_svg_with_every_category_and_escaped_labels() {
         let svg = categories(&summary([6, 1, 2, 2, 3])).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
-        for name in crate::audit::CATEGORIES {
+        for name in crate::audit::CATEGORY_TITLES {
             assert!(svg.contains(name), "{name}");
         }
+        // The cards' order, top to bottom: the first category's label has the smallest y.
+        let y_of = |label: &str| -> f64 {
+            let end = svg
+                .find(&format!(">\n{label}\n<"))
+                .or_else(|| svg.find(&format!(">{label}<")))
+                .unwrap_or_else(|| panic!("no label {label}"));
+            let tag = &svg[svg[..end].rfind("<text").unwrap()..end];
+            let at = tag.find(" y=\"").unwrap() + 4;
+            tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()
+        };
+        let ys: Vec<f64> = crate::audit::CATEGORY_TITLES
+            .iter()
+            .map(|l| y_of(l))
+            .collect();
+        assert!(ys.windows(2).all(|w| w[0] < w[1]), "top to bottom: {ys:?}");
         let top = top_packages(&summary([1, 0, 0, 0, 0])).unwrap().unwrap();
         assert!(!top.contains("<b>"), "labels are escaped by the backend");
         assert!(top.contains("&lt;b&gt;") || top.contains("&#60;b&#62;"));
@@ -238,9 +266,9 @@ mod tests {
             resolved: 0,
             excepted: 0,
         };
-        let names: Vec<&str> = crate::audit::CATEGORIES.to_vec();
+        let names: Vec<&str> = crate::audit::CATEGORY_TITLES.to_vec();
         let svg = trend(&[point(3), point(1)], &names).unwrap().unwrap();
-        assert!(svg.contains("missing_access"));
+        assert!(svg.contains("Missing access"));
         assert!(categories(&summary([0; 5])).unwrap().starts_with("<svg"));
     }
 }

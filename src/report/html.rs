@@ -13,8 +13,8 @@ use super::charts;
 use super::xlsx_history::TrendPoint;
 use super::StringRows;
 use crate::audit::annotate::ExceptionRow;
+use crate::audit::col;
 use crate::audit::summary::Summary;
-use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
 use crate::snapshot::SnapshotInfo;
 
@@ -156,7 +156,7 @@ pub fn render(input: &ViewInput) -> std::result::Result<String, String> {
 fn context(input: &ViewInput) -> Result<Context> {
     let info = input.info;
     let time = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    let names: Vec<&str> = CATEGORIES.to_vec();
+    let names: Vec<&str> = crate::audit::CATEGORY_TITLES.to_vec();
     let chart = |drawn: std::result::Result<Option<String>, String>| {
         drawn
             .map(Option::unwrap_or_default)

@@ -30,13 +30,7 @@ pub const EXCEL_MAX_ROWS: usize = 1_048_576;
 /// Excel stops honouring hyperlinks past 65,530 per worksheet; beyond it the ids stay as text.
 const MAX_LINKS_PER_SHEET: usize = 65_530;
 
-const SHEET_NAMES: [&str; 5] = [
-    "Missing access",
-    "Resource not found",
-    "Unverifiable",
-    "Not delivered",
-    "Access without assignment",
-];
+const SHEET_NAMES: [&str; 5] = crate::audit::CATEGORY_TITLES;
 
 pub struct WorkbookInput<'a> {
     pub info: &'a SnapshotInfo,
