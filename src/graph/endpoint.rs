@@ -29,6 +29,19 @@ pub fn check_root(what: &str, text: &str) -> Result<url::Url, String> {
     Ok(parsed)
 }
 
+/// Whether `link` stays on `origin`'s scheme, host and port and carries no user name or
+/// password: the one rule for every link a token may follow (Graph's and SharePoint's).
+pub fn same_origin(origin: &url::Url, link: &url::Url) -> bool {
+    let key = |u: &url::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+        )
+    };
+    key(origin) == key(link) && link.username().is_empty() && link.password().is_none()
+}
+
 fn redacted(url: &url::Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_password(None);

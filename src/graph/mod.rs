@@ -248,17 +248,7 @@ impl GraphClient {
         };
         let parsed =
             url::Url::parse(link).map_err(|e| refuse(format!("a link that is not a URL ({e})")))?;
-        let origin = |u: &url::Url| {
-            (
-                u.scheme().to_string(),
-                u.host_str().map(str::to_ascii_lowercase),
-                u.port_or_known_default(),
-            )
-        };
-        if origin(&parsed) != origin(&self.origin)
-            || !parsed.username().is_empty()
-            || parsed.password().is_some()
-        {
+        if !endpoint::same_origin(&self.origin, &parsed) {
             return Err(refuse(format!(
                 "a link to `{}://{}{}`, not the Graph root `{}`",
                 parsed.scheme(),

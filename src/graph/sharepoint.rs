@@ -422,18 +422,7 @@ fn check_same_origin(base: &url::Url, request: &str, link: &str) -> Result<(), G
         |what: String| GraphError::new(GraphErrorKind::ForeignLink, format!("GET {request}"), what);
     let parsed =
         url::Url::parse(link).map_err(|e| refuse(format!("a link that is not a URL ({e})")))?;
-    let origin = |u: &url::Url| {
-        (
-            u.scheme().to_string(),
-            u.host_str().map(str::to_ascii_lowercase),
-            u.port_or_known_default(),
-        )
-    };
-    if origin(&parsed) != origin(base)
-        || parsed.scheme() != "https"
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
+    if !super::endpoint::same_origin(base, &parsed) || parsed.scheme() != "https" {
         return Err(refuse(format!(
             "a link to `{}://{}`, not the SharePoint origin `{}://{}`",
             parsed.scheme(),

@@ -389,47 +389,9 @@ fn audit_with_env(fake: &Fake, credential: &str, env: &[(&str, &Path)]) -> Outpu
 fn certificate_credential_signs_in_with_a_pkcs12_file() {
     let fake = Fake::start("edge-clean", |_| {});
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
+    let pfx = crate::support::fake_graph::app_certificate(dir.path());
+    // The certificate alone (PEM), which is not a PKCS#12 file.
     let cert = dir.path().join("cert.pem");
-    let pfx = dir.path().join("app.pfx");
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("the openssl CLI (installed by `bash tests/run`)");
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=entra-drift-test",
-    ]);
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-inkey",
-        key.to_str().unwrap(),
-        "-in",
-        cert.to_str().unwrap(),
-        "-out",
-        pfx.to_str().unwrap(),
-        "-passout",
-        "pass:",
-    ]);
     // `auto` picks the certificate when no secret is set.
     let output = audit_with_env(&fake, "auto", &[("AZURE_CLIENT_CERTIFICATE_PATH", &pfx)]);
     run_dir(&output);
