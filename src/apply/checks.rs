@@ -116,25 +116,8 @@ pub async fn remove_site_user(
         .get_json(&client.url(&paths::user_enabled(user_id)))
         .await
         .ok()
-        .and_then(|u| {
-            u.get("userPrincipalName")
-                .and_then(|v| v.as_str())
-                .map(str::to_ascii_lowercase)
-        });
-    let entry = users.iter().find(|u| {
-        let by_id = u
-            .aad_object_id
-            .as_ref()
-            .and_then(|id| id.name_id.as_deref())
-            .is_some_and(|id| id.eq_ignore_ascii_case(user_id));
-        let by_upn = u.aad_object_id.is_none()
-            && upn.is_some()
-            && u.user_principal_name
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                == upn;
-        u.principal_type == Some(1) && (by_id || by_upn)
-    });
+        .and_then(|u| u.get("userPrincipalName")?.as_str().map(str::to_string));
+    let entry = crate::snapshot::sharepoint::entry_of(&users, user_id, upn.as_deref());
     let Some(site_user) = entry.and_then(|u| u.id) else {
         return Ok((false, "the user is no longer in the site group".into()));
     };
@@ -156,22 +139,10 @@ async fn site_holders(
     key: &ResourceKey,
 ) -> Result<HashSet<(String, String)>, String> {
     let group = site_group_of(&key.2).ok_or("not a site group")?;
-    if let Some(reason) = sharepoint.refused_credential() {
-        return Err(reason.to_string());
-    }
-    let record = sharepoint
-        .group(&key.1, group)
+    let (record, users) = sharepoint
+        .read_group(&key.1, group)
         .await
-        .map_err(|e| e.reason())?;
-    let users = match &record {
-        Some(r) if r.can_current_user_view_membership != Some(false) => Some(
-            sharepoint
-                .users(&key.1, group)
-                .await
-                .map_err(|e| e.reason())?,
-        ),
-        _ => None,
-    };
+        .map_err(|e| crate::graph::sharepoint::failure_reason(&e))?;
     let upns = users
         .as_deref()
         .map(crate::snapshot::sharepoint::upns_to_resolve)

@@ -8,7 +8,7 @@ use super::{connect, Outcome};
 use crate::cli::CheckSharepointArgs;
 use crate::config::Config;
 use crate::error::Result;
-use crate::graph::sharepoint::SharePointClient;
+use crate::graph::sharepoint::{failure_reason, SharePointClient};
 use crate::output::Printer;
 use crate::settings::{self, Given};
 
@@ -60,7 +60,7 @@ async fn probe(
     let groups: Vec<SiteGroup> = match client.groups(site).await {
         Ok(groups) => groups,
         Err(error) => {
-            lines.push((format!("site groups: {}", reason(&error)), false));
+            lines.push((format!("site groups: {}", failure_reason(&error)), false));
             return lines;
         }
     };
@@ -110,20 +110,10 @@ async fn probe(
                 ));
             }
             Err(error) => lines.push((
-                format!("group {} \"{name}\": {}", group.id, reason(&error)),
+                format!("group {} \"{name}\": {}", group.id, failure_reason(&error)),
                 false,
             )),
         }
     }
     lines
-}
-
-fn reason(error: &crate::graph::GraphError) -> String {
-    match error.status() {
-        Some(403) => format!(
-            "{}: grant the app the SharePoint API's Sites.Read.All, or Sites.Selected with a read grant on the site",
-            error.reason()
-        ),
-        _ => error.reason(),
-    }
 }

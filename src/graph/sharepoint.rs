@@ -199,6 +199,29 @@ impl SharePointClient {
         self.auth.token_for(&site.scope).await.map(|_| ())
     }
 
+    /// What an audit, apply and verify need of a site group: its record (`None`: no such
+    /// group) and, unless its members are hidden from this app, its users. A client secret
+    /// reads nothing (an `Auth` error saying why): SharePoint would refuse its token.
+    pub async fn read_group(
+        &self,
+        site_url: &str,
+        group: u32,
+    ) -> Result<(Option<SiteGroup>, Option<Vec<SiteUser>>), GraphError> {
+        if let Some(reason) = self.refused_credential() {
+            return Err(GraphError::new(GraphErrorKind::Auth, "SharePoint", reason));
+        }
+        match self.group(site_url, group).await? {
+            Some(record) if record.can_current_user_view_membership == Some(false) => {
+                Ok((Some(record), None))
+            }
+            Some(record) => {
+                let users = self.users(site_url, group).await?;
+                Ok((Some(record), Some(users)))
+            }
+            None => Ok((None, None)),
+        }
+    }
+
     /// The site group's record (`None`: no such group, or no such site).
     pub async fn group(&self, site_url: &str, group: u32) -> Result<Option<SiteGroup>, GraphError> {
         let site = self.site(site_url)?;
@@ -392,6 +415,23 @@ impl SharePointClient {
                 )
             });
         }
+    }
+}
+
+/// A failed SharePoint call in a reader's words: what to grant or change.
+pub fn failure_reason(error: &GraphError) -> String {
+    match error.status() {
+        Some(403) => format!(
+            "{}; grant the app the SharePoint API's Sites.Read.All, or Sites.Selected with a read grant on the site",
+            error.reason()
+        ),
+        Some(401) if error.reason().contains("Unsupported app only token") => {
+            SECRET_REFUSED.to_string()
+        }
+        _ => match error.kind {
+            GraphErrorKind::Auth => error.message.clone(),
+            _ => error.reason(),
+        },
     }
 }
 

@@ -372,13 +372,7 @@ pub async fn read(
         "core lists read"
     );
 
-    let users_by_upn: std::collections::HashMap<String, String> = users
-        .iter()
-        .filter_map(|u| {
-            let upn = u.user_principal_name.as_deref()?;
-            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
-        })
-        .collect();
+    let users_by_upn = super::sharepoint::users_by_upn(&users);
     let reads = record_resource_reads(&mut builder, resource_reads, &users_by_upn);
     read_requests(
         client,

@@ -145,60 +145,24 @@ async fn name_from_directory(client: &GraphClient, reads: &mut [ResourceResult])
 }
 
 /// Reads each site group once, concurrently within the SharePoint client's bound: its record
-/// first (visibility, existence), then its users when the reader may see them. A client
-/// secret reads nothing: SharePoint would refuse its token.
+/// first (visibility, existence), then its users when the reader may see them
+/// ([`SharePointClient::read_group`]).
 async fn read_site_groups(
     sharepoint: &SharePointClient,
     sites: Vec<(ResourceKey, Option<String>)>,
 ) -> Vec<ResourceResult> {
-    let refused = sharepoint.refused_credential();
-    if refused.is_some() && !sites.is_empty() {
-        tracing::warn!(
-            sites = sites.len(),
-            "{}",
-            crate::graph::sharepoint::SECRET_REFUSED
-        );
+    if let Some(reason) = sharepoint
+        .refused_credential()
+        .filter(|_| !sites.is_empty())
+    {
+        tracing::warn!(sites = sites.len(), "{reason}");
     }
     let reads = sites.into_iter().map(|(key, name)| async move {
         let group = site_group_of(&key.2).unwrap_or_default();
-        let fetched = match refused {
-            Some(reason) => Err(GraphError::new(
-                crate::graph::GraphErrorKind::Auth,
-                "SharePoint",
-                reason,
-            )),
-            None => match sharepoint.group(&key.1, group).await {
-                Ok(Some(record)) if record.can_current_user_view_membership == Some(false) => {
-                    Ok((Some(record), None))
-                }
-                Ok(Some(record)) => sharepoint
-                    .users(&key.1, group)
-                    .await
-                    .map(|users| (Some(record), Some(users))),
-                Ok(None) => Ok((None, None)),
-                Err(error) => Err(error),
-            },
-        };
+        let fetched = sharepoint.read_group(&key.1, group).await;
         ((key, name), Some(Fetched::Site(fetched)))
     });
     futures_util::future::join_all(reads).await
-}
-
-/// How a failed SharePoint read reads in the findings: what to grant or change.
-fn site_reason(error: &GraphError) -> String {
-    match error.status() {
-        Some(403) => format!(
-            "{}; grant the app the SharePoint API's Sites.Read.All, or Sites.Selected with a read grant on the site",
-            error.reason()
-        ),
-        Some(401) if error.reason().contains("Unsupported app only token") => {
-            crate::graph::sharepoint::SECRET_REFUSED.to_string()
-        }
-        _ => match error.kind {
-            crate::graph::GraphErrorKind::Auth => error.message.clone(),
-            _ => error.reason(),
-        },
-    }
 }
 
 /// Adds each resource read to the builder: holdings of complete reads, and every resource's
@@ -243,7 +207,7 @@ pub(super) fn record_resource_reads(
                     }
                     Err(error) => crate::snapshot::sharepoint::GroupRead {
                         status: read_status::UNREADABLE,
-                        reason: site_reason(&error),
+                        reason: crate::graph::sharepoint::failure_reason(&error),
                         holders: Vec::new(),
                     },
                 };

@@ -101,12 +101,7 @@ pub fn judge(
         if !is_user(user) {
             continue;
         }
-        let object_id = user
-            .aad_object_id
-            .as_ref()
-            .and_then(|id| id.name_id.as_deref())
-            .filter(|id| entra_model::ids::is_guid(id));
-        if let Some(id) = object_id {
+        if let Some(id) = object_id(user) {
             holders.push(id.to_ascii_lowercase());
             continue;
         }
@@ -153,15 +148,47 @@ pub fn judge(
 pub fn upns_to_resolve(users: &[SiteUser]) -> Vec<String> {
     users
         .iter()
-        .filter(|user| is_user(user))
-        .filter(|user| {
-            !user
-                .aad_object_id
-                .as_ref()
-                .and_then(|id| id.name_id.as_deref())
-                .is_some_and(entra_model::ids::is_guid)
-        })
+        .filter(|user| is_user(user) && object_id(user).is_none())
         .filter_map(|user| upn_of(user).map(str::to_ascii_lowercase))
+        .collect()
+}
+
+/// The direct user entry that stands for Entra user `user_id` (whose UPN is `upn`), matched
+/// as [`judge`] matches: by object id, or by UPN for an entry SharePoint gives no object id.
+pub fn entry_of<'a>(
+    users: &'a [SiteUser],
+    user_id: &str,
+    upn: Option<&str>,
+) -> Option<&'a SiteUser> {
+    users
+        .iter()
+        .filter(|user| is_user(user))
+        .find(|user| match object_id(user) {
+            Some(id) => id.eq_ignore_ascii_case(user_id),
+            None => {
+                upn.is_some_and(|upn| upn_of(user).is_some_and(|own| own.eq_ignore_ascii_case(upn)))
+            }
+        })
+}
+
+/// The entry's Entra object id (`AadObjectId.NameId`), when it is one.
+fn object_id(user: &SiteUser) -> Option<&str> {
+    user.aad_object_id
+        .as_ref()
+        .and_then(|id| id.name_id.as_deref())
+        .filter(|id| entra_model::ids::is_guid(id))
+}
+
+/// Lower-cased UPN → user id, for the site entries SharePoint gives no object id.
+pub fn users_by_upn<'u>(
+    users: impl IntoIterator<Item = &'u entra_model::model::User>,
+) -> HashMap<String, String> {
+    users
+        .into_iter()
+        .filter_map(|u| {
+            let upn = u.user_principal_name.as_deref()?;
+            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
+        })
         .collect()
 }
 
@@ -246,6 +273,26 @@ mod tests {
         assert_eq!(read.status, read_status::COMPLETE);
         assert_eq!(read.holders, [BOB]);
         assert!(read.reason.contains("matched by UPN"), "{}", read.reason);
+    }
+
+    #[test]
+    fn the_entry_of_a_user_is_found_as_judge_matches_it() {
+        let users = [
+            user(1, Some(ADA), None),
+            user(1, None, Some("Bob@Contoso.example")),
+            user(4, None, Some("bob@contoso.example")),
+        ];
+        assert_eq!(
+            entry_of(&users, &ADA.to_uppercase(), None).map(|u| u.aad_object_id.is_some()),
+            Some(true)
+        );
+        let bob = entry_of(&users, BOB, Some("bob@contoso.example")).unwrap();
+        assert_eq!(
+            bob.principal_type,
+            Some(1),
+            "a group claim is never the user"
+        );
+        assert!(entry_of(&users, BOB, None).is_none(), "no UPN, no match");
     }
 
     #[test]

@@ -121,14 +121,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             reason: format!("{DIRECTORY_AUDITS_FILE} not recorded in the tenant directory"),
         });
     }
-    let users_by_upn: HashMap<String, String> = dir
-        .users
-        .iter()
-        .filter_map(|u| {
-            let upn = u.user_principal_name.as_deref()?;
-            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
-        })
-        .collect();
+    let users_by_upn = super::sharepoint::users_by_upn(&dir.users);
     for (key, scope_name) in builder.governed_resources() {
         if key.0 == SHAREPOINT_SITE {
             // The site is the resource, named by its URL (a scope's "Root" names nothing);

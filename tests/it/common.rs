@@ -529,3 +529,16 @@ pub fn generate_small(out: &Path, seed: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The plan item a `findings.csv` row belongs to, as the product computes it
+/// (`plan::finding_item_id`).
+pub fn finding_item_id_of(row: &HashMap<String, String>) -> String {
+    entra_drift::plan::finding_item_id(
+        &row["category"],
+        &row["assignment_id"],
+        &row["resource_type"],
+        &row["resource_id"],
+        &row["role"],
+        &row["user_id"],
+    )
+}

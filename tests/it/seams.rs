@@ -395,14 +395,7 @@ fn every_view_counts_in_plan_as_plan_json_does() {
     let mut in_plan: std::collections::BTreeMap<String, usize> = Default::default();
     let mut keys_in_plan = std::collections::BTreeSet::new();
     for row in &findings.rows {
-        let key = entra_drift::plan::finding_item_id(
-            &row["category"],
-            &row["assignment_id"],
-            &row["resource_type"],
-            &row["resource_id"],
-            &row["role"],
-            &row["user_id"],
-        );
+        let key = crate::common::finding_item_id_of(row);
         let yes = row["in_plan"] == "yes";
         if yes {
             *in_plan.entry(row["category"].clone()).or_default() += 1;

@@ -392,14 +392,7 @@ impl StateMachineTest for Machine {
         let plan = machine.flow.plan_json();
         assert_eq!(plan["items"].as_array().unwrap().len(), planned.len());
         for row in &findings.rows {
-            let key = entra_drift::plan::finding_item_id(
-                &row["category"],
-                &row["assignment_id"],
-                &row["resource_type"],
-                &row["resource_id"],
-                &row["role"],
-                &row["user_id"],
-            );
+            let key = crate::common::finding_item_id_of(row);
             assert_eq!(
                 row["in_plan"] == "yes",
                 planned.contains(&key),
