@@ -456,6 +456,18 @@ fn skip_reason(category: &str) -> &'static str {
     }
 }
 
+/// A resource role as a reader says it: `member of group X`, `app role R of application A`,
+/// `site role V of SharePoint site S`, `directory role D (Eligible Member)`.
+pub fn role_phrase(resource_type: &str, role: &str, resource: &str) -> String {
+    match resource_type {
+        roles::GROUP => format!("{} of group {resource}", role.to_lowercase()),
+        roles::APPLICATION => format!("app role {role} of application {resource}"),
+        roles::SHAREPOINT_SITE => format!("site role {role} of SharePoint site {resource}"),
+        roles::DIRECTORY_ROLE => format!("directory role {resource} ({role})"),
+        other => format!("role {role} of {other} resource {resource}"),
+    }
+}
+
 struct Describe<'a> {
     user: &'a str,
     resource_type: &'a str,
@@ -468,18 +480,7 @@ struct Describe<'a> {
 
 impl Describe<'_> {
     fn what(&self) -> String {
-        match self.resource_type {
-            roles::GROUP => format!("{} of group {}", self.role.to_lowercase(), self.resource),
-            roles::APPLICATION => {
-                format!("app role {} of application {}", self.role, self.resource)
-            }
-            roles::SHAREPOINT_SITE => format!(
-                "site role {} of SharePoint site {}",
-                self.role, self.resource
-            ),
-            roles::DIRECTORY_ROLE => format!("directory role {} ({})", self.resource, self.role),
-            other => format!("role {} of {} resource {}", self.role, other, self.resource),
-        }
+        role_phrase(self.resource_type, self.role, self.resource)
     }
 
     fn detail(&self, category: &str) -> String {

@@ -11,7 +11,7 @@ pub mod rows;
 pub mod scope;
 pub mod summary;
 
-pub use enrich::{col, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};
+pub use enrich::{col, role_phrase, SKIP_DISABLED, SKIP_ENABLED_UNKNOWN, SKIP_USER_NOT_FOUND};
 
 use polars::prelude::*;
 

@@ -25,6 +25,20 @@ pub const DIGEST_COLUMN: &str = "plan_digest";
 pub const ACTION_COLUMN: &str = "action";
 pub const REASON_COLUMN: &str = "accept_reason";
 
+/// The Plan sheet's headings in words, by column name. The sheet is written with the words; a
+/// sheet headed with the names (written before the headings were words) is read as well.
+pub fn plan_heading(name: &str) -> &'static str {
+    match name {
+        APPROVE_COLUMN => "Approve",
+        ACTION_COLUMN => "Action",
+        REASON_COLUMN => "Reason for accepting",
+        ITEM_COLUMN => "Item id",
+        ASSIGNMENT_COLUMN => "Assignment id",
+        DIGEST_COLUMN => "Plan digest",
+        _ => "",
+    }
+}
+
 /// The action an approver chose for an item, where it is not the plan's default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {
@@ -332,17 +346,24 @@ pub fn approved_in_workbook(
     let grid = read_grid(&mut workbook, plan.items.len() + 1).map_err(refuse)?;
     let mut rows = grid.iter();
     let header: Vec<String> = rows.next().cloned().unwrap_or_default();
-    let column = |name: &str| {
+    let find = |name: &str| {
         header
             .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| refuse(format!("sheet `{PLAN_SHEET}` has no `{name}` column")))
+            .position(|h| h == name || h == plan_heading(name))
+    };
+    let column = |name: &str| {
+        find(name).ok_or_else(|| {
+            refuse(format!(
+                "sheet `{PLAN_SHEET}` has no `{}` column",
+                plan_heading(name)
+            ))
+        })
     };
     let approve = column(APPROVE_COLUMN)?;
     // Sheets of version-4 plans name every item in `item_id`; earlier ones only assignments.
     let assignment = column(ITEM_COLUMN).or_else(|_| column(ASSIGNMENT_COLUMN))?;
-    let action_column = header.iter().position(|h| h == ACTION_COLUMN);
-    let reason_column = header.iter().position(|h| h == REASON_COLUMN);
+    let action_column = find(ACTION_COLUMN);
+    let reason_column = find(REASON_COLUMN);
     let digest_column = column(DIGEST_COLUMN)?;
     let digest = plan.digest();
     let rows: Vec<&Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.is_empty())).collect();
@@ -378,8 +399,9 @@ pub fn approved_in_workbook(
                 let action = match action_column.map(cell).filter(|a| !a.is_empty()) {
                     Some(text) => Some(Action::parse(&text).ok_or_else(|| {
                         refuse(format!(
-                            "sheet `{PLAN_SHEET}` row {} has `{text}` in `{ACTION_COLUMN}`; use one of {}",
+                            "sheet `{PLAN_SHEET}` row {} has `{text}` in `{}`; use one of {}",
                             index + 2,
+                            plan_heading(ACTION_COLUMN),
                             super::remedy::names(&item.choices())
                         ))
                     })?),
@@ -397,9 +419,10 @@ pub fn approved_in_workbook(
             "no" | "" => {}
             other => {
                 return Err(refuse(format!(
-                "sheet `{PLAN_SHEET}` row {} has `{other}` in `{APPROVE_COLUMN}`; use Yes or No",
-                index + 2
-            )))
+                    "sheet `{PLAN_SHEET}` row {} has `{other}` in `{}`; use Yes or No",
+                    index + 2,
+                    plan_heading(APPROVE_COLUMN)
+                )))
             }
         }
     }

@@ -466,12 +466,7 @@ fn unexplained_item(
         return None;
     }
     let id = access_item_id(&role.resource_type, &role.resource_id, &role.role, user);
-    let what = format!(
-        "{} {} of {}",
-        role.resource_type,
-        role.role_name_or_role(),
-        role.resource_label()
-    );
+    let what = role.phrase();
     let reason = match &role.cause {
         Some(cause) if cause.starts_with("added by") => {
             format!("the user holds {what}, which no assignment explains ({cause})")
@@ -763,6 +758,15 @@ impl MissingRole {
         } else {
             &self.resource_name
         }
+    }
+
+    /// The role as a reader says it (`member of group X`).
+    pub fn phrase(&self) -> String {
+        crate::audit::role_phrase(
+            &self.resource_type,
+            self.role_name_or_role(),
+            self.resource_label(),
+        )
     }
 
     /// The role's display name, or its id where the package did not name it.

@@ -24,6 +24,46 @@ pub fn fit(text: &str) -> Cow<'_, str> {
     Cow::Owned(cut)
 }
 
+/// Lines a wrapped cell `width` characters wide takes for `text`, breaking at spaces as a
+/// spreadsheet does (a word wider than the cell is broken; a wide character such as CJK
+/// counts as two). Spreadsheets do not grow a row for wrapped text written by a program, so
+/// the writer sets each row's height from this.
+pub fn wrapped_lines(text: &str, width: f64) -> usize {
+    let room = (width - 1.5).max(1.0);
+    let units = |word: &str| -> f64 {
+        word.chars()
+            .map(|c| if (c as u32) >= 0x1100 { 2.0 } else { 1.0 })
+            .sum()
+    };
+    let mut lines = 0usize;
+    for paragraph in text.split('\n') {
+        let mut line = 0.0f64;
+        lines += 1;
+        for word in paragraph.split(' ') {
+            let mut w = units(word);
+            let gap = if line > 0.0 { 1.0 } else { 0.0 };
+            if line + gap + w <= room {
+                line += gap + w;
+                continue;
+            }
+            if line > 0.0 {
+                lines += 1;
+            }
+            while w > room {
+                lines += 1;
+                w -= room;
+            }
+            line = w;
+        }
+    }
+    lines
+}
+
+/// A row's height in points for this many lines of 11 pt text.
+pub fn row_height(lines: usize) -> f64 {
+    (14.0 * lines.clamp(1, 40) as f64 + 2.0).max(15.0)
+}
+
 /// Writes text, cut to fit.
 pub fn write_text(
     sheet: &mut Worksheet,
@@ -62,6 +102,24 @@ pub fn write_link(
     Ok(())
 }
 
+/// Writes a link showing `text` in a format (a printed column's wrap); a URL too long for
+/// Excel becomes plain text in the same format.
+pub fn write_link_with_format(
+    sheet: &mut Worksheet,
+    row: u32,
+    column: u16,
+    url: &str,
+    text: &str,
+    format: &Format,
+) -> Result<(), XlsxError> {
+    if url.chars().count() > MAX_URL_CHARS {
+        return write_text_with_format(sheet, row, column, text, format);
+    }
+    let link = Url::new(url).set_text(fit(text));
+    sheet.write_url_with_format(row, column, link, format)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +131,16 @@ mod tests {
         let cut = fit(&long);
         assert_eq!(cut.chars().count(), MAX_CELL_CHARS);
         assert!(cut.ends_with("… [cut: 40000 characters, full value in findings.csv]"));
+    }
+
+    #[test]
+    fn wrapped_lines_break_at_spaces_and_inside_long_words() {
+        assert_eq!(wrapped_lines("", 10.0), 1);
+        assert_eq!(wrapped_lines("short", 10.0), 1);
+        assert_eq!(wrapped_lines("two words", 7.0), 2);
+        assert_eq!(wrapped_lines(&"x".repeat(30), 11.5), 3);
+        assert_eq!(wrapped_lines("a\nb", 20.0), 2);
+        assert_eq!(wrapped_lines("李雷李雷", 6.0), 2);
     }
 
     #[test]

@@ -8,8 +8,10 @@ mod history_csv;
 pub mod html;
 pub mod summary_md;
 
+pub mod words;
 mod xlsx;
 mod xlsx_history;
+mod xlsx_readme;
 
 pub use crate::audit::rows::StringRows;
 pub use csv_report::{neutralise, unneutralise, write_csv, write_findings_csv};

@@ -11,16 +11,18 @@ use rust_xlsxwriter::{
     FormatAlign, ProtectionOptions, Url, Workbook, Worksheet, XlsxError,
 };
 
+use super::words;
 use super::xlsx_history::TrendPoint;
 use super::xlsx_history::{write_exceptions_sheet, write_resolved_sheet, write_trend};
+use super::xlsx_readme::{write_read_me, ReadMeSheets};
 use super::StringRows;
 use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
 use crate::audit::{col, CATEGORIES};
 use crate::error::{Error, Result};
 use crate::plan::approval::{
-    ACTION_COLUMN, APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, ITEM_COLUMN, PLAN_SHEET,
-    REASON_COLUMN,
+    plan_heading, ACTION_COLUMN, APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, ITEM_COLUMN,
+    PLAN_SHEET, REASON_COLUMN,
 };
 use crate::plan::Plan;
 use crate::snapshot::SnapshotInfo;
@@ -83,21 +85,28 @@ pub fn write_workbook_with(
             .set_company(input.info.tenant_name.as_deref().unwrap_or_default())
             .set_creation_datetime(&input.generated_at),
     );
-    let sheets = write_summary(&mut workbook, input, extras).map_err(error)?;
-    write_categories(&mut workbook, input, &sheets).map_err(error)?;
+    let footer = footer(input.info, &input.run);
+    let waiting = words::waiting(input.findings, input.plan).map_err(|e| Error::Xlsx {
+        path: path.to_path_buf(),
+        source: XlsxError::ParameterError(e.to_string()),
+    })?;
+    let sheets = write_summary(&mut workbook, input, extras, &waiting, &footer).map_err(error)?;
+    let names = ReadMeSheets {
+        categories: &sheets,
+        resolved: extras.resolved.is_some(),
+        exceptions: extras.exceptions.is_some(),
+        plan: input.plan.is_some(),
+    };
+    write_read_me(&mut workbook, &names, &waiting, &footer).map_err(error)?;
+    write_categories(&mut workbook, input, &sheets, &footer).map_err(error)?;
     if let Some(resolved) = extras.resolved {
-        write_resolved_sheet(&mut workbook, resolved).map_err(error)?;
+        write_resolved_sheet(&mut workbook, resolved, &footer).map_err(error)?;
     }
     if let Some(exceptions) = extras.exceptions {
-        write_exceptions_sheet(&mut workbook, exceptions).map_err(error)?;
+        write_exceptions_sheet(&mut workbook, exceptions, &footer).map_err(error)?;
     }
     if let Some(plan) = input.plan {
-        write_plan(&mut workbook, plan).map_err(error)?;
-    }
-    let footer = footer(input.info, &input.run);
-    for sheet in workbook.worksheets_mut() {
-        let header_rows = sheet.name() != "Summary";
-        print_setup(sheet, &footer, header_rows).map_err(error)?;
+        write_plan(&mut workbook, plan, &footer).map_err(error)?;
     }
     workbook.save(path).map_err(error)
 }
@@ -124,24 +133,28 @@ fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The Summary's columns: labels, then nine narrow columns that the counts, the trend and the
+/// wide texts (merged across them) share. It prints at full size on one page's width.
+const SUMMARY_WIDTHS: [f64; 10] = [34.0, 10.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0];
+/// The Summary's last column (J).
+const SUMMARY_LAST: u16 = SUMMARY_WIDTHS.len() as u16 - 1;
+
 fn write_summary(
     workbook: &mut Workbook,
     input: &WorkbookInput,
     extras: &WorkbookExtras,
+    waiting: &[words::Waiting],
+    footer: &str,
 ) -> Result<Vec<Vec<String>>, XlsxError> {
     let bold = Format::new().set_bold();
     let title = Format::new().set_bold().set_font_size(14);
     let sheets = sheet_names(input);
     let sheet = workbook.add_worksheet().set_name("Summary")?;
-    sheet.set_column_width(0, 34)?;
-    sheet.set_column_width(1, 44)?;
-    sheet.set_column_width(2, 12)?;
-    sheet.set_column_width(3, 40)?;
-    // The trend table's counts: wide enough for their wrapped headers.
-    for column in 4..=10 {
-        sheet.set_column_width(column, 14)?;
+    for (column, width) in (0u16..).zip(SUMMARY_WIDTHS) {
+        sheet.set_column_width(column, width)?;
     }
     sheet.set_tab_color(Color::RGB(0x2C3E50));
+    print_setup(sheet, footer, false, None)?;
     cells::write_text_with_format(sheet, 0, 0, "entra-drift access drift report", &title)?;
     let info = input.info;
     let mut facts = vec![
@@ -158,21 +171,57 @@ fn write_summary(
         ),
         ("Findings", input.summary.total.to_string()),
     ];
+    if let Some(plan) = input.plan {
+        let undecided = plan
+            .items
+            .iter()
+            .filter(|i| i.action == crate::plan::Action::Decide)
+            .count();
+        facts.push((
+            "Plan",
+            super::html::plan_line((plan.items.len(), undecided)),
+        ));
+    }
     facts.extend(extras.facts.iter().cloned());
-    let fact_count = facts.len() as u32;
-    for (row, (label, value)) in (2u32..).zip(facts) {
+    let mut row = 2u32;
+    for (label, value) in facts {
         cells::write_text_with_format(sheet, row, 0, label, &bold)?;
-        cells::write_text(sheet, row, 1, value)?;
+        write_wide(sheet, row, 1, &value)?;
+        row += 1;
     }
 
-    // Below the facts, with one empty row between (row 9 for a bare audit's six facts).
-    let table_row = 3 + fact_count;
+    row += 1;
+    cells::write_text_with_format(sheet, row, 0, "Waiting for", &bold)?;
+    cells::write_text_with_format(sheet, row, 1, "Items", &bold)?;
+    cells::write_text_with_format(
+        sheet,
+        row,
+        2,
+        "What to do next (the Read me sheet explains each word)",
+        &bold,
+    )?;
+    row += 1;
+    for wait in waiting {
+        cells::write_text(sheet, row, 0, wait.whom)?;
+        sheet.write_number(row, 1, wait.count as f64)?;
+        write_wide(sheet, row, 2, wait.next)?;
+        row += 1;
+    }
+
+    row += 1;
+    let table_row = row;
     for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
         cells::write_text_with_format(sheet, table_row, column, header, &bold)?;
     }
-    for (row, (count, names)) in (table_row + 1..).zip(input.summary.categories.iter().zip(&sheets))
-    {
-        cells::write_text(sheet, row, 0, count.category)?;
+    for (row, ((count, names), title)) in (table_row + 1..).zip(
+        input
+            .summary
+            .categories
+            .iter()
+            .zip(&sheets)
+            .zip(crate::audit::CATEGORY_TITLES),
+    ) {
+        cells::write_text(sheet, row, 0, title)?;
         sheet.write_number(row, 1, count.findings as f64)?;
         sheet.write_number(row, 2, count.in_plan as f64)?;
         let link = Url::new(format!("internal:'{}'!A1", names[0])).set_text(names.join(", "));
@@ -187,9 +236,13 @@ fn write_summary(
         .set_values(("Summary", table_row + 1, 1, last, 1));
     chart.title().set_name("Findings per category");
     chart.legend().set_hidden();
-    sheet.insert_chart(1, 5, &chart)?;
+    // Bar charts draw the first category at the bottom: reversed, they read as the table does.
+    chart.y_axis().set_reverse();
+    chart.set_width(720).set_height(260);
+    sheet.insert_chart(last + 2, 0, &chart)?;
 
-    let mut row = last + 3;
+    // Below the chart: 260 px is 13 rows of 20 px.
+    row = last + 2 + 14;
     for (heading, ranked) in [
         (
             "Packages with most missing access",
@@ -202,7 +255,7 @@ fn write_summary(
     ] {
         cells::write_text_with_format(sheet, row, 0, heading, &bold)?;
         row += 1;
-        for (column, header) in (0u16..).zip(["Name", "Id", "Missing"]) {
+        for (column, header) in (0u16..).zip(["Name", "Missing", "Id"]) {
             cells::write_text_with_format(sheet, row, column, header, &bold)?;
         }
         row += 1;
@@ -211,9 +264,9 @@ fn write_summary(
             row += 1;
         }
         for entry in ranked {
-            cells::write_text(sheet, row, 0, &entry.label)?;
-            cells::write_text(sheet, row, 1, &entry.id)?;
-            sheet.write_number(row, 2, entry.missing as f64)?;
+            write_label(sheet, row, &entry.label)?;
+            sheet.write_number(row, 1, entry.missing as f64)?;
+            write_wide(sheet, row, 2, &entry.id)?;
             row += 1;
         }
         row += 1;
@@ -223,13 +276,38 @@ fn write_summary(
     Ok(sheets)
 }
 
+/// Text across columns `first`..J of the Summary, merged and wrapped, its row as tall as its
+/// lines: a long value stays on the printed page instead of running off it.
+fn write_wide(sheet: &mut Worksheet, row: u32, first: u16, text: &str) -> Result<(), XlsxError> {
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let text = cells::fit(text);
+    let width: f64 = SUMMARY_WIDTHS[usize::from(first)..].iter().sum();
+    let lines = cells::wrapped_lines(&text, width);
+    sheet.merge_range(row, first, row, SUMMARY_LAST, &text, &wrap)?;
+    if lines > 1 {
+        sheet.set_row_height(row, cells::row_height(lines))?;
+    }
+    Ok(())
+}
+
+/// A name in the Summary's first column, wrapped rather than cut by the count beside it.
+fn write_label(sheet: &mut Worksheet, row: u32, text: &str) -> Result<(), XlsxError> {
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    cells::write_text_with_format(sheet, row, 0, text, &wrap)?;
+    let lines = cells::wrapped_lines(text, SUMMARY_WIDTHS[0]);
+    if lines > 1 {
+        sheet.set_row_height(row, cells::row_height(lines))?;
+    }
+    Ok(())
+}
+
 /// "Who caused drift": findings per actor (split by kind), and per cause. Returns the next
 /// free row.
 fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Result<u32, XlsxError> {
     let bold = Format::new().set_bold();
     cells::write_text_with_format(sheet, row, 0, "Who caused drift", &bold)?;
     row += 1;
-    for (column, header) in (0u16..).zip(["Actor", "Kind", "Findings"]) {
+    for (column, header) in (0u16..).zip(["Actor", "Findings", "Kind of actor"]) {
         cells::write_text_with_format(sheet, row, column, header, &bold)?;
     }
     row += 1;
@@ -243,9 +321,9 @@ fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Resul
         } else {
             actor.actor.as_str()
         };
-        cells::write_text(sheet, row, 0, name)?;
-        cells::write_text(sheet, row, 1, &actor.kind)?;
-        sheet.write_number(row, 2, actor.findings as f64)?;
+        write_label(sheet, row, name)?;
+        sheet.write_number(row, 1, actor.findings as f64)?;
+        cells::write_text(sheet, row, 2, &actor.kind)?;
         row += 1;
     }
     row += 1;
@@ -261,7 +339,7 @@ fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Resul
         }
         for (name, count) in counts {
             cells::write_text(sheet, row, 0, name)?;
-            sheet.write_number(row, 2, *count as f64)?;
+            sheet.write_number(row, 1, *count as f64)?;
             row += 1;
         }
         row += 1;
@@ -269,44 +347,62 @@ fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Resul
     Ok(row)
 }
 
-/// The human columns a reviewer reads first on a category sheet; every other column follows
-/// in report order (the CSV keeps the report order).
-const HUMAN_FIRST: [&str; 11] = [
-    col::USER_NAME,
-    col::USER_UPN,
-    col::USER_ENABLED,
+/// What a category sheet prints, with each column's width: who, what is wrong and where it
+/// stands. Every other column follows outside the print area.
+const PRINTED: [(&str, f64); 9] = [
+    (col::USER_NAME, 18.0),
+    (col::USER_UPN, 24.0),
+    (col::DETAIL, 40.0),
+    (col::STATUS, 10.0),
+    (col::DAYS_OPEN, 7.0),
+    (col::IN_PLAN, 7.0),
+    (col::SKIP_REASON, 22.0),
+    (col::CAUSE, 20.0),
+    (col::CAUSE_ACTOR, 20.0),
+];
+
+/// The columns a reviewer filters on screen, right of the printed ones; the ids and the rest
+/// follow in report order (the CSV keeps the report order).
+const ON_SCREEN: [&str; 12] = [
     col::PACKAGE_NAME,
     col::RESOURCE_NAME,
     col::ROLE_NAME,
-    col::DETAIL,
-    col::STATUS,
-    col::DAYS_OPEN,
-    col::IN_PLAN,
-    col::SKIP_REASON,
+    col::USER_ENABLED,
+    col::EXCEPTION_STATE,
+    col::EXCEPTION,
+    col::FIRST_SEEN,
+    col::CAUSE_TIME,
+    col::CAUSE_ACTOR_KIND,
+    col::CAUSE_ACTIVITY,
+    col::STATE,
+    col::REASON,
 ];
 
-/// A category sheet's columns: [`HUMAN_FIRST`], then the cause, then the ids and the rest.
-pub fn sheet_columns(present: &[&'static str]) -> Vec<&'static str> {
-    let mut columns: Vec<&'static str> = HUMAN_FIRST
+/// A category sheet's columns: the printed ones, those a reviewer filters on, then the ids and
+/// the rest. Returns the columns and how many of them are printed.
+pub fn sheet_columns(present: &[&'static str]) -> (Vec<&'static str>, usize) {
+    let mut columns: Vec<&'static str> = PRINTED
         .iter()
-        .copied()
+        .map(|(c, _)| *c)
         .filter(|c| present.contains(c))
         .collect();
-    for group in [&col::CAUSES[..], &col::ALL[..]] {
-        for c in group {
-            if present.contains(c) && !columns.contains(c) {
-                columns.push(c);
-            }
+    let printed = columns.len();
+    for c in ON_SCREEN.iter().chain(&col::ALL) {
+        if present.contains(c) && !columns.contains(c) {
+            columns.push(c);
         }
     }
-    columns
+    (columns, printed)
 }
 
 /// Widths that fit a sample of each column's content, within bounds (a 40-character id stays
 /// readable; a long detail wraps at 60).
 fn fitted_widths(columns: &[&str], rows: &StringRows) -> Vec<f64> {
     const SAMPLE: usize = 2_000;
-    let mut widest: Vec<usize> = columns.iter().map(|c| c.len().min(16)).collect();
+    let mut widest: Vec<usize> = columns
+        .iter()
+        .map(|c| words::heading(c).len().min(16))
+        .collect();
     for row in rows.iter().take(SAMPLE) {
         for (w, cell) in widest.iter_mut().zip(&row) {
             *w = (*w).max(cell.chars().count());
@@ -318,18 +414,44 @@ fn fitted_widths(columns: &[&str], rows: &StringRows) -> Vec<f64> {
         .collect()
 }
 
+/// A4 landscape less 0.4" side margins: 10.89" of paper, in Excel's 96 dpi pixels.
+#[cfg(test)]
+const PRINTABLE_PX: f64 = 1_045.0;
+/// The smallest print scale a sheet may need: Calibri 11 pt at 80% is 8.8 pt on paper.
+#[cfg(test)]
+pub const MIN_PRINT_SCALE: f64 = 0.8;
+
+/// A column's width in pixels, as Excel draws a width of `characters` in Calibri 11.
+#[cfg(test)]
+fn column_px(characters: f64) -> f64 {
+    (characters * 7.0 + 5.0).trunc()
+}
+
+/// The scale "one page wide" prints columns of these widths at (1.0 when they fit).
+#[cfg(test)]
+pub fn print_scale(widths: &[f64]) -> f64 {
+    (PRINTABLE_PX / widths.iter().copied().map(column_px).sum::<f64>()).min(1.0)
+}
+
 /// Landscape, one page wide, the header row on every page, and a footer naming the tenant,
-/// the run and the page: every sheet prints as a reviewer expects.
+/// the run and the page. `printed` limits the print area to the first columns: each sheet
+/// keeps what it prints within [`MIN_PRINT_SCALE`], and its ids to the right print only when
+/// asked for.
 pub fn print_setup(
     sheet: &mut Worksheet,
     footer: &str,
     header_rows: bool,
+    printed: Option<u16>,
 ) -> Result<(), XlsxError> {
     sheet.set_landscape();
     sheet.set_paper_size(9);
+    sheet.set_margins(0.4, 0.4, 0.6, 0.7, 0.3, 0.3);
     sheet.set_print_fit_to_pages(1, 0);
     if header_rows {
         sheet.set_repeat_rows(0, 0)?;
+    }
+    if let Some(columns) = printed {
+        sheet.set_print_area(0, 0, 1_048_575, columns.saturating_sub(1))?;
     }
     sheet.set_footer(footer);
     Ok(())
@@ -349,7 +471,7 @@ fn start_findings_sheet<'a>(
     workbook: &'a mut Workbook,
     name: &str,
     columns: &[&str],
-    widths: &[f64],
+    layout: &Layout,
     tab: Color,
     footer: &str,
 ) -> Result<&'a mut Worksheet, XlsxError> {
@@ -358,30 +480,56 @@ fn start_findings_sheet<'a>(
         .set_text_wrap()
         .set_align(FormatAlign::Top)
         .set_background_color("F2F2F2");
+    // Printed columns wrap, so that a long sentence grows its row instead of the page.
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name(name)?;
     sheet.set_tab_color(tab);
-    for (column, width) in (0u16..).zip(widths) {
+    for (column, width) in (0u16..).zip(&layout.widths) {
         sheet.set_column_width(column, *width)?;
+        if usize::from(column) < layout.printed {
+            sheet.set_column_format(column, &wrap)?;
+        }
     }
     // The user column stays in view while scrolling right.
     sheet.set_freeze_panes(1, 1)?;
-    print_setup(sheet, footer, true)?;
-    for (column, header_text) in (0u16..).zip(columns) {
-        cells::write_text_with_format(sheet, 0, column, *header_text, &header)?;
+    print_setup(sheet, footer, true, Some(layout.printed as u16))?;
+    let lines = columns
+        .iter()
+        .zip(&layout.widths)
+        .map(|(name, width)| cells::wrapped_lines(words::heading(name), *width))
+        .max()
+        .unwrap_or(1);
+    sheet.set_row_height(0, cells::row_height(lines))?;
+    for (column, name) in (0u16..).zip(columns) {
+        cells::write_text_with_format(sheet, 0, column, words::heading(name), &header)?;
     }
     Ok(sheet)
+}
+
+/// A category sheet's widths (the printed columns' fixed, the others fitted to their content)
+/// and how many columns print.
+struct Layout {
+    widths: Vec<f64>,
+    printed: usize,
 }
 
 fn write_categories(
     workbook: &mut Workbook,
     input: &WorkbookInput,
     sheets: &[Vec<String>],
+    footer: &str,
 ) -> Result<(), XlsxError> {
-    let columns = sheet_columns(&col::present(input.findings));
+    let (columns, printed) = sheet_columns(&col::present(input.findings));
     let rows = StringRows::new(input.findings, &columns)
         .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
-    let widths = fitted_widths(&columns, &rows);
+    let mut widths = fitted_widths(&columns, &rows);
+    for (width, name) in widths.iter_mut().zip(&columns).take(printed) {
+        if let Some((_, fixed)) = PRINTED.iter().find(|(c, _)| c == name) {
+            *width = *fixed;
+        }
+    }
+    let layout = Layout { widths, printed };
     let position = |name: &str| columns.iter().position(|c| *c == name);
     let category_col = position(col::CATEGORY).unwrap_or(0);
     let user_col = position(col::USER_NAME).unwrap_or(usize::MAX);
@@ -392,7 +540,11 @@ fn write_categories(
     let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
     let cell_of =
         |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
-    let footer = footer(input.info, &input.run);
+    let link_format = Format::new()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_font_color(Color::RGB(0x0563C1))
+        .set_underline(rust_xlsxwriter::FormatUnderline::Single);
     let mut rows = rows.iter().peekable();
     for ((category, names), (r, g, b)) in CATEGORIES
         .iter()
@@ -401,7 +553,7 @@ fn write_categories(
     {
         let tab = Color::RGB((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
         for name in names {
-            let sheet = start_findings_sheet(workbook, name, &columns, &widths, tab, &footer)?;
+            let sheet = start_findings_sheet(workbook, name, &columns, &layout, tab, footer)?;
             let mut written = 0usize;
             let mut links = 0usize;
             while written < input.max_data_rows {
@@ -409,6 +561,16 @@ fn write_categories(
                     break;
                 };
                 let excel_row = written as u32 + 1;
+                let lines = row
+                    .iter()
+                    .zip(&layout.widths)
+                    .take(layout.printed)
+                    .map(|(cell, width)| cells::wrapped_lines(cell, *width))
+                    .max()
+                    .unwrap_or(1);
+                if lines > 1 {
+                    sheet.set_row_height(excel_row, cells::row_height(lines))?;
+                }
                 let user_id = cell_of(&row, user_id_col);
                 let package_id = cell_of(&row, package_id_col);
                 for (column, cell) in (0u16..).zip(&row) {
@@ -421,7 +583,18 @@ fn write_categories(
                     };
                     match link {
                         Some(url) if links < MAX_LINKS_PER_SHEET && !cell.is_empty() => {
-                            cells::write_link(sheet, excel_row, column, &url, cell)?;
+                            if usize::from(column) < layout.printed {
+                                cells::write_link_with_format(
+                                    sheet,
+                                    excel_row,
+                                    column,
+                                    &url,
+                                    cell,
+                                    &link_format,
+                                )?;
+                            } else {
+                                cells::write_link(sheet, excel_row, column, &url, cell)?;
+                            }
                             links += 1;
                         }
                         _ => match cell.parse::<u32>() {
@@ -462,46 +635,61 @@ fn write_categories(
 /// an `action` column (a drop-down of the row's choices, pre-set to its default) and an
 /// `accept_reason` column that a reviewer fills in; every other cell is locked so the items
 /// cannot be edited.
-fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
-    let bold = Format::new().set_bold().set_text_wrap();
-    let unlocked = Format::new().set_unlocked().set_background_color("FFF2CC");
+fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), XlsxError> {
+    let bold = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_background_color("F2F2F2");
+    let unlocked = Format::new()
+        .set_unlocked()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_background_color("FFF2CC");
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     let sheet = workbook.add_worksheet().set_name(PLAN_SHEET)?;
     sheet.set_tab_color(Color::RGB(0x27AE60));
+    // The reviewer's three columns and the item in words print; the ids follow outside the
+    // print area (the approval reads `Item id` and `Plan digest` from them).
     let headers = [
-        (APPROVE_COLUMN, 10.0),
-        (ACTION_COLUMN, 20.0),
-        (REASON_COLUMN, 30.0),
-        (ITEM_COLUMN, 38.0),
-        (ASSIGNMENT_COLUMN, 38.0),
-        ("access_package_name", 30.0),
-        ("access_package_id", 38.0),
-        ("user_display_name", 30.0),
-        ("user_principal_name", 30.0),
-        ("user_id", 38.0),
-        ("roles", 60.0),
-        ("reason", 60.0),
-        ("cause", 60.0),
-        (DIGEST_COLUMN, 20.0),
+        plan_heading(APPROVE_COLUMN),
+        plan_heading(ACTION_COLUMN),
+        plan_heading(REASON_COLUMN),
+        "User",
+        "Access package",
+        "Roles",
+        "Why",
+        "Sign-in name",
+        "Cause",
+        plan_heading(ITEM_COLUMN),
+        plan_heading(ASSIGNMENT_COLUMN),
+        "Access package id",
+        "User id",
+        plan_heading(DIGEST_COLUMN),
     ];
     let digest = plan.digest();
-    for (column, (header, width)) in (0u16..).zip(headers) {
+    for (column, (header, width)) in (0u16..).zip(headers.into_iter().zip(PLAN_WIDTHS)) {
         sheet.set_column_width(column, width)?;
+        if column >= 3 && usize::from(column) < PLAN_PRINTED {
+            sheet.set_column_format(column, &wrap)?;
+        }
         cells::write_text_with_format(sheet, 0, column, header, &bold)?;
     }
+    let lines = headers
+        .iter()
+        .zip(PLAN_WIDTHS)
+        .map(|(text, width)| cells::wrapped_lines(text, width))
+        .max()
+        .unwrap_or(1);
+    sheet.set_row_height(0, cells::row_height(lines))?;
     sheet.set_freeze_panes(1, 4)?;
+    print_setup(sheet, footer, true, Some(PLAN_PRINTED as u16))?;
     for (row, item) in (1u32..).zip(&plan.items) {
         let roles: Vec<String> = item
             .missing_roles
             .iter()
             .chain(&item.unexplained)
-            .map(|r| {
-                format!(
-                    "{} {} of {}",
-                    r.resource_type,
-                    r.role_name_or_role(),
-                    r.resource_label()
-                )
-            })
+            .map(|r| r.phrase())
             .collect();
         let causes: Vec<String> = item
             .missing_roles
@@ -529,18 +717,27 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
             .set_error_message("Choose one of the actions offered for this row.")?;
         sheet.add_data_validation(row, 1, row, 1, &list)?;
         let cells = [
-            item.key(),
-            item.assignment_id.as_str(),
-            item.access_package_name.as_str(),
-            item.access_package_id.as_str(),
             item.user_display_name.as_str(),
-            item.user_principal_name.as_str(),
-            item.user_id.as_str(),
+            item.access_package_name.as_str(),
             &roles.join("; "),
             item.reason.as_str(),
+            item.user_principal_name.as_str(),
             &causes.join("; "),
+            item.key(),
+            item.assignment_id.as_str(),
+            item.access_package_id.as_str(),
+            item.user_id.as_str(),
             digest.as_str(),
         ];
+        let lines = cells
+            .iter()
+            .zip(&PLAN_WIDTHS[3..PLAN_PRINTED])
+            .map(|(cell, width)| cells::wrapped_lines(cell, *width))
+            .max()
+            .unwrap_or(1);
+        if lines > 1 {
+            sheet.set_row_height(row, cells::row_height(lines))?;
+        }
         for (column, cell) in (3u16..).zip(cells) {
             cells::write_text(sheet, row, column, cell)?;
         }
@@ -564,6 +761,13 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan) -> Result<(), XlsxError> {
     Ok(())
 }
 
+/// The Plan sheet's printed columns: Approve, Action, Reason for accepting, User, Access
+/// package, Roles and Why.
+const PLAN_PRINTED: usize = 7;
+const PLAN_WIDTHS: [f64; 14] = [
+    9.0, 17.0, 18.0, 18.0, 20.0, 34.0, 48.0, 30.0, 50.0, 38.0, 38.0, 38.0, 38.0, 20.0,
+];
+
 /// The Entra admin center's user page.
 pub fn user_url(user_id: &str) -> String {
     format!("https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{user_id}")
@@ -572,4 +776,39 @@ pub fn user_url(user_id: &str) -> String {
 /// The Entra admin center's access package page.
 pub fn package_url(package_id: &str) -> String {
     format!("https://entra.microsoft.com/#view/Microsoft_Azure_ELMAdmin/EntitlementMenuBlade/~/overview/entitlementId/{package_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sheet's print area prints at [`MIN_PRINT_SCALE`] or larger (LibreOffice's PDF is
+    /// measured in `tests/it/views.rs`).
+    #[test]
+    fn every_sheet_prints_at_a_readable_size() {
+        let category: Vec<f64> = PRINTED.iter().map(|(_, w)| *w).collect();
+        let plan = &PLAN_WIDTHS[..PLAN_PRINTED];
+        for widths in [&category[..], plan, &SUMMARY_WIDTHS[..]] {
+            let scale = print_scale(widths);
+            assert!(scale >= MIN_PRINT_SCALE, "{widths:?} print at {scale}");
+        }
+        assert_eq!(
+            print_scale(&SUMMARY_WIDTHS),
+            1.0,
+            "the Summary is not shrunk"
+        );
+    }
+
+    #[test]
+    fn category_sheets_print_people_first() {
+        let (columns, printed) = sheet_columns(&col::ALL);
+        assert_eq!(printed, PRINTED.len());
+        assert_eq!(
+            columns.len(),
+            col::ALL.len(),
+            "every column is on the sheet"
+        );
+        assert_eq!(columns[0], col::USER_NAME);
+        assert_eq!(columns[2], col::DETAIL);
+    }
 }

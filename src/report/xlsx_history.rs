@@ -3,17 +3,18 @@
 
 use super::cells;
 use chrono::{DateTime, Utc};
-use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Chart, ChartType, Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
 use super::history_csv::{exception_cells, resolved_cells, resolved_header, EXCEPTION_COLUMNS};
+use super::xlsx::print_setup;
 use crate::audit::annotate::{ExceptionRow, Resolved, EXCEPTION_EXPIRED};
-use crate::audit::CATEGORIES;
+use crate::audit::CATEGORY_TITLES;
 
 pub const RESOLVED_SHEET: &str = "Resolved";
 pub const EXCEPTIONS_SHEET: &str = "Exceptions";
 /// Heading of the trend table on the Summary sheet.
 pub const TREND_HEADING: &str = "Trend over past runs";
-const TREND_COLUMNS: [&str; 4] = ["total", "new", "resolved", "excepted"];
+const TREND_COLUMNS: [&str; 4] = ["Total", "New", "Resolved", "Excepted"];
 
 /// One run in the trend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub fn write_trend(sheet: &mut Worksheet, row: u32, trend: &[TrendPoint]) -> Res
     cells::write_text_with_format(sheet, row, 0, TREND_HEADING, &bold)?;
     let header_row = row + 1;
     let headers = std::iter::once("run (UTC)")
-        .chain(CATEGORIES)
+        .chain(CATEGORY_TITLES)
         .chain(TREND_COLUMNS);
     for (column, text) in (0u16..).zip(headers) {
         cells::write_text_with_format(sheet, header_row, column, text, &header)?;
@@ -59,7 +60,7 @@ pub fn write_trend(sheet: &mut Worksheet, row: u32, trend: &[TrendPoint]) -> Res
     let first = header_row + 1;
     let last = header_row + trend.len() as u32;
     let mut chart = Chart::new(ChartType::Line);
-    for (column, category) in (1u16..).zip(CATEGORIES) {
+    for (column, category) in (1u16..).zip(CATEGORY_TITLES) {
         chart
             .add_series()
             .set_name(category)
@@ -76,17 +77,58 @@ pub fn write_trend(sheet: &mut Worksheet, row: u32, trend: &[TrendPoint]) -> Res
     Ok(())
 }
 
+/// The Resolved sheet's columns, by their place in [`resolved_header`], with heading and
+/// width: the first nine print, the ids follow.
+const RESOLVED_LAYOUT: [(usize, &str, f64); 16] = [
+    (0, "Category", 18.0),
+    (7, "User", 18.0),
+    (8, "Sign-in name", 24.0),
+    (9, "Access package", 20.0),
+    (10, "Resource", 20.0),
+    (11, "Role", 14.0),
+    (12, "First seen", 11.0),
+    (14, "Resolved on", 11.0),
+    (15, "Days open", 7.0),
+    (13, "Last seen", 11.0),
+    (1, "Assignment id", 38.0),
+    (2, "Access package id", 38.0),
+    (3, "User id", 38.0),
+    (4, "Resource type", 16.0),
+    (5, "Resource id", 38.0),
+    (6, "Role id", 38.0),
+];
+const RESOLVED_PRINTED: u16 = 9;
+
 /// Findings of the previous run that this run no longer has.
-pub fn write_resolved_sheet(workbook: &mut Workbook, rows: &[Resolved]) -> Result<(), XlsxError> {
-    let header = resolved_header();
-    let sheet = start(workbook, RESOLVED_SHEET, &header)?;
+pub fn write_resolved_sheet(
+    workbook: &mut Workbook,
+    rows: &[Resolved],
+    footer: &str,
+) -> Result<(), XlsxError> {
+    debug_assert_eq!(resolved_header().len(), RESOLVED_LAYOUT.len());
+    let headings: Vec<(&str, f64)> = RESOLVED_LAYOUT.iter().map(|(_, h, w)| (*h, *w)).collect();
+    let sheet = start(
+        workbook,
+        RESOLVED_SHEET,
+        &headings,
+        RESOLVED_PRINTED,
+        footer,
+    )?;
     for (excel_row, row) in (1u32..).zip(rows) {
         let cells = resolved_cells(row);
         let last = cells.len() - 1;
-        for (column, cell) in (0u16..).zip(&cells) {
+        let lines = RESOLVED_LAYOUT
+            .iter()
+            .take(usize::from(RESOLVED_PRINTED))
+            .map(|(at, _, width)| cells::wrapped_lines(&cells[*at], *width))
+            .max()
+            .unwrap_or(1);
+        sheet.set_row_height(excel_row, cells::row_height(lines))?;
+        for (column, (at, _, _)) in (0u16..).zip(RESOLVED_LAYOUT) {
+            let cell = &cells[at];
             // The last cell is days_open: a number, for sorting.
             match cell.parse::<i64>() {
-                Ok(days) if column as usize == last => {
+                Ok(days) if at == last => {
                     sheet.write_number(excel_row, column, days as f64)?;
                 }
                 _ => {
@@ -95,21 +137,55 @@ pub fn write_resolved_sheet(workbook: &mut Workbook, rows: &[Resolved]) -> Resul
             }
         }
     }
-    sheet.autofilter(0, 0, rows.len() as u32, header.len() as u16 - 1)?;
+    sheet.autofilter(0, 0, rows.len() as u32, headings.len() as u16 - 1)?;
     Ok(())
 }
+
+/// The Exceptions sheet's headings and widths, in [`EXCEPTION_COLUMNS`] order; all but the
+/// origin print.
+const EXCEPTION_LAYOUT: [(&str, f64); 10] = [
+    ("Exception", 11.0),
+    ("Covers", 40.0),
+    ("State", 9.0),
+    ("Expires", 11.0),
+    ("Days left", 7.0),
+    ("Findings covered", 9.0),
+    ("Reason", 40.0),
+    ("Approver", 24.0),
+    ("Ticket", 12.0),
+    ("Origin", 44.0),
+];
+const EXCEPTION_PRINTED: u16 = 9;
 
 /// The register as this run applied it: state, days left and findings covered.
 pub fn write_exceptions_sheet(
     workbook: &mut Workbook,
     rows: &[ExceptionRow],
+    footer: &str,
 ) -> Result<(), XlsxError> {
-    let sheet = start(workbook, EXCEPTIONS_SHEET, &EXCEPTION_COLUMNS)?;
+    let sheet = start(
+        workbook,
+        EXCEPTIONS_SHEET,
+        &EXCEPTION_LAYOUT,
+        EXCEPTION_PRINTED,
+        footer,
+    )?;
     let expired = Format::new()
         .set_font_color("9C0006")
-        .set_background_color("FFC7CE");
+        .set_background_color("FFC7CE")
+        .set_text_wrap()
+        .set_align(FormatAlign::Top);
     for (excel_row, row) in (1u32..).zip(rows) {
-        for (column, cell) in (0u16..).zip(exception_cells(row)) {
+        let texts = exception_cells(row);
+        let lines = texts
+            .iter()
+            .zip(EXCEPTION_LAYOUT)
+            .take(usize::from(EXCEPTION_PRINTED))
+            .map(|(cell, (_, width))| cells::wrapped_lines(cell, width))
+            .max()
+            .unwrap_or(1);
+        sheet.set_row_height(excel_row, cells::row_height(lines))?;
+        for (column, cell) in (0u16..).zip(texts) {
             let name = EXCEPTION_COLUMNS[column as usize];
             let numeric = matches!(name, "days_left" | "findings");
             match cell.parse::<i64>() {
@@ -129,22 +205,57 @@ pub fn write_exceptions_sheet(
     Ok(())
 }
 
+/// A history sheet with its headings, widths and print area; printed columns wrap.
 fn start<'a>(
     workbook: &'a mut Workbook,
     name: &str,
-    header: &[&str],
+    columns: &[(&str, f64)],
+    printed: u16,
+    footer: &str,
 ) -> Result<&'a mut Worksheet, XlsxError> {
-    let bold = Format::new().set_bold();
+    let bold = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_background_color("F2F2F2");
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     let sheet = workbook.add_worksheet().set_name(name)?;
-    for (column, title) in (0u16..).zip(header) {
-        let width = match *title {
-            "covers" | "reason" | "origin" => 44.0,
-            "resource_id" | "assignment_id" | "access_package_id" | "user_id" | "role" => 38.0,
-            _ => 18.0,
-        };
-        sheet.set_column_width(column, width)?;
+    for (column, (title, width)) in (0u16..).zip(columns) {
+        sheet.set_column_width(column, *width)?;
+        if column < printed {
+            sheet.set_column_format(column, &wrap)?;
+        }
         cells::write_text_with_format(sheet, 0, column, *title, &bold)?;
     }
+    let lines = columns
+        .iter()
+        .map(|(title, width)| cells::wrapped_lines(title, *width))
+        .max()
+        .unwrap_or(1);
+    sheet.set_row_height(0, cells::row_height(lines))?;
     sheet.set_freeze_panes(1, 0)?;
+    print_setup(sheet, footer, true, Some(printed))?;
     Ok(sheet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::xlsx::{print_scale, MIN_PRINT_SCALE};
+
+    #[test]
+    fn history_sheets_print_at_a_readable_size() {
+        let resolved: Vec<f64> = RESOLVED_LAYOUT.iter().map(|(_, _, w)| *w).collect();
+        let exceptions: Vec<f64> = EXCEPTION_LAYOUT.iter().map(|(_, w)| *w).collect();
+        for (widths, printed) in [
+            (resolved, RESOLVED_PRINTED),
+            (exceptions, EXCEPTION_PRINTED),
+        ] {
+            let scale = print_scale(&widths[..usize::from(printed)]);
+            assert!(scale >= MIN_PRINT_SCALE, "{scale}");
+        }
+        let mut places: Vec<usize> = RESOLVED_LAYOUT.iter().map(|(at, _, _)| *at).collect();
+        places.sort_unstable();
+        assert_eq!(places, (0..resolved_header().len()).collect::<Vec<_>>());
+    }
 }

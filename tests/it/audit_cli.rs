@@ -385,7 +385,7 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
     }
     // The sheet layout follows from the expected counts alone: ceil(count / MAX) parts, at
     // least one, the first unnumbered.
-    let mut wanted_sheets = vec!["Summary".to_string()];
+    let mut wanted_sheets = vec!["Summary".to_string(), "Read me".to_string()];
     let mut parts_of = Vec::new();
     for (category, base) in CATEGORY_SHEETS {
         let count = expected.rows_where("category", category).len();
@@ -433,8 +433,8 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
     let missing_row = grid
         .iter()
         .map(|row| row_texts(row))
-        .find(|row| row.first().map(String::as_str) == Some("missing_access"))
-        .expect("Summary row for missing_access");
+        .find(|row| row.first().map(String::as_str) == Some("Missing access"))
+        .expect("Summary row for Missing access");
     assert_eq!(
         missing_row.get(3).map(String::as_str),
         Some("Missing access, Missing access (2), Missing access (3)")

@@ -191,8 +191,8 @@ fn summary_sheet_names_the_tenant_and_counts_each_category() {
         let in_plan = rows.iter().filter(|row| row["in_plan"] == "yes").count();
         let index = texts
             .iter()
-            .position(|row| row.first().map(String::as_str) == Some(category))
-            .unwrap_or_else(|| panic!("Summary has no row for `{category}`"));
+            .position(|row| row.first().map(String::as_str) == Some(sheet))
+            .unwrap_or_else(|| panic!("Summary has no row for `{sheet}`"));
         let row = &grid[index];
         assert_eq!(
             row.get(1),
@@ -218,7 +218,7 @@ fn no_plan_writes_neither_plan_json_nor_plan_sheet() {
     assert!(run.findings_csv().is_file());
     assert!(!run.plan_json().exists(), "--no-plan still wrote plan.json");
     let mut workbook = open_xlsx(&run.drift_xlsx());
-    assert_eq!(workbook.sheet_names(), WORKBOOK_SHEETS[..6]);
+    assert_eq!(workbook.sheet_names(), WORKBOOK_SHEETS[..7]);
     // The findings themselves do not depend on the plan; without one, no access without
     // assignment is in a plan.
     let actual = sorted(read_findings(&run).project(&KEY_COLUMNS));
@@ -403,8 +403,8 @@ fn plan_sheet_lists_the_plan_assignments() {
     let header = row_texts(&grid[0]);
     let column = header
         .iter()
-        .position(|c| c == "assignment_id")
-        .expect("Plan sheet assignment_id column");
+        .position(|c| c == "Assignment id")
+        .expect("Plan sheet Assignment id column");
     let in_sheet: Vec<String> = grid[1..]
         .iter()
         .map(|row| row.get(column).map(cell_text).unwrap_or_default())

@@ -337,10 +337,10 @@ fn every_finding_is_explained_offline_and_from_a_stored_snapshot() {
         .iter()
         .position(|r| r.first().map(String::as_str) == Some("Who caused drift"))
         .expect("a Who caused drift table");
-    assert_eq!(grid[at + 1][..3], ["Actor", "Kind", "Findings"]);
+    assert_eq!(grid[at + 1][..3], ["Actor", "Findings", "Kind of actor"]);
     assert_eq!(
         grid[at + 2][..3],
-        ["adele@contoso.example", "user", "2"],
+        ["adele@contoso.example", "2", "user"],
         "most findings first"
     );
 

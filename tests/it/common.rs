@@ -326,10 +326,34 @@ pub struct Sheet {
     pub cells: Vec<Vec<Data>>,
 }
 
+/// The column a workbook heading stands for (`User` is `user_display_name`, `Approve` is
+/// `approve`); any other heading as it is.
+pub fn column_of_heading(heading: &str) -> String {
+    use entra_drift::plan::approval::{self, plan_heading};
+    let plan = [
+        approval::APPROVE_COLUMN,
+        approval::ACTION_COLUMN,
+        approval::REASON_COLUMN,
+        approval::ITEM_COLUMN,
+        approval::ASSIGNMENT_COLUMN,
+        approval::DIGEST_COLUMN,
+    ];
+    entra_drift::audit::col::ALL
+        .iter()
+        .find(|c| entra_drift::report::words::heading(c) == heading)
+        .or_else(|| plan.iter().find(|c| plan_heading(c) == heading))
+        .map_or_else(|| heading.to_string(), |c| c.to_string())
+}
+
+/// A findings or Plan sheet keyed by column name: the workbook's headings are words, mapped
+/// back to the names the CSV and plan.json use.
 pub fn read_findings_sheet(workbook: &mut Xlsx<BufReader<File>>, name: &str) -> Sheet {
     let grid = sheet_grid(workbook, name);
     assert!(!grid.is_empty(), "sheet `{name}` has no header row");
-    let header = row_texts(&grid[0]);
+    let header: Vec<String> = row_texts(&grid[0])
+        .iter()
+        .map(|h| column_of_heading(h))
+        .collect();
     let mut rows = Vec::new();
     let mut cells = Vec::new();
     for row in &grid[1..] {

@@ -195,7 +195,7 @@ fn exceptions_mark_findings_keep_them_out_of_the_plan_and_report_expired_ones() 
     assert!(workbook.sheet_names().contains(&"Exceptions".to_string()));
     let sheet = read_findings_sheet(&mut workbook, "Exceptions");
     assert_eq!(sheet.rows.len(), 5);
-    assert_eq!(sheet.rows[4]["state"], "expired");
+    assert_eq!(sheet.rows[4]["State"], "expired");
     let missing = read_findings_sheet(&mut workbook, "Missing access");
     let row = missing
         .rows

@@ -138,6 +138,7 @@ fn trend_across_three_runs_in_excel_summary_category_and_resolved_sheets() {
         workbook.sheet_names(),
         [
             "Summary",
+            "Read me",
             "Missing access",
             "Resource not found",
             "Unverifiable",
@@ -161,15 +162,15 @@ fn trend_across_three_runs_in_excel_summary_category_and_resolved_sheets() {
         row_texts(&grid[heading + 1]),
         [
             "run (UTC)",
-            "missing_access",
-            "resource_not_found",
-            "unverifiable",
-            "not_delivered",
-            "access_without_assignment",
-            "total",
-            "new",
-            "resolved",
-            "excepted",
+            "Missing access",
+            "Resource not found",
+            "Unverifiable",
+            "Not delivered",
+            "Access without assignment",
+            "Total",
+            "New",
+            "Resolved",
+            "Excepted",
         ]
     );
     let wanted: [(&str, [f64; 9]); 3] = [
@@ -237,7 +238,7 @@ fn trend_across_three_runs_in_excel_summary_category_and_resolved_sheets() {
         resolved.rows[0]["user_id"],
         "cb9d98f8-879f-4cad-a534-e7834cb4e33e"
     );
-    assert_eq!(resolved.rows[0]["resolved_on"], "2026-11-15");
+    assert_eq!(resolved.rows[0]["Resolved on"], "2026-11-15");
     assert_eq!(resolved.rows[0]["days_open"], "14");
 }
 

@@ -429,7 +429,10 @@ fn every_view_counts_in_plan_as_plan_json_does() {
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     let mut workbook = crate::common::open_xlsx(&run.join("drift.xlsx"));
     let grid = crate::common::sheet_grid(&mut workbook, "Summary");
-    for category in entra_drift::audit::CATEGORIES {
+    for (category, title) in entra_drift::audit::CATEGORIES
+        .into_iter()
+        .zip(entra_drift::audit::CATEGORY_TITLES)
+    {
         let count = in_plan.get(category).copied().unwrap_or(0);
         let escaped = category.replace('_', "\\_");
         let line = summary
@@ -440,8 +443,8 @@ fn every_view_counts_in_plan_as_plan_json_does() {
         let row = grid
             .iter()
             .map(|r| crate::common::row_texts(r))
-            .find(|r| r.first().is_some_and(|c| c == category))
-            .unwrap_or_else(|| panic!("{category} on the Summary sheet"));
+            .find(|r| r.first().is_some_and(|c| c == title))
+            .unwrap_or_else(|| panic!("{title} on the Summary sheet"));
         assert_eq!(row[2], count.to_string(), "{category}: {row:?}");
     }
 }

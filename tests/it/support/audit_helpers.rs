@@ -28,8 +28,9 @@ pub const EN_DASH_GROUP: (&str, &str) = (
     "1b01d039-c9d2-4b04-9e79-991f6b93bfe4",
     "Engineering \u{2013} Platform",
 );
-pub const WORKBOOK_SHEETS: [&str; 7] = [
+pub const WORKBOOK_SHEETS: [&str; 8] = [
     "Summary",
+    "Read me",
     "Missing access",
     "Resource not found",
     "Unverifiable",
@@ -136,8 +137,8 @@ pub fn check_workbook(tenant: &str) {
     }
 }
 
-/// The header a category sheet has for a CSV with this header: people first, then the causes,
-/// then the rest in report order (`report::sheet_columns`).
+/// The columns a category sheet has for a CSV with this header: the printed ones first, then
+/// the rest (`report::sheet_columns`).
 pub fn sheet_header_for(csv_header: &[String]) -> Vec<String> {
     let known: Vec<&'static str> = entra_drift::audit::col::ALL
         .iter()
@@ -145,6 +146,7 @@ pub fn sheet_header_for(csv_header: &[String]) -> Vec<String> {
         .filter(|c| csv_header.iter().any(|h| h == c))
         .collect();
     entra_drift::report::sheet_columns(&known)
+        .0
         .into_iter()
         .map(str::to_string)
         .collect()
