@@ -535,6 +535,7 @@ fn write_reports(
         resolved: &annotated.resolved,
         exceptions: composed.exceptions.as_deref(),
         max_rows: report::html::MAX_HTML_ROWS,
+        waiting: report::words::waiting(&annotated.findings, plan.as_ref())?,
     };
     let html_path = run_dir.join(report::html::REPORT_HTML);
     report::html::write_html(&html_path, &view)?;

@@ -3,6 +3,7 @@
 //! concentrates.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::xlsx_history::TrendPoint;
 use crate::audit::summary::{Ranked, Summary};
@@ -58,29 +59,70 @@ fn ranked(list: &[Ranked]) -> Result<Option<String>, String> {
     if list.is_empty() {
         return Ok(None);
     }
-    let labels: Vec<String> = list.iter().map(short_label).collect();
-    let names: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let names: Vec<&str> = list
+        .iter()
+        .map(|r| {
+            if r.label.is_empty() {
+                r.id.as_str()
+            } else {
+                r.label.as_str()
+            }
+        })
+        .collect();
     let counts: Vec<usize> = list.iter().map(|r| r.missing).collect();
     bars(&names, &counts, false).map(Some)
 }
 
-fn short_label(ranked: &Ranked) -> String {
-    let label = if ranked.label.is_empty() {
-        &ranked.id
-    } else {
-        &ranked.label
-    };
-    let mut short: String = label.chars().take(24).collect();
-    if label.chars().count() > 24 {
-        short.push('…');
+/// Width of the bar charts' label column, in pixels.
+const LABEL_AREA: u32 = 230;
+/// Characters of a label line: the label column holds this many at [`LABEL`] px, so a name is
+/// wrapped onto lines, never cut.
+const LABEL_LINE: usize = 23;
+/// Pixels between two label lines.
+const LINE_HEIGHT: i32 = 19;
+
+/// A label broken into whole lines of at most [`LABEL_LINE`] characters: at spaces, and inside
+/// a word only where the word alone is longer than a line.
+pub fn label_lines(label: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in label.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        let taken = line.chars().count();
+        if taken > 0 && taken + 1 + word.len() <= LABEL_LINE {
+            line.push(' ');
+            line.extend(&word);
+            continue;
+        }
+        if taken > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > LABEL_LINE {
+            lines.push(word.drain(..LABEL_LINE).collect());
+        }
+        line = word.into_iter().collect();
     }
-    short
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// How many ticks an axis `pixels` long can hold for values up to `max` without their labels
+/// touching (a digit is about 0.6 of the font size).
+pub fn tick_count(pixels: u32, max: u32, font: u32) -> usize {
+    let digits = max.max(1).to_string().len() as u32;
+    let label = digits * font * 6 / 10 + font;
+    (pixels / label.max(1)).clamp(2, 8) as usize
 }
 
 /// Horizontal bars, one per name, labelled with its count (the page's figure caption names
-/// the chart).
+/// the chart). Names are drawn whole, wrapped onto as many lines as they need.
 fn bars(names: &[&str], counts: &[usize], by_category: bool) -> Result<String, String> {
-    let height = 40 + 40 * names.len() as u32;
+    let wrapped: Vec<Vec<String>> = names.iter().map(|n| label_lines(n)).collect();
+    let most_lines = wrapped.iter().map(Vec::len).max().unwrap_or(1) as u32;
+    let row = (most_lines * LINE_HEIGHT as u32 + 14).max(40);
+    let height = 40 + row * names.len() as u32;
     let mut svg = String::new();
     let drawn: Drawn = (|| {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
@@ -90,24 +132,33 @@ fn bars(names: &[&str], counts: &[usize], by_category: bool) -> Result<String, S
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(28)
-            .y_label_area_size(if by_category { 230 } else { 250 })
+            .y_label_area_size(LABEL_AREA)
             .build_cartesian_2d(0u32..max + max / 8 + 1, (0u32..rows).into_segmented())?;
+        let plot_width = WIDTH - 20 - LABEL_AREA;
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .x_labels(tick_count(plot_width, max + max / 8 + 1, LABEL))
             .y_labels(rows as usize)
-            // The first name on top, as the cards and the ranked lists read.
-            .y_label_formatter(&|value| match value {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if *i < rows => names
-                    .get((rows - 1 - *i) as usize)
-                    .copied()
-                    .unwrap_or("")
-                    .to_string(),
-                SegmentValue::CenterOf(_) | SegmentValue::Exact(_) => String::new(),
-                SegmentValue::Last => String::new(),
-            })
+            .y_label_formatter(&|_| String::new())
             .label_style((FONT, LABEL))
             .draw()?;
+        // The names, first on top as the cards and the ranked lists read, each line whole.
+        let style = TextStyle::from((FONT, LABEL).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Right, VPos::Center));
+        for (i, lines) in wrapped.iter().enumerate() {
+            let at = rows - 1 - i as u32;
+            let (x, y) = chart.backend_coord(&(0, SegmentValue::CenterOf(at)));
+            let first = y - (lines.len() as i32 - 1) * LINE_HEIGHT / 2;
+            for (n, line) in lines.iter().enumerate() {
+                root.draw(&Text::new(
+                    line.clone(),
+                    (x - 8, first + n as i32 * LINE_HEIGHT),
+                    style.clone(),
+                ))?;
+            }
+        }
         chart.draw_series(counts.iter().enumerate().map(|(i, count)| {
             let fill = if by_category {
                 colour(i)
@@ -157,12 +208,15 @@ pub fn trend(points: &[TrendPoint], names: &[&str]) -> Result<Option<String>, St
         let runs = points.len() as u32;
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
+            // The last run's date is centred on the right edge: room for its second half.
+            .margin_right(50)
             .x_label_area_size(28)
             .y_label_area_size(48)
             .build_cartesian_2d(0u32..runs - 1, 0u32..max + max / 8 + 1)?;
         chart
             .configure_mesh()
             .x_labels(points.len().min(4))
+            .y_labels(tick_count(320 - 48, max + max / 8 + 1, LABEL - 2))
             .x_label_formatter(&|i| {
                 points
                     .get(*i as usize)
@@ -232,7 +286,9 @@ mod tests {
         let svg = categories(&summary([6, 1, 2, 2, 3])).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         for name in crate::audit::CATEGORY_TITLES {
-            assert!(svg.contains(name), "{name}");
+            for line in label_lines(name) {
+                assert!(svg.contains(&line), "{name}: {line}");
+            }
         }
         // The cards' order, top to bottom: the first category's label has the smallest y.
         let y_of = |label: &str| -> f64 {
@@ -246,12 +302,42 @@ mod tests {
         };
         let ys: Vec<f64> = crate::audit::CATEGORY_TITLES
             .iter()
-            .map(|l| y_of(l))
+            .map(|l| y_of(&label_lines(l)[0]))
             .collect();
         assert!(ys.windows(2).all(|w| w[0] < w[1]), "top to bottom: {ys:?}");
         let top = top_packages(&summary([1, 0, 0, 0, 0])).unwrap().unwrap();
         assert!(!top.contains("<b>"), "labels are escaped by the backend");
         assert!(top.contains("&lt;b&gt;") || top.contains("&#60;b&#62;"));
+    }
+
+    #[test]
+    fn labels_wrap_whole_and_ticks_leave_room_at_every_size() {
+        assert_eq!(
+            label_lines("Engineering Platform Access"),
+            ["Engineering Platform", "Access"]
+        );
+        let url = "https://contoso.sharepoint.com/sites/SalesEnablement";
+        let lines = label_lines(url);
+        assert_eq!(lines.concat(), url, "nothing is cut");
+        assert!(lines.iter().all(|l| l.chars().count() <= LABEL_LINE));
+        assert_eq!(label_lines(""), [""]);
+        // small, medium and large tenants' counts on the bar charts' axis.
+        for max in [9, 1_400, 30_000] {
+            let n = tick_count(WIDTH - 20 - LABEL_AREA, max, LABEL) as u32;
+            let digits = max.to_string().len() as u32;
+            let room = (WIDTH - 20 - LABEL_AREA) / n;
+            assert!(
+                room >= digits * LABEL * 6 / 10 + LABEL / 2,
+                "{max}: {n} ticks"
+            );
+        }
+        // A long package name is drawn whole, on lines of its own.
+        let mut long = summary([1, 0, 0, 0, 0]);
+        long.top_packages[0].label = "Engineering Platform Access for Contractors".into();
+        let svg = top_packages(&long).unwrap().unwrap();
+        assert!(svg.contains("Engineering Platform"), "{svg}");
+        assert!(svg.contains("Access for Contractors"));
+        assert!(!svg.contains('…'));
     }
 
     #[test]

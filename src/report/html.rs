@@ -10,6 +10,7 @@ use polars::prelude::DataFrame;
 use serde::Serialize;
 
 use super::charts;
+use super::words;
 use super::xlsx_history::TrendPoint;
 use super::StringRows;
 use crate::audit::annotate::ExceptionRow;
@@ -27,31 +28,37 @@ pub const EXPIRING_DAYS: i64 = 14;
 
 const TEMPLATE: &str = include_str!("templates/report.html");
 
-/// The table's columns, human ones first, then the ids (every contract column is there). The
-/// `detail` sentence and the cause's time stay in the CSV and the workbook: a sentence per row
-/// would take most of the page's bytes.
-pub const COLUMNS: [(&str, &str); 20] = [
-    (col::CATEGORY, "Category"),
-    (col::STATUS, "Status"),
-    (col::USER_NAME, "User"),
-    (col::USER_UPN, "UPN"),
-    (col::USER_ENABLED, "Enabled"),
-    (col::PACKAGE_NAME, "Package"),
-    (col::RESOURCE_NAME, "Resource"),
-    (col::ROLE_NAME, "Role"),
-    (col::REASON, "Reason"),
-    (col::DAYS_OPEN, "Days open"),
-    (col::IN_PLAN, "In plan"),
-    (col::SKIP_REASON, "Skip reason"),
-    (col::CAUSE, "Cause"),
-    (col::CAUSE_ACTOR, "Caused by"),
-    (col::ASSIGNMENT_ID, "Assignment id"),
-    (col::PACKAGE_ID, "Package id"),
-    (col::USER_ID, "User id"),
-    (col::RESOURCE_TYPE, "Resource type"),
-    (col::RESOURCE_ID, "Resource id"),
-    (col::ROLE, "Role id"),
+/// The table's columns, human ones first, with their share of the table's width; the ids
+/// (every contract column is there) are hidden until a reviewer shows them, so that the table
+/// fits a 1,366 px screen. The `detail` sentence and the cause's time stay in the CSV and the
+/// workbook: a sentence per row would take most of the page's bytes.
+pub const COLUMNS: [(&str, u32); 20] = [
+    (col::CATEGORY, 9),
+    (col::STATUS, 7),
+    (col::USER_NAME, 9),
+    (col::USER_UPN, 11),
+    (col::USER_ENABLED, 6),
+    (col::PACKAGE_NAME, 9),
+    (col::RESOURCE_NAME, 9),
+    (col::ROLE_NAME, 7),
+    (col::REASON, 8),
+    (col::DAYS_OPEN, 6),
+    (col::IN_PLAN, 6),
+    (col::SKIP_REASON, 11),
+    (col::CAUSE, 9),
+    (col::CAUSE_ACTOR, 9),
+    (col::ASSIGNMENT_ID, 12),
+    (col::PACKAGE_ID, 12),
+    (col::USER_ID, 12),
+    (col::RESOURCE_TYPE, 8),
+    (col::RESOURCE_ID, 12),
+    (col::ROLE, 10),
 ];
+
+/// Columns shown only on request: the ids and whether the account is enabled.
+fn hidden_by_default(key: &str) -> bool {
+    key.ends_with("_id") || matches!(key, col::ROLE | col::RESOURCE_TYPE | col::USER_ENABLED)
+}
 
 /// What the page shows beyond the findings themselves.
 pub struct ViewInput<'a> {
@@ -70,6 +77,8 @@ pub struct ViewInput<'a> {
     pub exceptions: Option<&'a [ExceptionRow]>,
     /// Findings embedded in the page ([`MAX_HTML_ROWS`]; tests lower it).
     pub max_rows: usize,
+    /// Who the findings and plan items wait for ([`words::waiting`]).
+    pub waiting: Vec<words::Waiting>,
 }
 
 #[derive(Serialize)]
@@ -88,6 +97,23 @@ struct CategoryView {
 struct ColumnView {
     key: &'static str,
     label: &'static str,
+    meaning: &'static str,
+    weight: u32,
+    hidden: bool,
+}
+
+#[derive(Serialize)]
+struct TermsView {
+    title: &'static str,
+    column: &'static str,
+    values: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Serialize)]
+struct WaitingView {
+    whom: &'static str,
+    count: usize,
+    next: &'static str,
 }
 
 #[derive(Serialize)]
@@ -126,6 +152,8 @@ struct Context {
     chart_top_svg: String,
     chart_resources_svg: String,
     columns: Vec<ColumnView>,
+    waiting: Vec<WaitingView>,
+    glossary: Vec<TermsView>,
     rows_json: String,
     shown: usize,
     total_rows: usize,
@@ -180,7 +208,13 @@ fn context(input: &ViewInput) -> Result<Context> {
             let by = statuses.get(count.category).copied().unwrap_or_default();
             CategoryView {
                 name: count.category,
-                label: count.category.replace('_', " "),
+                label: crate::audit::CATEGORIES
+                    .iter()
+                    .position(|c| *c == count.category)
+                    .map_or_else(
+                        || count.category.replace('_', " "),
+                        |i| crate::audit::CATEGORY_TITLES[i].to_string(),
+                    ),
                 findings: count.findings,
                 new: by.0,
                 persisting: by.1,
@@ -242,7 +276,36 @@ fn context(input: &ViewInput) -> Result<Context> {
         chart_resources_svg,
         columns: COLUMNS
             .iter()
-            .map(|(key, label)| ColumnView { key, label })
+            .map(|(key, weight)| {
+                let (label, meaning) = words::column(key);
+                ColumnView {
+                    key,
+                    label,
+                    meaning,
+                    weight: *weight,
+                    hidden: hidden_by_default(key),
+                }
+            })
+            .collect(),
+        waiting: input
+            .waiting
+            .iter()
+            .map(|w| WaitingView {
+                whom: w.whom,
+                count: w.count,
+                next: w.next,
+            })
+            .collect(),
+        glossary: words::glossary()
+            .into_iter()
+            .map(|t| TermsView {
+                title: t.title,
+                column: match words::heading(t.column) {
+                    "action" => "Action (plan)",
+                    heading => heading,
+                },
+                values: t.values,
+            })
             .collect(),
         rows_json,
         shown,
@@ -461,6 +524,7 @@ mod tests {
             resolved: &[],
             exceptions: None,
             max_rows: 2,
+            waiting: Vec::new(),
         };
         let page = render(&input).unwrap();
         assert!(

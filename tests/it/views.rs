@@ -98,7 +98,11 @@ fn browser(profile: &Path) -> Command {
 fn selftest(page: &Path, query: &str, profile: &Path) -> (Value, String, String) {
     let url = format!("file://{}#selftest={query}", page.display());
     let output = browser(profile)
-        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .args([
+            "--window-size=1366,900",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+        ])
         .arg(url)
         .output()
         .unwrap();
@@ -147,6 +151,7 @@ fn the_dashboard_shows_what_the_csv_holds_in_a_real_browser() {
     let profile = work.path().join("profile");
     let (report, dom, stderr) = selftest(&page, "alert", &profile);
     assert_eq!(report["errors"], Value::Array(vec![]), "{report}");
+    assert_fits(&report, "contoso");
     for category in entra_drift::audit::CATEGORIES {
         let expected = per_category.get(category).copied().unwrap_or(0);
         assert_eq!(
@@ -201,6 +206,96 @@ fn the_dashboard_shows_what_the_csv_holds_in_a_real_browser() {
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "a real screenshot"
     );
+}
+
+/// The page's layout as the self-check measured it at 1,366 px: nothing scrolls sideways, no
+/// cell or chart label is cut, no two chart labels run into each other.
+fn assert_fits(report: &Value, what: &str) {
+    let layout = &report["layout"];
+    assert_eq!(layout["width"], 1366, "{what}: {layout}");
+    assert!(
+        layout["page_overflow"].as_i64().unwrap() <= 0,
+        "{what}: the page scrolls sideways: {layout}"
+    );
+    assert!(
+        layout["table_overflow"].as_i64().unwrap() <= 0,
+        "{what}: the table scrolls sideways: {layout}"
+    );
+    for list in ["cut_cells", "cut_labels", "overlapping_labels"] {
+        assert_eq!(
+            layout[list],
+            Value::Array(vec![]),
+            "{what}: {list}: {layout}"
+        );
+    }
+    let shown: Vec<&str> = layout["shown_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for column in [
+        "User",
+        "Sign-in name",
+        "Resource",
+        "Role",
+        "Reason code",
+        "Cause",
+        "Caused by",
+    ] {
+        assert!(
+            shown.contains(&column),
+            "{what}: {column} is shown: {shown:?}"
+        );
+    }
+}
+
+/// The dashboard of the sample and of a generated `medium` tenant (thousands of findings, long
+/// names, four-digit counts) fits a 1,366 px screen: the table wraps instead of scrolling, the
+/// charts' labels are whole and their ticks apart. The `large` tenant's counts are checked on
+/// the charts' own ticks (`report::charts` unit tests).
+#[test]
+fn the_dashboard_fits_a_1366_px_screen() {
+    let work = tempfile::tempdir().unwrap();
+    let tenant = work.path().join("medium");
+    let generated = entra_drift()
+        .args([
+            "generate", "--size", "medium", "--format", "snapshot", "--out",
+        ])
+        .arg(&tenant)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+    let out = work.path().join("out");
+    let output = entra_drift()
+        .args(["audit", "--snapshot"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let output = Output {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    let run = run_dir_of(&output, &out);
+    let profile = work.path().join("profile");
+    let (report, _, _) = selftest(&run.join("report.html"), "zz-none", &profile);
+    assert_eq!(report["errors"], Value::Array(vec![]), "{report}");
+    assert!(report["total"].as_u64().unwrap() > 1_000, "{report}");
+    assert_fits(&report, "medium");
+    // Every term of the page is defined on it.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for term in [
+        "What to do next",
+        "What the words mean",
+        "not_held",
+        "log_unreadable",
+        "decide",
+    ] {
+        assert!(html.contains(term), "{term}");
+    }
 }
 
 /// `pdftotext -bbox` of a PDF: per page, each word and its height in points.
@@ -477,4 +572,8 @@ fn the_dashboard_of_a_third_run_shows_the_trend_and_what_each_category_resolved(
             .count();
         assert_eq!(shown, expected.to_string(), "{category}");
     }
+    // The trend chart's dates, counts and legend fit too.
+    let profile = out.path().join("profile");
+    let (report, _, _) = selftest(&runs[2].join("report.html"), "zz-none", &profile);
+    assert_fits(&report, "third run");
 }
