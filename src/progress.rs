@@ -62,6 +62,9 @@ pub struct Counter {
     pages: AtomicU64,
     /// 0: not known.
     total: AtomicU64,
+    /// The total is an estimate (from the package list, or the previous run): said as `~N`,
+    /// and dropped once the count passes it.
+    estimated: AtomicBool,
     /// A word on top of the counts (`3 reprocessed, 1 skipped`).
     note: Mutex<String>,
     done: AtomicBool,
@@ -75,6 +78,7 @@ impl Counter {
             items: AtomicU64::new(0),
             pages: AtomicU64::new(0),
             total: AtomicU64::new(total.unwrap_or(0)),
+            estimated: AtomicBool::new(false),
             note: Mutex::new(String::new()),
             done: AtomicBool::new(false),
         }
@@ -94,6 +98,12 @@ impl Counter {
         self.total.store(total, Ordering::Relaxed);
     }
 
+    /// An estimated total: the line says `of ~N` and a time left until the count reaches it.
+    pub fn set_estimate(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.estimated.store(true, Ordering::Relaxed);
+    }
+
     pub fn set_note(&self, note: String) {
         *self.note.lock().unwrap_or_else(|p| p.into_inner()) = note;
     }
@@ -103,8 +113,13 @@ impl Counter {
     }
 
     fn figures(&self, graph: Option<&StatsReport>) -> Figures {
-        let total = self.total.load(Ordering::Relaxed);
+        let mut total = self.total.load(Ordering::Relaxed);
         let items = self.items();
+        let estimated = self.estimated.load(Ordering::Relaxed);
+        if estimated && items > total {
+            // Past the estimate: it was wrong, and says nothing more.
+            total = 0;
+        }
         let elapsed = self.started.elapsed();
         let left = (total > 0 && items > 0 && items < total).then(|| {
             let rate = items as f64 / elapsed.as_secs_f64().max(0.001);
@@ -113,6 +128,7 @@ impl Counter {
         Figures {
             items,
             total: (total > 0).then_some(total),
+            estimated,
             pages: self.pages.load(Ordering::Relaxed),
             graph: graph.cloned(),
             elapsed,
@@ -127,6 +143,7 @@ impl Counter {
 struct Figures {
     items: u64,
     total: Option<u64>,
+    estimated: bool,
     pages: u64,
     graph: Option<StatsReport>,
     elapsed: Duration,
@@ -143,7 +160,12 @@ impl Figures {
         let mut parts = Vec::new();
         if !unit.is_empty() {
             parts.push(match self.total {
-                Some(total) => format!("{} of {total} {}", self.items, plural(unit, total)),
+                Some(total) => format!(
+                    "{} of {}{total} {}",
+                    self.items,
+                    if self.estimated { "~" } else { "" },
+                    plural(unit, total)
+                ),
                 None => format!("{} {}", self.items, plural(unit, self.items)),
             });
         }
@@ -182,6 +204,7 @@ impl Figures {
             event,
             items = self.items,
             total = self.total,
+            total_estimated = self.estimated,
             pages = self.pages,
             requests = graph.requests,
             resource_units = graph.resource_units,
@@ -473,6 +496,26 @@ mod tests {
             .line("sign-in")
             .starts_with("sign-in: 0.0 s"));
         assert!(line.contains(" left"), "{line}");
+    }
+
+    #[test]
+    fn an_estimated_total_is_said_as_such_and_dropped_once_passed() {
+        let counter = Counter::new("assignments", None);
+        counter.set_estimate(300);
+        counter.page(100);
+        let line = counter.figures(None).line("assignments");
+        assert!(
+            line.starts_with("assignments: 100 of ~300 assignments · 1 page"),
+            "{line}"
+        );
+        assert!(line.contains(" left"), "{line}");
+        counter.page(201);
+        let line = counter.figures(None).line("assignments");
+        assert!(
+            line.starts_with("assignments: 301 assignments · 2 pages"),
+            "{line}"
+        );
+        assert!(!line.contains(" left"), "{line}");
     }
 
     #[test]

@@ -192,6 +192,11 @@ pub async fn read(
     let users_url = client.url(&paths::users());
     let assignments_stage = progress.stage("assignments", options.expected.map(|e| e.0));
     let users_stage = progress.stage("users", options.expected.map(|e| e.1));
+    // The previous run's counts are estimates: this week's tenant is not last week's.
+    if let Some((assignments, users)) = options.expected {
+        assignments_stage.counter().set_estimate(assignments);
+        users_stage.counter().set_estimate(users);
+    }
     let counted = |stage: &Stage| {
         let counter = stage.counter().clone();
         move |items: usize| counter.page(items as u64)
@@ -275,6 +280,10 @@ pub async fn read(
             assignment_read::Choice::describe,
         );
         tracing::info!(how = %described, "reading delivered assignments");
+        if let Some(choice) = choice.as_ref().filter(|_| options.expected.is_none()) {
+            // The first read of a tenant: its package list gives the total's estimate.
+            assignments_stage.counter().set_estimate(choice.expected);
+        }
         let partitioned = choice.as_ref().is_some_and(|c| c.partitioned);
         // Dropped here unless it goes on: its request is cancelled, its permit and units return.
         let running = chain

@@ -126,6 +126,13 @@ fn without_a_terminal_running_stages_log_lines_plain_or_json() {
         assignment_lines >= 2,
         "periodic lines and the final one:\n{stderr}"
     );
+    // The first read of the tenant: once the package list is in, a total is estimated from it.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(" INFO assignments: ") && l.contains(" of ~")),
+        "an estimated total on the first run:\n{stderr}"
+    );
     assert!(!stderr.contains('\u{1b}'), "no control characters in a log");
 
     // The index records the stages and the Graph figures; the next run estimates from it.
