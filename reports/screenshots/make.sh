@@ -15,7 +15,7 @@ git show "HEAD:reports/$tenant/index.csv" > "$work/out/$tenant/index.csv"
 run=$(ENTRA_DRIFT_NOW=2026-11-30T12:00:00Z cargo run -q --locked -- -q audit \
   --config fixtures/contoso.toml --out "$work/out")
 chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
-  --user-data-dir="$work/profile" --window-size=1400,1400 \
+  --user-data-dir="$work/profile" --window-size=1366,1400 \
   --screenshot="$PWD/reports/screenshots/dashboard.png" "file://$run/report.html" 2>/dev/null
 HOME="$work" soffice --headless --norestore --convert-to pdf --outdir "$work" "$run/drift.xlsx" >/dev/null
 pdftoppm -png -r 100 -f 1 -l 1 -singlefile "$work/drift.pdf" reports/screenshots/summary-sheet

@@ -79,6 +79,23 @@ pub fn render(
             .plan_items
             .map_or("not written".to_string(), super::html::plan_line)
     );
+    if !input.waiting.is_empty() {
+        md.push_str(
+            "### What to do next\n\n| Waiting for | Items | What they do next |\n|---|---:|---|\n",
+        );
+        for wait in input.waiting.iter().filter(|w| w.count > 0) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                escape(wait.whom),
+                wait.count,
+                escape(wait.next)
+            );
+        }
+        md.push_str(
+            "\nEvery category, cause and action is explained in `report.html` (*What the words mean*) and `drift.xlsx` (*Read me*).\n\n",
+        );
+    }
     if !input.summary.top_packages.is_empty() {
         md.push_str("### Packages with most missing access\n\n| Package | Missing |\n|---|---:|\n");
         for ranked in &input.summary.top_packages {
