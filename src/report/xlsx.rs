@@ -210,6 +210,10 @@ fn write_summary(
 
     row += 1;
     let table_row = row;
+    let sheet_link = Format::new()
+        .set_font_color(Color::RGB(0x0563C1))
+        .set_underline(rust_xlsxwriter::FormatUnderline::Single)
+        .set_indent(1);
     for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
         cells::write_text_with_format(sheet, table_row, column, header, &bold)?;
     }
@@ -225,7 +229,7 @@ fn write_summary(
         sheet.write_number(row, 1, count.findings as f64)?;
         sheet.write_number(row, 2, count.in_plan as f64)?;
         let link = Url::new(format!("internal:'{}'!A1", names[0])).set_text(names.join(", "));
-        sheet.write_url(row, 3, link)?;
+        sheet.write_url_with_format(row, 3, link, &sheet_link)?;
     }
     let last = table_row + CATEGORIES.len() as u32;
     let mut chart = Chart::new(ChartType::Bar);
@@ -279,7 +283,11 @@ fn write_summary(
 /// Text across columns `first`..J of the Summary, merged and wrapped, its row as tall as its
 /// lines: a long value stays on the printed page instead of running off it.
 fn write_wide(sheet: &mut Worksheet, row: u32, first: u16, text: &str) -> Result<(), XlsxError> {
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    // Indented: the cell left of it is often a right-aligned count.
+    let wrap = Format::new()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_indent(1);
     let text = cells::fit(text);
     let width: f64 = SUMMARY_WIDTHS[usize::from(first)..].iter().sum();
     let lines = cells::wrapped_lines(&text, width);
