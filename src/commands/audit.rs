@@ -461,86 +461,42 @@ fn write_reports(
     rows: &Counter,
 ) -> Result<(Vec<PathBuf>, Option<Plan>)> {
     let annotated = &composed.annotated;
-    let mut files = Vec::new();
-    if let Some(extras) = stored {
-        files.push(store::write(&run_dir.join(SNAPSHOT_DIR), snapshot, extras)?);
-    }
-    let csv_path = run_dir.join(report::FINDINGS_CSV);
-    report::write_findings_csv(&csv_path, &annotated.findings)?;
-    files.push(csv_path);
-    if previous.is_some() {
-        let path = run_dir.join(report::RESOLVED_CSV);
-        report::write_resolved_csv(&path, &annotated.resolved)?;
-        files.push(path);
-    }
-    if let Some(rows) = &composed.exceptions {
-        let path = run_dir.join(report::EXCEPTIONS_CSV);
-        report::write_exceptions_csv(&path, rows)?;
-        files.push(path);
-    }
+    // The plan first: the workbook and the views show it. Then every writer at once, each on
+    // its own thread over the same frames (one core idled while they ran one after another).
     let plan = if options.with_plan {
-        let plan = Plan::new(
+        Some(Plan::new(
             &snapshot.info,
             &annotated.findings,
             run_name,
             options.now,
             options.expiry_days,
             options.remedies,
-        )?;
-        let path = run_dir.join(report::PLAN_JSON);
-        plan.write(&path)?;
-        files.push(path);
-        Some(plan)
+        )?)
     } else {
         None
     };
+    let snapshot_path = run_dir.join(SNAPSHOT_DIR);
+    let csv_path = run_dir.join(report::FINDINGS_CSV);
+    let resolved_path = previous.map(|_| run_dir.join(report::RESOLVED_CSV));
+    let exceptions_path = composed
+        .exceptions
+        .as_ref()
+        .map(|_| run_dir.join(report::EXCEPTIONS_CSV));
+    let plan_path = plan.as_ref().map(|_| run_dir.join(report::PLAN_JSON));
     let xlsx_path = run_dir.join(report::DRIFT_XLSX);
-    report::write_workbook_with(
-        &xlsx_path,
-        &WorkbookInput {
-            info: &snapshot.info,
-            run: run_name.to_string(),
-            generated_at: options.now,
-            findings: &annotated.findings,
-            summary: &composed.summary,
-            plan: plan.as_ref(),
-            max_data_rows: EXCEL_MAX_ROWS - 1,
-            rows: Some(rows),
-        },
-        &WorkbookExtras {
-            facts: facts(
-                &snapshot.tables.audit_log,
-                annotated,
-                previous.map(|p| p.run.as_str()),
-                options,
-                composed.expired_exceptions.len(),
-            ),
-            trend,
-            resolved: previous.map(|_| annotated.resolved.as_slice()),
-            exceptions: composed.exceptions.as_deref(),
-        },
-    )?;
-    files.push(xlsx_path);
-
-    let view = report::html::ViewInput {
-        info: &snapshot.info,
-        run: run_name,
-        previous_run: previous.map(|p| p.run.as_str()),
-        generated_at: options.now,
-        audit_log: snapshot.tables.audit_log.describe(),
-        findings: &annotated.findings,
-        summary: &composed.summary,
-        trend,
-        plan_items: plan.as_ref().map(plan_counts),
-        resolved: &annotated.resolved,
-        exceptions: composed.exceptions.as_deref(),
-        max_rows: report::html::MAX_HTML_ROWS,
-        waiting: report::words::waiting(&annotated.findings, plan.as_ref())?,
-    };
     let html_path = run_dir.join(report::html::REPORT_HTML);
-    report::html::write_html(&html_path, &view)?;
-    files.push(html_path);
     let summary_path = run_dir.join(report::summary_md::SUMMARY_MD);
+    let mut files: Vec<PathBuf> = stored
+        .as_ref()
+        .map(|_| snapshot_path.clone())
+        .into_iter()
+        .chain([csv_path.clone()])
+        .chain(resolved_path.clone())
+        .chain(exceptions_path.clone())
+        .chain(plan_path.clone())
+        .chain([xlsx_path.clone(), html_path.clone()])
+        .collect();
+    // summary.md lists the run's files: these, itself and the manifest.
     let mut names: Vec<String> = files
         .iter()
         .filter_map(|f| f.strip_prefix(run_dir).ok())
@@ -548,15 +504,103 @@ fn write_reports(
         .collect();
     names.push(report::summary_md::SUMMARY_MD.to_string());
     names.push(crate::evidence::MANIFEST_JSON.to_string());
-    let markdown = report::summary_md::render(
-        &view,
-        annotated.new,
-        annotated.persisting,
-        annotated.excepted,
-        &names,
-    );
-    crate::files::write_durable(&summary_path, markdown.as_bytes())?;
-    files.push(summary_path);
+    files.push(summary_path.clone());
+
+    let plan_ref = plan.as_ref();
+    let waiting = report::words::waiting(&annotated.findings, plan_ref)?;
+    let csvs = || -> Result<()> {
+        report::write_findings_csv(&csv_path, &annotated.findings)?;
+        if let Some(path) = &resolved_path {
+            report::write_resolved_csv(path, &annotated.resolved)?;
+        }
+        if let (Some(path), Some(rows)) = (&exceptions_path, &composed.exceptions) {
+            report::write_exceptions_csv(path, rows)?;
+        }
+        Ok(())
+    };
+    let plan_json = || -> Result<()> {
+        if let (Some(path), Some(plan)) = (&plan_path, plan_ref) {
+            plan.write(path)?;
+        }
+        Ok(())
+    };
+    let workbook = || -> Result<()> {
+        report::write_workbook_with(
+            &xlsx_path,
+            &WorkbookInput {
+                info: &snapshot.info,
+                run: run_name.to_string(),
+                generated_at: options.now,
+                findings: &annotated.findings,
+                summary: &composed.summary,
+                plan: plan_ref,
+                max_data_rows: EXCEL_MAX_ROWS - 1,
+                rows: Some(rows),
+            },
+            &WorkbookExtras {
+                facts: facts(
+                    &snapshot.tables.audit_log,
+                    annotated,
+                    previous.map(|p| p.run.as_str()),
+                    options,
+                    composed.expired_exceptions.len(),
+                ),
+                trend,
+                resolved: previous.map(|_| annotated.resolved.as_slice()),
+                exceptions: composed.exceptions.as_deref(),
+            },
+        )
+    };
+    let views = || -> Result<()> {
+        let view = report::html::ViewInput {
+            info: &snapshot.info,
+            run: run_name,
+            previous_run: previous.map(|p| p.run.as_str()),
+            generated_at: options.now,
+            audit_log: snapshot.tables.audit_log.describe(),
+            findings: &annotated.findings,
+            summary: &composed.summary,
+            trend,
+            plan_items: plan_ref.map(plan_counts),
+            resolved: &annotated.resolved,
+            exceptions: composed.exceptions.as_deref(),
+            max_rows: report::html::MAX_HTML_ROWS,
+            waiting: waiting.clone(),
+        };
+        report::html::write_html(&html_path, &view)?;
+        let markdown = report::summary_md::render(
+            &view,
+            annotated.new,
+            annotated.persisting,
+            annotated.excepted,
+            &names,
+        );
+        crate::files::write_durable(&summary_path, markdown.as_bytes())
+    };
+    let stored_snapshot = || -> Result<()> {
+        if let Some(extras) = stored {
+            store::write(&snapshot_path, snapshot, extras)?;
+        }
+        Ok(())
+    };
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles = [
+            scope.spawn(workbook),
+            scope.spawn(views),
+            scope.spawn(csvs),
+            scope.spawn(plan_json),
+        ];
+        // The stored snapshot on this thread: its writer is not shared with the others.
+        let mut results = vec![stored_snapshot()];
+        results.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+        );
+        results
+    });
+    // The first failure, in a fixed order, whichever thread ended first.
+    results.into_iter().collect::<Result<()>>()?;
     Ok((files, plan))
 }
 

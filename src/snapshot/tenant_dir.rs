@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use entra_model::tenant_dir::{
-    TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, DIRECTORY_AUDITS_FILE, PACKAGES_FILE,
-    TENANT_FILE, USERS_FILE,
+    HoldingsKind, TenantDir, ASSIGNMENTS_FILE, ASSIGNMENT_REQUESTS_FILE, DIRECTORY_AUDITS_FILE,
+    PACKAGES_FILE, TENANT_FILE, USERS_FILE,
 };
 
 use super::roles::{
@@ -21,9 +21,35 @@ pub fn read(root: &Path) -> Result<Snapshot> {
     read_with(root, &LogRequest::default())
 }
 
-/// Reads a tenant directory and normalises it.
+/// Reads a tenant directory and normalises it. Only the member, owner and app role lists of
+/// resources some package governs are read (files side by side): the audit needs nothing else,
+/// ungoverned groups hold most of a tenant's memberships, and a live read skips them too.
 pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
-    to_snapshot_with(&TenantDir::read(root)?, log)
+    let (mut dir, holdings) = TenantDir::read_lazily(root)?;
+    let governed = governed(&dir)?;
+    holdings.load(&mut dir, |kind, id| {
+        let (resource_type, collection) = match kind {
+            HoldingsKind::Members => (GROUP, MEMBERS),
+            HoldingsKind::Owners => (GROUP, OWNERS),
+            HoldingsKind::AppRoleAssignedTo => (APPLICATION, APP_ROLE_ASSIGNED_TO),
+        };
+        governed.contains(&(resource_type, id.to_ascii_lowercase(), collection.into()))
+    })?;
+    to_snapshot_with(&dir, log)
+}
+
+/// The collections the directory's packages govern.
+fn governed(dir: &TenantDir) -> Result<HashSet<super::builder::ResourceKey>> {
+    let mut builder = SnapshotBuilder::new();
+    let origin = dir.root.join(PACKAGES_FILE).display().to_string();
+    for package in &dir.packages {
+        builder.add_package(package, &origin)?;
+    }
+    Ok(builder
+        .governed_resources()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
 }
 
 /// [`to_snapshot_with`] with the audit log's default window.
@@ -54,8 +80,8 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
     for user in &dir.users {
         builder.add_user(user, &users_origin)?;
     }
-    // Like a live snapshot, keep only the collections some package governs: the audit
-    // needs nothing else, and ungoverned groups hold most of a tenant's memberships.
+    // Like a live snapshot, keep only the collections some package governs (a directory read
+    // whole, as the generator's, holds them all).
     let governed: HashSet<super::builder::ResourceKey> = builder
         .governed_resources()
         .into_iter()

@@ -117,6 +117,32 @@ fn a_link_out_of_the_tenant_directory_is_an_error() {
     assert_clean_failure(&output, "is a link that leaves");
 }
 
+/// An audit reads the member and owner lists of the groups some package governs, as a live
+/// read does, and only those: a broken list of an ungoverned group is never parsed, while one of
+/// a governed group stops the run naming its file. fake-graph, which serves every list, still
+/// reads (and refuses) them all.
+#[test]
+fn only_governed_lists_are_read_and_a_broken_one_is_named() {
+    let (_keep, tenant) = copy_fixture("contoso-core");
+    // Not in any package's scopes.
+    let ungoverned = tenant.join("groups/6606f3cc-f3ee-407b-a88f-d11608648942/members.json");
+    std::fs::write(&ungoverned, b"{\"value\": [").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = run_audit_raw(&tenant, out.path(), &[]);
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let served = entra_model::tenant_dir::TenantDir::read(&tenant);
+    assert!(
+        entra_model::error::chain(&served.unwrap_err()).contains("members.json"),
+        "the whole directory, read for serving, refuses it"
+    );
+
+    let governed = tenant.join("groups/1b01d039-c9d2-4b04-9e79-991f6b93bfe4/members.json");
+    std::fs::write(&governed, b"{\"value\": [").unwrap();
+    std::fs::write(&ungoverned, b"{\"value\": []}").unwrap();
+    let output = run_audit_raw(&tenant, out.path(), &[]);
+    assert_clean_failure(&output, "1b01d039-c9d2-4b04-9e79-991f6b93bfe4/members.json");
+}
+
 #[test]
 fn a_non_guid_id_in_a_tenant_directory_is_refused_naming_the_file() {
     let (_keep, tenant) = copy_fixture("contoso-core");

@@ -188,8 +188,141 @@ fn read_collection<T: DeserializeOwned>(
     Ok(read_json::<Collection<T>>(path)?.value)
 }
 
+/// Which per-resource collection a holdings file records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldingsKind {
+    Members,
+    Owners,
+    AppRoleAssignedTo,
+}
+
+/// The per-resource collections of a tenant directory — members and owners of each group, the
+/// `appRoleAssignedTo` of each service principal — left on disk by [`TenantDir::read_lazily`]
+/// until [`Holdings::load`] reads those wanted. They are most of a tenant's bytes, and an audit
+/// needs only the collections some package governs, as a live read does.
+#[derive(Debug, Clone)]
+pub struct Holdings {
+    root: PathBuf,
+    /// Lower-cased group id and its folder, sorted.
+    groups: Vec<(String, PathBuf)>,
+    /// Lower-cased service principal id and its folder, sorted.
+    service_principals: Vec<(String, PathBuf)>,
+}
+
+/// One file's collection, read: members or owners, or app role assignments.
+enum Loaded {
+    Objects(Vec<DirectoryObject>),
+    Assignments(Vec<AppRoleAssignment>),
+}
+
+impl Holdings {
+    /// Reads the wanted collections into `dir`, files side by side on every core. A file
+    /// absent was not recorded and gets no entry (absence is not emptiness). The first error,
+    /// in the directory's order, is returned, so a run fails the same way every time.
+    pub fn load(
+        &self,
+        dir: &mut TenantDir,
+        wanted: impl Fn(HoldingsKind, &str) -> bool + Sync,
+    ) -> Result<()> {
+        let mut work: Vec<(HoldingsKind, &str, PathBuf)> = Vec::new();
+        for (id, folder) in &self.groups {
+            for (kind, file) in [
+                (HoldingsKind::Members, MEMBERS_FILE),
+                (HoldingsKind::Owners, OWNERS_FILE),
+            ] {
+                if wanted(kind, id) {
+                    work.push((kind, id, folder.join(file)));
+                }
+            }
+        }
+        for (id, folder) in &self.service_principals {
+            if wanted(HoldingsKind::AppRoleAssignedTo, id) {
+                work.push((
+                    HoldingsKind::AppRoleAssignedTo,
+                    id,
+                    folder.join(APP_ROLE_ASSIGNED_TO_FILE),
+                ));
+            }
+        }
+        let root = self.root.as_path();
+        let read = |(kind, _, path): &(HoldingsKind, &str, PathBuf)| -> Result<Option<Loaded>> {
+            Ok(match kind {
+                HoldingsKind::AppRoleAssignedTo => {
+                    read_recorded(root, path)?.map(Loaded::Assignments)
+                }
+                _ => read_recorded(root, path)?.map(Loaded::Objects),
+            })
+        };
+        let results = parallel_map(&work, read);
+        for ((kind, id, _), result) in work.iter().zip(results) {
+            match (kind, result?) {
+                (_, None) => {}
+                (HoldingsKind::Members, Some(Loaded::Objects(list))) => {
+                    dir.members.insert(id.to_string(), list);
+                }
+                (HoldingsKind::Owners, Some(Loaded::Objects(list))) => {
+                    dir.owners.insert(id.to_string(), list);
+                }
+                (_, Some(Loaded::Assignments(list))) => {
+                    dir.app_role_assigned_to.insert(id.to_string(), list);
+                }
+                (HoldingsKind::AppRoleAssignedTo, Some(Loaded::Objects(_))) => {
+                    unreachable!("app role assignments are read as assignments")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `f` over `items` on as many threads as there are cores (items interleaved, so that large
+/// and small files spread evenly), results in the items' order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, item)| (i, f(item)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    for (i, r) in parts.into_iter().flatten() {
+        slots[i] = Some(r);
+    }
+    slots.into_iter().flatten().collect()
+}
+
 impl TenantDir {
+    /// Reads the whole directory, every per-resource collection included (fake-graph serves
+    /// them all).
     pub fn read(root: &Path) -> Result<Self> {
+        let (mut dir, holdings) = Self::read_lazily(root)?;
+        holdings.load(&mut dir, |_, _| true)?;
+        Ok(dir)
+    }
+
+    /// Reads and checks everything but the per-resource collections, which [`Holdings`] reads
+    /// on request; the large files are parsed side by side.
+    pub fn read_lazily(root: &Path) -> Result<(Self, Holdings)> {
         if !root.is_dir() {
             return Err(Error::NotADirectory {
                 path: root.to_path_buf(),
@@ -197,9 +330,38 @@ impl TenantDir {
         }
         check_inside(root, &root.join(TENANT_FILE))?;
         let tenant: TenantInfo = read_json(&root.join(TENANT_FILE))?;
-        let groups: Vec<Group> = read_collection(root, &root.join(GROUPS_FILE), true)?;
-        let service_principals: Vec<ServicePrincipal> =
-            read_collection(root, &root.join(SERVICE_PRINCIPALS_FILE), true)?;
+        // The large collections parse on their own threads, each a file of its own.
+        let (core, rest) = std::thread::scope(|scope| {
+            let assignments = scope.spawn(|| {
+                read_collection::<AccessPackageAssignment>(root, &root.join(ASSIGNMENTS_FILE), true)
+            });
+            let users = scope.spawn(|| read_collection::<User>(root, &root.join(USERS_FILE), true));
+            let rest = (
+                read_collection::<AccessPackage>(root, &root.join(PACKAGES_FILE), true),
+                read_collection::<Group>(root, &root.join(GROUPS_FILE), true),
+                read_collection::<ServicePrincipal>(
+                    root,
+                    &root.join(SERVICE_PRINCIPALS_FILE),
+                    true,
+                ),
+                read_optional(root, ASSIGNMENT_REQUESTS_FILE),
+                read_optional(root, DIRECTORY_AUDITS_FILE),
+            );
+            (
+                (
+                    assignments
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    users
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                ),
+                rest,
+            )
+        });
+        let (assignments, users) = core;
+        let (packages, groups, service_principals, assignment_requests, directory_audits) = rest;
+        let (packages, groups, service_principals) = (packages?, groups?, service_principals?);
         let group_ids: Vec<String> = groups.iter().map(|g| g.id.to_ascii_lowercase()).collect();
         let sp_ids: Vec<String> = service_principals
             .iter()
@@ -211,51 +373,35 @@ impl TenantDir {
             "service principal",
             &sp_ids,
         )?;
-
-        let group_dirs = sub_dirs(root, &root.join(GROUPS_DIR), "group", &group_ids)?;
-        let mut members = HashMap::new();
-        let mut owners = HashMap::new();
-        // Absence is not emptiness: a collection without its file was not recorded, and is
-        // left out (its roles are unverifiable); an empty one is written `{"value": []}`.
-        for (id, dir) in group_dirs {
-            if let Some(list) = read_recorded(root, &dir.join(MEMBERS_FILE))? {
-                members.insert(id.clone(), list);
-            }
-            if let Some(list) = read_recorded(root, &dir.join(OWNERS_FILE))? {
-                owners.insert(id, list);
-            }
-        }
-        let mut app_role_assigned_to = HashMap::new();
-        for (id, dir) in sub_dirs(
-            root,
-            &root.join(SERVICE_PRINCIPALS_DIR),
-            "service principal",
-            &sp_ids,
-        )? {
-            if let Some(list) = read_recorded(root, &dir.join(APP_ROLE_ASSIGNED_TO_FILE))? {
-                app_role_assigned_to.insert(id, list);
-            }
-        }
-
+        let holdings = Holdings {
+            root: root.to_path_buf(),
+            groups: sub_dirs(root, &root.join(GROUPS_DIR), "group", &group_ids)?,
+            service_principals: sub_dirs(
+                root,
+                &root.join(SERVICE_PRINCIPALS_DIR),
+                "service principal",
+                &sp_ids,
+            )?,
+        };
         let dir = TenantDir {
             root: root.to_path_buf(),
             tenant,
-            packages: read_collection(root, &root.join(PACKAGES_FILE), true)?,
-            assignments: read_collection(root, &root.join(ASSIGNMENTS_FILE), true)?,
-            users: read_collection(root, &root.join(USERS_FILE), true)?,
+            packages,
+            assignments: assignments?,
+            users: users?,
             groups,
             service_principals,
-            members,
-            owners,
-            app_role_assigned_to,
+            members: HashMap::new(),
+            owners: HashMap::new(),
+            app_role_assigned_to: HashMap::new(),
             role_assignments: read_optional(root, ROLE_ASSIGNMENTS_FILE)?,
             role_eligibility_schedules: read_optional(root, ROLE_ELIGIBILITY_FILE)?,
-            assignment_requests: read_optional(root, ASSIGNMENT_REQUESTS_FILE)?,
-            directory_audits: read_optional(root, DIRECTORY_AUDITS_FILE)?,
+            assignment_requests: assignment_requests?,
+            directory_audits: directory_audits?,
             sharepoint: RecordedSharePoint::read(root)?,
         };
         dir.check_ids()?;
-        Ok(dir)
+        Ok((dir, holdings))
     }
 
     /// Every id that may reach a Graph URL or filter is of the expected form; an error names
@@ -441,5 +587,20 @@ impl TenantDir {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel_map;
+
+    #[test]
+    fn parallel_map_keeps_the_items_order() {
+        let items: Vec<u32> = (0..1_001).collect();
+        assert_eq!(
+            parallel_map(&items, |i| i * 2),
+            (0..1_001).map(|i| i * 2).collect::<Vec<_>>()
+        );
+        assert!(parallel_map(&[] as &[u32], |i| *i).is_empty());
     }
 }
