@@ -250,6 +250,18 @@ impl SnapshotBuilder {
         Ok(())
     }
 
+    /// Takes the users another builder collected (read on a thread of their own); this one
+    /// must have none yet.
+    pub fn absorb_users(&mut self, other: SnapshotBuilder) {
+        debug_assert!(
+            self.user_ids.is_empty(),
+            "users are absorbed into a builder without any"
+        );
+        self.user_ids = other.user_ids;
+        self.users = other.users;
+        self.user_enabled = other.user_enabled;
+    }
+
     /// Records the direct members (or owners) of a group as holdings of `member` (`owner`).
     pub fn add_group_principals(
         &mut self,

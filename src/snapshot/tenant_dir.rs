@@ -35,7 +35,33 @@ pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
         };
         governed.contains(&(resource_type, id.to_ascii_lowercase(), collection.into()))
     })?;
-    to_snapshot_with(&dir, log)
+    let assignments_origin = root.join(ASSIGNMENTS_FILE).display().to_string();
+    let users_origin = root.join(USERS_FILE).display().to_string();
+    // The two largest files stream element by element, side by side: the users into a
+    // builder of their own on a second thread, the assignments into the snapshot's.
+    build(&dir, log, |builder| {
+        std::thread::scope(|scope| {
+            let users = scope.spawn(|| -> Result<(SnapshotBuilder, HashMap<String, String>)> {
+                let mut users = SnapshotBuilder::new();
+                let mut by_upn = HashMap::new();
+                holdings.each_user(|user| {
+                    by_upn.extend(super::sharepoint::users_by_upn([&user]));
+                    users.add_user(&user, &users_origin)
+                })??;
+                Ok((users, by_upn))
+            });
+            let assignments = holdings.each_assignment(|assignment| {
+                builder.add_assignment(&assignment, &assignments_origin)
+            });
+            let users = users
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            assignments??;
+            let (users, by_upn) = users?;
+            builder.absorb_users(users);
+            Ok(by_upn)
+        })
+    })
 }
 
 /// The collections the directory's packages govern.
@@ -62,6 +88,26 @@ pub fn to_snapshot(dir: &TenantDir) -> Result<Snapshot> {
 /// snapshot is taken when the tenant was recorded (`recordedAt` in tenant.json), or else now
 /// (the clock, which tests may fix); a recorded audit log covers the window ending then.
 pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
+    build(dir, log, |builder| {
+        let origin = dir.root.join(ASSIGNMENTS_FILE).display().to_string();
+        for assignment in &dir.assignments {
+            builder.add_assignment(assignment, &origin)?;
+        }
+        let origin = dir.root.join(USERS_FILE).display().to_string();
+        for user in &dir.users {
+            builder.add_user(user, &origin)?;
+        }
+        Ok(super::sharepoint::users_by_upn(&dir.users))
+    })
+}
+
+/// The snapshot of `dir`, its assignments and users added by `people` (from memory, or
+/// streamed from the files), which returns the users' ids by lower-cased UPN.
+fn build(
+    dir: &TenantDir,
+    log: &LogRequest,
+    people: impl FnOnce(&mut SnapshotBuilder) -> Result<HashMap<String, String>>,
+) -> Result<Snapshot> {
     let taken_at = match &dir.tenant.recorded_at {
         Some(text) => recorded_at(&dir.root, text)?,
         None => crate::clock::now()?,
@@ -72,14 +118,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
     for package in &dir.packages {
         builder.add_package(package, &packages_origin)?;
     }
-    let assignments_origin = origin(ASSIGNMENTS_FILE);
-    for assignment in &dir.assignments {
-        builder.add_assignment(assignment, &assignments_origin)?;
-    }
-    let users_origin = origin(USERS_FILE);
-    for user in &dir.users {
-        builder.add_user(user, &users_origin)?;
-    }
+    let users_by_upn = people(&mut builder)?;
     // Like a live snapshot, keep only the collections some package governs (a directory read
     // whole, as the generator's, holds them all).
     let governed: HashSet<super::builder::ResourceKey> = builder
@@ -147,7 +186,6 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
             reason: format!("{DIRECTORY_AUDITS_FILE} not recorded in the tenant directory"),
         });
     }
-    let users_by_upn = super::sharepoint::users_by_upn(&dir.users);
     for (key, scope_name) in builder.governed_resources() {
         if key.0 == SHAREPOINT_SITE {
             // The site is the resource, named by its URL (a scope's "Root" names nothing);

@@ -142,6 +142,120 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     serde_json::from_slice(strip_bom(&bytes)).map_err(|e| InputError::json(path, &e))
 }
 
+/// Reads a collection file (`{"value": [...]}`, a Graph response body) element by element,
+/// handing each to `each`: the list is never held, so a large file costs its bytes and one
+/// element rather than a tree of every element. A syntax error names the file, line and
+/// column; `each`'s first error stops the read and is returned as it is (`Ok(Err(_))`).
+pub fn read_each<T: DeserializeOwned, E>(
+    path: &Path,
+    each: impl FnMut(T) -> Result<(), E>,
+) -> Result<Result<(), E>, InputError> {
+    let bytes = read_bytes(path)?;
+    let mut failed = None;
+    let mut each = each;
+    let outer = each_value::Outer {
+        each: &mut each,
+        failed: &mut failed,
+        element: std::marker::PhantomData,
+    };
+    let mut reader = serde_json::Deserializer::from_slice(strip_bom(&bytes));
+    let parsed =
+        serde::de::DeserializeSeed::deserialize(outer, &mut reader).and_then(|()| reader.end());
+    match (parsed, failed) {
+        (_, Some(error)) => Ok(Err(error)),
+        (Ok(()), None) => Ok(Ok(())),
+        (Err(error), None) => Err(InputError::json(path, &error)),
+    }
+}
+
+/// The visitors of [`read_each`]: the object's `value` list, each element handed on; other
+/// keys (`@odata.context`, ...) skipped.
+mod each_value {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
+
+    pub struct Outer<'f, T, E, F> {
+        pub each: &'f mut F,
+        pub failed: &'f mut Option<E>,
+        pub element: PhantomData<T>,
+    }
+
+    impl<'de, T: Deserialize<'de>, E, F: FnMut(T) -> Result<(), E>> DeserializeSeed<'de>
+        for Outer<'_, T, E, F>
+    {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>, E, F: FnMut(T) -> Result<(), E>> Visitor<'de>
+        for Outer<'_, T, E, F>
+    {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a collection: an object with a `value` list")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = false;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "value" {
+                    if seen {
+                        return Err(A::Error::duplicate_field("value"));
+                    }
+                    seen = true;
+                    map.next_value_seed(List {
+                        each: &mut *self.each,
+                        failed: &mut *self.failed,
+                        element: PhantomData,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if seen {
+                Ok(())
+            } else {
+                Err(A::Error::missing_field("value"))
+            }
+        }
+    }
+
+    struct List<'f, T, E, F> {
+        each: &'f mut F,
+        failed: &'f mut Option<E>,
+        element: PhantomData<T>,
+    }
+
+    impl<'de, T: Deserialize<'de>, E, F: FnMut(T) -> Result<(), E>> DeserializeSeed<'de>
+        for List<'_, T, E, F>
+    {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>, E, F: FnMut(T) -> Result<(), E>> Visitor<'de> for List<'_, T, E, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(element) = seq.next_element::<T>()? {
+                if let Err(error) = (self.each)(element) {
+                    *self.failed = Some(error);
+                    return Err(A::Error::custom("stopped by the reader"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Refuses a path whose real location is outside `root` (a symbolic link leaving a tenant
 /// directory would make a recording read files it does not own).
 pub fn check_inside(root: &Path, path: &Path) -> Result<(), InputError> {
@@ -160,6 +274,42 @@ pub fn check_inside(root: &Path, path: &Path) -> Result<(), InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_each_hands_on_every_element_and_stops_at_the_first_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(
+            &path,
+            b"\xEF\xBB\xBF{\"@odata.context\": {\"a\": [1]}, \"value\": [1, 2, 3]}",
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let done = read_each::<u32, ()>(&path, |n| {
+            seen.push(n);
+            Ok(())
+        });
+        assert!(matches!(done, Ok(Ok(()))));
+        assert_eq!(seen, [1, 2, 3]);
+        let stopped = read_each::<u32, String>(&path, |n| {
+            if n == 2 {
+                Err(format!("refused {n}"))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(stopped.unwrap(), Err("refused 2".to_string()));
+        for (body, needle) in [
+            (&b"{\"value\": [1, \"x\"]}"[..], "line 1"),
+            (b"{\"values\": []}", "missing field `value`"),
+            (b"{\"value\": []} trailing", "trailing"),
+            (b"[1]", "a collection"),
+        ] {
+            std::fs::write(&path, body).unwrap();
+            let error = read_each::<u32, ()>(&path, |_| Ok(())).unwrap_err();
+            assert!(error.to_string().contains(needle), "{error}");
+        }
+    }
 
     #[test]
     fn a_byte_order_mark_is_accepted() {

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::InputError as Error;
 use crate::ids;
-use crate::input::{check_inside, read_json};
+use crate::input::{check_inside, read_each, read_json};
 use crate::model::{
     AccessPackage, AccessPackageAssignment, AccessPackageAssignmentRequest, AppRoleAssignment,
     Collection, DirectoryAudit, DirectoryObject, Group, RecordedSite, ServicePrincipal, SiteUser,
@@ -168,6 +168,17 @@ fn read_recorded<T: DeserializeOwned>(root: &Path, path: &Path) -> Result<Option
     read_collection(root, path, true).map(Some)
 }
 
+/// A core collection's file: present (absence is not emptiness) and inside the directory.
+fn required_file(root: &Path, path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Err(Error::inconsistent(
+            path.display().to_string(),
+            "is missing: a tenant directory must record this collection (an empty one is written {\"value\": []})",
+        ));
+    }
+    check_inside(root, path)
+}
+
 /// Reads a collection file inside `root`, or nothing when it is optional and absent.
 fn read_collection<T: DeserializeOwned>(
     root: &Path,
@@ -216,6 +227,56 @@ enum Loaded {
 }
 
 impl Holdings {
+    /// Each assignment of `assignments.json`, its ids checked, read one at a time. The outer
+    /// error is the file's (syntax, an id of the wrong form); the inner one is `each`'s.
+    pub fn each_assignment<E>(
+        &self,
+        mut each: impl FnMut(AccessPackageAssignment) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        let path = self.root.join(ASSIGNMENTS_FILE);
+        let origin = path.display().to_string();
+        let mut bad_id = None;
+        let read = read_each(&path, |assignment: AccessPackageAssignment| {
+            if let Err(e) = ids::check_assignment(&assignment, &origin) {
+                bad_id = Some(e);
+                return Err(None);
+            }
+            each(assignment).map_err(Some)
+        })?;
+        Self::settle(read, bad_id)
+    }
+
+    /// Each user of `users.json`, its id checked, read one at a time.
+    pub fn each_user<E>(
+        &self,
+        mut each: impl FnMut(User) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        let path = self.root.join(USERS_FILE);
+        let origin = path.display().to_string();
+        let mut bad_id = None;
+        let read = read_each(&path, |user: User| {
+            if let Err(e) = ids::check_guid(&user.id, "user id", &origin) {
+                bad_id = Some(e);
+                return Err(None);
+            }
+            each(user).map_err(Some)
+        })?;
+        Self::settle(read, bad_id)
+    }
+
+    /// A streamed read's outcome: a bad id is the file's error, any other stop `each`'s.
+    fn settle<E>(
+        read: std::result::Result<(), Option<E>>,
+        bad_id: Option<Error>,
+    ) -> Result<std::result::Result<(), E>> {
+        match (read, bad_id) {
+            (_, Some(error)) => Err(error),
+            (Ok(()), None) => Ok(Ok(())),
+            (Err(Some(error)), None) => Ok(Err(error)),
+            (Err(None), None) => Ok(Ok(())),
+        }
+    }
+
     /// Reads the wanted collections into `dir`, files side by side on every core. A file
     /// absent was not recorded and gets no entry (absence is not emptiness). The first error,
     /// in the directory's order, is returned, so a run fails the same way every time.
@@ -316,12 +377,26 @@ impl TenantDir {
     /// them all).
     pub fn read(root: &Path) -> Result<Self> {
         let (mut dir, holdings) = Self::read_lazily(root)?;
+        let mut assignments = Vec::new();
+        holdings.each_assignment(|a| {
+            assignments.push(a);
+            Ok::<(), Error>(())
+        })??;
+        let mut users = Vec::new();
+        holdings.each_user(|u| {
+            users.push(u);
+            Ok::<(), Error>(())
+        })??;
+        dir.assignments = assignments;
+        dir.users = users;
         holdings.load(&mut dir, |_, _| true)?;
         Ok(dir)
     }
 
-    /// Reads and checks everything but the per-resource collections, which [`Holdings`] reads
-    /// on request; the large files are parsed side by side.
+    /// Reads and checks everything but the largest collections, which [`Holdings`] reads on
+    /// request: the assignments and the users (element by element, never held whole:
+    /// [`Holdings::each_assignment`], [`Holdings::each_user`]) and the per-resource lists
+    /// ([`Holdings::load`]). `assignments` and `users` are left empty.
     pub fn read_lazily(root: &Path) -> Result<(Self, Holdings)> {
         if !root.is_dir() {
             return Err(Error::NotADirectory {
@@ -330,37 +405,35 @@ impl TenantDir {
         }
         check_inside(root, &root.join(TENANT_FILE))?;
         let tenant: TenantInfo = read_json(&root.join(TENANT_FILE))?;
-        // The large collections parse on their own threads, each a file of its own.
-        let (core, rest) = std::thread::scope(|scope| {
-            let assignments = scope.spawn(|| {
-                read_collection::<AccessPackageAssignment>(root, &root.join(ASSIGNMENTS_FILE), true)
-            });
-            let users = scope.spawn(|| read_collection::<User>(root, &root.join(USERS_FILE), true));
-            let rest = (
-                read_collection::<AccessPackage>(root, &root.join(PACKAGES_FILE), true),
-                read_collection::<Group>(root, &root.join(GROUPS_FILE), true),
-                read_collection::<ServicePrincipal>(
+        // The request and audit-log lists parse beside the core ones.
+        let (packages, groups, service_principals, assignment_requests, directory_audits) =
+            std::thread::scope(|scope| {
+                let requests = scope.spawn(|| read_optional(root, ASSIGNMENT_REQUESTS_FILE));
+                let audits = scope.spawn(|| read_optional(root, DIRECTORY_AUDITS_FILE));
+                let packages =
+                    read_collection::<AccessPackage>(root, &root.join(PACKAGES_FILE), true);
+                let groups = read_collection::<Group>(root, &root.join(GROUPS_FILE), true);
+                let service_principals = read_collection::<ServicePrincipal>(
                     root,
                     &root.join(SERVICE_PRINCIPALS_FILE),
                     true,
-                ),
-                read_optional(root, ASSIGNMENT_REQUESTS_FILE),
-                read_optional(root, DIRECTORY_AUDITS_FILE),
-            );
-            (
+                );
                 (
-                    assignments
+                    packages,
+                    groups,
+                    service_principals,
+                    requests
                         .join()
                         .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                    users
+                    audits
                         .join()
                         .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                ),
-                rest,
-            )
-        });
-        let (assignments, users) = core;
-        let (packages, groups, service_principals, assignment_requests, directory_audits) = rest;
+                )
+            });
+        // A core collection that was not recorded stops the read before anything is parsed.
+        for name in [ASSIGNMENTS_FILE, USERS_FILE] {
+            required_file(root, &root.join(name))?;
+        }
         let (packages, groups, service_principals) = (packages?, groups?, service_principals?);
         let group_ids: Vec<String> = groups.iter().map(|g| g.id.to_ascii_lowercase()).collect();
         let sp_ids: Vec<String> = service_principals
@@ -387,8 +460,8 @@ impl TenantDir {
             root: root.to_path_buf(),
             tenant,
             packages,
-            assignments: assignments?,
-            users: users?,
+            assignments: Vec::new(),
+            users: Vec::new(),
             groups,
             service_principals,
             members: HashMap::new(),
