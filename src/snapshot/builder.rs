@@ -250,6 +250,22 @@ impl SnapshotBuilder {
         Ok(())
     }
 
+    /// Takes the assignments another builder collected (read on a thread of their own); this
+    /// one must have none yet. They are checked against the packages at the end, as ever.
+    pub fn absorb_assignments(&mut self, other: &mut SnapshotBuilder) {
+        // Every field `add_assignment` writes: a field left behind would leave a column short.
+        debug_assert!(
+            self.assignment_ids.is_empty(),
+            "assignments are absorbed into a builder without any"
+        );
+        self.assignment_ids = std::mem::take(&mut other.assignment_ids);
+        self.assignment_packages = std::mem::take(&mut other.assignment_packages);
+        self.assignments = std::mem::take(&mut other.assignments);
+        self.assignment_targets = std::mem::take(&mut other.assignment_targets);
+        self.assignment_starts = std::mem::take(&mut other.assignment_starts);
+        self.unknown_states = std::mem::take(&mut other.unknown_states);
+    }
+
     /// Takes the users another builder collected (read on a thread of their own); this one
     /// must have none yet.
     pub fn absorb_users(&mut self, other: SnapshotBuilder) {

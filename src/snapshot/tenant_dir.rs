@@ -27,40 +27,52 @@ pub fn read(root: &Path) -> Result<Snapshot> {
 pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
     let (mut dir, holdings) = TenantDir::read_lazily(root)?;
     let governed = governed(&dir)?;
-    holdings.load(&mut dir, |kind, id| {
+    let wanted = |kind: HoldingsKind, id: &str| {
         let (resource_type, collection) = match kind {
             HoldingsKind::Members => (GROUP, MEMBERS),
             HoldingsKind::Owners => (GROUP, OWNERS),
             HoldingsKind::AppRoleAssignedTo => (APPLICATION, APP_ROLE_ASSIGNED_TO),
         };
         governed.contains(&(resource_type, id.to_ascii_lowercase(), collection.into()))
-    })?;
+    };
     let assignments_origin = root.join(ASSIGNMENTS_FILE).display().to_string();
     let users_origin = root.join(USERS_FILE).display().to_string();
-    // The two largest files stream element by element, side by side: the users into a
-    // builder of their own on a second thread, the assignments into the snapshot's.
+    // The governed lists, the users and the assignments are read side by side, the two large
+    // files element by element into columns of their own (never held as model trees).
+    let (loaded, users, assignments) = std::thread::scope(|scope| {
+        let loaded = scope.spawn(|| holdings.read_wanted(wanted));
+        let users = scope.spawn(|| -> Result<(SnapshotBuilder, HashMap<String, String>)> {
+            let mut users = SnapshotBuilder::new();
+            let mut by_upn = HashMap::new();
+            holdings.each_user(|user| {
+                by_upn.extend(super::sharepoint::users_by_upn([&user]));
+                users.add_user(&user, &users_origin)
+            })??;
+            Ok((users, by_upn))
+        });
+        let mut assignments = SnapshotBuilder::new();
+        let read = holdings.each_assignment(|assignment| {
+            assignments.add_assignment(&assignment, &assignments_origin)
+        });
+        let loaded = loaded
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let users = users
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (loaded, users, read.map(|r| r.map(|()| assignments)))
+    });
+    // The first failure in the order a sequential read meets them.
+    let mut assignments = assignments??;
+    let (users, by_upn) = users?;
+    let loaded = loaded?;
+    dir.members = loaded.members;
+    dir.owners = loaded.owners;
+    dir.app_role_assigned_to = loaded.app_role_assigned_to;
     build(&dir, log, |builder| {
-        std::thread::scope(|scope| {
-            let users = scope.spawn(|| -> Result<(SnapshotBuilder, HashMap<String, String>)> {
-                let mut users = SnapshotBuilder::new();
-                let mut by_upn = HashMap::new();
-                holdings.each_user(|user| {
-                    by_upn.extend(super::sharepoint::users_by_upn([&user]));
-                    users.add_user(&user, &users_origin)
-                })??;
-                Ok((users, by_upn))
-            });
-            let assignments = holdings.each_assignment(|assignment| {
-                builder.add_assignment(&assignment, &assignments_origin)
-            });
-            let users = users
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            assignments??;
-            let (users, by_upn) = users?;
-            builder.absorb_users(users);
-            Ok(by_upn)
-        })
+        builder.absorb_assignments(&mut assignments);
+        builder.absorb_users(users);
+        Ok(by_upn)
     })
 }
 
@@ -323,5 +335,45 @@ fn add_directory_roles(dir: &TenantDir, builder: &mut SnapshotBuilder) {
     }
     for (definition, holders) in eligible {
         builder.add_role_holders(&definition, ELIGIBLE, holders);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed read (assignments and users on threads of their own, absorbed) builds the
+    /// same tables as the read of the whole directory in memory.
+    #[test]
+    fn the_streamed_read_builds_the_tables_of_the_whole_read() {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/contoso"));
+        let whole = to_snapshot(&TenantDir::read(root).unwrap()).unwrap();
+        let streamed = read(root).unwrap();
+        // Rows as text, sorted: holdings come in the order of a hash map.
+        let rows = |frame: &polars::prelude::DataFrame| {
+            let mut rows: Vec<Vec<String>> = (0..frame.height())
+                .map(|i| {
+                    frame
+                        .columns()
+                        .iter()
+                        .map(|c| c.get(i).unwrap().to_string())
+                        .collect()
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        for (a, b) in [
+            (&whole.tables.assignments, &streamed.tables.assignments),
+            (&whole.tables.users, &streamed.tables.users),
+            (&whole.tables.holdings, &streamed.tables.holdings),
+            (
+                &whole.tables.resource_status,
+                &streamed.tables.resource_status,
+            ),
+        ] {
+            assert_eq!(a.get_column_names(), b.get_column_names());
+            assert_eq!(rows(a), rows(b), "{a}\n{b}");
+        }
     }
 }

@@ -220,6 +220,14 @@ pub struct Holdings {
     service_principals: Vec<(String, PathBuf)>,
 }
 
+/// The per-resource collections [`Holdings::read_wanted`] read, keyed as [`TenantDir`]'s.
+#[derive(Debug, Default)]
+pub struct LoadedHoldings {
+    pub members: HashMap<String, Vec<DirectoryObject>>,
+    pub owners: HashMap<String, Vec<DirectoryObject>>,
+    pub app_role_assigned_to: HashMap<String, Vec<AppRoleAssignment>>,
+}
+
 /// One file's collection, read: members or owners, or app role assignments.
 enum Loaded {
     Objects(Vec<DirectoryObject>),
@@ -277,14 +285,27 @@ impl Holdings {
         }
     }
 
-    /// Reads the wanted collections into `dir`, files side by side on every core. A file
-    /// absent was not recorded and gets no entry (absence is not emptiness). The first error,
-    /// in the directory's order, is returned, so a run fails the same way every time.
+    /// Reads the wanted collections into `dir` ([`Holdings::read_wanted`]).
     pub fn load(
         &self,
         dir: &mut TenantDir,
         wanted: impl Fn(HoldingsKind, &str) -> bool + Sync,
     ) -> Result<()> {
+        let loaded = self.read_wanted(wanted)?;
+        dir.members.extend(loaded.members);
+        dir.owners.extend(loaded.owners);
+        dir.app_role_assigned_to.extend(loaded.app_role_assigned_to);
+        Ok(())
+    }
+
+    /// Reads the wanted collections, files side by side on every core. A file absent was not
+    /// recorded and gets no entry (absence is not emptiness). The first error, in the
+    /// directory's order, is returned, so a run fails the same way every time.
+    pub fn read_wanted(
+        &self,
+        wanted: impl Fn(HoldingsKind, &str) -> bool + Sync,
+    ) -> Result<LoadedHoldings> {
+        let mut dir = LoadedHoldings::default();
         let mut work: Vec<(HoldingsKind, &str, PathBuf)> = Vec::new();
         for (id, folder) in &self.groups {
             for (kind, file) in [
@@ -332,7 +353,7 @@ impl Holdings {
                 }
             }
         }
-        Ok(())
+        Ok(dir)
     }
 }
 
