@@ -64,6 +64,22 @@ pub fn row_height(lines: usize) -> f64 {
     (14.0 * lines.clamp(1, 40) as f64 + 2.0).max(15.0)
 }
 
+/// A header cell: bold, wrapped, on grey, at the top.
+pub fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(rust_xlsxwriter::FormatAlign::Top)
+        .set_background_color("F2F2F2")
+}
+
+/// A printed cell: wrapped at the top, so a long text grows its row instead of the page.
+pub fn wrap_format() -> Format {
+    Format::new()
+        .set_text_wrap()
+        .set_align(rust_xlsxwriter::FormatAlign::Top)
+}
+
 /// Writes text, cut to fit.
 pub fn write_text(
     sheet: &mut Worksheet,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
     Chart, ChartType, Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, Format,
-    FormatAlign, ProtectionOptions, Url, Workbook, Worksheet, XlsxError,
+    ProtectionOptions, Url, Workbook, Worksheet, XlsxError,
 };
 
 use super::words;
@@ -284,10 +284,7 @@ fn write_summary(
 /// lines: a long value stays on the printed page instead of running off it.
 fn write_wide(sheet: &mut Worksheet, row: u32, first: u16, text: &str) -> Result<(), XlsxError> {
     // Indented: the cell left of it is often a right-aligned count.
-    let wrap = Format::new()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
-        .set_indent(1);
+    let wrap = cells::wrap_format().set_indent(1);
     let text = cells::fit(text);
     let width: f64 = SUMMARY_WIDTHS[usize::from(first)..].iter().sum();
     let lines = cells::wrapped_lines(&text, width);
@@ -300,8 +297,7 @@ fn write_wide(sheet: &mut Worksheet, row: u32, first: u16, text: &str) -> Result
 
 /// A name in the Summary's first column, wrapped rather than cut by the count beside it.
 fn write_label(sheet: &mut Worksheet, row: u32, text: &str) -> Result<(), XlsxError> {
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-    cells::write_text_with_format(sheet, row, 0, text, &wrap)?;
+    cells::write_text_with_format(sheet, row, 0, text, &cells::wrap_format())?;
     let lines = cells::wrapped_lines(text, SUMMARY_WIDTHS[0]);
     if lines > 1 {
         sheet.set_row_height(row, cells::row_height(lines))?;
@@ -483,13 +479,8 @@ fn start_findings_sheet<'a>(
     tab: Color,
     footer: &str,
 ) -> Result<&'a mut Worksheet, XlsxError> {
-    let header = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
-        .set_background_color("F2F2F2");
-    // Printed columns wrap, so that a long sentence grows its row instead of the page.
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let header = cells::header_format();
+    let wrap = cells::wrap_format();
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name(name)?;
     sheet.set_tab_color(tab);
@@ -548,9 +539,7 @@ fn write_categories(
     let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
     let cell_of =
         |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
-    let link_format = Format::new()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
+    let link_format = cells::wrap_format()
         .set_font_color(Color::RGB(0x0563C1))
         .set_underline(rust_xlsxwriter::FormatUnderline::Single);
     let mut rows = rows.iter().peekable();
@@ -644,17 +633,11 @@ fn write_categories(
 /// `accept_reason` column that a reviewer fills in; every other cell is locked so the items
 /// cannot be edited.
 fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), XlsxError> {
-    let bold = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
-        .set_background_color("F2F2F2");
-    let unlocked = Format::new()
+    let bold = cells::header_format();
+    let unlocked = cells::wrap_format()
         .set_unlocked()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
         .set_background_color("FFF2CC");
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let wrap = cells::wrap_format();
     let sheet = workbook.add_worksheet().set_name(PLAN_SHEET)?;
     sheet.set_tab_color(Color::RGB(0x27AE60));
     // The reviewer's three columns and the item in words print; the ids follow outside the

@@ -3,7 +3,7 @@
 
 use super::cells;
 use chrono::{DateTime, Utc};
-use rust_xlsxwriter::{Chart, ChartType, Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
 
 use super::history_csv::{exception_cells, resolved_cells, resolved_header, EXCEPTION_COLUMNS};
 use super::xlsx::print_setup;
@@ -170,11 +170,9 @@ pub fn write_exceptions_sheet(
         EXCEPTION_PRINTED,
         footer,
     )?;
-    let expired = Format::new()
+    let expired = cells::wrap_format()
         .set_font_color("9C0006")
-        .set_background_color("FFC7CE")
-        .set_text_wrap()
-        .set_align(FormatAlign::Top);
+        .set_background_color("FFC7CE");
     for (excel_row, row) in (1u32..).zip(rows) {
         let texts = exception_cells(row);
         let lines = texts
@@ -213,12 +211,8 @@ fn start<'a>(
     printed: u16,
     footer: &str,
 ) -> Result<&'a mut Worksheet, XlsxError> {
-    let bold = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Top)
-        .set_background_color("F2F2F2");
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let bold = cells::header_format();
+    let wrap = cells::wrap_format();
     let sheet = workbook.add_worksheet().set_name(name)?;
     for (column, (title, width)) in (0u16..).zip(columns) {
         sheet.set_column_width(column, *width)?;

@@ -2,7 +2,7 @@
 //! every value a reviewer meets defined in one sentence, and each heading's column in
 //! `findings.csv`. Writer only: the words come from [`super::words`].
 
-use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, Format, Workbook, Worksheet, XlsxError};
 
 use super::cells;
 use super::words::{self, Waiting};
@@ -113,9 +113,8 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn paragraph(&mut self, text: &str) -> Result<(), XlsxError> {
-        let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
         self.sheet
-            .merge_range(self.row, 0, self.row, 2, text, &wrap)?;
+            .merge_range(self.row, 0, self.row, 2, text, &cells::wrap_format())?;
         let width = WIDTHS.iter().sum::<f64>();
         self.sheet.set_row_height(
             self.row,
@@ -139,10 +138,9 @@ impl Writer<'_> {
     }
 
     fn line(&mut self, term: &str, column: &str, sentence: &str) -> Result<(), XlsxError> {
-        let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-        let top = Format::new().set_align(FormatAlign::Top).set_text_wrap();
-        cells::write_text_with_format(self.sheet, self.row, 0, term, &top)?;
-        cells::write_text_with_format(self.sheet, self.row, 1, column, &top)?;
+        let wrap = cells::wrap_format();
+        cells::write_text_with_format(self.sheet, self.row, 0, term, &wrap)?;
+        cells::write_text_with_format(self.sheet, self.row, 1, column, &wrap)?;
         cells::write_text_with_format(self.sheet, self.row, 2, sentence, &wrap)?;
         let lines = cells::wrapped_lines(sentence, WIDTHS[2])
             .max(cells::wrapped_lines(term, WIDTHS[0]))

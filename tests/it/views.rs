@@ -266,20 +266,10 @@ fn the_dashboard_fits_a_1366_px_screen() {
         .output()
         .unwrap();
     assert!(generated.status.success(), "{generated:?}");
-    let out = work.path().join("out");
-    let output = entra_drift()
-        .args(["audit", "--snapshot"])
-        .arg(&tenant)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let output = Output {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
-    let run = run_dir_of(&output, &out);
+    let run = audit_into(
+        entra_drift().args(["audit", "--snapshot"]).arg(&tenant),
+        &work.path().join("out"),
+    );
     let profile = work.path().join("profile");
     let (report, _, _) = selftest(&run.join("report.html"), "zz-none", &profile);
     assert_eq!(report["errors"], Value::Array(vec![]), "{report}");
@@ -296,6 +286,17 @@ fn the_dashboard_fits_a_1366_px_screen() {
     ] {
         assert!(html.contains(term), "{term}");
     }
+}
+
+/// Runs an audit writing into `out`; its run folder.
+fn audit_into(command: &mut assert_cmd::Command, out: &Path) -> PathBuf {
+    let output = command.arg("--out").arg(out).output().unwrap();
+    let output = Output {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    run_dir_of(&output, out)
 }
 
 /// `pdftotext -bbox` of a PDF: per page, each word and its height in points.
@@ -341,22 +342,14 @@ fn the_printed_workbook_is_readable_on_every_page() {
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant");
     copy_tree(&fixture("contoso"), &tenant);
-    let out = work.path().join("out");
-    let output = entra_drift()
-        .args(["audit", "--config"])
-        .arg(fixture("contoso.toml"))
-        .arg("--tenant-dir")
-        .arg(&tenant)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let output = Output {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
-    let run = run_dir_of(&output, &out);
+    let run = audit_into(
+        entra_drift()
+            .args(["audit", "--config"])
+            .arg(fixture("contoso.toml"))
+            .arg("--tenant-dir")
+            .arg(&tenant),
+        &work.path().join("out"),
+    );
     let pdf_dir = work.path().join("pdf");
     let output = Command::new("soffice")
         .args([

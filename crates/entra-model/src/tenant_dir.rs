@@ -239,35 +239,39 @@ impl Holdings {
     /// error is the file's (syntax, an id of the wrong form); the inner one is `each`'s.
     pub fn each_assignment<E>(
         &self,
-        mut each: impl FnMut(AccessPackageAssignment) -> std::result::Result<(), E>,
+        each: impl FnMut(AccessPackageAssignment) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(), E>> {
-        let path = self.root.join(ASSIGNMENTS_FILE);
-        let origin = path.display().to_string();
-        let mut bad_id = None;
-        let read = read_each(&path, |assignment: AccessPackageAssignment| {
-            if let Err(e) = ids::check_assignment(&assignment, &origin) {
-                bad_id = Some(e);
-                return Err(None);
-            }
-            each(assignment).map_err(Some)
-        })?;
-        Self::settle(read, bad_id)
+        self.each_checked(ASSIGNMENTS_FILE, ids::check_assignment, each)
     }
 
     /// Each user of `users.json`, its id checked, read one at a time.
     pub fn each_user<E>(
         &self,
-        mut each: impl FnMut(User) -> std::result::Result<(), E>,
+        each: impl FnMut(User) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(), E>> {
-        let path = self.root.join(USERS_FILE);
+        self.each_checked(
+            USERS_FILE,
+            |user: &User, origin| ids::check_guid(&user.id, "user id", origin),
+            each,
+        )
+    }
+
+    /// Each element of a core collection, checked by `check` before `each` sees it.
+    fn each_checked<T: DeserializeOwned, E>(
+        &self,
+        file: &str,
+        check: impl Fn(&T, &str) -> Result<()>,
+        mut each: impl FnMut(T) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        let path = self.root.join(file);
         let origin = path.display().to_string();
         let mut bad_id = None;
-        let read = read_each(&path, |user: User| {
-            if let Err(e) = ids::check_guid(&user.id, "user id", &origin) {
+        let read = read_each(&path, |element: T| {
+            if let Err(e) = check(&element, &origin) {
                 bad_id = Some(e);
                 return Err(None);
             }
-            each(user).map_err(Some)
+            each(element).map_err(Some)
         })?;
         Self::settle(read, bad_id)
     }
