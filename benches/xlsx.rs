@@ -32,6 +32,7 @@ fn main() {
     let before = status_mib("VmRSS");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("drift.xlsx");
+    let waiting = entra_drift::report::words::waiting(&findings, None).expect("waiting");
     let started = Instant::now();
     write_workbook(
         &path,
@@ -44,6 +45,7 @@ fn main() {
             plan: None,
             max_data_rows: EXCEL_MAX_ROWS - 1,
             rows: None,
+            waiting: &waiting,
         },
     )
     .expect("workbook written");

@@ -396,7 +396,7 @@ pub fn audit_and_report(
     Ok(Written {
         run_dir,
         files,
-        plan_items: plan.as_ref().map(plan_counts),
+        plan_items: plan.as_ref().map(Plan::counts),
         previous: previous.map(|p| p.run),
         new: annotated.new,
         persisting: annotated.persisting,
@@ -406,16 +406,6 @@ pub fn audit_and_report(
         expired_exceptions: composed.expired_exceptions,
         pruned,
     })
-}
-
-/// The plan's items, and those waiting on `decide`.
-fn plan_counts(plan: &Plan) -> (usize, usize) {
-    let undecided = plan
-        .items
-        .iter()
-        .filter(|i| i.action == crate::plan::Action::Decide)
-        .count();
-    (plan.items.len(), undecided)
 }
 
 fn counts(composed: &Composed) -> [usize; 5] {
@@ -536,6 +526,7 @@ fn write_reports(
                 plan: plan_ref,
                 max_data_rows: EXCEL_MAX_ROWS - 1,
                 rows: Some(rows),
+                waiting: &waiting,
             },
             &WorkbookExtras {
                 facts: facts(
@@ -561,7 +552,7 @@ fn write_reports(
             findings: &annotated.findings,
             summary: &composed.summary,
             trend,
-            plan_items: plan_ref.map(plan_counts),
+            plan_items: plan_ref.map(Plan::counts),
             resolved: &annotated.resolved,
             exceptions: composed.exceptions.as_deref(),
             max_rows: report::html::MAX_HTML_ROWS,

@@ -534,6 +534,16 @@ pub fn is_access_item_id(id: &str) -> bool {
 }
 
 impl Plan {
+    /// How many items the plan holds, and how many of them wait on `decide`.
+    pub fn counts(&self) -> (usize, usize) {
+        let undecided = self
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Decide)
+            .count();
+        (self.items.len(), undecided)
+    }
+
     pub fn new(
         info: &SnapshotInfo,
         findings: &DataFrame,

@@ -80,6 +80,21 @@ pub fn wrap_format() -> Format {
         .set_align(rust_xlsxwriter::FormatAlign::Top)
 }
 
+/// A link's look (Excel's hyperlink blue, underlined), on top of `base`.
+pub fn link_format(base: Format) -> Format {
+    base.set_font_color(rust_xlsxwriter::Color::RGB(0x0563C1))
+        .set_underline(rust_xlsxwriter::FormatUnderline::Single)
+}
+
+/// The lines the tallest of a row's wrapped cells takes, each text in its column's width.
+pub fn row_lines<'a>(cells: impl IntoIterator<Item = (&'a str, f64)>) -> usize {
+    cells
+        .into_iter()
+        .map(|(text, width)| wrapped_lines(text, width))
+        .max()
+        .unwrap_or(1)
+}
+
 /// Writes text, cut to fit.
 pub fn write_text(
     sheet: &mut Worksheet,

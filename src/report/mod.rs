@@ -12,6 +12,7 @@ pub mod words;
 mod xlsx;
 mod xlsx_history;
 mod xlsx_readme;
+mod xlsx_summary;
 
 pub use crate::audit::rows::StringRows;
 pub use csv_report::{neutralise, unneutralise, write_csv, write_findings_csv};

@@ -1,5 +1,6 @@
-//! `drift.xlsx`: a Summary sheet, one sheet per category (split past Excel's row limit), and
-//! the Plan sheet. Every text is written as a string, never as a formula.
+//! `drift.xlsx`: the workbook's order of sheets (Summary, Read me, one per category split past
+//! Excel's row limit, Resolved, Exceptions, Plan), the category and Plan sheets, and how every
+//! sheet prints. Every text is written as a string, never as a formula.
 
 use std::path::Path;
 
@@ -7,14 +8,15 @@ use super::cells;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
-    Chart, ChartType, Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, Format,
-    ProtectionOptions, Url, Workbook, Worksheet, XlsxError,
+    Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, ProtectionOptions,
+    Workbook, Worksheet, XlsxError,
 };
 
 use super::words;
 use super::xlsx_history::TrendPoint;
-use super::xlsx_history::{write_exceptions_sheet, write_resolved_sheet, write_trend};
+use super::xlsx_history::{write_exceptions_sheet, write_resolved_sheet};
 use super::xlsx_readme::{write_read_me, ReadMeSheets};
+use super::xlsx_summary::write_summary;
 use super::StringRows;
 use crate::audit::annotate::{ExceptionRow, Resolved};
 use crate::audit::summary::Summary;
@@ -46,6 +48,8 @@ pub struct WorkbookInput<'a> {
     pub max_data_rows: usize,
     /// Counts the rows written (a long workbook's progress).
     pub rows: Option<&'a crate::progress::Counter>,
+    /// Who the findings and plan items wait for ([`words::waiting`]; the views show the same).
+    pub waiting: &'a [words::Waiting],
 }
 
 /// What a run adds to the workbook beyond the findings: history and exceptions. Empty by
@@ -89,18 +93,15 @@ pub fn write_workbook_with(
             .set_creation_datetime(&input.generated_at),
     );
     let footer = footer(input.info, &input.run);
-    let waiting = words::waiting(input.findings, input.plan).map_err(|e| Error::Xlsx {
-        path: path.to_path_buf(),
-        source: XlsxError::ParameterError(e.to_string()),
-    })?;
-    let sheets = write_summary(&mut workbook, input, extras, &waiting, &footer).map_err(error)?;
+    let sheets =
+        write_summary(&mut workbook, input, extras, input.waiting, &footer).map_err(error)?;
     let names = ReadMeSheets {
         categories: &sheets,
         resolved: extras.resolved.is_some(),
         exceptions: extras.exceptions.is_some(),
         plan: input.plan.is_some(),
     };
-    write_read_me(&mut workbook, &names, &waiting, &footer).map_err(error)?;
+    write_read_me(&mut workbook, &names, input.waiting, &footer).map_err(error)?;
     write_categories(&mut workbook, input, &sheets, &footer).map_err(error)?;
     if let Some(resolved) = extras.resolved {
         write_resolved_sheet(&mut workbook, resolved, &footer).map_err(error)?;
@@ -115,7 +116,7 @@ pub fn write_workbook_with(
 }
 
 /// The sheet names each category is written to (several when it is split).
-fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
+pub fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
     input
         .summary
         .categories
@@ -134,224 +135,6 @@ fn sheet_names(input: &WorkbookInput) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
-}
-
-/// The Summary's columns: labels, then nine narrow columns that the counts, the trend and the
-/// wide texts (merged across them) share. It prints at full size on one page's width.
-const SUMMARY_WIDTHS: [f64; 10] = [34.0, 10.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0, 12.0];
-/// The Summary's last column (J).
-const SUMMARY_LAST: u16 = SUMMARY_WIDTHS.len() as u16 - 1;
-
-fn write_summary(
-    workbook: &mut Workbook,
-    input: &WorkbookInput,
-    extras: &WorkbookExtras,
-    waiting: &[words::Waiting],
-    footer: &str,
-) -> Result<Vec<Vec<String>>, XlsxError> {
-    let bold = Format::new().set_bold();
-    let title = Format::new().set_bold().set_font_size(14);
-    let sheets = sheet_names(input);
-    let sheet = workbook.add_worksheet().set_name("Summary")?;
-    for (column, width) in (0u16..).zip(SUMMARY_WIDTHS) {
-        sheet.set_column_width(column, width)?;
-    }
-    sheet.set_tab_color(Color::RGB(0x2C3E50));
-    print_setup(sheet, footer, false, None)?;
-    cells::write_text_with_format(sheet, 0, 0, "entra-drift access drift report", &title)?;
-    let info = input.info;
-    let mut facts = vec![
-        ("Tenant", info.tenant_name.clone().unwrap_or_default()),
-        ("Tenant id", info.tenant_id.clone()),
-        (
-            "Snapshot taken (UTC)",
-            info.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-        ),
-        ("Source", info.source.clone()),
-        (
-            "Report generated (UTC)",
-            input.generated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-        ),
-        ("Findings", input.summary.total.to_string()),
-    ];
-    if let Some(plan) = input.plan {
-        let undecided = plan
-            .items
-            .iter()
-            .filter(|i| i.action == crate::plan::Action::Decide)
-            .count();
-        facts.push((
-            "Plan",
-            super::html::plan_line((plan.items.len(), undecided)),
-        ));
-    }
-    facts.extend(extras.facts.iter().cloned());
-    let mut row = 2u32;
-    for (label, value) in facts {
-        cells::write_text_with_format(sheet, row, 0, label, &bold)?;
-        write_wide(sheet, row, 1, &value)?;
-        row += 1;
-    }
-
-    row += 1;
-    cells::write_text_with_format(sheet, row, 0, "Waiting for", &bold)?;
-    cells::write_text_with_format(sheet, row, 1, "Items", &bold)?;
-    cells::write_text_with_format(
-        sheet,
-        row,
-        2,
-        "What to do next (the Read me sheet explains each word)",
-        &bold,
-    )?;
-    row += 1;
-    for wait in waiting {
-        cells::write_text(sheet, row, 0, wait.whom)?;
-        sheet.write_number(row, 1, wait.count as f64)?;
-        write_wide(sheet, row, 2, wait.next)?;
-        row += 1;
-    }
-
-    row += 1;
-    let table_row = row;
-    let sheet_link = Format::new()
-        .set_font_color(Color::RGB(0x0563C1))
-        .set_underline(rust_xlsxwriter::FormatUnderline::Single)
-        .set_indent(1);
-    for (column, header) in (0u16..).zip(["Category", "Findings", "In plan", "Sheet"]) {
-        cells::write_text_with_format(sheet, table_row, column, header, &bold)?;
-    }
-    for (row, ((count, names), title)) in (table_row + 1..).zip(
-        input
-            .summary
-            .categories
-            .iter()
-            .zip(&sheets)
-            .zip(crate::audit::CATEGORY_TITLES),
-    ) {
-        cells::write_text(sheet, row, 0, title)?;
-        sheet.write_number(row, 1, count.findings as f64)?;
-        sheet.write_number(row, 2, count.in_plan as f64)?;
-        let link = Url::new(format!("internal:'{}'!A1", names[0])).set_text(names.join(", "));
-        sheet.write_url_with_format(row, 3, link, &sheet_link)?;
-    }
-    let last = table_row + CATEGORIES.len() as u32;
-    let mut chart = Chart::new(ChartType::Bar);
-    chart
-        .add_series()
-        .set_name("Findings")
-        .set_categories(("Summary", table_row + 1, 0, last, 0))
-        .set_values(("Summary", table_row + 1, 1, last, 1));
-    chart.title().set_name("Findings per category");
-    chart.legend().set_hidden();
-    // Bar charts draw the first category at the bottom: reversed, they read as the table does.
-    chart.y_axis().set_reverse();
-    chart.set_width(720).set_height(260);
-    sheet.insert_chart(last + 2, 0, &chart)?;
-
-    // Below the chart: 260 px is 13 rows of 20 px.
-    row = last + 2 + 14;
-    for (heading, ranked) in [
-        (
-            "Packages with most missing access",
-            &input.summary.top_packages,
-        ),
-        (
-            "Resources with most missing access",
-            &input.summary.top_resources,
-        ),
-    ] {
-        cells::write_text_with_format(sheet, row, 0, heading, &bold)?;
-        row += 1;
-        for (column, header) in (0u16..).zip(["Name", "Missing", "Id"]) {
-            cells::write_text_with_format(sheet, row, column, header, &bold)?;
-        }
-        row += 1;
-        if ranked.is_empty() {
-            sheet.write_string(row, 0, "(none)")?;
-            row += 1;
-        }
-        for entry in ranked {
-            write_label(sheet, row, &entry.label)?;
-            sheet.write_number(row, 1, entry.missing as f64)?;
-            write_wide(sheet, row, 2, &entry.id)?;
-            row += 1;
-        }
-        row += 1;
-    }
-    row = write_causes(sheet, row, input.summary)?;
-    write_trend(sheet, row, extras.trend)?;
-    Ok(sheets)
-}
-
-/// Text across columns `first`..J of the Summary, merged and wrapped, its row as tall as its
-/// lines: a long value stays on the printed page instead of running off it.
-fn write_wide(sheet: &mut Worksheet, row: u32, first: u16, text: &str) -> Result<(), XlsxError> {
-    // Indented: the cell left of it is often a right-aligned count.
-    let wrap = cells::wrap_format().set_indent(1);
-    let text = cells::fit(text);
-    let width: f64 = SUMMARY_WIDTHS[usize::from(first)..].iter().sum();
-    let lines = cells::wrapped_lines(&text, width);
-    sheet.merge_range(row, first, row, SUMMARY_LAST, &text, &wrap)?;
-    if lines > 1 {
-        sheet.set_row_height(row, cells::row_height(lines))?;
-    }
-    Ok(())
-}
-
-/// A name in the Summary's first column, wrapped rather than cut by the count beside it.
-fn write_label(sheet: &mut Worksheet, row: u32, text: &str) -> Result<(), XlsxError> {
-    cells::write_text_with_format(sheet, row, 0, text, &cells::wrap_format())?;
-    let lines = cells::wrapped_lines(text, SUMMARY_WIDTHS[0]);
-    if lines > 1 {
-        sheet.set_row_height(row, cells::row_height(lines))?;
-    }
-    Ok(())
-}
-
-/// "Who caused drift": findings per actor (split by kind), and per cause. Returns the next
-/// free row.
-fn write_causes(sheet: &mut Worksheet, mut row: u32, summary: &Summary) -> Result<u32, XlsxError> {
-    let bold = Format::new().set_bold();
-    cells::write_text_with_format(sheet, row, 0, "Who caused drift", &bold)?;
-    row += 1;
-    for (column, header) in (0u16..).zip(["Actor", "Findings", "Kind of actor"]) {
-        cells::write_text_with_format(sheet, row, column, header, &bold)?;
-    }
-    row += 1;
-    if summary.actors.is_empty() {
-        sheet.write_string(row, 0, "(no finding has a cause from the audit log)")?;
-        row += 1;
-    }
-    for actor in &summary.actors {
-        let name = if actor.actor.is_empty() {
-            "(unnamed)"
-        } else {
-            actor.actor.as_str()
-        };
-        write_label(sheet, row, name)?;
-        sheet.write_number(row, 1, actor.findings as f64)?;
-        cells::write_text(sheet, row, 2, &actor.kind)?;
-        row += 1;
-    }
-    row += 1;
-    for (heading, counts) in [
-        ("Findings by kind of actor", &summary.actor_kinds),
-        ("Findings by cause", &summary.causes),
-    ] {
-        cells::write_text_with_format(sheet, row, 0, heading, &bold)?;
-        row += 1;
-        if counts.is_empty() {
-            sheet.write_string(row, 0, "(none)")?;
-            row += 1;
-        }
-        for (name, count) in counts {
-            cells::write_text(sheet, row, 0, name)?;
-            sheet.write_number(row, 1, *count as f64)?;
-            row += 1;
-        }
-        row += 1;
-    }
-    Ok(row)
 }
 
 /// What a category sheet prints, with each column's width: who, what is wrong and where it
@@ -496,12 +279,12 @@ fn start_findings_sheet<'a>(
     // The user column stays in view while scrolling right.
     sheet.set_freeze_panes(1, 1)?;
     print_setup(sheet, footer, true, Some(layout.printed as u16))?;
-    let lines = columns
-        .iter()
-        .zip(&layout.widths)
-        .map(|(name, width)| cells::wrapped_lines(words::heading(name), *width))
-        .max()
-        .unwrap_or(1);
+    let lines = cells::row_lines(
+        columns
+            .iter()
+            .zip(&layout.widths)
+            .map(|(name, width)| (words::heading(name), *width)),
+    );
     sheet.set_row_height(0, cells::row_height(lines))?;
     for (column, name) in (0u16..).zip(columns) {
         cells::write_text_with_format(sheet, 0, column, words::heading(name), &header)?;
@@ -542,9 +325,7 @@ fn write_categories(
     let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
     let cell_of =
         |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
-    let link_format = cells::wrap_format()
-        .set_font_color(Color::RGB(0x0563C1))
-        .set_underline(rust_xlsxwriter::FormatUnderline::Single);
+    let link_format = cells::link_format(cells::wrap_format());
     let mut rows = rows.iter().peekable();
     for ((category, names), (r, g, b)) in CATEGORIES
         .iter()
@@ -561,13 +342,12 @@ fn write_categories(
                     break;
                 };
                 let excel_row = written as u32 + 1;
-                let lines = row
-                    .iter()
-                    .zip(&layout.widths)
-                    .take(layout.printed)
-                    .map(|(cell, width)| cells::wrapped_lines(cell, *width))
-                    .max()
-                    .unwrap_or(1);
+                let lines = cells::row_lines(
+                    row.iter()
+                        .zip(&layout.widths)
+                        .take(layout.printed)
+                        .map(|(cell, width)| (*cell, *width)),
+                );
                 if lines > 1 {
                     sheet.set_row_height(excel_row, cells::row_height(lines))?;
                 }
@@ -669,12 +449,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
         }
         cells::write_text_with_format(sheet, 0, column, header, &bold)?;
     }
-    let lines = headers
-        .iter()
-        .zip(PLAN_WIDTHS)
-        .map(|(text, width)| cells::wrapped_lines(text, width))
-        .max()
-        .unwrap_or(1);
+    let lines = cells::row_lines(headers.into_iter().zip(PLAN_WIDTHS));
     sheet.set_row_height(0, cells::row_height(lines))?;
     sheet.set_freeze_panes(1, 4)?;
     print_setup(sheet, footer, true, Some(PLAN_PRINTED as u16))?;
@@ -723,12 +498,11 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
             item.user_id.as_str(),
             digest.as_str(),
         ];
-        let lines = cells
-            .iter()
-            .zip(&PLAN_WIDTHS[3..PLAN_PRINTED])
-            .map(|(cell, width)| cells::wrapped_lines(cell, *width))
-            .max()
-            .unwrap_or(1);
+        let lines = cells::row_lines(
+            cells
+                .into_iter()
+                .zip(PLAN_WIDTHS[3..PLAN_PRINTED].iter().copied()),
+        );
         if lines > 1 {
             sheet.set_row_height(row, cells::row_height(lines))?;
         }
@@ -775,6 +549,7 @@ pub fn package_url(package_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::xlsx_summary::SUMMARY_WIDTHS;
 
     /// Every sheet's print area prints at [`MIN_PRINT_SCALE`] or larger (LibreOffice's PDF is
     /// measured in `tests/it/views.rs`).

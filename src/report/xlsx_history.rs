@@ -117,12 +117,12 @@ pub fn write_resolved_sheet(
     for (excel_row, row) in (1u32..).zip(rows) {
         let cells = resolved_cells(row);
         let last = cells.len() - 1;
-        let lines = RESOLVED_LAYOUT
-            .iter()
-            .take(usize::from(RESOLVED_PRINTED))
-            .map(|(at, _, width)| cells::wrapped_lines(&cells[*at], *width))
-            .max()
-            .unwrap_or(1);
+        let lines = cells::row_lines(
+            RESOLVED_LAYOUT
+                .iter()
+                .take(usize::from(RESOLVED_PRINTED))
+                .map(|(at, _, width)| (cells[*at].as_str(), *width)),
+        );
         sheet.set_row_height(excel_row, cells::row_height(lines))?;
         for (column, (at, _, _)) in (0u16..).zip(RESOLVED_LAYOUT) {
             let cell = &cells[at];
@@ -175,13 +175,13 @@ pub fn write_exceptions_sheet(
         .set_background_color("FFC7CE");
     for (excel_row, row) in (1u32..).zip(rows) {
         let texts = exception_cells(row);
-        let lines = texts
-            .iter()
-            .zip(EXCEPTION_LAYOUT)
-            .take(usize::from(EXCEPTION_PRINTED))
-            .map(|(cell, (_, width))| cells::wrapped_lines(cell, width))
-            .max()
-            .unwrap_or(1);
+        let lines = cells::row_lines(
+            texts
+                .iter()
+                .zip(EXCEPTION_LAYOUT)
+                .take(usize::from(EXCEPTION_PRINTED))
+                .map(|(cell, (_, width))| (cell.as_str(), width)),
+        );
         sheet.set_row_height(excel_row, cells::row_height(lines))?;
         for (column, cell) in (0u16..).zip(texts) {
             let name = EXCEPTION_COLUMNS[column as usize];
@@ -221,11 +221,7 @@ fn start<'a>(
         }
         cells::write_text_with_format(sheet, 0, column, *title, &bold)?;
     }
-    let lines = columns
-        .iter()
-        .map(|(title, width)| cells::wrapped_lines(title, *width))
-        .max()
-        .unwrap_or(1);
+    let lines = cells::row_lines(columns.iter().copied());
     sheet.set_row_height(0, cells::row_height(lines))?;
     sheet.set_freeze_panes(1, 0)?;
     print_setup(sheet, footer, true, Some(printed))?;

@@ -142,9 +142,7 @@ impl Writer<'_> {
         cells::write_text_with_format(self.sheet, self.row, 0, term, &wrap)?;
         cells::write_text_with_format(self.sheet, self.row, 1, column, &wrap)?;
         cells::write_text_with_format(self.sheet, self.row, 2, sentence, &wrap)?;
-        let lines = cells::wrapped_lines(sentence, WIDTHS[2])
-            .max(cells::wrapped_lines(term, WIDTHS[0]))
-            .max(cells::wrapped_lines(column, WIDTHS[1]));
+        let lines = cells::row_lines([term, column, sentence].into_iter().zip(WIDTHS));
         if lines > 1 {
             self.sheet
                 .set_row_height(self.row, cells::row_height(lines))?;

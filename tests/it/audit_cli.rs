@@ -361,6 +361,7 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
     let summary = entra_drift::audit::summary::summarise(&findings).expect("summary");
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("split.xlsx");
+    let waiting = entra_drift::report::words::waiting(&findings, None).expect("waiting");
     write_workbook(
         &path,
         &WorkbookInput {
@@ -372,6 +373,7 @@ fn categories_continue_on_numbered_sheets_past_the_row_limit() {
             plan: None,
             max_data_rows: MAX,
             rows: None,
+            waiting: &waiting,
         },
     )
     .expect("writing the workbook");

@@ -168,7 +168,8 @@ fn read_recorded<T: DeserializeOwned>(root: &Path, path: &Path) -> Result<Option
     read_collection(root, path, true).map(Some)
 }
 
-/// A core collection's file: present (absence is not emptiness) and inside the directory.
+/// A core collection's file: present and inside the directory. Absence is not emptiness: a
+/// core collection that was not recorded stops the read.
 fn required_file(root: &Path, path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_err() {
         return Err(Error::inconsistent(
@@ -185,17 +186,10 @@ fn read_collection<T: DeserializeOwned>(
     path: &Path,
     required: bool,
 ) -> Result<Vec<T>> {
-    if std::fs::symlink_metadata(path).is_err() {
-        if !required {
-            return Ok(Vec::new());
-        }
-        // Absence is not emptiness: a core collection that was not recorded stops the read.
-        return Err(Error::inconsistent(
-            path.display().to_string(),
-            "is missing: a tenant directory must record this collection (an empty one is written {\"value\": []})",
-        ));
+    if !required && std::fs::symlink_metadata(path).is_err() {
+        return Ok(Vec::new());
     }
-    check_inside(root, path)?;
+    required_file(root, path)?;
     Ok(read_json::<Collection<T>>(path)?.value)
 }
 
