@@ -82,6 +82,14 @@ impl<'t> Interner<'t> {
         }
     }
 
+    /// The key of a value seen before.
+    fn get(&self, value: &str) -> Option<u32> {
+        match guid_bits(value) {
+            Some(bits) => self.guids.get(&bits).copied(),
+            None => self.others.get(value).copied(),
+        }
+    }
+
     fn key(&mut self, value: &'t str) -> u32 {
         let next = self.values.len() as u32;
         let values = &mut self.values;
@@ -99,21 +107,35 @@ impl<'t> Interner<'t> {
 /// The 128 bits of a lower-case GUID (`8-4-4-4-12` hex digits); `None` for anything else, so
 /// that two different strings never share bits.
 fn guid_bits(text: &str) -> Option<u128> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 36 {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let mut bits: u128 = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
-        let nibble = match byte {
-            b'-' if matches!(at, 8 | 13 | 18 | 23) => continue,
-            b'0'..=b'9' if !matches!(at, 8 | 13 | 18 | 23) => byte - b'0',
-            b'a'..=b'f' if !matches!(at, 8 | 13 | 18 | 23) => byte - b'a' + 10,
-            _ => return None,
-        };
-        bits = (bits << 4) | u128::from(nibble);
+    entra_model::ids::guid_value(text)
+}
+
+/// Keys of `ids` already interned, by [`Interner::get`]: `None` for a null id, [`PENDING`]
+/// for one not interned yet (which [`intern_pending`] then keys, in row order).
+fn known_keys<'t>(interner: &Interner<'t>, ids: &'t StringChunked) -> Vec<Option<u32>> {
+    ids.iter()
+        .map(|id| id.map(|id| interner.get(id).unwrap_or(PENDING)))
+        .collect()
+}
+
+/// Stands in, in [`known_keys`]' result, for an id still to be keyed.
+const PENDING: u32 = u32::MAX;
+
+/// Keys the ids [`known_keys`] left pending, in row order (the keys a sequential pass would
+/// have given them).
+fn intern_pending<'t>(
+    interner: &mut Interner<'t>,
+    keys: &mut [Option<u32>],
+    ids: impl Iterator<Item = Option<&'t str>>,
+) {
+    for (key, id) in keys.iter_mut().zip(ids) {
+        if let (Some(PENDING), Some(id)) = (*key, id) {
+            *key = Some(interner.key(id));
+        }
     }
-    Some(bits)
 }
 
 fn strings<'t>(frame: &'t DataFrame, name: &str) -> Result<&'t StringChunked> {
@@ -133,6 +155,56 @@ fn check_capacity(rows: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The holdings' columns the keys are made from.
+struct HeldRoles<'t> {
+    types: &'t StringChunked,
+    ids: &'t StringChunked,
+    roles: &'t StringChunked,
+    holders: &'t StringChunked,
+}
+
+impl<'t> HeldRoles<'t> {
+    /// Which rows hold a governed role, that role's key and the holder's key (or
+    /// [`PENDING`]) for each of them.
+    fn keys(
+        &self,
+        role_keys: &PlHashMap<RoleText<'t>, u32>,
+        users: &Interner<'t>,
+    ) -> (Vec<bool>, Vec<u32>, Vec<Option<u32>>) {
+        let mut keep = Vec::with_capacity(self.types.len());
+        let (mut r, mut u) = (Vec::new(), Vec::new());
+        // Holdings come resource by resource: most rows repeat the row before's role.
+        let mut last: Option<(RoleText, Option<u32>)> = None;
+        for (((t, id), role), holder) in self
+            .types
+            .iter()
+            .zip(self.ids.iter())
+            .zip(self.roles.iter())
+            .zip(self.holders.iter())
+        {
+            let key = match (t, id, role) {
+                (Some(t), Some(id), Some(role)) => match last {
+                    Some((seen, key)) if seen == (t, id, role) => key,
+                    _ => {
+                        let key = role_keys.get(&(t, id, role)).copied();
+                        last = Some(((t, id, role), key));
+                        key
+                    }
+                },
+                _ => None,
+            };
+            keep.push(key.is_some());
+            if let Some(key) = key {
+                r.push(key);
+                // A holder no table names cannot be a missing user or explain anything: it
+                // still gets a key, since access without assignment reports it.
+                u.push(holder.map(|id| users.get(id).unwrap_or(PENDING)));
+            }
+        }
+        (keep, r, u)
+    }
+}
+
 impl<'t> Keyed<'t> {
     pub fn new(tables: &'t Tables) -> Result<Keyed<'t>> {
         for (frame, what) in [
@@ -143,6 +215,18 @@ impl<'t> Keyed<'t> {
         ] {
             check_capacity(frame.height(), what)?;
         }
+        // Every user key, and [`PENDING`], must fit a `u32`.
+        check_capacity(
+            tables.users.height() + tables.assignments.height() + tables.holdings.height(),
+            "user ids",
+        )?;
+        let started = std::time::Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "interned {what}"
+            )
+        };
         let mut users = Interner::with_capacity(tables.users.height());
         let mut packages = Interner::with_capacity(tables.packages.height());
 
@@ -152,34 +236,7 @@ impl<'t> Keyed<'t> {
             .map(|id| id.map(|id| users.key(id)))
             .collect();
 
-        let assignments = {
-            let package_ids = strings(&tables.assignments, s::PACKAGE_ID)?;
-            let user_ids = strings(&tables.assignments, s::USER_ID)?;
-            let p: Vec<Option<u32>> = package_ids
-                .iter()
-                .map(|id| id.map(|id| packages.key(id)))
-                .collect();
-            let u: Vec<Option<u32>> = user_ids
-                .iter()
-                .map(|id| id.map(|id| users.key(id)))
-                .collect();
-            let rows = tables.assignments.height() as u32;
-            DataFrame::new(
-                rows as usize,
-                vec![
-                    Column::new(A.into(), (0..rows).collect::<Vec<u32>>()),
-                    Column::new(P.into(), p),
-                    Column::new(U.into(), u),
-                    tables
-                        .assignments
-                        .column(s::STATE)
-                        .frame("interning ids")?
-                        .clone(),
-                ],
-            )
-            .frame("interning assignments")?
-        };
-
+        lap("users");
         // Governed roles, and each package role's read status.
         let status_rows: PlHashMap<(&str, &str, &str), (u32, Status)> = {
             let types = strings(&tables.resource_status, s::RESOURCE_TYPE)?;
@@ -266,41 +323,58 @@ impl<'t> Keyed<'t> {
             .frame("interning package roles")?
         };
 
-        let holdings = {
-            let frame = &tables.holdings;
-            let types = strings(frame, s::RESOURCE_TYPE)?;
-            let ids = strings(frame, s::RESOURCE_ID)?;
-            let role_names = strings(frame, s::ROLE)?;
-            let holders = strings(frame, s::USER_ID)?;
-            let mut keep = Vec::with_capacity(frame.height());
-            let (mut r, mut u) = (Vec::new(), Vec::new());
-            // Holdings come resource by resource: most rows repeat the row before's role.
-            let mut last: Option<(RoleText, Option<u32>)> = None;
-            for (((t, id), role), holder) in types
+        lap("package roles");
+        // The two large tables at once, one per core. Their user ids are looked up in the
+        // users' keys; the few the users table does not name are keyed after, in row order.
+        let assignment_packages = strings(&tables.assignments, s::PACKAGE_ID)?;
+        let assignment_users = strings(&tables.assignments, s::USER_ID)?;
+        let frame = &tables.holdings;
+        let holders = strings(frame, s::USER_ID)?;
+        let held = HeldRoles {
+            types: strings(frame, s::RESOURCE_TYPE)?,
+            ids: strings(frame, s::RESOURCE_ID)?,
+            roles: strings(frame, s::ROLE)?,
+            holders,
+        };
+        let (p, mut assignment_u, (keep, r, mut holding_u)) = std::thread::scope(|scope| {
+            let known = &users;
+            let role_keys = &role_keys;
+            let holdings = scope.spawn(move || held.keys(role_keys, known));
+            let p: Vec<Option<u32>> = assignment_packages
                 .iter()
-                .zip(ids.iter())
-                .zip(role_names.iter())
-                .zip(holders.iter())
-            {
-                let key = match (t, id, role) {
-                    (Some(t), Some(id), Some(role)) => match last {
-                        Some((seen, key)) if seen == (t, id, role) => key,
-                        _ => {
-                            let key = role_keys.get(&(t, id, role)).copied();
-                            last = Some(((t, id, role), key));
-                            key
-                        }
-                    },
-                    _ => None,
-                };
-                keep.push(key.is_some());
-                if let Some(key) = key {
-                    r.push(key);
-                    // A holder no table names cannot be a missing user or explain anything:
-                    // it still gets a key, since access without assignment reports it.
-                    u.push(holder.map(|id| users.key(id)));
-                }
-            }
+                .map(|id| id.map(|id| packages.key(id)))
+                .collect();
+            let u = known_keys(known, assignment_users);
+            let holdings = holdings
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (p, u, holdings)
+        });
+        intern_pending(&mut users, &mut assignment_u, assignment_users.iter());
+        intern_pending(
+            &mut users,
+            &mut holding_u,
+            holders
+                .iter()
+                .zip(keep.iter())
+                .filter_map(|(holder, kept)| kept.then_some(holder)),
+        );
+        let rows = tables.assignments.height() as u32;
+        let assignments = DataFrame::new(
+            rows as usize,
+            vec![
+                Column::new(A.into(), (0..rows).collect::<Vec<u32>>()),
+                Column::new(P.into(), p),
+                Column::new(U.into(), assignment_u),
+                tables
+                    .assignments
+                    .column(s::STATE)
+                    .frame("interning ids")?
+                    .clone(),
+            ],
+        )
+        .frame("interning assignments")?;
+        let holdings = {
             let mask = BooleanChunked::from_slice("keep".into(), &keep);
             let types = frame
                 .column(s::PRINCIPAL_TYPE)
@@ -309,11 +383,16 @@ impl<'t> Keyed<'t> {
                 .frame("interning holdings")?;
             DataFrame::new(
                 r.len(),
-                vec![Column::new(R.into(), r), Column::new(U.into(), u), types],
+                vec![
+                    Column::new(R.into(), r),
+                    Column::new(U.into(), holding_u),
+                    types,
+                ],
             )
             .frame("interning holdings")?
         };
 
+        lap("holdings");
         let users_frame = DataFrame::new(
             listed_users.len(),
             vec![Column::new(U.into(), listed_users)],

@@ -88,7 +88,12 @@ pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<D
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.
 fn core_findings(tables: &Tables) -> Result<DataFrame> {
+    let started = std::time::Instant::now();
     let keyed = Keyed::new(tables)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "keys interned"
+    );
     let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
     let expected = join(
         &keep(&delivered, &[keys::A, keys::P, keys::U])?,

@@ -453,6 +453,7 @@ fn write_reports(
     let annotated = &composed.annotated;
     // The plan first: the workbook and the views show it. Then every writer at once, each on
     // its own thread over the same frames (one core idled while they ran one after another).
+    let started = std::time::Instant::now();
     let plan = if options.with_plan {
         Some(Plan::new(
             &snapshot.info,
@@ -465,6 +466,10 @@ fn write_reports(
     } else {
         None
     };
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plan built"
+    );
     let snapshot_path = run_dir.join(SNAPSHOT_DIR);
     let csv_path = run_dir.join(report::FINDINGS_CSV);
     let resolved_path = previous.map(|_| run_dir.join(report::RESOLVED_CSV));
@@ -574,15 +579,26 @@ fn write_reports(
         }
         Ok(())
     };
+    // Each writer's time, for the benchmarks' profile (`-v`).
+    fn timed(name: &'static str, write: impl FnOnce() -> Result<()>) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = write();
+        tracing::info!(
+            writer = name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "report written"
+        );
+        result
+    }
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles = [
-            scope.spawn(workbook),
-            scope.spawn(views),
-            scope.spawn(csvs),
-            scope.spawn(plan_json),
+            scope.spawn(|| timed("workbook", workbook)),
+            scope.spawn(|| timed("views", views)),
+            scope.spawn(|| timed("csv", csvs)),
+            scope.spawn(|| timed("plan.json", plan_json)),
         ];
         // The stored snapshot on this thread: its writer is not shared with the others.
-        let mut results = vec![stored_snapshot()];
+        let mut results = vec![timed("stored snapshot", stored_snapshot)];
         results.extend(
             handles
                 .into_iter()

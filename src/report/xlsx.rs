@@ -8,7 +8,7 @@ use super::cells;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 use rust_xlsxwriter::{
-    Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, ProtectionOptions,
+    Color, ConditionalFormat2ColorScale, DataValidation, DocProperties, Format, ProtectionOptions,
     Workbook, Worksheet, XlsxError,
 };
 
@@ -26,7 +26,7 @@ use crate::plan::approval::{
     plan_heading, ACTION_COLUMN, APPROVE_COLUMN, ASSIGNMENT_COLUMN, DIGEST_COLUMN, ITEM_COLUMN,
     PLAN_SHEET, REASON_COLUMN,
 };
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 use crate::snapshot::SnapshotInfo;
 
 /// Rows in one Excel worksheet, header included.
@@ -102,16 +102,52 @@ pub fn write_workbook_with(
         plan: input.plan.is_some(),
     };
     write_read_me(&mut workbook, &names, input.waiting, &footer).map_err(error)?;
-    write_categories(&mut workbook, input, &sheets, &footer).map_err(error)?;
+    // The large sheets are added (headed) in their order first, then their rows are written
+    // at once: the categories on this thread, the plan on another. Both are written row by
+    // row to temporary files, so the two take two cores instead of one after the other.
+    let first_category = workbook.worksheets().len();
+    let categories = add_category_sheets(&mut workbook, input, &sheets, &footer).map_err(error)?;
+    let category_sheets = workbook.worksheets().len() - first_category;
     if let Some(resolved) = extras.resolved {
         write_resolved_sheet(&mut workbook, resolved, &footer).map_err(error)?;
     }
     if let Some(exceptions) = extras.exceptions {
         write_exceptions_sheet(&mut workbook, exceptions, &footer).map_err(error)?;
     }
-    if let Some(plan) = input.plan {
-        write_plan(&mut workbook, plan, &footer).map_err(error)?;
+    let plan_sheet = match input.plan {
+        Some(_) => Some(add_plan_sheet(&mut workbook, &footer).map_err(error)?),
+        None => None,
+    };
+    // Every format the rows use is numbered here, in this order: rows written on two threads
+    // would otherwise number a format by whichever thread met it first, and the same findings
+    // would make different files (the run's manifest digests them).
+    for format in [
+        cells::wrap_format(),
+        cells::link_format(cells::wrap_format()),
+        Format::new().set_hyperlink(),
+        approval_format(),
+    ] {
+        workbook.register_format(&format);
     }
+    let worksheets = workbook.worksheets_mut();
+    let split = plan_sheet.unwrap_or(worksheets.len());
+    let (before_plan, from_plan) = worksheets.split_at_mut(split);
+    let category_sheets = &mut before_plan[first_category..first_category + category_sheets];
+    let (filled, planned) = std::thread::scope(|scope| {
+        let planned = match (input.plan, from_plan.first_mut()) {
+            (Some(plan), Some(sheet)) => Some(scope.spawn(move || fill_plan(sheet, plan))),
+            _ => None,
+        };
+        let filled = fill_categories(category_sheets, input, &sheets, &categories);
+        let planned = planned.map_or(Ok(()), |handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (filled, planned)
+    });
+    filled.map_err(error)?;
+    planned.map_err(error)?;
     workbook.save(path).map_err(error)
 }
 
@@ -299,12 +335,20 @@ struct Layout {
     printed: usize,
 }
 
-fn write_categories(
+/// The category sheets' shared layout, and the findings' rows as text.
+struct CategorySheets<'a> {
+    columns: Vec<&'static str>,
+    layout: Layout,
+    rows: StringRows<'a>,
+}
+
+/// Adds every category sheet (several for a category past Excel's rows), headed, in order.
+fn add_category_sheets<'a>(
     workbook: &mut Workbook,
-    input: &WorkbookInput,
+    input: &WorkbookInput<'a>,
     sheets: &[Vec<String>],
     footer: &str,
-) -> Result<(), XlsxError> {
+) -> Result<CategorySheets<'a>, XlsxError> {
     let (columns, printed) = sheet_columns(&col::present(input.findings));
     let rows = StringRows::new(input.findings, &columns)
         .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
@@ -315,6 +359,31 @@ fn write_categories(
         }
     }
     let layout = Layout { widths, printed };
+    for (names, (r, g, b)) in sheets.iter().zip(super::charts::CATEGORY_COLOURS) {
+        let tab = Color::RGB((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
+        for name in names {
+            start_findings_sheet(workbook, name, &columns, &layout, tab, footer)?;
+        }
+    }
+    Ok(CategorySheets {
+        columns,
+        layout,
+        rows,
+    })
+}
+
+/// Writes the findings into the sheets [`add_category_sheets`] added, in their order.
+fn fill_categories(
+    worksheets: &mut [Worksheet],
+    input: &WorkbookInput,
+    sheets: &[Vec<String>],
+    categories: &CategorySheets,
+) -> Result<(), XlsxError> {
+    let CategorySheets {
+        columns,
+        layout,
+        rows,
+    } = categories;
     let position = |name: &str| columns.iter().position(|c| *c == name);
     let category_col = position(col::CATEGORY).unwrap_or(0);
     let user_col = position(col::USER_NAME).unwrap_or(usize::MAX);
@@ -327,14 +396,14 @@ fn write_categories(
         |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
     let link_format = cells::link_format(cells::wrap_format());
     let mut rows = rows.iter().peekable();
-    for ((category, names), (r, g, b)) in CATEGORIES
-        .iter()
-        .zip(sheets)
-        .zip(super::charts::CATEGORY_COLOURS)
-    {
-        let tab = Color::RGB((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
-        for name in names {
-            let sheet = start_findings_sheet(workbook, name, &columns, &layout, tab, footer)?;
+    let mut worksheets = worksheets.iter_mut();
+    for (category, names) in CATEGORIES.iter().zip(sheets) {
+        for _ in names {
+            let Some(sheet) = worksheets.next() else {
+                return Err(XlsxError::ParameterError(
+                    "fewer category sheets than names".into(),
+                ));
+            };
             let mut written = 0usize;
             let mut links = 0usize;
             while written < input.max_data_rows {
@@ -415,17 +484,32 @@ fn write_categories(
 /// an `action` column (a drop-down of the row's choices, pre-set to its default) and an
 /// `accept_reason` column that a reviewer fills in; every other cell is locked so the items
 /// cannot be edited.
-fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), XlsxError> {
+fn add_plan_sheet(workbook: &mut Workbook, footer: &str) -> Result<usize, XlsxError> {
     let bold = cells::header_format();
-    let unlocked = cells::wrap_format()
-        .set_unlocked()
-        .set_background_color("FFF2CC");
     let wrap = cells::wrap_format();
-    let sheet = workbook.add_worksheet().set_name(PLAN_SHEET)?;
+    // Row by row to a temporary file (a large plan's sheet held in memory took most of the
+    // workbook's time and memory); each row's height is therefore set before its cells.
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
+    sheet.set_name(PLAN_SHEET)?;
     sheet.set_tab_color(Color::RGB(0x27AE60));
-    // The reviewer's three columns and the item in words print; the ids follow outside the
-    // print area (the approval reads `Item id` and `Plan digest` from them).
-    let headers = [
+    for (column, (header, width)) in (0u16..).zip(plan_headers().into_iter().zip(PLAN_WIDTHS)) {
+        sheet.set_column_width(column, width)?;
+        if column >= 3 && usize::from(column) < PLAN_PRINTED {
+            sheet.set_column_format(column, &wrap)?;
+        }
+        cells::write_text_with_format(sheet, 0, column, header, &bold)?;
+    }
+    let lines = cells::row_lines(plan_headers().into_iter().zip(PLAN_WIDTHS));
+    sheet.set_row_height(0, cells::row_height(lines))?;
+    sheet.set_freeze_panes(1, 4)?;
+    print_setup(sheet, footer, true, Some(PLAN_PRINTED as u16))?;
+    Ok(workbook.worksheets().len() - 1)
+}
+
+/// The Plan sheet's headings. The reviewer's three columns and the item in words print; the
+/// ids follow outside the print area (the approval reads `Item id` and `Plan digest`).
+fn plan_headers() -> [&'static str; 14] {
+    [
         plan_heading(APPROVE_COLUMN),
         plan_heading(ACTION_COLUMN),
         plan_heading(REASON_COLUMN),
@@ -440,19 +524,32 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
         "Access package id",
         "User id",
         plan_heading(DIGEST_COLUMN),
-    ];
+    ]
+}
+
+/// The reviewer's cells: unlocked in the protected sheet, and shaded.
+fn approval_format() -> Format {
+    cells::wrap_format()
+        .set_unlocked()
+        .set_background_color("FFF2CC")
+}
+
+/// Writes the plan's items into the sheet [`add_plan_sheet`] added.
+fn fill_plan(sheet: &mut Worksheet, plan: &Plan) -> Result<(), XlsxError> {
+    let unlocked = approval_format();
     let digest = plan.digest();
-    for (column, (header, width)) in (0u16..).zip(headers.into_iter().zip(PLAN_WIDTHS)) {
-        sheet.set_column_width(column, width)?;
-        if column >= 3 && usize::from(column) < PLAN_PRINTED {
-            sheet.set_column_format(column, &wrap)?;
-        }
-        cells::write_text_with_format(sheet, 0, column, header, &bold)?;
-    }
-    let lines = cells::row_lines(headers.into_iter().zip(PLAN_WIDTHS));
-    sheet.set_row_height(0, cells::row_height(lines))?;
-    sheet.set_freeze_panes(1, 4)?;
-    print_setup(sheet, footer, true, Some(PLAN_PRINTED as u16))?;
+    // One list of actions per run of rows offering the same ones: a validation per row made
+    // a large plan's sheet slow to write and to open.
+    let mut offered: Option<(u32, Vec<Action>)> = None;
+    let offer = |sheet: &mut Worksheet, first: u32, last: u32, choices: &[Action]| {
+        let names: Vec<&str> = choices.iter().map(|a| a.as_str()).collect();
+        let list = DataValidation::new()
+            .allow_list_strings(&names)?
+            .set_error_title("Action")?
+            .set_error_message("Choose one of the actions offered for this row.")?;
+        sheet.add_data_validation(first, 1, last, 1, &list)?;
+        Ok::<(), XlsxError>(())
+    };
     for (row, item) in (1u32..).zip(&plan.items) {
         let roles: Vec<String> = item
             .missing_roles
@@ -468,30 +565,15 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
             .collect();
         let approval = plan.approvals_of(item).next();
         let choice = approval.and_then(|a| a.choices.get(&item.id()));
-        cells::write_text_with_format(
-            sheet,
-            row,
-            0,
-            if approval.is_some() { "Yes" } else { "No" },
-            &unlocked,
-        )?;
-        let action = choice.map_or(item.action, |c| c.action);
-        cells::write_text_with_format(sheet, row, 1, action.as_str(), &unlocked)?;
-        let reason = choice.and_then(|c| c.reason.clone()).unwrap_or_default();
-        cells::write_text_with_format(sheet, row, 2, reason, &unlocked)?;
-        let choices: Vec<&str> = item.choices().iter().map(|a| a.as_str()).collect();
-        let list = DataValidation::new()
-            .allow_list_strings(&choices)?
-            .set_error_title("Action")?
-            .set_error_message("Choose one of the actions offered for this row.")?;
-        sheet.add_data_validation(row, 1, row, 1, &list)?;
+        let roles = roles.join("; ");
+        let causes = causes.join("; ");
         let cells = [
             item.user_display_name.as_str(),
             item.access_package_name.as_str(),
-            &roles.join("; "),
+            &roles,
             item.reason.as_str(),
             item.user_principal_name.as_str(),
-            &causes.join("; "),
+            &causes,
             item.key(),
             item.assignment_id.as_str(),
             item.access_package_id.as_str(),
@@ -506,9 +588,33 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
         if lines > 1 {
             sheet.set_row_height(row, cells::row_height(lines))?;
         }
+        cells::write_text_with_format(
+            sheet,
+            row,
+            0,
+            if approval.is_some() { "Yes" } else { "No" },
+            &unlocked,
+        )?;
+        let action = choice.map_or(item.action, |c| c.action);
+        cells::write_text_with_format(sheet, row, 1, action.as_str(), &unlocked)?;
+        let reason = choice.and_then(|c| c.reason.clone()).unwrap_or_default();
+        cells::write_text_with_format(sheet, row, 2, reason, &unlocked)?;
         for (column, cell) in (3u16..).zip(cells) {
             cells::write_text(sheet, row, column, cell)?;
         }
+        let choices = item.choices();
+        match &offered {
+            Some((_, same)) if *same == choices => {}
+            _ => {
+                if let Some((first, previous)) = offered.take() {
+                    offer(sheet, first, row - 1, &previous)?;
+                }
+                offered = Some((row, choices));
+            }
+        }
+    }
+    if let Some((first, choices)) = offered {
+        offer(sheet, first, plan.items.len() as u32, &choices)?;
     }
     let last = plan.items.len() as u32;
     if last > 0 {
@@ -518,7 +624,7 @@ fn write_plan(workbook: &mut Workbook, plan: &Plan, footer: &str) -> Result<(), 
             .set_error_message("Choose Yes to apply this row's action, or No.")?;
         sheet.add_data_validation(1, 0, last, 0, &choice)?;
     }
-    sheet.autofilter(0, 0, last, headers.len() as u16 - 1)?;
+    sheet.autofilter(0, 0, last, plan_headers().len() as u16 - 1)?;
     let options = ProtectionOptions {
         use_autofilter: true,
         sort: false,

@@ -3,14 +3,13 @@
 //! types, ids are present, unique where they are keys, GUIDs where they go into Graph URLs,
 //! and every reference resolves. Errors name the file and the row.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use polars::prelude::*;
 
 use super::{col, roles, Tables};
 use crate::error::{Error, Result};
-use entra_model::ids::is_guid;
+use entra_model::ids::{guid_value, is_guid};
 
 /// Checks every table against the empty tables' schema, then the ids and references.
 pub fn check(tables: &Tables, dir: &Path) -> Result<()> {
@@ -46,46 +45,57 @@ pub fn check(tables: &Tables, dir: &Path) -> Result<()> {
         }
     }
     let file = |name: &str| dir.join(format!("{name}.parquet")).display().to_string();
-    let packages = ids(
+    ids(
         &tables.packages,
         col::PACKAGE_ID,
         &file("packages"),
         Key::Unique,
     )?;
-    ids(&tables.users, col::USER_ID, &file("users"), Key::Unique)?;
-    ids(
-        &tables.assignments,
-        col::ASSIGNMENT_ID,
-        &file("assignments"),
-        Key::Unique,
-    )?;
-    ids(
-        &tables.assignments,
-        col::TARGET_ID,
-        &file("assignments"),
-        Key::OptionalGuid,
-    )?;
-    references(
-        &tables.assignments,
-        &packages,
-        &file("assignments"),
-        "an access package the snapshot does not contain",
-    )?;
-    references(
-        &tables.package_roles,
-        &packages,
-        &file("package_roles"),
-        "an access package the snapshot does not contain",
-    )?;
-    resource_ids(&tables.package_roles, &file("package_roles"))?;
-    resource_ids(&tables.resource_status, &file("resource_status"))?;
-    ids(
-        &tables.holdings,
-        col::PRINCIPAL_ID,
-        &file("holdings"),
-        Key::Present,
-    )?;
-    Ok(())
+    let packages = guid_values(&tables.packages, col::PACKAGE_ID, &file("packages"))?;
+    // The users on a second core: the two largest tables' checks take the same time.
+    std::thread::scope(|scope| {
+        let users = scope.spawn(|| ids(&tables.users, col::USER_ID, &file("users"), Key::Unique));
+        let rest = || -> Result<()> {
+            ids(
+                &tables.assignments,
+                col::ASSIGNMENT_ID,
+                &file("assignments"),
+                Key::Unique,
+            )?;
+            ids(
+                &tables.assignments,
+                col::TARGET_ID,
+                &file("assignments"),
+                Key::OptionalGuid,
+            )?;
+            references(
+                &tables.assignments,
+                &packages,
+                &file("assignments"),
+                "an access package the snapshot does not contain",
+            )?;
+            references(
+                &tables.package_roles,
+                &packages,
+                &file("package_roles"),
+                "an access package the snapshot does not contain",
+            )?;
+            resource_ids(&tables.package_roles, &file("package_roles"))?;
+            resource_ids(&tables.resource_status, &file("resource_status"))?;
+            ids(
+                &tables.holdings,
+                col::PRINCIPAL_ID,
+                &file("holdings"),
+                Key::Present,
+            )
+        };
+        let rest = rest();
+        // The users' problem first, whichever ended first: the order the checks are listed in.
+        users
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        rest
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,33 +115,70 @@ fn strings<'a>(frame: &'a DataFrame, name: &str, at: &str) -> Result<&'a StringC
         .map_err(|e| Error::inconsistent(at.to_string(), format!("column `{name}`: {e}")))
 }
 
-fn ids(frame: &DataFrame, name: &str, at: &str, key: Key) -> Result<HashSet<String>> {
-    let mut seen = HashSet::new();
-    for (row, value) in strings(frame, name, at)?.iter().enumerate() {
-        let problem = match value {
-            None if key == Key::OptionalGuid => None,
-            None => Some("is empty".to_string()),
-            Some(id) if key != Key::Present && !is_guid(id) => {
-                Some(format!("`{}` is not a GUID", shorten(id)))
-            }
-            Some(id) if key == Key::Unique && !seen.insert(id.to_ascii_lowercase()) => {
-                Some(format!("`{id}` appears twice"))
-            }
-            Some(_) => None,
-        };
-        if let Some(problem) = problem {
-            return Err(Error::inconsistent(
-                format!("{at} row {}", row + 1),
-                format!("`{name}` {problem}"),
-            ));
+fn ids(frame: &DataFrame, name: &str, at: &str, key: Key) -> Result<()> {
+    let column = strings(frame, name, at)?;
+    let problem_at = |row: usize, problem: String| {
+        Error::inconsistent(
+            format!("{at} row {}", row + 1),
+            format!("`{name}` {problem}"),
+        )
+    };
+    let mut values = Vec::with_capacity(if key == Key::Unique { column.len() } else { 0 });
+    for (row, value) in column.iter().enumerate() {
+        match value {
+            None if key == Key::OptionalGuid => {}
+            None => return Err(problem_at(row, "is empty".to_string())),
+            Some(_) if key == Key::Present => {}
+            Some(id) => match guid_value(id) {
+                None => {
+                    return Err(problem_at(row, format!("`{}` is not a GUID", shorten(id))));
+                }
+                Some(value) if key == Key::Unique => values.push(value),
+                Some(_) => {}
+            },
         }
     }
-    Ok(seen)
+    if key != Key::Unique {
+        return Ok(());
+    }
+    // Sorted, a repeated id is next to itself: far cheaper than a set of millions of ids.
+    // Only when there is one is the column read again for the row an error names.
+    values.sort_unstable();
+    let repeated: PlHashSet<u128> = values
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
+        .collect();
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    let mut seen = PlHashSet::default();
+    for (row, id) in column.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let Some(value) = guid_value(id).filter(|v| repeated.contains(v)) else {
+            continue;
+        };
+        if !seen.insert(value) {
+            return Err(problem_at(row, format!("`{id}` appears twice")));
+        }
+    }
+    Ok(())
 }
 
-fn references(frame: &DataFrame, packages: &HashSet<String>, at: &str, what: &str) -> Result<()> {
+/// The GUID values of a column [`ids`] has checked.
+fn guid_values(frame: &DataFrame, name: &str, at: &str) -> Result<PlHashSet<u128>> {
+    Ok(strings(frame, name, at)?
+        .iter()
+        .filter_map(|id| id.and_then(guid_value))
+        .collect())
+}
+
+fn references(frame: &DataFrame, packages: &PlHashSet<u128>, at: &str, what: &str) -> Result<()> {
     for (row, value) in strings(frame, col::PACKAGE_ID, at)?.iter().enumerate() {
-        if !value.is_some_and(|id| packages.contains(&id.to_ascii_lowercase())) {
+        if !value
+            .and_then(guid_value)
+            .is_some_and(|id| packages.contains(&id))
+        {
             return Err(Error::inconsistent(
                 format!("{at} row {}", row + 1),
                 format!(
@@ -175,4 +222,53 @@ fn resource_ids(frame: &DataFrame, at: &str) -> Result<()> {
 
 fn shorten(text: &str) -> String {
     text.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(values: &[Option<&str>]) -> DataFrame {
+        DataFrame::new(
+            values.len(),
+            vec![Column::new("id".into(), values.to_vec())],
+        )
+        .unwrap()
+    }
+
+    const A: &str = "3b280e9f-a116-499a-bebc-fb9ccae627b7";
+    const B: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    #[test]
+    fn a_repeated_id_is_named_at_its_second_row_whatever_its_case() {
+        let upper = A.to_ascii_uppercase();
+        let ids_of = |values: &[Option<&str>]| ids(&frame(values), "id", "t", Key::Unique);
+        assert!(ids_of(&[Some(A), Some(B)]).is_ok());
+        let error = ids_of(&[Some(B), Some(A), Some(B), Some(&upper)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            Error::inconsistent("t row 3", format!("`id` `{B}` appears twice")).to_string()
+        );
+        let error = ids_of(&[Some(A), Some(B), Some(&upper)]).unwrap_err();
+        assert!(error.to_string().contains("t row 3"), "{error}");
+        let error = ids_of(&[Some(A), None]).unwrap_err();
+        assert!(error.to_string().contains("t row 2"), "{error}");
+        let error = ids_of(&[Some(A), Some("not-a-guid")]).unwrap_err();
+        assert!(error.to_string().contains("is not a GUID"), "{error}");
+        assert!(ids(&frame(&[Some(A), None]), "id", "t", Key::OptionalGuid).is_ok());
+        assert!(ids(&frame(&[Some("x"), Some("x")]), "id", "t", Key::Present).is_ok());
+    }
+
+    #[test]
+    fn a_reference_matches_its_package_whatever_its_case() {
+        let packages: PlHashSet<u128> = [guid_value(A).unwrap()].into_iter().collect();
+        let upper = A.to_ascii_uppercase();
+        let mut refs = frame(&[Some(&upper), Some(A)]);
+        refs.rename("id", col::PACKAGE_ID.into()).unwrap();
+        assert!(references(&refs, &packages, "t", "a package").is_ok());
+        let mut refs = frame(&[Some(A), Some(B)]);
+        refs.rename("id", col::PACKAGE_ID.into()).unwrap();
+        let error = references(&refs, &packages, "t", "a package").unwrap_err();
+        assert!(error.to_string().contains("t row 2"), "{error}");
+    }
 }

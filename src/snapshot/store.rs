@@ -215,12 +215,12 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
             ),
         ));
     }
-    let mut frames = Vec::new();
     let empty = Tables::empty()?;
-    for (name, empty_frame, columns) in table_specs(&empty) {
-        if (name == REQUESTS && manifest.version < 2) || (name == EVENTS && manifest.version < 3) {
-            frames.push(empty_frame.clone());
-            continue;
+    let specs = table_specs(&empty);
+    let load = |(name, empty_frame, columns): &(&str, &DataFrame, &[&str])| -> Result<DataFrame> {
+        if (*name == REQUESTS && manifest.version < 2) || (*name == EVENTS && manifest.version < 3)
+        {
+            return Ok((*empty_frame).clone());
         }
         let file_name = format!("{name}.parquet");
         let path = dir.join(&file_name);
@@ -237,8 +237,13 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
                 "does not match the digest in snapshot.json: the snapshot was changed after it was taken",
             ));
         }
+        let started = std::time::Instant::now();
         let mut frame = decode_parquet(bytes, &path)?;
-        if name == "assignments" && manifest.version < 3 {
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "decoded {file_name}"
+        );
+        if *name == "assignments" && manifest.version < 3 {
             // Earlier versions did not keep the start: unknown, never "inside the window".
             let height = frame.height();
             frame
@@ -249,11 +254,32 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
                 ))
                 .frame("reading an earlier snapshot")?;
         }
-        let frame = frame.select(columns.iter().copied()).map_err(|e| {
+        frame.select(columns.iter().copied()).map_err(|e| {
             Error::inconsistent(path.display().to_string(), format!("missing a column: {e}"))
-        })?;
-        frames.push(frame);
-    }
+        })
+    };
+    // Every table at once (the three large ones each take a second or more to decode). The
+    // decoder's panic on corrupt data is caught per table; its message is kept off stderr by
+    // one quiet hook for them all, as a hook swapped per thread could be left in place.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let frames: Vec<Result<DataFrame>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = specs
+            .iter()
+            .map(|spec| scope.spawn(move || load(spec)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .collect()
+    });
+    std::panic::set_hook(hook);
+    // The first failure in the tables' order, whichever thread ended first.
+    let frames = frames.into_iter().collect::<Result<Vec<DataFrame>>>()?;
     let mut frames = frames.into_iter();
     // One frame per table spec, in order (pushed above for every spec).
     let mut next = || frames.next().unwrap_or_default();
@@ -281,7 +307,12 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
             },
         },
     };
+    let started = std::time::Instant::now();
     super::checks::check(&tables, dir)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "checked the tables"
+    );
     let snapshot = Snapshot {
         info: SnapshotInfo {
             tenant_id: manifest.tenant_id.clone(),
@@ -296,7 +327,7 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
 
 /// Decodes one Parquet file. The decoder can panic on corrupt data (seen with a table whose
 /// bytes were changed and its digest recomputed): that panic is caught here and becomes an
-/// error naming the file, and the panic message is kept off stderr.
+/// error naming the file ([`read`] keeps the panic message off stderr).
 fn decode_parquet(bytes: Vec<u8>, path: &Path) -> Result<DataFrame> {
     let corrupt = |detail: String| {
         Error::inconsistent(
@@ -304,12 +335,9 @@ fn decode_parquet(bytes: Vec<u8>, path: &Path) -> Result<DataFrame> {
             format!("is not a readable Parquet table: {detail}"),
         )
     };
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         ParquetReader::new(std::io::Cursor::new(bytes)).finish()
     }));
-    std::panic::set_hook(hook);
     match decoded {
         Ok(Ok(frame)) => Ok(frame),
         Ok(Err(error)) => Err(corrupt(error.to_string())),

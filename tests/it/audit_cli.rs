@@ -346,6 +346,59 @@ fn two_runs_give_identical_findings_and_plan_items() {
     assert!(first_dir.join("drift.xlsx").is_file() && first_dir.join("plan.json").is_file());
 }
 
+/// The workbook's large sheets are written on two threads: the same findings and plan must
+/// still make the same file, byte for byte (a run's manifest records its digest).
+#[test]
+fn the_same_findings_and_plan_make_the_same_workbook() {
+    use entra_drift::report::{write_workbook, WorkbookInput};
+
+    let snapshot =
+        entra_drift::snapshot::tenant_dir::read(&fixture(CONTOSO)).expect("reading contoso");
+    let findings = entra_drift::audit::audit(&snapshot.tables).expect("audit");
+    let summary = entra_drift::audit::summary::summarise(&findings).expect("summary");
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-01T06:00:00Z")
+        .unwrap()
+        .to_utc();
+    let plan = entra_drift::plan::Plan::new(
+        &snapshot.info,
+        &findings,
+        "test-run",
+        now,
+        14,
+        &entra_drift::plan::Remedies::default(),
+    )
+    .expect("plan");
+    assert!(!plan.items.is_empty());
+    let waiting = entra_drift::report::words::waiting(&findings, Some(&plan)).expect("waiting");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let write = |name: &str| {
+        let path = dir.path().join(name);
+        write_workbook(
+            &path,
+            &WorkbookInput {
+                run: "test-run".to_string(),
+                info: &snapshot.info,
+                generated_at: now,
+                findings: &findings,
+                summary: &summary,
+                plan: Some(&plan),
+                max_data_rows: 4,
+                rows: None,
+                waiting: &waiting,
+            },
+        )
+        .expect("writing the workbook");
+        std::fs::read(path).expect("reading the workbook")
+    };
+    let first = write("0.xlsx");
+    for attempt in 1..8 {
+        assert!(
+            write(&format!("{attempt}.xlsx")) == first,
+            "attempt {attempt} wrote a different workbook"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Excel sheet splitting (library call with a tiny row limit)
 // ---------------------------------------------------------------------------------------------

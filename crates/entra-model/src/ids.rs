@@ -19,6 +19,48 @@ pub fn is_guid(id: &str) -> bool {
     })
 }
 
+/// The 128 bits of a GUID-form id, either case (`None` for anything [`is_guid`] refuses): two
+/// ids have the same value exactly when they are the same GUID. Large tables compare and sort
+/// these instead of 36-character strings.
+pub fn guid_value(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if matches!(at, 8 | 13 | 18 | 23) {
+            if byte != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let nibble = HEX[usize::from(byte)];
+        if nibble > 0xf {
+            return None;
+        }
+        bits = (bits << 4) | u128::from(nibble);
+    }
+    Some(bits)
+}
+
+/// Each byte's value as a hexadecimal digit; 0xff for a byte that is none.
+const HEX: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        table[b'A' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
+
 /// Checks a GUID-form id; `origin` names where it came from (file, object, Graph path).
 pub fn check_guid(id: &str, what: &'static str, origin: &str) -> Result<(), InputError> {
     if is_guid(id) {
@@ -146,9 +188,20 @@ mod tests {
             "3b280e9f-a116-499a-bebc-fb9ccae627b7'",
             "3b280e9fxa116-499a-bebc-fb9ccae627b7",
             "g b280e9f-a116-499a-bebc-fb9ccae627b",
+            "3b280e9f-a116-499a-bebc-fb9ccae627b\u{e9}",
         ] {
             assert!(!is_guid(bad), "{bad}");
+            assert_eq!(guid_value(bad), None, "{bad}");
         }
+        // The value is the GUID's, whatever its case; different GUIDs never share one.
+        let lower = guid_value("3b280e9f-a116-499a-bebc-fb9ccae627b7");
+        assert_eq!(lower, Some(0x3b280e9f_a116_499a_bebc_fb9ccae627b7));
+        assert_eq!(guid_value("3B280E9F-A116-499A-BEBC-FB9CCAE627B7"), lower);
+        assert_ne!(guid_value("3b280e9f-a116-499a-bebc-fb9ccae627b8"), lower);
+        assert_eq!(
+            guid_value("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            Some(u128::MAX)
+        );
         let error = check_guid("../x", "assignment id", "plan.json item 3").unwrap_err();
         assert_eq!(
             error.to_string(),
