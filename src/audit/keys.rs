@@ -29,6 +29,9 @@ pub const PR: &str = "pr_key";
 pub const SR: &str = "s_row";
 /// [`Status`] of that row, as a number.
 pub const SC: &str = "s_code";
+/// A governed role and a user in one number (`r_key << 32 | u_key`; null when either is):
+/// the joins on both then hash one column instead of encoding two per row.
+pub const RU: &str = "ru_key";
 /// `true` for the stand-in row of a package whose role list is incomplete.
 pub const WHOLE: &str = "whole_package";
 
@@ -52,7 +55,7 @@ pub struct Keyed<'t> {
     /// `p_key, r_key, pr_key, s_row, s_code, whole_package`: the package roles that are
     /// governed roles (no null in their role's three parts).
     pub package_roles: DataFrame,
-    /// `r_key, u_key, principal_type`: holdings of governed roles only.
+    /// `r_key, u_key, principal_type, ru_key`: holdings of governed roles only.
     pub holdings: DataFrame,
     /// `u_key` of each user of the users table.
     pub users: DataFrame,
@@ -164,14 +167,15 @@ struct HeldRoles<'t> {
 }
 
 impl<'t> HeldRoles<'t> {
-    /// Which rows hold a governed role, that role's key and the holder's key (or
+    /// Which of the `rows` hold a governed role, that role's key and the holder's key (or
     /// [`PENDING`]) for each of them.
     fn keys(
         &self,
+        rows: std::ops::Range<usize>,
         role_keys: &PlHashMap<RoleText<'t>, u32>,
         users: &Interner<'t>,
     ) -> (Vec<bool>, Vec<u32>, Vec<Option<u32>>) {
-        let mut keep = Vec::with_capacity(self.types.len());
+        let mut keep = Vec::with_capacity(rows.len());
         let (mut r, mut u) = (Vec::new(), Vec::new());
         // Holdings come resource by resource: most rows repeat the row before's role.
         let mut last: Option<(RoleText, Option<u32>)> = None;
@@ -181,6 +185,8 @@ impl<'t> HeldRoles<'t> {
             .zip(self.ids.iter())
             .zip(self.roles.iter())
             .zip(self.holders.iter())
+            .skip(rows.start)
+            .take(rows.len())
         {
             let key = match (t, id, role) {
                 (Some(t), Some(id), Some(role)) => match last {
@@ -336,19 +342,27 @@ impl<'t> Keyed<'t> {
             roles: strings(frame, s::ROLE)?,
             holders,
         };
+        // The first core takes the assignments and as many holdings as makes the two even.
+        let split = frame.height().saturating_sub(assignment_users.len()) / 2;
+        let (held, first) = (&held, 0..split);
+        let rest = split..frame.height();
         let (p, mut assignment_u, (keep, r, mut holding_u)) = std::thread::scope(|scope| {
             let known = &users;
             let role_keys = &role_keys;
-            let holdings = scope.spawn(move || held.keys(role_keys, known));
+            let holdings = scope.spawn(move || held.keys(rest, role_keys, known));
             let p: Vec<Option<u32>> = assignment_packages
                 .iter()
                 .map(|id| id.map(|id| packages.key(id)))
                 .collect();
             let u = known_keys(known, assignment_users);
-            let holdings = holdings
+            let (mut keep, mut r, mut held_by) = held.keys(first, role_keys, known);
+            let (more_keep, more_r, more_held_by) = holdings
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (p, u, holdings)
+            keep.extend(more_keep);
+            r.extend(more_r);
+            held_by.extend(more_held_by);
+            (p, u, (keep, r, held_by))
         });
         intern_pending(&mut users, &mut assignment_u, assignment_users.iter());
         intern_pending(
@@ -381,15 +395,17 @@ impl<'t> Keyed<'t> {
                 .frame("interning holdings")?
                 .filter(&mask)
                 .frame("interning holdings")?;
-            DataFrame::new(
-                r.len(),
-                vec![
-                    Column::new(R.into(), r),
-                    Column::new(U.into(), holding_u),
-                    types,
-                ],
-            )
-            .frame("interning holdings")?
+            with_role_user(
+                DataFrame::new(
+                    r.len(),
+                    vec![
+                        Column::new(R.into(), r),
+                        Column::new(U.into(), holding_u),
+                        types,
+                    ],
+                )
+                .frame("interning holdings")?,
+            )?
         };
 
         lap("holdings");
@@ -482,6 +498,29 @@ impl<'t> Keyed<'t> {
         columns.extend(roles.into_columns());
         DataFrame::new(frame.height(), columns).frame("decoding findings")
     }
+}
+
+/// `frame` with its [`RU`] column, from its [`R`] and [`U`] columns.
+pub fn with_role_user(mut frame: DataFrame) -> Result<DataFrame> {
+    let roles = frame
+        .column(R)
+        .frame("role and user keys")?
+        .u32()
+        .frame("role and user keys")?;
+    let users = frame
+        .column(U)
+        .frame("role and user keys")?
+        .u32()
+        .frame("role and user keys")?;
+    let pairs: Vec<Option<u64>> = roles
+        .iter()
+        .zip(users.iter())
+        .map(|(r, u)| Some((u64::from(r?) << 32) | u64::from(u?)))
+        .collect();
+    frame
+        .with_column(Column::new(RU.into(), pairs))
+        .frame("role and user keys")?;
+    Ok(frame)
 }
 
 /// The named columns of `frame`, at the rows `index` names (a null index: a null row).

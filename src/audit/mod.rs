@@ -94,68 +94,72 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "keys interned"
     );
-    let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
-    let expected = join(
-        &keep(&delivered, &[keys::A, keys::P, keys::U])?,
-        &keep(
-            &keyed.package_roles,
-            &[keys::P, keys::R, keys::PR, keys::SR, keys::SC],
-        )?,
-        &[keys::P],
-        JoinType::Inner,
-    )?;
+    // The expected roles and their intermediate tables are the audit's largest: dropped at
+    // the end of this block, before the reverse join builds its own.
+    let mut parts = {
+        let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
+        let expected = join(
+            &keep(&delivered, &[keys::A, keys::P, keys::U])?,
+            &keep(
+                &keyed.package_roles,
+                &[keys::P, keys::R, keys::PR, keys::SR, keys::SC],
+            )?,
+            &[keys::P],
+            JoinType::Inner,
+        )?;
 
-    // A target without an objectId cannot hold anything we could look up.
-    let no_target_mask = expected.column(keys::U).frame("target ids")?.is_null();
-    let no_target = expected
-        .filter(&no_target_mask)
-        .frame("targets without objectId")?;
-    let with_target = expected
-        .filter(&!no_target_mask)
-        .frame("targets with objectId")?;
+        // A target without an objectId cannot hold anything we could look up.
+        let no_target_mask = expected.column(keys::U).frame("target ids")?.is_null();
+        let no_target = expected
+            .filter(&no_target_mask)
+            .frame("targets without objectId")?;
+        let with_target = expected
+            .filter(&!no_target_mask)
+            .frame("targets with objectId")?;
 
-    let status = with_target
-        .column(keys::SC)
-        .frame("read status")?
-        .u32()
-        .frame("read status")?
-        .clone();
-    let is = |code: Status| status.equal(code as u8 as u32);
-    let complete = with_target
-        .filter(&is(Status::Complete))
-        .frame("complete roles")?;
-    let missing = join(
-        &complete,
-        &keep(&keyed.holdings, &[keys::R, keys::U])?,
-        &[keys::R, keys::U],
-        JoinType::Anti,
-    )?;
-    let not_found = with_target
-        .filter(&is(Status::NotFound))
-        .frame("roles not found")?;
-    // Everything else — unreadable, unsupported, or never reported on by the source — could
-    // not be checked. A resource the source did not mention is treated as not read.
-    let unchecked = with_target
-        .filter(&!(is(Status::Complete) | is(Status::NotFound)))
-        .frame("unchecked roles")?;
-    let unchecked = blank_package_scope_rows(keyed.decode(&unchecked)?)?;
+        let status = with_target
+            .column(keys::SC)
+            .frame("read status")?
+            .u32()
+            .frame("read status")?
+            .clone();
+        let is = |code: Status| status.equal(code as u8 as u32);
+        let complete = with_target
+            .filter(&is(Status::Complete))
+            .frame("complete roles")?;
+        let missing = join(
+            &keys::with_role_user(complete)?,
+            &keep(&keyed.holdings, &[keys::RU])?,
+            &[keys::RU],
+            JoinType::Anti,
+        )?;
+        let not_found = with_target
+            .filter(&is(Status::NotFound))
+            .frame("roles not found")?;
+        // Everything else — unreadable, unsupported, or never reported on by the source — could
+        // not be checked. A resource the source did not mention is treated as not read.
+        let unchecked = with_target
+            .filter(&!(is(Status::Complete) | is(Status::NotFound)))
+            .frame("unchecked roles")?;
+        let unchecked = blank_package_scope_rows(keyed.decode(&unchecked)?)?;
 
-    let mut parts = vec![
-        category(keyed.decode(&missing)?, 0, MISSING_ACCESS, Reason::NotHeld)?,
-        category(
-            keyed.decode(&not_found)?,
-            1,
-            RESOURCE_NOT_FOUND,
-            Reason::Column(s::READ_REASON),
-        )?,
-        category(unchecked, 2, UNVERIFIABLE, Reason::Status)?,
-        category(
-            keyed.decode(&no_target)?,
-            2,
-            UNVERIFIABLE,
-            Reason::Fixed("target_has_no_object_id"),
-        )?,
-    ];
+        vec![
+            category(keyed.decode(&missing)?, 0, MISSING_ACCESS, Reason::NotHeld)?,
+            category(
+                keyed.decode(&not_found)?,
+                1,
+                RESOURCE_NOT_FOUND,
+                Reason::Column(s::READ_REASON),
+            )?,
+            category(unchecked, 2, UNVERIFIABLE, Reason::Status)?,
+            category(
+                keyed.decode(&no_target)?,
+                2,
+                UNVERIFIABLE,
+                Reason::Fixed("target_has_no_object_id"),
+            )?,
+        ]
+    };
 
     let not_delivered = keep(
         &filter_in(&tables.assignments, s::STATE, &NOT_DELIVERED_STATES)?,
@@ -258,9 +262,9 @@ fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
         JoinType::Inner,
     )?;
     let unexplained = join(
-        &candidates,
-        &keep(&explained, &[keys::U, keys::R])?,
-        &[keys::U, keys::R],
+        &keys::with_role_user(candidates)?,
+        &keep(&keys::with_role_user(explained)?, &[keys::RU])?,
+        &[keys::RU],
         JoinType::Anti,
     )?;
     // A package whose role list is incomplete may explain any role: its holders are not

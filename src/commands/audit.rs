@@ -125,8 +125,9 @@ pub fn run(
         .as_ref()
         .map(|r| r.root().to_path_buf())
         .unwrap_or_else(|| settings.out.clone());
+    let mut snapshot = snapshot;
     let mut written = audit_and_report(
-        &snapshot,
+        &mut snapshot,
         &RunOptions {
             out: &out,
             with_plan: settings.with_plan,
@@ -268,6 +269,8 @@ fn load(
 /// history and exceptions, their summary, and the register's state.
 pub struct Composed {
     pub annotated: Annotated,
+    /// The plan's items, made once to mark the findings (`None` without a plan).
+    pub plan_items: Option<Vec<crate::plan::PlanItem>>,
     pub summary: summary::Summary,
     pub exceptions: Option<Vec<ExceptionRow>>,
     pub expired_exceptions: Vec<String>,
@@ -302,13 +305,24 @@ pub fn compose(
     }
     let today = options.now.date_naive();
     let mut annotated = annotate::annotate(findings, previous, options.register, today)?;
-    if options.with_plan {
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "findings annotated"
+    );
+    let plan_items = if options.with_plan {
         // Every view counts "in plan" as plan.json does.
         let items = crate::plan::plan_items(&annotated.findings, options.remedies)?;
         let findings =
             std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
         annotated.findings = crate::plan::mark_findings(findings, &items)?;
-    }
+        Some(items)
+    } else {
+        None
+    };
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "findings marked in plan"
+    );
     let summary = summary::summarise(&annotated.findings)?;
     let exceptions = options
         .register
@@ -324,6 +338,7 @@ pub fn compose(
         .collect();
     Ok(Composed {
         annotated,
+        plan_items,
         summary,
         exceptions,
         expired_exceptions,
@@ -333,8 +348,11 @@ pub fn compose(
 /// The part shared by every source: compose the audit, write the run folder (with the
 /// snapshot itself when `stored` is given), seal it with its manifest, commit it to the index,
 /// and apply retention. The caller holds the tenant's lock.
+///
+/// Unless the snapshot is to be stored, its tables' rows are released once the audit is
+/// composed (the reports need only the findings).
 pub fn audit_and_report(
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     options: &RunOptions,
     stored: Option<StoreExtras>,
 ) -> Result<Written> {
@@ -343,7 +361,16 @@ pub fn audit_and_report(
     let mut index = RunIndex::read(&tenant_dir)?;
     let previous = history::previous_run(&tenant_dir, &index)?;
     let stage = options.progress.stage("audit", None);
-    let composed = compose(snapshot, options, previous.as_ref())?;
+    let mut composed = compose(snapshot, options, previous.as_ref())?;
+    let plan_items = composed.plan_items.take();
+    let read = Read {
+        assignments: snapshot.tables.assignments.height() as u64,
+        users: snapshot.tables.users.height() as u64,
+    };
+    if stored.is_none() {
+        snapshot.tables.release_rows()?;
+    }
+    let snapshot = &*snapshot;
     stage.counter().add(composed.summary.total as u64);
     stage.finish();
 
@@ -361,6 +388,7 @@ pub fn audit_and_report(
         &run_name,
         snapshot,
         &composed,
+        plan_items,
         options,
         previous.as_ref(),
         &trend,
@@ -376,6 +404,7 @@ pub fn audit_and_report(
         &mut index,
         &run_name,
         snapshot,
+        read,
         &composed,
         options,
         manifest_sha256,
@@ -444,6 +473,7 @@ fn write_reports(
     run_name: &str,
     snapshot: &Snapshot,
     composed: &Composed,
+    plan_items: Option<Vec<crate::plan::PlanItem>>,
     options: &RunOptions,
     previous: Option<&annotate::Previous>,
     trend: &[TrendPoint],
@@ -454,17 +484,16 @@ fn write_reports(
     // The plan first: the workbook and the views show it. Then every writer at once, each on
     // its own thread over the same frames (one core idled while they ran one after another).
     let started = std::time::Instant::now();
-    let plan = if options.with_plan {
-        Some(Plan::new(
+    let plan = match plan_items {
+        Some(items) => Some(Plan::with_items(
             &snapshot.info,
             &annotated.findings,
+            items,
             run_name,
             options.now,
             options.expiry_days,
-            options.remedies,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -642,11 +671,19 @@ fn seal(
     Ok(manifest_sha256)
 }
 
+/// How much the snapshot held, for the index (its rows may be released by then).
+#[derive(Clone, Copy)]
+struct Read {
+    assignments: u64,
+    users: u64,
+}
+
 /// The index row commits the run (retention runs only after it is written).
 fn commit(
     index: &mut RunIndex,
     run: &str,
     snapshot: &Snapshot,
+    read: Read,
     composed: &Composed,
     options: &RunOptions,
     manifest_sha256: String,
@@ -667,8 +704,8 @@ fn commit(
             excepted: annotated.excepted,
             in_plan,
             manifest_sha256,
-            assignments: snapshot.tables.assignments.height() as u64,
-            users: snapshot.tables.users.height() as u64,
+            assignments: read.assignments,
+            users: read.users,
             graph: options.graph.clone(),
             stages: crate::progress::describe(&options.progress.finished()),
         }

@@ -553,6 +553,19 @@ impl Plan {
         remedies: &Remedies,
     ) -> Result<Plan> {
         let items = plan_items(findings, remedies)?;
+        Plan::with_items(info, findings, items, run, created, expiry_days)
+    }
+
+    /// [`Plan::new`] with the items [`plan_items`] made of these findings already (the audit
+    /// makes them once, to mark its findings, and hands them on).
+    pub fn with_items(
+        info: &SnapshotInfo,
+        findings: &DataFrame,
+        items: Vec<PlanItem>,
+        run: &str,
+        created: DateTime<Utc>,
+        expiry_days: i64,
+    ) -> Result<Plan> {
         Ok(Plan {
             format: FORMAT.to_string(),
             version: VERSION,

@@ -133,12 +133,24 @@ pub fn write_workbook_with(
     let split = plan_sheet.unwrap_or(worksheets.len());
     let (before_plan, from_plan) = worksheets.split_at_mut(split);
     let category_sheets = &mut before_plan[first_category..first_category + category_sheets];
+    let started = std::time::Instant::now();
+    let lap = |what: &str| {
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workbook: {what}"
+        )
+    };
     let (filled, planned) = std::thread::scope(|scope| {
         let planned = match (input.plan, from_plan.first_mut()) {
-            (Some(plan), Some(sheet)) => Some(scope.spawn(move || fill_plan(sheet, plan))),
+            (Some(plan), Some(sheet)) => Some(scope.spawn(move || {
+                let planned = fill_plan(sheet, plan);
+                lap("plan rows written");
+                planned
+            })),
             _ => None,
         };
         let filled = fill_categories(category_sheets, input, &sheets, &categories);
+        lap("category rows written");
         let planned = planned.map_or(Ok(()), |handle| {
             handle
                 .join()
@@ -148,7 +160,9 @@ pub fn write_workbook_with(
     });
     filled.map_err(error)?;
     planned.map_err(error)?;
-    workbook.save(path).map_err(error)
+    workbook.save(path).map_err(error)?;
+    lap("saved");
+    Ok(())
 }
 
 /// The sheet names each category is written to (several when it is split).

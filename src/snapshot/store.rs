@@ -224,6 +224,7 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
         }
         let file_name = format!("{name}.parquet");
         let path = dir.join(&file_name);
+        let started = std::time::Instant::now();
         let bytes = entra_model::input::read_bytes(&path)?;
         let expected = manifest.tables.get(&file_name).ok_or_else(|| {
             Error::inconsistent(
@@ -237,6 +238,10 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
                 "does not match the digest in snapshot.json: the snapshot was changed after it was taken",
             ));
         }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "read and checked the digest of {file_name}"
+        );
         let started = std::time::Instant::now();
         let mut frame = decode_parquet(bytes, &path)?;
         tracing::debug!(
@@ -349,6 +354,33 @@ impl Tables {
     /// Tables with no rows (and the right columns).
     pub fn empty() -> Result<Tables> {
         super::SnapshotBuilder::new().finish()
+    }
+
+    /// Frees every table's rows, keeping what the audit log was: once the audit has composed
+    /// its findings, a large tenant's tables are most of a run's memory, and the reports need
+    /// none of them (unless the snapshot itself is to be stored).
+    pub fn release_rows(&mut self) -> Result<()> {
+        let Tables {
+            packages,
+            package_roles,
+            assignments,
+            users,
+            holdings,
+            resource_status,
+            requests,
+            events,
+            requests_unread: _,
+            audit_log: _,
+        } = Tables::empty()?;
+        self.packages = packages;
+        self.package_roles = package_roles;
+        self.assignments = assignments;
+        self.users = users;
+        self.holdings = holdings;
+        self.resource_status = resource_status;
+        self.requests = requests;
+        self.events = events;
+        Ok(())
     }
 
     /// Forgets the audit log (`--no-causes` on a stored snapshot).

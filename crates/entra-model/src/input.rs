@@ -98,7 +98,10 @@ pub fn open_input(path: &Path, max: u64) -> Result<std::fs::File, InputError> {
 pub fn read_bytes_max(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
     use std::io::Read;
     let file = open_input(path, max)?;
-    let mut bytes = Vec::new();
+    // Sized from the file (a file that grows meanwhile still reads, to the limit): growing
+    // the buffer by doubling copied and freshly mapped a large table's bytes several times.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| InputError::io(path, e))?;
