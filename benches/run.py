@@ -203,7 +203,7 @@ def bench_html(size, run_dir, table):
 
 
 def bench_xlsx(table):
-    binary = sorted((ROOT / "target" / "release" / "deps").glob("xlsx-*"), key=os.path.getmtime)
+    binary = sorted((RELEASE / "deps").glob("xlsx-*"), key=os.path.getmtime)
     binary = [b for b in binary if os.access(b, os.X_OK) and b.suffix == ""]
     if not binary:
         log("xlsx bench binary missing: cargo bench --bench xlsx --no-run")
@@ -444,12 +444,19 @@ def main():
     parser.add_argument("--no-xlsx", action="store_true")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are (no cargo build)")
     parser.add_argument("--work", help="keep generated data here (default: a temporary folder)")
+    parser.add_argument("--bin-dir", help="measure the binaries in this folder (entra-drift, fake-graph, deps/xlsx-*) "
+                        "instead of target/release: an earlier build, side by side in the same session (implies --no-build)")
     parser.add_argument("--duckdb-json", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.duckdb_json:
         duckdb_json(args.duckdb_json)
         return
 
+    global RELEASE, BIN, FAKE
+    if args.bin_dir:
+        RELEASE = Path(args.bin_dir).resolve()
+        BIN, FAKE = RELEASE / "entra-drift", RELEASE / "fake-graph"
+        args.no_build = True
     if not args.no_build:
         log("building release binaries ...")
         subprocess.run(["cargo", "build", "--release", "--locked", "--bins"], cwd=ROOT, check=True)

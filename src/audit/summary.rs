@@ -135,7 +135,7 @@ fn who_caused(findings: &DataFrame) -> Result<(Counted, Counted, Vec<ActorCount>
             .map(|(k, n)| (k.to_string(), n))
             .collect();
         list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        list
+        fold_the_rest(list)
     };
     let mut actors: Vec<ActorCount> = actors
         .into_iter()
@@ -155,6 +155,20 @@ fn who_caused(findings: &DataFrame) -> Result<(Counted, Counted, Vec<ActorCount>
     Ok((most_first(causes), most_first(kinds), actors))
 }
 
+/// Causes and kinds of actor are a handful of words the audit writes; findings from elsewhere
+/// (or a future cause) could hold any number. Past [`LISTED`], the rest are counted in one
+/// entry, so that a list stays a list (and the Summary sheet within Excel's rows).
+pub const LISTED: usize = 20;
+
+fn fold_the_rest(mut list: Counted) -> Counted {
+    if list.len() > LISTED {
+        let rest = list.split_off(LISTED - 1);
+        let findings = rest.iter().map(|(_, n)| n).sum();
+        list.push((format!("({} others)", rest.len()), findings));
+    }
+    list
+}
+
 /// Most missing first; ties by id so the order is stable.
 fn top(counts: HashMap<String, (String, usize)>) -> Vec<Ranked> {
     let mut ranked: Vec<Ranked> = counts
@@ -164,4 +178,22 @@ fn top(counts: HashMap<String, (String, usize)>) -> Vec<Ranked> {
     ranked.sort_by(|a, b| b.missing.cmp(&a.missing).then_with(|| a.id.cmp(&b.id)));
     ranked.truncate(TOP);
     ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_list_of_causes_ends_in_one_entry_counting_the_rest() {
+        let list = |n: usize| -> Counted { (0..n).map(|i| (format!("cause {i}"), 1)).collect() };
+        assert_eq!(fold_the_rest(list(LISTED)), list(LISTED));
+        let folded = fold_the_rest(list(1_100_000));
+        assert_eq!(folded.len(), LISTED);
+        assert_eq!(folded[..LISTED - 1], list(LISTED - 1)[..]);
+        let others = 1_100_000 - (LISTED - 1);
+        assert_eq!(folded[LISTED - 1], (format!("({others} others)"), others));
+        let total: usize = folded.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 1_100_000, "every finding is still counted");
+    }
 }
