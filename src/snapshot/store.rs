@@ -360,26 +360,13 @@ impl Tables {
     /// its findings, a large tenant's tables are most of a run's memory, and the reports need
     /// none of them (unless the snapshot itself is to be stored).
     pub fn release_rows(&mut self) -> Result<()> {
-        let Tables {
-            packages,
-            package_roles,
-            assignments,
-            users,
-            holdings,
-            resource_status,
-            requests,
-            events,
-            requests_unread: _,
-            audit_log: _,
-        } = Tables::empty()?;
-        self.packages = packages;
-        self.package_roles = package_roles;
-        self.assignments = assignments;
-        self.users = users;
-        self.holdings = holdings;
-        self.resource_status = resource_status;
-        self.requests = requests;
-        self.events = events;
+        let audit_log = std::mem::replace(&mut self.audit_log, super::AuditLog::Skipped);
+        let requests_unread = self.requests_unread.take();
+        *self = Tables {
+            audit_log,
+            requests_unread,
+            ..Tables::empty()?
+        };
         Ok(())
     }
 
@@ -388,5 +375,41 @@ impl Tables {
         self.events = Tables::empty()?.events;
         self.audit_log = super::AuditLog::Skipped;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_tables_keep_their_columns_and_what_the_audit_log_was() {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/contoso"));
+        let mut tables = super::super::tenant_dir::read(root).unwrap().tables;
+        tables.requests_unread = Some("not recorded".into());
+        // Unlike the empty tables' own, so that losing it shows.
+        let audit_log = super::super::AuditLog::Unread {
+            reason: "read elsewhere".into(),
+        };
+        assert_ne!(Tables::empty().unwrap().audit_log, audit_log);
+        tables.audit_log = audit_log.clone();
+        assert!(tables.assignments.height() > 0 && tables.holdings.height() > 0);
+        tables.release_rows().unwrap();
+        let empty = Tables::empty().unwrap();
+        for (released, reference) in [
+            (&tables.packages, &empty.packages),
+            (&tables.package_roles, &empty.package_roles),
+            (&tables.assignments, &empty.assignments),
+            (&tables.users, &empty.users),
+            (&tables.holdings, &empty.holdings),
+            (&tables.resource_status, &empty.resource_status),
+            (&tables.requests, &empty.requests),
+            (&tables.events, &empty.events),
+        ] {
+            assert_eq!(released.height(), 0);
+            assert_eq!(released.schema(), reference.schema());
+        }
+        assert_eq!(tables.audit_log, audit_log);
+        assert_eq!(tables.requests_unread.as_deref(), Some("not recorded"));
     }
 }
