@@ -377,8 +377,8 @@ impl<'t> Keyed<'t> {
         };
         // The first core takes the assignments and as many holdings as makes the two even.
         let split = frame.height().saturating_sub(assignment_users.len()) / 2;
-        let (held, first) = (&held, 0..split);
-        let rest = split..frame.height();
+        let held = &held;
+        let (first, rest) = (0..split, split..frame.height());
         let (p, mut assignment_u, (keep, r, mut holding_u)) = std::thread::scope(|scope| {
             let known = &users;
             let role_keys = &role_keys;
@@ -441,7 +441,7 @@ impl<'t> Keyed<'t> {
             )?
         };
 
-        lap("holdings");
+        lap("assignments and holdings");
         let users_frame = DataFrame::new(
             listed_users.len(),
             vec![Column::new(U.into(), listed_users)],

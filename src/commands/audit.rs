@@ -108,7 +108,7 @@ pub fn run(
         .as_ref()
         .map(|r| r.root().to_path_buf())
         .unwrap_or_else(|| settings.out.clone());
-    let (snapshot, extras) = load(&settings, &out, &progress)?;
+    let (mut snapshot, extras) = load(&settings, &out, &progress)?;
     let graph = extras.as_ref().and_then(|e| e.graph.clone());
     let tenant = snapshot.info.tenant_id.clone();
     let _held = match early {
@@ -125,7 +125,6 @@ pub fn run(
         .as_ref()
         .map(|r| r.root().to_path_buf())
         .unwrap_or_else(|| settings.out.clone());
-    let mut snapshot = snapshot;
     let mut written = audit_and_report(
         &mut snapshot,
         &RunOptions {

@@ -107,7 +107,7 @@ pub fn write_workbook_with(
     // row to temporary files, so the two take two cores instead of one after the other.
     let first_category = workbook.worksheets().len();
     let categories = add_category_sheets(&mut workbook, input, &sheets, &footer).map_err(error)?;
-    let category_sheets = workbook.worksheets().len() - first_category;
+    let category_count = workbook.worksheets().len() - first_category;
     if let Some(resolved) = extras.resolved {
         write_resolved_sheet(&mut workbook, resolved, &footer).map_err(error)?;
     }
@@ -132,7 +132,7 @@ pub fn write_workbook_with(
     let worksheets = workbook.worksheets_mut();
     let split = plan_sheet.unwrap_or(worksheets.len());
     let (before_plan, from_plan) = worksheets.split_at_mut(split);
-    let category_sheets = &mut before_plan[first_category..first_category + category_sheets];
+    let category_sheets = &mut before_plan[first_category..first_category + category_count];
     let started = std::time::Instant::now();
     let lap = |what: &str| {
         tracing::debug!(

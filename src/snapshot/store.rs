@@ -268,21 +268,19 @@ pub fn read(dir: &Path) -> Result<(Snapshot, SnapshotManifest)> {
     // one quiet hook for them all, as a hook swapped per thread could be left in place.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let frames: Vec<Result<DataFrame>> = std::thread::scope(|scope| {
+    let joined: Vec<std::thread::Result<Result<DataFrame>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = specs
             .iter()
             .map(|spec| scope.spawn(move || load(spec)))
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-            .collect()
+        handles.into_iter().map(|handle| handle.join()).collect()
     });
+    // Restored before any other panic goes on, so that its message is not lost.
     std::panic::set_hook(hook);
+    let frames: Vec<Result<DataFrame>> = joined
+        .into_iter()
+        .map(|joined| joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        .collect();
     // The first failure in the tables' order, whichever thread ended first.
     let frames = frames.into_iter().collect::<Result<Vec<DataFrame>>>()?;
     let mut frames = frames.into_iter();

@@ -9,14 +9,7 @@ use crate::model::{AccessPackage, AccessPackageAssignment};
 /// `true` for the 8-4-4-4-12 hexadecimal form Entra uses for directory objects, access
 /// packages and assignments.
 pub fn is_guid(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    if bytes.len() != 36 {
-        return false;
-    }
-    bytes.iter().enumerate().all(|(i, b)| match i {
-        8 | 13 | 18 | 23 => *b == b'-',
-        _ => b.is_ascii_hexdigit(),
-    })
+    guid_value(id).is_some()
 }
 
 /// The 128 bits of a GUID-form id, either case (`None` for anything [`is_guid`] refuses): two
