@@ -17,7 +17,23 @@ use entra_drift::settings::Given;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process. An audit allocates and frees several GiB of
+/// short-lived columns: with huge pages every first touch zeroes 2 MiB, and mimalloc's purges of
+/// freed memory split them again. That cost the `xl` audit ~3.5 s of its ~23 s and ~300 MB
+/// (guide: docs/src/benchmarks.md). mimalloc's `no_thp` feature stops it asking for them; this
+/// also covers hosts whose THP setting is `always`, where the kernel would use them unasked.
+#[cfg(target_os = "linux")]
+fn without_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integers only and touches no memory of ours. A refusal
+    // (an old kernel, a seccomp filter) keeps the kernel's default, which is only slower.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    without_transparent_huge_pages();
     // clap exits 2 on a usage error, which is our "drift found" code: map it to 1.
     // The matches are kept beside the parsed flags: settings need to know which flags were
     // given, so that a configuration file value is not overridden by a flag's default.
