@@ -17,11 +17,38 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// [`digest`] of bytes written to it piece by piece: a serialiser writes straight into the
+/// hash instead of into a buffer the size of a large plan.
+#[derive(Default)]
+pub struct Digester(Sha256);
+
+impl Digester {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// `sha256:<hex>`, as [`digest`] of the same bytes at once.
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize()))
+    }
+}
+
+impl Write for Digester {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Size and `sha256:<hex>` of a file's bytes, read in chunks (stored snapshots can be large).
 pub fn file_digest(path: &Path) -> Result<(u64, String)> {
     entra_model::input::check_regular_file(path)?;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = Digester::default();
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
@@ -32,7 +59,7 @@ pub fn file_digest(path: &Path) -> Result<(u64, String)> {
         total += read as u64;
         hasher.update(&buffer[..read]);
     }
-    Ok((total, format!("sha256:{}", hex::encode(hasher.finalize()))))
+    Ok((total, hasher.finish()))
 }
 
 /// Whether a run file exists where it is (a link there counts: it is refused when used).

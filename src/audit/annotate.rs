@@ -131,7 +131,12 @@ pub fn annotate(
     let matcher = register.map(|r| Matcher::new(r, today));
     let mut exception_use =
         vec![ExceptionUse::default(); register.map_or(0, |r| r.exceptions.len())];
-    let mut seen_keys: HashMap<Key, ()> = HashMap::with_capacity(height);
+    // Only a previous run is compared by key: without one, no key is made.
+    let mut seen_keys: HashMap<Key, ()> = match previous {
+        Some(_) => HashMap::with_capacity(height),
+        None => HashMap::new(),
+    };
+    let today_text = today.format("%Y-%m-%d").to_string();
 
     let mut first_seen = Vec::with_capacity(height);
     let mut days_open = Vec::with_capacity(height);
@@ -143,20 +148,23 @@ pub fn annotate(
     let (mut new, mut persisting, mut excepted) = (0, 0, 0);
 
     for row in rows.iter() {
-        let key: Key = std::array::from_fn(|i| row[i].to_string());
+        let key: Option<Key> = previous.map(|_| std::array::from_fn(|i| row[i].to_string()));
         let first = previous
-            .and_then(|p| p.get(&key))
+            .zip(key.as_ref())
+            .and_then(|(p, key)| p.get(key))
             .map(|p| p.first_seen)
             .unwrap_or(today)
             .min(today);
         let is_new = first == today;
         if is_new {
             new += 1;
+            first_seen.push(today_text.clone());
+            days_open.push("0".to_string());
         } else {
             persisting += 1;
+            first_seen.push(first.format("%Y-%m-%d").to_string());
+            days_open.push((today - first).num_days().to_string());
         }
-        first_seen.push(first.format("%Y-%m-%d").to_string());
-        days_open.push((today - first).num_days().to_string());
         status.push(if is_new {
             STATUS_NEW
         } else {
@@ -201,7 +209,9 @@ pub fn annotate(
                 skip.push(row[8].to_string());
             }
         }
-        seen_keys.insert(key, ());
+        if let Some(key) = key {
+            seen_keys.insert(key, ());
+        }
     }
 
     let resolved = previous

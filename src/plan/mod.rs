@@ -196,20 +196,27 @@ pub use crate::files::digest;
 
 /// Digest over the items' canonical JSON (field order is the struct's, so it is stable).
 pub fn items_digest(items: &[PlanItem]) -> String {
-    // Serialising plain strings and vectors cannot fail.
-    digest(&serde_json::to_vec(items).expect("plan items serialise"))
+    let mut digester = crate::files::Digester::default();
+    // Serialising plain strings and vectors cannot fail, nor can writing to a hash.
+    serde_json::to_writer(&mut digester, items).expect("plan items serialise");
+    digester.finish()
 }
 
 /// Digest over the findings' required columns, one `\x1f`-separated line per finding, in the
 /// findings' (deterministic) order: stable across report cosmetics.
 pub fn findings_digest(findings: &DataFrame) -> Result<String> {
     let rows = StringRows::new(findings, &col::REQUIRED)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::files::Digester::default();
     for row in rows.iter() {
-        hasher.update(row.join("\x1f").as_bytes());
+        for (index, cell) in row.iter().enumerate() {
+            if index > 0 {
+                hasher.update(b"\x1f");
+            }
+            hasher.update(cell.as_bytes());
+        }
         hasher.update(b"\n");
     }
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    Ok(hasher.finish())
 }
 
 /// One item per assignment with `in_plan = yes` findings, in findings order, then one per
@@ -407,28 +414,29 @@ pub fn mark_findings(mut findings: DataFrame, items: &[PlanItem]) -> Result<Data
             .then(|| finding_item_id(row[0], row[1], row[3], row[4], row[5], row[2]));
         match key.and_then(|key| actions.get(&key)) {
             Some(Action::Decide) => {
-                in_plan.push("yes".to_string());
-                skip.push(WAITING_FOR_REVIEWER.to_string());
+                in_plan.push("yes");
+                skip.push(WAITING_FOR_REVIEWER);
             }
             Some(_) => {
-                in_plan.push("yes".to_string());
-                skip.push(String::new());
+                in_plan.push("yes");
+                skip.push("");
             }
             None if row[6] == "yes" => {
-                in_plan.push("no".to_string());
-                skip.push("no plan item covers it".to_string());
+                in_plan.push("no");
+                skip.push("no plan item covers it");
             }
             None => {
-                in_plan.push(row[6].to_string());
-                skip.push(row[7].to_string());
+                in_plan.push(row[6]);
+                skip.push(row[7]);
             }
         }
     }
-    drop(rows);
-    for column in [
+    let columns = [
         Column::new(col::IN_PLAN.into(), in_plan),
         Column::new(col::SKIP_REASON.into(), skip),
-    ] {
+    ];
+    drop(rows);
+    for column in columns {
         findings.with_column(column).map_err(|e| Error::Frame {
             context: "marking findings with the plan",
             source: e,
@@ -590,19 +598,16 @@ impl Plan {
     /// digest and items; a third party recomputes it with
     /// `jq -cjS 'del(.approvals, .revocations)' plan.json | sha256sum`.
     pub fn digest(&self) -> String {
-        digest(&self.canonical_bytes())
-    }
-
-    fn canonical_bytes(&self) -> Vec<u8> {
         // A struct of strings, numbers and dates always serialises.
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let serde_json::Value::Object(map) = &mut value {
             map.remove("approvals");
             map.remove("revocations");
         }
-        let mut out = Vec::new();
-        write_canonical(&value, &mut out);
-        out
+        // Straight into the hash: a large plan's canonical text is hundreds of MB.
+        let mut digester = crate::files::Digester::default();
+        write_canonical(&value, &mut digester);
+        digester.finish()
     }
 
     /// The bytes the audit wrote (the plan without approvals, as [`Plan::write`] writes it):
@@ -805,43 +810,59 @@ impl MissingRole {
 /// Canonical JSON: object keys sorted by code point, no whitespace, strings escaped as both
 /// serde_json and jq escape them (`"`, `\\`, the short escapes, other controls as `\u00xx`),
 /// and DEL as `\u007f`, which jq escapes and serde_json does not.
-fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+fn write_canonical(value: &serde_json::Value, out: &mut impl std::io::Write) {
+    // Writing to memory or to a hash cannot fail; nothing else is written to.
+    let put = |out: &mut dyn std::io::Write, bytes: &[u8]| {
+        out.write_all(bytes)
+            .expect("canonical JSON is written to memory");
+    };
     match value {
         serde_json::Value::Object(map) => {
-            out.push(b'{');
+            put(out, b"{");
+            // serde_json's map is sorted already (no `preserve_order`); sorted here all the
+            // same, so that a dependency turning that feature on cannot change a digest.
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            keys.sort_unstable();
             for (index, key) in keys.into_iter().enumerate() {
                 if index > 0 {
-                    out.push(b',');
+                    put(out, b",");
                 }
-                write_canonical(&serde_json::Value::String(key.clone()), out);
-                out.push(b':');
+                write_canonical_str(key, out);
+                put(out, b":");
                 write_canonical(&map[key], out);
             }
-            out.push(b'}');
+            put(out, b"}");
         }
         serde_json::Value::Array(items) => {
-            out.push(b'[');
+            put(out, b"[");
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(b',');
+                    put(out, b",");
                 }
                 write_canonical(item, out);
             }
-            out.push(b']');
+            put(out, b"]");
         }
-        serde_json::Value::String(text) => {
-            let escaped = serde_json::to_vec(text).unwrap_or_default();
-            for byte in escaped {
-                if byte == 0x7f {
-                    out.extend_from_slice(b"\\u007f");
-                } else {
-                    out.push(byte);
-                }
-            }
-        }
-        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+        serde_json::Value::String(text) => write_canonical_str(text, out),
+        scalar => serde_json::to_writer(out, scalar).expect("a JSON scalar serialises"),
+    }
+}
+
+/// A string of [`write_canonical`]: serde_json's escaping, with DEL escaped as jq does.
+fn write_canonical_str(text: &str, out: &mut impl std::io::Write) {
+    if !text.contains('\u{7f}') {
+        serde_json::to_writer(out, text).expect("a string serialises");
+        return;
+    }
+    let escaped = serde_json::to_vec(text).expect("a string serialises");
+    for piece in escaped.split_inclusive(|byte| *byte == 0x7f) {
+        let result = match piece.split_last() {
+            Some((0x7f, before)) => out
+                .write_all(before)
+                .and_then(|()| out.write_all(b"\\u007f")),
+            _ => out.write_all(piece),
+        };
+        result.expect("canonical JSON is written to memory");
     }
 }
 

@@ -13,6 +13,10 @@ pub const MAX_URL_CHARS: usize = 2_079;
 
 /// The text as it fits in one cell.
 pub fn fit(text: &str) -> Cow<'_, str> {
+    // No more characters than bytes: most cells need no count.
+    if text.len() <= MAX_CELL_CHARS {
+        return Cow::Borrowed(text);
+    }
     let total = text.chars().count();
     if total <= MAX_CELL_CHARS {
         return Cow::Borrowed(text);
@@ -30,6 +34,16 @@ pub fn fit(text: &str) -> Cow<'_, str> {
 /// the writer sets each row's height from this.
 pub fn wrapped_lines(text: &str, width: f64) -> usize {
     let room = (width - 1.5).max(1.0);
+    // A character takes no more units than it has bytes (a wide one has three or four): a
+    // short line fits without measuring its words.
+    if (text.len() as f64) <= room && !text.contains('\n') {
+        return 1;
+    }
+    measured_lines(text, room)
+}
+
+/// [`wrapped_lines`] word by word, in a cell with `room` units for text.
+fn measured_lines(text: &str, room: f64) -> usize {
     let units = |word: &str| -> f64 {
         word.chars()
             .map(|c| if (c as u32) >= 0x1100 { 2.0 } else { 1.0 })
@@ -172,6 +186,25 @@ mod tests {
         assert_eq!(wrapped_lines(&"x".repeat(30), 11.5), 3);
         assert_eq!(wrapped_lines("a\nb", 20.0), 2);
         assert_eq!(wrapped_lines("李雷李雷", 6.0), 2);
+    }
+
+    proptest::proptest! {
+        /// The short-line shortcut counts what measuring word by word counts.
+        #[test]
+        fn a_short_line_is_measured_alike(
+            text in "[a b\n李é\u{1F600}]{0,40}",
+            width in 1.0f64..60.0,
+        ) {
+            let room = (width - 1.5).max(1.0);
+            proptest::prop_assert_eq!(wrapped_lines(&text, width), measured_lines(&text, room));
+        }
+
+        /// Text of no more bytes than Excel's limit in characters is kept whole, as counted.
+        #[test]
+        fn text_within_the_limit_is_kept(text in "[aé李]{0,12000}") {
+            let kept = text.chars().count() <= MAX_CELL_CHARS;
+            proptest::prop_assert_eq!(matches!(fit(&text), Cow::Borrowed(_)), kept);
+        }
     }
 
     #[test]

@@ -406,8 +406,6 @@ fn fill_categories(
     let package_id_col = position(col::PACKAGE_ID).unwrap_or(usize::MAX);
     // Days open is a number, so that a reviewer can sort and filter on it.
     let days_col = position(col::DAYS_OPEN).unwrap_or(usize::MAX);
-    let cell_of =
-        |row: &[&'_ str], at: usize| -> String { row.get(at).copied().unwrap_or("").to_string() };
     let link_format = cells::link_format(cells::wrap_format());
     let mut rows = rows.iter().peekable();
     let mut worksheets = worksheets.iter_mut();
@@ -434,13 +432,13 @@ fn fill_categories(
                 if lines > 1 {
                     sheet.set_row_height(excel_row, cells::row_height(lines))?;
                 }
-                let user_id = cell_of(&row, user_id_col);
-                let package_id = cell_of(&row, package_id_col);
+                let user_id = row.get(user_id_col).copied().unwrap_or("");
+                let package_id = row.get(package_id_col).copied().unwrap_or("");
                 for (column, cell) in (0u16..).zip(&row) {
                     let link = match column as usize {
-                        c if c == user_col && !user_id.is_empty() => Some(user_url(&user_id)),
+                        c if c == user_col && !user_id.is_empty() => Some(user_url(user_id)),
                         c if c == package_col && !package_id.is_empty() => {
-                            Some(package_url(&package_id))
+                            Some(package_url(package_id))
                         }
                         _ => None,
                     };
