@@ -62,6 +62,39 @@ pub fn file_digest(path: &Path) -> Result<(u64, String)> {
     Ok((total, hasher.finish()))
 }
 
+/// [`file_digest`] of each file, in their order, read on every core: a run's large files are
+/// sealed side by side instead of one after another.
+pub fn file_digests(paths: &[PathBuf]) -> Vec<Result<(u64, String)>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(paths.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<(u64, String)>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(at) else {
+                            return mine;
+                        };
+                        mine.push((at, file_digest(path)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(at, _)| *at);
+    done.into_iter().map(|(_, digest)| digest).collect()
+}
+
 /// Whether a run file exists where it is (a link there counts: it is refused when used).
 pub fn exists_no_follow(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
@@ -253,6 +286,37 @@ pub fn sync_folder(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_digests_keep_the_files_order_and_their_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for index in 0..7 {
+            let path = dir.path().join(format!("f{index}"));
+            if index != 3 {
+                std::fs::write(&path, "x".repeat(index * 1000)).unwrap();
+            }
+            paths.push(path);
+        }
+        let digests = file_digests(&paths);
+        assert_eq!(digests.len(), paths.len());
+        for (index, (path, found)) in paths.iter().zip(&digests).enumerate() {
+            match found {
+                Ok((bytes, sha256)) => {
+                    assert_eq!(*bytes, index as u64 * 1000);
+                    assert_eq!(*sha256, digest(&std::fs::read(path).unwrap()));
+                    let mut streamed = Digester::default();
+                    streamed.update(&std::fs::read(path).unwrap());
+                    assert_eq!(*sha256, streamed.finish());
+                }
+                Err(error) => {
+                    assert_eq!(index, 3);
+                    assert!(error.to_string().contains("f3"), "{error}");
+                }
+            }
+        }
+        assert!(file_digests(&[]).is_empty());
+    }
 
     #[test]
     fn durable_write_replaces_and_leaves_no_temporary() {

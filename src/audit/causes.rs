@@ -53,17 +53,55 @@ const MATCHES: [(&str, &str, &[&str], bool); 3] = [
 
 /// Adds the cause columns to the findings (same rows, same order).
 pub fn explain(findings: DataFrame, tables: &Tables) -> Result<DataFrame> {
+    let causes = columns(&findings, tables)?;
+    attach(findings, causes)
+}
+
+/// Adds cause columns made by [`columns`] for these rows.
+pub fn attach(findings: DataFrame, causes: Vec<Column>) -> Result<DataFrame> {
+    let mut frame = findings;
+    for column in causes {
+        frame.with_column(column).frame("adding causes")?;
+    }
+    Ok(frame)
+}
+
+/// Whether two frames hold the same findings in the same order, as far as causes go: the key
+/// columns [`columns`] reads are equal row by row.
+pub fn same_keys(a: &DataFrame, b: &DataFrame) -> Result<bool> {
+    if a.height() != b.height() {
+        return Ok(false);
+    }
+    for name in KEY_COLUMNS {
+        let (x, y) = (
+            a.column(name).frame("cause keys")?,
+            b.column(name).frame("cause keys")?,
+        );
+        if !x
+            .as_materialized_series()
+            .equals_missing(y.as_materialized_series())
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The findings' columns the causes are found from.
+const KEY_COLUMNS: [&str; 6] = [
+    col::CATEGORY,
+    col::ASSIGNMENT_ID,
+    col::USER_ID,
+    col::RESOURCE_TYPE,
+    col::RESOURCE_ID,
+    col::ROLE,
+];
+
+/// The cause columns of the findings, in their row order (read from the key columns only, so
+/// they can be found while the other columns are being made).
+pub fn columns(findings: &DataFrame, tables: &Tables) -> Result<Vec<Column>> {
     let height = findings.height();
-    let mut keyed = findings
-        .select([
-            col::CATEGORY,
-            col::ASSIGNMENT_ID,
-            col::USER_ID,
-            col::RESOURCE_TYPE,
-            col::RESOURCE_ID,
-            col::ROLE,
-        ])
-        .frame("cause keys")?;
+    let mut keyed = findings.select(KEY_COLUMNS).frame("cause keys")?;
     keyed
         .with_column(Column::new(
             ROW.into(),
@@ -98,8 +136,8 @@ pub fn explain(findings: DataFrame, tables: &Tables) -> Result<DataFrame> {
         }
     }
 
-    let categories = text(&findings, col::CATEGORY)?;
-    let types = text(&findings, col::RESOURCE_TYPE)?;
+    let categories = text(findings, col::CATEGORY)?;
+    let types = text(findings, col::RESOURCE_TYPE)?;
     let explained = |row: usize| -> bool {
         let category = categories[row].as_deref().unwrap_or("");
         let kind = types[row].as_deref().unwrap_or("");
@@ -139,13 +177,11 @@ pub fn explain(findings: DataFrame, tables: &Tables) -> Result<DataFrame> {
             column.push(value);
         }
     }
-    let mut frame = findings;
-    for (name, values) in col::CAUSES.iter().zip(out) {
-        frame
-            .with_column(Column::new((*name).into(), values))
-            .frame("adding causes")?;
-    }
-    Ok(frame)
+    Ok(col::CAUSES
+        .iter()
+        .zip(out)
+        .map(|(name, values)| Column::new((*name).into(), values))
+        .collect())
 }
 
 /// Per finding row, the latest event of the kind that explains its category, after its
@@ -278,4 +314,38 @@ fn u64_column(frame: &DataFrame, name: &str) -> Result<Vec<Option<u64>>> {
         .frame("causes")?
         .iter()
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(rows: &[(&str, &str)]) -> DataFrame {
+        let height = rows.len();
+        let mut columns: Vec<Column> = KEY_COLUMNS
+            .iter()
+            .map(|name| Column::new((*name).into(), vec!["x"; height]))
+            .collect();
+        columns[1] = Column::new(
+            col::ASSIGNMENT_ID.into(),
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        );
+        columns[2] = Column::new(
+            col::USER_ID.into(),
+            rows.iter()
+                .map(|r| Some(r.1).filter(|u| !u.is_empty()))
+                .collect::<Vec<_>>(),
+        );
+        DataFrame::new(height, columns).unwrap()
+    }
+
+    /// Causes found for one frame are attached to another only when its rows are the same.
+    #[test]
+    fn same_keys_means_same_rows_in_the_same_order() {
+        let a = keys(&[("a1", "u1"), ("a2", "")]);
+        assert!(same_keys(&a, &keys(&[("a1", "u1"), ("a2", "")])).unwrap());
+        assert!(!same_keys(&a, &keys(&[("a2", ""), ("a1", "u1")])).unwrap());
+        assert!(!same_keys(&a, &keys(&[("a1", "u1"), ("a2", "u2")])).unwrap());
+        assert!(!same_keys(&a, &keys(&[("a1", "u1")])).unwrap());
+    }
 }

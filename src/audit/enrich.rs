@@ -131,6 +131,7 @@ const USER_KNOWN: &str = "user_known";
 const DIRECTORY_NAME: &str = "directory_name";
 
 pub fn enrich(core: DataFrame, tables: &Tables, now: DateTime<Utc>) -> Result<DataFrame> {
+    let started = std::time::Instant::now();
     let users = with_literal(
         keep(
             &tables.users,
@@ -204,6 +205,10 @@ pub fn enrich(core: DataFrame, tables: &Tables, now: DateTime<Utc>) -> Result<Da
         &[s::RESOURCE_TYPE, s::RESOURCE_ID],
         JoinType::Left,
     )?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "enrich: names joined"
+    );
     let requests = Requests::new(tables)?;
     derive_columns(frame, &requests, now)
 }

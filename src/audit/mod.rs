@@ -82,8 +82,30 @@ pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<D
         elapsed_ms = started.elapsed().as_millis() as u64,
         "core joins done"
     );
-    let findings = enrich::enrich(core, tables, now)?;
-    causes::explain(findings, tables)
+    // The causes read only the key columns: they are found on a second core while the names
+    // and texts are joined and derived.
+    let (named, causes) = std::thread::scope(|scope| {
+        let causes = scope.spawn(|| causes::columns(&core, tables));
+        let named = enrich::enrich(core.clone(), tables, now);
+        let causes = causes
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (named, causes)
+    });
+    let named = named?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "findings named and explained"
+    );
+    // Naming keeps the core's rows in their order; were that ever not so, the causes are
+    // found again for the named rows rather than attached to the wrong ones.
+    let causes = if causes::same_keys(&core, &named)? {
+        causes?
+    } else {
+        tracing::debug!("naming reordered the findings; their causes are found again");
+        causes::columns(&named, tables)?
+    };
+    causes::attach(named, causes)
 }
 
 /// The findings with only the contract's key columns, a reason code and the sort rank.

@@ -268,8 +268,9 @@ fn load(
 /// history and exceptions, their summary, and the register's state.
 pub struct Composed {
     pub annotated: Annotated,
-    /// The plan's items, made once to mark the findings (`None` without a plan).
-    pub plan_items: Option<Vec<crate::plan::PlanItem>>,
+    /// The plan's items and digests, made once beside marking the findings (`None` without
+    /// a plan).
+    pub plan_items: Option<crate::plan::Planned>,
     pub summary: summary::Summary,
     pub exceptions: Option<Vec<ExceptionRow>>,
     pub expired_exceptions: Vec<String>,
@@ -313,8 +314,28 @@ pub fn compose(
         let items = crate::plan::plan_items(&annotated.findings, options.remedies)?;
         let findings =
             std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
-        annotated.findings = crate::plan::mark_findings(findings, &items)?;
-        Some(items)
+        // The digests read the findings' key columns, which marking leaves as they are: they
+        // are made on a second core while the findings are marked.
+        let (marked, digests) = std::thread::scope(|scope| {
+            let digests = scope.spawn(|| {
+                Ok::<_, crate::error::Error>((
+                    crate::plan::findings_digest(&findings)?,
+                    crate::plan::items_digest(&items),
+                ))
+            });
+            let marked = crate::plan::mark_findings(findings.clone(), &items);
+            let digests = digests
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (marked, digests)
+        });
+        annotated.findings = marked?;
+        let (findings_digest, items_digest) = digests?;
+        Some(crate::plan::Planned {
+            items,
+            findings_digest,
+            items_digest,
+        })
     } else {
         None
     };
@@ -472,7 +493,7 @@ fn write_reports(
     run_name: &str,
     snapshot: &Snapshot,
     composed: &Composed,
-    plan_items: Option<Vec<crate::plan::PlanItem>>,
+    plan_items: Option<crate::plan::Planned>,
     options: &RunOptions,
     previous: Option<&annotate::Previous>,
     trend: &[TrendPoint],
@@ -483,17 +504,15 @@ fn write_reports(
     // The plan first: the workbook and the views show it. Then every writer at once, each on
     // its own thread over the same frames (one core idled while they ran one after another).
     let started = std::time::Instant::now();
-    let plan = match plan_items {
-        Some(items) => Some(Plan::with_items(
+    let plan = plan_items.map(|planned| {
+        Plan::with_items(
             &snapshot.info,
-            &annotated.findings,
-            items,
+            planned,
             run_name,
             options.now,
             options.expiry_days,
-        )?),
-        None => None,
-    };
+        )
+    });
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "plan built"

@@ -103,12 +103,13 @@ pub struct ManifestInput<'a> {
 pub fn write_manifest(input: &ManifestInput) -> Result<String> {
     let run_dir = input.run_dir;
     let run = folder_name(run_dir);
-    let mut files = Vec::new();
-    for (relative, path) in list_files(run_dir)? {
-        if relative == MANIFEST_JSON {
-            continue;
-        }
-        let (bytes, sha256) = file_digest(&path)?;
+    let (names, paths): (Vec<String>, Vec<PathBuf>) = list_files(run_dir)?
+        .into_iter()
+        .filter(|(relative, _)| relative != MANIFEST_JSON)
+        .unzip();
+    let mut files = Vec::with_capacity(names.len());
+    for (relative, digest) in names.into_iter().zip(crate::files::file_digests(&paths)) {
+        let (bytes, sha256) = digest?;
         files.push(FileEntry {
             path: relative,
             bytes,

@@ -383,6 +383,25 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
     Ok(items)
 }
 
+/// A plan's items with the digests that bind the plan to them and to its findings.
+pub struct Planned {
+    pub items: Vec<PlanItem>,
+    /// [`findings_digest`] of the findings the items were made of.
+    pub findings_digest: String,
+    /// [`items_digest`] of the items.
+    pub items_digest: String,
+}
+
+impl Planned {
+    pub fn new(findings: &DataFrame, items: Vec<PlanItem>) -> Result<Planned> {
+        Ok(Planned {
+            findings_digest: findings_digest(findings)?,
+            items_digest: items_digest(&items),
+            items,
+        })
+    }
+}
+
 /// What `plan_skip_reason` says of a finding whose plan item waits for a reviewer's action.
 pub const WAITING_FOR_REVIEWER: &str =
     "in the plan, waiting for a reviewer to choose its action (decide): apply skips it until then";
@@ -561,20 +580,25 @@ impl Plan {
         remedies: &Remedies,
     ) -> Result<Plan> {
         let items = plan_items(findings, remedies)?;
-        Plan::with_items(info, findings, items, run, created, expiry_days)
+        let planned = Planned::new(findings, items)?;
+        Ok(Plan::with_items(info, planned, run, created, expiry_days))
     }
 
-    /// [`Plan::new`] with the items [`plan_items`] made of these findings already (the audit
-    /// makes them once, to mark its findings, and hands them on).
+    /// [`Plan::new`] with the items [`plan_items`] made of its findings already, and their
+    /// digests (the audit makes them once, beside marking its findings, and hands them on).
     pub fn with_items(
         info: &SnapshotInfo,
-        findings: &DataFrame,
-        items: Vec<PlanItem>,
+        planned: Planned,
         run: &str,
         created: DateTime<Utc>,
         expiry_days: i64,
-    ) -> Result<Plan> {
-        Ok(Plan {
+    ) -> Plan {
+        let Planned {
+            items,
+            findings_digest,
+            items_digest,
+        } = planned;
+        Plan {
             format: FORMAT.to_string(),
             version: VERSION,
             tenant_id: info.tenant_id.clone(),
@@ -584,12 +608,12 @@ impl Plan {
             snapshot_taken_at: info.taken_at,
             snapshot_source: info.source.clone(),
             run: run.to_string(),
-            findings_digest: findings_digest(findings)?,
-            items_digest: items_digest(&items),
+            findings_digest,
+            items_digest,
             items,
             approvals: Vec::new(),
             revocations: Vec::new(),
-        })
+        }
     }
 
     /// The plan digest: `sha256:` over the plan without its approvals and revocations, as
