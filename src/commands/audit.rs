@@ -550,7 +550,12 @@ fn write_reports(
 
     let plan_ref = plan.as_ref();
     let waiting = report::words::waiting(&annotated.findings, plan_ref)?;
+    // The workbook's rows take both cores and its compression one: the other writers start
+    // once its rows are written, on the core its compression leaves idle (at `xl`, the
+    // reports ended ~1.5 s sooner than with every writer started at once).
+    let rows_written = report::Gate::default();
     let csvs = || -> Result<()> {
+        rows_written.wait();
         report::write_findings_csv(&csv_path, &annotated.findings)?;
         if let Some(path) = &resolved_path {
             report::write_resolved_csv(path, &annotated.resolved)?;
@@ -561,12 +566,14 @@ fn write_reports(
         Ok(())
     };
     let plan_json = || -> Result<()> {
+        rows_written.wait();
         if let (Some(path), Some(plan)) = (&plan_path, plan_ref) {
             plan.write(path)?;
         }
         Ok(())
     };
     let workbook = || -> Result<()> {
+        let _open = rows_written.opened_on_drop();
         report::write_workbook_with(
             &xlsx_path,
             &WorkbookInput {
@@ -591,10 +598,12 @@ fn write_reports(
                 trend,
                 resolved: previous.map(|_| annotated.resolved.as_slice()),
                 exceptions: composed.exceptions.as_deref(),
+                rows_written: Some(&rows_written),
             },
         )
     };
     let views = || -> Result<()> {
+        rows_written.wait();
         let view = report::html::ViewInput {
             info: &snapshot.info,
             run: run_name,

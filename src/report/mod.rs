@@ -31,6 +31,42 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 
+/// A one-way signal between writers running at once: opened once, waited on by any number.
+/// The workbook opens it when its rows are written, so that the other writers take the core
+/// its single-threaded compression leaves idle instead of the two its rows use.
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.opened.notify_all();
+    }
+
+    /// Returns once the gate is open (at once if it is).
+    pub fn wait(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Opens the gate when dropped: a writer that fails or panics before opening it never
+    /// leaves the others waiting.
+    pub fn opened_on_drop(&self) -> impl Drop + '_ {
+        struct Opener<'a>(&'a Gate);
+        impl Drop for Opener<'_> {
+            fn drop(&mut self) {
+                self.0.open();
+            }
+        }
+        Opener(self)
+    }
+}
+
 pub const FINDINGS_CSV: &str = "findings.csv";
 pub const DRIFT_XLSX: &str = "drift.xlsx";
 pub const PLAN_JSON: &str = "plan.json";
@@ -104,5 +140,27 @@ mod tests {
         let second = create_run_dir(root.path(), "../evil/id", at).unwrap();
         assert_eq!(first, root.path().join("_evil_id/20261129T080000Z"));
         assert_eq!(second, root.path().join("_evil_id/20261129T080000Z-1"));
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::Gate;
+
+    #[test]
+    fn a_gate_releases_every_waiter_once_opened_even_by_a_failing_writer() {
+        let gate = Gate::default();
+        std::thread::scope(|scope| {
+            let waiters: Vec<_> = (0..3).map(|_| scope.spawn(|| gate.wait())).collect();
+            let failing = scope.spawn(|| {
+                let _open = gate.opened_on_drop();
+                panic!("the workbook failed");
+            });
+            for waiter in waiters {
+                waiter.join().unwrap();
+            }
+            assert!(failing.join().is_err());
+        });
+        gate.wait();
     }
 }

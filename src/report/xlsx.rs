@@ -64,6 +64,8 @@ pub struct WorkbookExtras<'a> {
     pub resolved: Option<&'a [Resolved]>,
     /// The Exceptions sheet, written when a register is configured.
     pub exceptions: Option<&'a [ExceptionRow]>,
+    /// Opened once the rows are written, before the workbook is compressed and saved.
+    pub rows_written: Option<&'a super::Gate>,
 }
 
 pub fn write_workbook(path: &Path, input: &WorkbookInput) -> Result<()> {
@@ -158,6 +160,9 @@ pub fn write_workbook_with(
         });
         (filled, planned)
     });
+    if let Some(gate) = extras.rows_written {
+        gate.open();
+    }
     filled.map_err(error)?;
     planned.map_err(error)?;
     workbook.save(path).map_err(error)?;
