@@ -311,7 +311,7 @@ pub fn compose(
     );
     let plan_items = if options.with_plan {
         // Every view counts "in plan" as plan.json does.
-        let items = crate::plan::plan_items(&annotated.findings, options.remedies)?;
+        let covering = crate::plan::plan_items_covering(&annotated.findings, options.remedies)?;
         let findings =
             std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
         // The digests read the findings' key columns, which marking leaves as they are: they
@@ -320,10 +320,10 @@ pub fn compose(
             let digests = scope.spawn(|| {
                 Ok::<_, crate::error::Error>((
                     crate::plan::findings_digest(&findings)?,
-                    crate::plan::items_digest(&items),
+                    crate::plan::items_digest(&covering.items),
                 ))
             });
-            let marked = crate::plan::mark_findings(findings.clone(), &items);
+            let marked = crate::plan::mark_findings(findings.clone(), &covering);
             let digests = digests
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -332,7 +332,7 @@ pub fn compose(
         annotated.findings = marked?;
         let (findings_digest, items_digest) = digests?;
         Some(crate::plan::Planned {
-            items,
+            items: covering.items,
             findings_digest,
             items_digest,
         })

@@ -222,6 +222,20 @@ pub fn findings_digest(findings: &DataFrame) -> Result<String> {
 /// One item per assignment with `in_plan = yes` findings, in findings order, then one per
 /// access without assignment on a group or application; each with the action its cause gives.
 pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanItem>> {
+    Ok(plan_items_covering(findings, remedies)?.items)
+}
+
+/// A plan's items, and which of them covers each finding.
+pub struct Covering {
+    pub items: Vec<PlanItem>,
+    /// Per finding row, the index in `items` of the item made of it (none for a finding no
+    /// item covers).
+    pub item_of_row: Vec<Option<usize>>,
+}
+
+/// [`plan_items`], saying which item each finding went into: what [`mark_findings`] marks,
+/// without finding the items again by their ids.
+pub fn plan_items_covering(findings: &DataFrame, remedies: &Remedies) -> Result<Covering> {
     let rows = StringRows::new(
         findings,
         &[
@@ -273,6 +287,9 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
     // Per reprocess item, the default of each of its roles.
     let mut defaults: Vec<Vec<Action>> = Vec::new();
     let mut unexplained: Vec<PlanItem> = Vec::new();
+    // Per row: an index in `items`, or (Err) one in `unexplained`, appended after them.
+    let mut item_of_row: Vec<Option<std::result::Result<usize, usize>>> =
+        vec![None; findings.height()];
     for (number, row) in rows.iter().enumerate() {
         let role = || MissingRole {
             resource_type: row[7].into(),
@@ -287,6 +304,7 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
                 continue;
             }
             if let Some(item) = unexplained_item(&row, role(), &cause_of(number).1, remedies) {
+                item_of_row[number] = Some(Err(unexplained.len()));
                 unexplained.push(item);
             }
             continue;
@@ -298,6 +316,7 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
             let Some(Some(request)) = request_ids.get(number) else {
                 continue;
             };
+            item_of_row[number] = Some(Ok(items.len()));
             items.push(PlanItem {
                 kind: ItemKind::RequestReprocess,
                 request_id: Some(request.clone()),
@@ -323,10 +342,12 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
         let default = remedies.default_for(row[12], &cause_of(number).1);
         match index.get(row[1]) {
             Some(&at) => {
+                item_of_row[number] = Some(Ok(at));
                 items[at].missing_roles.push(role());
                 defaults[at].push(default);
             }
             None => {
+                item_of_row[number] = Some(Ok(items.len()));
                 index.insert(row[1].to_string(), items.len());
                 items.push(PlanItem {
                     kind: ItemKind::Reprocess,
@@ -379,8 +400,13 @@ pub fn plan_items(findings: &DataFrame, remedies: &Remedies) -> Result<Vec<PlanI
             }
         }
     }
+    let reprocess = items.len();
     items.extend(unexplained);
-    Ok(items)
+    let item_of_row = item_of_row
+        .into_iter()
+        .map(|at| at.map(|at| at.unwrap_or_else(|access| reprocess + access)))
+        .collect();
+    Ok(Covering { items, item_of_row })
 }
 
 /// A plan's items with the digests that bind the plan to them and to its findings.
@@ -409,29 +435,19 @@ pub const WAITING_FOR_REVIEWER: &str =
 /// Marks each finding with what the plan does with it, so every view says what plan.json says:
 /// `in_plan = yes` exactly for the findings a plan item covers (an access without assignment
 /// included), and `plan_skip_reason` says when that item waits for a reviewer's decision.
-pub fn mark_findings(mut findings: DataFrame, items: &[PlanItem]) -> Result<DataFrame> {
+pub fn mark_findings(mut findings: DataFrame, covering: &Covering) -> Result<DataFrame> {
     use polars::prelude::Column;
-    let actions: std::collections::HashMap<String, Action> =
-        items.iter().map(|item| (item.id(), item.action)).collect();
-    let rows = StringRows::new(
-        &findings,
-        &[
-            col::CATEGORY,
-            col::ASSIGNMENT_ID,
-            col::USER_ID,
-            col::RESOURCE_TYPE,
-            col::RESOURCE_ID,
-            col::ROLE,
-            col::IN_PLAN,
-            col::SKIP_REASON,
-        ],
-    )?;
+    let rows = StringRows::new(&findings, &[col::IN_PLAN, col::SKIP_REASON])?;
     let mut in_plan = Vec::with_capacity(findings.height());
     let mut skip = Vec::with_capacity(findings.height());
-    for row in rows.iter() {
-        let key = (row[0] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT || row[6] == "yes")
-            .then(|| finding_item_id(row[0], row[1], row[3], row[4], row[5], row[2]));
-        match key.and_then(|key| actions.get(&key)) {
+    for (number, row) in rows.iter().enumerate() {
+        let item = covering
+            .item_of_row
+            .get(number)
+            .copied()
+            .flatten()
+            .and_then(|at| covering.items.get(at));
+        match item.map(|item| item.action) {
             Some(Action::Decide) => {
                 in_plan.push("yes");
                 skip.push(WAITING_FOR_REVIEWER);
@@ -440,13 +456,13 @@ pub fn mark_findings(mut findings: DataFrame, items: &[PlanItem]) -> Result<Data
                 in_plan.push("yes");
                 skip.push("");
             }
-            None if row[6] == "yes" => {
+            None if row[0] == "yes" => {
                 in_plan.push("no");
                 skip.push("no plan item covers it");
             }
             None => {
-                in_plan.push(row[6]);
-                skip.push(row[7]);
+                in_plan.push(row[0]);
+                skip.push(row[1]);
             }
         }
     }
