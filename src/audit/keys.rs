@@ -86,9 +86,14 @@ impl<'t> Interner<'t> {
     }
 
     fn key(&mut self, value: &'t str) -> u32 {
+        self.key_with(value, guid_bits(value))
+    }
+
+    /// [`Interner::key`] of a value whose [`guid_bits`] are known.
+    fn key_with(&mut self, value: &'t str, bits: Option<u128>) -> u32 {
         let next = self.values.len() as u32;
         let values = &mut self.values;
-        let key = match guid_bits(value) {
+        let key = match bits {
             Some(bits) => *self.guids.entry(bits).or_insert(next),
             None => *self.others.entry(value).or_insert(next),
         };
@@ -96,6 +101,16 @@ impl<'t> Interner<'t> {
             values.push(value);
         }
         key
+    }
+
+    /// Keys of a column (`None` for null), in two passes for the reason [`Lookups`] gives:
+    /// each id's bits first, then the insertions in a loop of their own.
+    fn keys(&mut self, ids: &[Option<&'t str>]) -> Vec<Option<u32>> {
+        let bits: Vec<Option<u128>> = ids.iter().map(|id| id.and_then(guid_bits)).collect();
+        ids.iter()
+            .zip(bits)
+            .map(|(id, bits)| id.map(|id| self.key_with(id, bits)))
+            .collect()
     }
 }
 
@@ -270,10 +285,7 @@ impl<'t> Keyed<'t> {
         let mut packages = Interner::with_capacity(tables.packages.height());
 
         let user_column = strings(&tables.users, s::USER_ID)?;
-        let listed_users: Vec<Option<u32>> = user_column
-            .iter()
-            .map(|id| id.map(|id| users.key(id)))
-            .collect();
+        let listed_users = users.keys(&user_column.iter().collect::<Vec<_>>());
 
         lap("users");
         // Governed roles, and each package role's read status.
@@ -601,5 +613,28 @@ mod tests {
         assert_eq!(interner.key(a), 0);
         assert_eq!(interner.key("site"), 1);
         assert_eq!(interner.values, vec![a, "site", upper]);
+    }
+
+    #[test]
+    fn a_column_is_keyed_as_its_values_one_by_one() {
+        let a = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let upper = "0F8FAD5B-D9CB-469F-A165-70867728950E";
+        let column = [
+            Some(a),
+            None,
+            Some("site"),
+            Some(upper),
+            Some(a),
+            Some("site"),
+            None,
+        ];
+        let mut one_by_one = Interner::with_capacity(4);
+        let expected: Vec<Option<u32>> = column
+            .iter()
+            .map(|id| id.map(|id| one_by_one.key(id)))
+            .collect();
+        let mut at_once = Interner::with_capacity(4);
+        assert_eq!(at_once.keys(&column), expected);
+        assert_eq!(at_once.values, one_by_one.values);
     }
 }

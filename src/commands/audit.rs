@@ -310,27 +310,33 @@ pub fn compose(
         "findings annotated"
     );
     let plan_items = if options.with_plan {
-        // Every view counts "in plan" as plan.json does.
-        let covering = crate::plan::plan_items_covering(&annotated.findings, options.remedies)?;
-        let findings =
-            std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
-        // The digests read the findings' key columns, which marking leaves as they are: they
-        // are made on a second core while the findings are marked.
-        let (marked, digests) = std::thread::scope(|scope| {
-            let digests = scope.spawn(|| {
-                Ok::<_, crate::error::Error>((
-                    crate::plan::findings_digest(&findings)?,
-                    crate::plan::items_digest(&covering.items),
-                ))
-            });
-            let marked = crate::plan::mark_findings(findings.clone(), &covering);
-            let digests = digests
+        // Every view counts "in plan" as plan.json does. The digests read the findings' key
+        // columns, which marking leaves as they are: the findings' digest is made on a second
+        // core while the items are, the items' digest while the findings are marked.
+        let (covering, findings_digest) = std::thread::scope(|scope| {
+            let digest = scope.spawn(|| crate::plan::findings_digest(&annotated.findings));
+            let covering = crate::plan::plan_items_covering(&annotated.findings, options.remedies);
+            let digest = digest
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (marked, digests)
+            (covering, digest)
+        });
+        let (covering, findings_digest) = (covering?, findings_digest?);
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plan items made"
+        );
+        let findings =
+            std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
+        let (marked, items_digest) = std::thread::scope(|scope| {
+            let digest = scope.spawn(|| crate::plan::items_digest(&covering.items));
+            let marked = crate::plan::mark_findings(findings, &covering);
+            let digest = digest
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (marked, digest)
         });
         annotated.findings = marked?;
-        let (findings_digest, items_digest) = digests?;
         Some(crate::plan::Planned {
             items: covering.items,
             findings_digest,

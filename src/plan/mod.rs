@@ -276,7 +276,9 @@ pub fn plan_items_covering(findings: &DataFrame, remedies: &Remedies) -> Result<
         } else {
             Vec::new()
         };
-    let cause_of = |number: usize| causes.get(number).cloned().unwrap_or_default();
+    // Borrowed: a cause is copied only into the role it explains.
+    let cause_text = |number: usize| causes.get(number).and_then(|c| c.0.clone());
+    let cause_kind = |number: usize| causes.get(number).map_or("", |c| c.1.as_str());
     // An excepted finding is accepted drift: never planned (annotated findings say so).
     let excepted: Vec<bool> = optional_strings(findings, col::EXCEPTION_STATE)
         .iter()
@@ -297,13 +299,13 @@ pub fn plan_items_covering(findings: &DataFrame, remedies: &Remedies) -> Result<
             role: row[9].into(),
             resource_name: row[10].into(),
             role_name: row[11].into(),
-            cause: cause_of(number).0,
+            cause: cause_text(number),
         };
         if row[12] == crate::audit::ACCESS_WITHOUT_ASSIGNMENT {
             if excepted.get(number).copied().unwrap_or(false) {
                 continue;
             }
-            if let Some(item) = unexplained_item(&row, role(), &cause_of(number).1, remedies) {
+            if let Some(item) = unexplained_item(&row, role(), cause_kind(number), remedies) {
                 item_of_row[number] = Some(Err(unexplained.len()));
                 unexplained.push(item);
             }
@@ -339,7 +341,7 @@ pub fn plan_items_covering(findings: &DataFrame, remedies: &Remedies) -> Result<
             defaults.push(Vec::new());
             continue;
         }
-        let default = remedies.default_for(row[12], &cause_of(number).1);
+        let default = remedies.default_for(row[12], cause_kind(number));
         match index.get(row[1]) {
             Some(&at) => {
                 item_of_row[number] = Some(Ok(at));
