@@ -22,18 +22,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// freed memory split them again. That cost the `xl` audit ~3.5 s of its ~23 s and ~300 MB
 /// (guide: docs/src/benchmarks.md). mimalloc's `no_thp` feature stops it asking for them; this
 /// also covers hosts whose THP setting is `always`, where the kernel would use them unasked.
+/// Returns whether they are off (logged at `-vv`).
 #[cfg(target_os = "linux")]
-fn without_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes integers only and touches no memory of ours. A refusal
-    // (an old kernel, a seccomp filter) keeps the kernel's default, which is only slower.
+fn without_transparent_huge_pages() -> bool {
+    // SAFETY: PR_SET_THP_DISABLE and PR_GET_THP_DISABLE take integers only and touch no memory
+    // of ours. A refusal (an old kernel, a seccomp filter) keeps the kernel's default, which is
+    // only slower.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn without_transparent_huge_pages() -> bool {
+    false
+}
+
 fn main() -> ExitCode {
-    #[cfg(target_os = "linux")]
-    without_transparent_huge_pages();
+    let huge_pages_off = without_transparent_huge_pages();
     // clap exits 2 on a usage error, which is our "drift found" code: map it to 1.
     // The matches are kept beside the parsed flags: settings need to know which flags were
     // given, so that a configuration file value is not overridden by a flag's default.
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         }
     };
     output::init_logging(cli.verbose, cli.quiet, cli.log_format.into());
+    tracing::debug!(off = huge_pages_off, "transparent huge pages");
     entra_drift::graph::install_crypto_provider();
     let printer = Printer::new(cli.quiet)
         .with_progress_interval(std::time::Duration::from_secs(cli.progress_interval));

@@ -545,3 +545,18 @@ fn quiet_keeps_stderr_empty_and_stdout_the_run_folder() {
     assert_eq!(read_findings(&run).rows.len(), 14);
     assert!(run.plan_json().is_file() && run.drift_xlsx().is_file());
 }
+
+/// The process runs without transparent huge pages (they cost the large audits seconds of
+/// zeroing: docs/src/design.md, the allocator), and says so at `-vv`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_runs_without_transparent_huge_pages() {
+    let output = entra_drift().args(["-vv", "man"]).output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("transparent huge pages"))
+        .unwrap_or_else(|| panic!("no line on huge pages: {stderr}"));
+    assert!(line.contains("off=true"), "{line}");
+}
