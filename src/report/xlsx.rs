@@ -84,9 +84,11 @@ pub fn write_workbook_with(
         source,
     };
     let mut workbook = Workbook::new();
-    // Excel's own level: a third faster to save than the default 6, for a file about 5 %
-    // larger (most of a large run's workbook time is compressing its sheets).
-    workbook.set_zip_compression_level(3);
+    // Level 2 (zlib's "fast" strategy) rather than the default 6: compressing is most of a
+    // large run's workbook time, on one core. At `xl`, level 3 (Excel's own) saved in
+    // 4.1-4.4 s and level 2 in 3.6-3.8 s, for a file 2 % larger (91.4 MB instead of 89.4 MB);
+    // level 1 saved ~0.8 s against level 3, for a file 38 % larger.
+    workbook.set_zip_compression_level(2);
     // A fixed creation time makes the file reproducible from the same findings.
     workbook.set_properties(
         &DocProperties::new()
