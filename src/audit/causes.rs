@@ -108,9 +108,15 @@ pub fn columns(findings: &DataFrame, tables: &Tables) -> Result<Vec<Column>> {
             (0..height as u64).collect::<Vec<u64>>(),
         ))
         .frame("cause keys")?;
-    let starts = keep(
-        &tables.assignments,
-        &[s::ASSIGNMENT_ID, s::ASSIGNMENT_START],
+    // Only the assignments the findings name: a left join would hash all of millions.
+    let starts = join(
+        &keep(
+            &tables.assignments,
+            &[s::ASSIGNMENT_ID, s::ASSIGNMENT_START],
+        )?,
+        &keep(&keyed, &[col::ASSIGNMENT_ID])?,
+        &[s::ASSIGNMENT_ID],
+        JoinType::Semi,
     )?;
     let keyed = join(&keyed, &starts, &[col::ASSIGNMENT_ID], JoinType::Left)?;
 
