@@ -10,6 +10,7 @@ use crate::settings::Given;
 
 pub mod apply;
 pub mod audit;
+mod audit_reports;
 pub mod check;
 pub mod config_check;
 pub mod connect;

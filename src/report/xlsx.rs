@@ -172,7 +172,10 @@ pub fn write_workbook_with(
     // Freeing a large workbook's sheets took ~0.25 s at `xl`, after the file is complete: done
     // on a thread of its own, beside what follows (its temporary files are unnamed, so they
     // go with the process even if it ends first).
-    std::thread::spawn(move || drop(workbook));
+    // Were no thread to be had, the closure, and the workbook with it, is dropped right here.
+    let _ = std::thread::Builder::new()
+        .name("free workbook".into())
+        .spawn(move || drop(workbook));
     Ok(())
 }
 
