@@ -51,12 +51,6 @@ const MATCHES: [(&str, &str, &[&str], bool); 3] = [
     ),
 ];
 
-/// Adds the cause columns to the findings (same rows, same order).
-pub fn explain(findings: DataFrame, tables: &Tables) -> Result<DataFrame> {
-    let causes = columns(&findings, tables)?;
-    attach(findings, causes)
-}
-
 /// Adds cause columns made by [`columns`] for these rows.
 pub fn attach(findings: DataFrame, causes: Vec<Column>) -> Result<DataFrame> {
     let mut frame = findings;
