@@ -15,6 +15,7 @@ LAYERS = [
     ["graph", "trust"],               # the Graph HTTP client and its paths; SSH signatures
     ["blob"],                         # Blob Storage over the same credential and HTTP client
     ["error"],                        # the library's error type
+    ["threads"],                      # two pieces of work at once
     ["clock", "files", "output"],     # utilities: time, durable files, the printer
     ["progress"],                     # progress lines
     ["snapshot"],                     # sources: Graph, tenant directory, stored snapshot

@@ -199,7 +199,15 @@ def bench_html(size, run_dir, table):
     ok = "self-check ran" if check else "NO self-check output"
     table.append((f"report.html `{size}`: size, and headless Chromium load + render + self-check (process start included)",
                   f"{elapsed:.2f} s", f"{megabytes:.2f} MB",
-                  f"{ok}; goal < 5 MB and < 5 s: " + ("met" if megabytes < 5 and elapsed < 5 else "MISSED")))
+                  f"{ok}; " + html_goal(size, megabytes, elapsed)))
+
+
+def html_goal(size, megabytes, elapsed):
+    # Issue 13 set the page's goals for the `large` tenant; other sizes are measured against
+    # its time alone (an `xl` page lists ten times the findings).
+    if size == "large":
+        return "goal < 5 MB and < 5 s: " + met(megabytes < 5 and elapsed < 5)
+    return f"goal < 5 s (the 5 MB goal is `large`'s): {met(elapsed < 5)}"
 
 
 def bench_xlsx(table):
@@ -467,15 +475,28 @@ def main():
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="entra-drift-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     table = []
+    failed = []
+
+    def attempt(name, bench):
+        # One benchmark's failure is a row of the table, not the end of the others' rows.
+        try:
+            bench()
+        except (SystemExit, Exception) as error:
+            text = str(error).strip() or type(error).__name__
+            log(f"{name} failed: {text}")
+            table.append([name, "FAILED", "", text.splitlines()[0][:200].replace("|", "\\|")])
+            failed.append(name)
+
     for size in sizes(args.sizes):
-        bench_audit(size, work, table)
+        attempt(f"audit `{size}`", lambda: bench_audit(size, work, table))
     for size in sizes(args.e2e_sizes):
-        bench_e2e(size, work, table)
+        attempt(f"end to end `{size}`", lambda: bench_e2e(size, work, table))
     if not args.no_xlsx:
-        bench_xlsx(table)
+        attempt("Excel writer", lambda: bench_xlsx(table))
     if args.live_size != "none":
-        bench_live(args.live_size, work, table, not args.no_naive, [int(l) for l in args.live_latencies.split(",") if l],
-                   sizes(args.live_strategies), args.live_budget)
+        latencies = [int(l) for l in args.live_latencies.split(",") if l]
+        attempt(f"live `{args.live_size}`", lambda: bench_live(args.live_size, work, table, not args.no_naive, latencies,
+                                                                 sizes(args.live_strategies), args.live_budget))
 
     print(f"| benchmark | time | peak memory | notes |\n|---|---|---|---|")
     for row in table:
@@ -483,6 +504,8 @@ def main():
     print(f"\n{os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; work folder {work}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

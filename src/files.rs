@@ -88,7 +88,7 @@ pub fn file_digests(paths: &[PathBuf]) -> Vec<Result<(u64, String)>> {
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .flat_map(crate::threads::joined)
             .collect()
     });
     done.sort_by_key(|(at, _)| *at);

@@ -17,6 +17,8 @@ pub mod blob;
 
 pub mod error;
 
+pub mod threads;
+
 pub mod clock;
 pub mod files;
 pub mod output;

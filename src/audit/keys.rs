@@ -391,24 +391,22 @@ impl<'t> Keyed<'t> {
         let split = frame.height().saturating_sub(assignment_users.len()) / 2;
         let held = &held;
         let (first, rest) = (0..split, split..frame.height());
-        let (p, mut assignment_u, (keep, r, mut holding_u)) = std::thread::scope(|scope| {
-            let known = &users;
-            let role_keys = &role_keys;
-            let holdings = scope.spawn(move || held.keys(rest, role_keys, known));
-            let p: Vec<Option<u32>> = assignment_packages
-                .iter()
-                .map(|id| id.map(|id| packages.key(id)))
-                .collect();
-            let u = known_keys(known, assignment_users.iter());
-            let (mut keep, mut r, mut held_by) = held.keys(first, role_keys, known);
-            let (more_keep, more_r, more_held_by) = holdings
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            keep.extend(more_keep);
-            r.extend(more_r);
-            held_by.extend(more_held_by);
-            (p, u, (keep, r, held_by))
-        });
+        let (known, role_keys) = (&users, &role_keys);
+        let ((p, mut assignment_u, (mut keep, mut r, mut holding_u)), more) = crate::threads::both(
+            || {
+                let p: Vec<Option<u32>> = assignment_packages
+                    .iter()
+                    .map(|id| id.map(|id| packages.key(id)))
+                    .collect();
+                let u = known_keys(known, assignment_users.iter());
+                (p, u, held.keys(first, role_keys, known))
+            },
+            move || held.keys(rest, role_keys, known),
+        );
+        let (more_keep, more_r, more_held_by) = more;
+        keep.extend(more_keep);
+        r.extend(more_r);
+        holding_u.extend(more_held_by);
         intern_pending(&mut users, &mut assignment_u, assignment_users.iter());
         intern_pending(
             &mut users,

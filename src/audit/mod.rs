@@ -84,14 +84,10 @@ pub fn audit_at(tables: &Tables, now: chrono::DateTime<chrono::Utc>) -> Result<D
     );
     // The causes read only the key columns: they are found on a second core while the names
     // and texts are joined and derived.
-    let (named, causes) = std::thread::scope(|scope| {
-        let causes = scope.spawn(|| causes::columns(&core, tables));
-        let named = enrich::enrich(core.clone(), tables, now);
-        let causes = causes
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (named, causes)
-    });
+    let (named, causes) = crate::threads::both(
+        || enrich::enrich(core.clone(), tables, now),
+        || causes::columns(&core, tables),
+    );
     let named = named?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,

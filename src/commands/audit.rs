@@ -313,14 +313,10 @@ pub fn compose(
         // Every view counts "in plan" as plan.json does. The digests read the findings' key
         // columns, which marking leaves as they are: the findings' digest is made on a second
         // core while the items are, the items' digest while the findings are marked.
-        let (covering, findings_digest) = std::thread::scope(|scope| {
-            let digest = scope.spawn(|| crate::plan::findings_digest(&annotated.findings));
-            let covering = crate::plan::plan_items_covering(&annotated.findings, options.remedies);
-            let digest = digest
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (covering, digest)
-        });
+        let (covering, findings_digest) = crate::threads::both(
+            || crate::plan::plan_items_covering(&annotated.findings, options.remedies),
+            || crate::plan::findings_digest(&annotated.findings),
+        );
         let (covering, findings_digest) = (covering?, findings_digest?);
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -328,14 +324,10 @@ pub fn compose(
         );
         let findings =
             std::mem::replace(&mut annotated.findings, polars::prelude::DataFrame::empty());
-        let (marked, items_digest) = std::thread::scope(|scope| {
-            let digest = scope.spawn(|| crate::plan::items_digest(&covering.items));
-            let marked = crate::plan::mark_findings(findings, &covering);
-            let digest = digest
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (marked, digest)
-        });
+        let (marked, items_digest) = crate::threads::both(
+            || crate::plan::mark_findings(findings, &covering),
+            || crate::plan::items_digest(&covering.items),
+        );
         annotated.findings = marked?;
         Some(crate::plan::Planned {
             items: covering.items,

@@ -184,11 +184,7 @@ pub(super) fn write_reports(
         ];
         // The stored snapshot on this thread: its writer is not shared with the others.
         let mut results = vec![timed("stored snapshot", stored_snapshot)];
-        results.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-        );
+        results.extend(handles.into_iter().map(crate::threads::joined));
         results
     });
     // The first failure, in a fixed order, whichever thread ended first.

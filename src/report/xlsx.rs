@@ -144,24 +144,21 @@ pub fn write_workbook_with(
             "workbook: {what}"
         )
     };
-    let (filled, planned) = std::thread::scope(|scope| {
-        let planned = match (input.plan, from_plan.first_mut()) {
-            (Some(plan), Some(sheet)) => Some(scope.spawn(move || {
+    let (filled, planned) = crate::threads::both(
+        || {
+            let filled = fill_categories(category_sheets, input, &sheets, &categories);
+            lap("category rows written");
+            filled
+        },
+        || match (input.plan, from_plan.first_mut()) {
+            (Some(plan), Some(sheet)) => {
                 let planned = fill_plan(sheet, plan);
                 lap("plan rows written");
                 planned
-            })),
-            _ => None,
-        };
-        let filled = fill_categories(category_sheets, input, &sheets, &categories);
-        lap("category rows written");
-        let planned = planned.map_or(Ok(()), |handle| {
-            handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        (filled, planned)
-    });
+            }
+            _ => Ok(()),
+        },
+    );
     if let Some(gate) = extras.rows_written {
         gate.open();
     }

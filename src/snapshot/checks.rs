@@ -53,9 +53,8 @@ pub fn check(tables: &Tables, dir: &Path) -> Result<()> {
     )?;
     let packages = guid_values(&tables.packages, col::PACKAGE_ID, &file("packages"))?;
     // The users on a second core: the two largest tables' checks take the same time.
-    std::thread::scope(|scope| {
-        let users = scope.spawn(|| ids(&tables.users, col::USER_ID, &file("users"), Key::Unique));
-        let rest = || -> Result<()> {
+    let (rest, users) = crate::threads::both(
+        || -> Result<()> {
             ids(
                 &tables.assignments,
                 col::ASSIGNMENT_ID,
@@ -88,14 +87,12 @@ pub fn check(tables: &Tables, dir: &Path) -> Result<()> {
                 &file("holdings"),
                 Key::Present,
             )
-        };
-        let rest = rest();
-        // The users' problem first, whichever ended first: the order the checks are listed in.
-        users
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        rest
-    })
+        },
+        || ids(&tables.users, col::USER_ID, &file("users"), Key::Unique),
+    );
+    // The users' problem first, whichever ended first: the order the checks are listed in.
+    users?;
+    rest
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

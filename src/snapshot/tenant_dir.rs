@@ -15,6 +15,7 @@ use super::roles::{
 };
 use super::{read_status, AuditLog, LogRequest, Snapshot, SnapshotBuilder, SnapshotInfo};
 use crate::error::Result;
+use crate::threads::joined;
 
 /// Reads a tenant directory and normalises it, with the audit log's default window.
 pub fn read(root: &Path) -> Result<Snapshot> {
@@ -54,12 +55,7 @@ pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
         let read = holdings.each_assignment(|assignment| {
             assignments.add_assignment(&assignment, &assignments_origin)
         });
-        let loaded = loaded
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let users = users
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let (loaded, users) = (joined(loaded), joined(users));
         (loaded, users, read.map(|r| r.map(|()| assignments)))
     });
     // The first failure in the order a sequential read meets them.
