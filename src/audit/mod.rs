@@ -112,19 +112,23 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "keys interned"
     );
-    // The expected roles and their intermediate tables are the audit's largest: dropped at
-    // the end of this block, before the reverse join builds its own.
+    // The expected roles and their intermediate tables are the audit's largest, and the
+    // memory's peak: each is dropped as soon as what follows no longer needs it (the
+    // delivered assignments once joined, the expected roles once split, the roles with a
+    // target once the small categories are taken), before the anti join builds its table.
     let mut parts = {
-        let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
-        let expected = join(
-            &keep(&delivered, &[keys::A, keys::P, keys::U])?,
-            &keep(
-                &keyed.package_roles,
-                &[keys::P, keys::R, keys::PR, keys::SR, keys::SC],
-            )?,
-            &[keys::P],
-            JoinType::Inner,
-        )?;
+        let expected = {
+            let delivered = filter_in(&keyed.assignments, s::STATE, &[DELIVERED])?;
+            join(
+                &keep(&delivered, &[keys::A, keys::P, keys::U])?,
+                &keep(
+                    &keyed.package_roles,
+                    &[keys::P, keys::R, keys::PR, keys::SR, keys::SC],
+                )?,
+                &[keys::P],
+                JoinType::Inner,
+            )?
+        };
 
         // A target without an objectId cannot hold anything we could look up.
         let no_target_mask = expected.column(keys::U).frame("target ids")?.is_null();
@@ -134,6 +138,7 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
         let with_target = expected
             .filter(&!no_target_mask)
             .frame("targets with objectId")?;
+        drop(expected);
 
         let status = with_target
             .column(keys::SC)
@@ -142,15 +147,6 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
             .frame("read status")?
             .clone();
         let is = |code: Status| status.equal(code as u8 as u32);
-        let complete = with_target
-            .filter(&is(Status::Complete))
-            .frame("complete roles")?;
-        let missing = join(
-            &keys::with_role_user(complete)?,
-            &keep(&keyed.holdings, &[keys::RU])?,
-            &[keys::RU],
-            JoinType::Anti,
-        )?;
         let not_found = with_target
             .filter(&is(Status::NotFound))
             .frame("roles not found")?;
@@ -160,6 +156,16 @@ fn core_findings(tables: &Tables) -> Result<DataFrame> {
             .filter(&!(is(Status::Complete) | is(Status::NotFound)))
             .frame("unchecked roles")?;
         let unchecked = blank_package_scope_rows(keyed.decode(&unchecked)?)?;
+        let complete = with_target
+            .filter(&is(Status::Complete))
+            .frame("complete roles")?;
+        drop((with_target, status));
+        let missing = join(
+            &keys::with_role_user(complete)?,
+            &keep(&keyed.holdings, &[keys::RU])?,
+            &[keys::RU],
+            JoinType::Anti,
+        )?;
 
         vec![
             category(keyed.decode(&missing)?, 0, MISSING_ACCESS, Reason::NotHeld)?,
@@ -243,19 +249,25 @@ fn blank_package_scope_rows(unchecked: DataFrame) -> Result<DataFrame> {
 
 /// Users holding a delivered role that no assignment of theirs explains.
 fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
+    // The intermediate tables here are as long as the holdings: each is made inside the
+    // expression or block that needs it, so that it is freed there (a shadowed binding would
+    // hold it to the end) and the core joins' peak memory stays that of the forward join.
     // Only users count. Graph types every member; where a recording did not, the users table
     // decides, so a group or service principal is never reported.
-    let typed = filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["user"])?;
+    let mut user_holdings = keep(
+        &filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["user"])?,
+        &[keys::R, keys::U],
+    )?;
     let untyped = join(
         &filter_in(&keyed.holdings, s::PRINCIPAL_TYPE, &["unknown"])?,
         &keyed.users,
         &[keys::U],
         JoinType::Semi,
     )?;
-    let mut user_holdings = keep(&typed, &[keys::R, keys::U])?;
     user_holdings
         .vstack_mut(&keep(&untyped, &[keys::R, keys::U])?)
         .frame("user holdings")?;
+    drop(untyped);
 
     // Only roles on resources read completely (the keyed holdings are delivered roles already).
     let codes = keyed
@@ -270,21 +282,28 @@ fn access_without_assignment(keyed: &Keyed) -> Result<DataFrame> {
         &[keys::R],
     )?;
     let candidates = join(&user_holdings, &complete_roles, &[keys::R], JoinType::Semi)?;
+    drop(user_holdings);
 
-    let explaining = filter_in(&keyed.assignments, s::STATE, &EXPLAINING_STATES)?;
-    let explaining = keep(&explaining, &[keys::P, keys::U])?;
-    let explained = join(
-        &explaining,
-        &keep(&keyed.package_roles, &[keys::P, keys::R])?,
-        &[keys::P],
-        JoinType::Inner,
+    let explaining = keep(
+        &filter_in(&keyed.assignments, s::STATE, &EXPLAINING_STATES)?,
+        &[keys::P, keys::U],
     )?;
+    let explained_roles = {
+        let explained = join(
+            &explaining,
+            &keep(&keyed.package_roles, &[keys::P, keys::R])?,
+            &[keys::P],
+            JoinType::Inner,
+        )?;
+        keep(&keys::with_role_user(explained)?, &[keys::RU])?
+    };
     let unexplained = join(
         &keys::with_role_user(candidates)?,
-        &keep(&keys::with_role_user(explained)?, &[keys::RU])?,
+        &explained_roles,
         &[keys::RU],
         JoinType::Anti,
     )?;
+    drop(explained_roles);
     // A package whose role list is incomplete may explain any role: its holders are not
     // reported (their assignment is reported unverifiable instead).
     let whole = keyed
