@@ -345,7 +345,8 @@ def bench_live(size, work, table, naive, latencies, strategies, budget, small_bu
 JSON_SOURCES = {
     "packages": ("accessPackages.json", 'STRUCT(id VARCHAR, "resourceRoleScopes" STRUCT(role STRUCT("originId" VARCHAR, "originSystem" VARCHAR), scope STRUCT("originId" VARCHAR, "originSystem" VARCHAR))[])'),
     "assignments": ("assignments.json", 'STRUCT(id VARCHAR, state VARCHAR, target STRUCT("objectId" VARCHAR), "accessPackage" STRUCT(id VARCHAR))'),
-    "users": ("users.json", "STRUCT(id VARCHAR)"),
+    # The users' UPNs match the site users SharePoint gives no Entra object id.
+    "users": ("users.json", 'STRUCT(id VARCHAR, "userPrincipalName" VARCHAR)'),
     "groups": ("groups.json", "STRUCT(id VARCHAR)"),
     "service_principals": ("servicePrincipals.json", "STRUCT(id VARCHAR)"),
     "members": ("groups/*/members.json", 'STRUCT("@odata.type" VARCHAR, id VARCHAR)'),
@@ -353,6 +354,9 @@ JSON_SOURCES = {
     "app_roles": ("servicePrincipals/*/appRoleAssignedTo.json", 'STRUCT("appRoleId" VARCHAR, "principalId" VARCHAR, "principalType" VARCHAR)'),
     "role_assignments": ("roleAssignments.json", 'STRUCT("roleDefinitionId" VARCHAR, "principalId" VARCHAR, "directoryScopeId" VARCHAR, "memberType" VARCHAR)'),
     "role_eligibility": ("roleEligibilitySchedules.json", 'STRUCT("roleDefinitionId" VARCHAR, "principalId" VARCHAR, "directoryScopeId" VARCHAR, "memberType" VARCHAR)'),
+    # SharePoint site groups (src/snapshot/sharepoint.rs): the sites, and their groups' users.
+    "sharepoint_sites": ("sharepoint/sites.json", 'STRUCT(url VARCHAR, "key" VARCHAR, groups STRUCT("Id" BIGINT, "OnlyAllowMembersViewMembership" BOOLEAN, "CanCurrentUserViewMembership" BOOLEAN)[])'),
+    "sharepoint_users": ("sharepoint/*/groups/*/users.json", 'STRUCT("PrincipalType" BIGINT, "LoginName" VARCHAR, "UserPrincipalName" VARCHAR, "AadObjectId" STRUCT("NameId" VARCHAR))'),
 }
 
 
@@ -373,6 +377,7 @@ def duckdb_json_sql(tenant):
                          + (", filename=true" if per_resource else "") + f", columns={{value: '{struct}[]'}})")
     sources["active_recorded"] = str((tenant / "roleAssignments.json").exists()).lower()
     sources["eligible_recorded"] = str((tenant / "roleEligibilitySchedules.json").exists()).lower()
+    sources["sharepoint_recorded"] = str((tenant / "sharepoint" / "sites.json").exists()).lower()
     return (ROOT / "benches" / "duckdb_json.sql").read_text(encoding="utf-8").format(**sources)
 
 

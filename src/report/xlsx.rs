@@ -560,7 +560,12 @@ fn approval_format() -> Format {
 /// Writes the plan's items into the sheet [`add_plan_sheet`] added.
 fn fill_plan(sheet: &mut Worksheet, plan: &Plan) -> Result<(), XlsxError> {
     let unlocked = approval_format();
+    let started = std::time::Instant::now();
     let digest = plan.digest();
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "workbook: plan digest made"
+    );
     // One list of actions per run of rows offering the same ones: a validation per row made
     // a large plan's sheet slow to write and to open.
     let mut offered: Option<(u32, Vec<Action>)> = None;
