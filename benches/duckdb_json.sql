@@ -35,13 +35,18 @@ sp_classified AS (
     SELECT *, CASE WHEN regexp_full_match(site_role, '\+?[0-9]+') THEN TRY_CAST(site_role AS UINTEGER) END AS site_group,
            translate(site_head, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') || substr(site_trimmed, length(site_head) + 1) AS site_url
     FROM classified),
+-- Packages that spell one site two ways (ASCII case aside) name one site, spelled the least
+-- way (builder.rs, SiteSpelling).
+sp_spelled AS (
+    SELECT *, min(site_url) OVER (PARTITION BY translate(site_url, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) AS site_spelling
+    FROM sp_classified),
 package_roles AS (
     SELECT DISTINCT access_package_id,
         CASE sys WHEN 'aadgroup' THEN 'group' WHEN 'aadapplication' THEN 'application'
                  WHEN 'sharepointonline' THEN 'sharepoint_site' WHEN 'directoryrole' THEN 'directory_role'
                  ELSE 'other' END AS resource_type,
         CASE WHEN sys IN ('aadgroup', 'aadapplication', 'directoryrole') THEN lower(scope_origin)
-             WHEN sys = 'sharepointonline' THEN site_url ELSE scope_origin END AS resource_id,
+             WHEN sys = 'sharepointonline' THEN site_spelling ELSE scope_origin END AS resource_id,
         CASE sys
             WHEN 'aadgroup' THEN CASE WHEN group_kind IN ('member', 'owner') THEN group_kind ELSE lower(role_origin) END
             WHEN 'aadapplication' THEN lower(role_origin)
@@ -58,7 +63,7 @@ package_roles AS (
                                            ELSE '' END
             WHEN 'sharepointonline' THEN coalesce('siteGroup/' || site_group, '')
             ELSE '' END AS "collection"
-    FROM sp_classified),
+    FROM sp_spelled),
 existing_groups AS (SELECT DISTINCT lower(g.id) AS id FROM (SELECT unnest(value) AS g FROM {groups})),
 existing_sps AS (SELECT DISTINCT lower(s.id) AS id FROM (SELECT unnest(value) AS s FROM {service_principals})),
 -- SharePoint (sharepoint.rs, recorded_group and judge): site group n of a site, as the packages
@@ -111,7 +116,9 @@ sp_status AS (
     SELECT r.resource_id, r.role, g.site_key,
         CASE WHEN NOT {sharepoint_recorded} THEN 'unreadable'
              WHEN g.g IS NULL THEN 'not_found'
-             WHEN g.g.CanCurrentUserViewMembership = false THEN 'unreadable'
+             -- Hidden: the reader cannot see the members, or, where the recording does not
+             -- say, the group shows them only to its members.
+             WHEN NOT coalesce(g.g.CanCurrentUserViewMembership, NOT coalesce(g.g.OnlyAllowMembersViewMembership, false)) THEN 'unreadable'
              WHEN f.site_key IS NULL THEN 'unreadable'
              WHEN u.site_key IS NOT NULL THEN 'unreadable'
              ELSE 'complete' END AS read_status

@@ -368,3 +368,40 @@ fn state_lists_follow_the_assignment_state_rules() {
         assert_eq!(state.is_delivered(), lower == super::DELIVERED, "{known}");
     }
 }
+
+/// Two packages spelling one site two ways govern one resource, spelled the same way whichever
+/// package is read first.
+#[test]
+fn a_site_spelled_two_ways_is_one_resource_in_either_order() {
+    let spellings = ["https://x/sites/Sales", "https://x/sites/sales"];
+    for order in [[0, 1], [1, 0]] {
+        let mut b = SnapshotBuilder::new();
+        for (n, at) in order.into_iter().enumerate() {
+            b.add_package(
+                &package(
+                    &format!("p{n}"),
+                    &[("SharePointOnline", "4", spellings[at])],
+                ),
+                "t",
+            )
+            .unwrap();
+        }
+        let governed: Vec<String> = b
+            .governed_resources()
+            .into_iter()
+            .map(|((_, id, _), _)| id)
+            .collect();
+        assert_eq!(governed, ["https://x/sites/Sales"], "order {order:?}");
+        let tables = b.finish().unwrap();
+        let ids = tables
+            .package_roles
+            .column(s::RESOURCE_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|id| id.unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(ids, ["https://x/sites/Sales"; 2], "order {order:?}");
+    }
+}

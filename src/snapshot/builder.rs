@@ -23,6 +23,9 @@ pub struct SnapshotBuilder {
     packages: Columns<3>,
     package_roles: Columns<7>,
     package_role_collections: Vec<Option<roles::Collection>>,
+    /// SharePoint sites by their URL in ASCII lower case (SharePoint's URLs are
+    /// case-insensitive): the one spelling all their package roles use, and those roles' rows.
+    site_spellings: HashMap<String, SiteSpelling>,
     assignment_ids: HashSet<String>,
     /// `(assignment id, package id, origin)`: checked against the packages at the end, when
     /// every package has been seen whatever the order of reading.
@@ -42,6 +45,15 @@ pub struct SnapshotBuilder {
     audit_log: Option<AuditLog>,
     /// Assignment states this tool does not know, with how many assignments have each.
     unknown_states: std::collections::BTreeMap<String, usize>,
+}
+
+/// The spelling of a site URL every package role of the site uses: the least of the
+/// spellings the packages use, so that it does not depend on the order they are read in
+/// (a finding's resource id, and so its key across runs, stays the same).
+#[derive(Default)]
+struct SiteSpelling {
+    url: String,
+    rows: Vec<usize>,
 }
 
 /// Row-wise accumulation of string columns, turned into a frame once.
@@ -124,9 +136,25 @@ impl SnapshotBuilder {
                 collection,
                 origin_system,
             } = classified;
+            // Two packages that spell one site two ways name one resource: read once, held
+            // once, and explained by either package's assignments.
+            let resource_id = if resource_type == roles::SHAREPOINT_SITE {
+                self.spell_site(resource_id)
+            } else {
+                resource_id
+            };
             // The same role listed twice in one package would double every finding.
             if !seen.insert((resource_type, resource_id.clone(), role_key.clone())) {
                 continue;
+            }
+            if resource_type == roles::SHAREPOINT_SITE {
+                let row = self.package_role_collections.len();
+                if let Some(spelling) = self
+                    .site_spellings
+                    .get_mut(&resource_id.to_ascii_lowercase())
+                {
+                    spelling.rows.push(row);
+                }
             }
             // A root scope's own name is "Root": it names no resource, so the resource is
             // named by the directory, or by its id (never "member of group Root").
@@ -153,6 +181,25 @@ impl SnapshotBuilder {
             );
         }
         Ok(())
+    }
+
+    /// The spelling of site `url` its package roles use ([`SiteSpelling`]); a lesser spelling
+    /// than theirs so far becomes theirs, in the rows already added too.
+    fn spell_site(&mut self, url: String) -> String {
+        let spelling = self
+            .site_spellings
+            .entry(url.to_ascii_lowercase())
+            .or_insert_with(|| SiteSpelling {
+                url: url.clone(),
+                rows: Vec::new(),
+            });
+        if url < spelling.url {
+            for &row in &spelling.rows {
+                self.package_roles.0[2][row] = Some(url.clone());
+            }
+            spelling.url = url;
+        }
+        spelling.url.clone()
     }
 
     /// Records that a package's role list could not be read completely: its assignments

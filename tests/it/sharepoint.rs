@@ -152,6 +152,96 @@ fn site_roles_are_held_missing_or_not_found_and_otherwise_unverifiable_with_the_
 }
 
 #[test]
+fn a_group_that_hides_its_members_is_never_read_as_complete_when_the_recording_says_nothing_more() {
+    // A recording that keeps the group's `OnlyAllowMembersViewMembership` but not whether the
+    // recorder could see the members: the users it lists may be only what was visible.
+    let work = tempfile::tempdir().unwrap();
+    let sites = json!({"value": [{"url": SITE, "key": "sales", "groups": [
+        {"Id": 4, "Title": "Sales Enablement Visitors", "OnlyAllowMembersViewMembership": true}]}]});
+    let users = json!({"value": [user(11, 1, Some("megan.bowen@contoso.example"), Some(MEGAN))]});
+    let dir = tenant(work.path(), Some(sites), Some(users));
+    let rows = site_rows(&dir, &work.path().join("out"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("visible only to its members")),
+        "no missing access for Lidia from a list that may hide her: {rows:?}"
+    );
+}
+
+#[test]
+fn a_site_two_packages_spell_differently_is_one_resource() {
+    // Finance Analysts names the Sales Enablement site in lower case: one site, one group, so
+    // Megan and Lidia (delivered it through Sales Enablement) hold it with an assignment that
+    // explains it, and each finding names the site once.
+    let work = tempfile::tempdir().unwrap();
+    let users = json!({"value": [
+        user(11, 1, Some("megan.bowen@contoso.example"), Some(MEGAN)),
+        user(12, 1, Some("lidia.holloway@contoso.example"), Some(LIDIA)),
+    ]});
+    let dir = tenant(work.path(), Some(sites(true)), Some(users));
+    let path = dir.join("accessPackages.json");
+    let mut packages: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let finance = packages["value"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["displayName"] == "Finance Analysts")
+        .unwrap();
+    finance["resourceRoleScopes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+        "id": "finance-site",
+        "role": {"id": "r-site-4", "displayName": "Sales Enablement Visitors",
+                 "originSystem": "SharePointOnline", "originId": "4"},
+        "scope": {"id": "s-site", "displayName": "Root", "isRootScope": true,
+                  "originSystem": "SharePointOnline",
+                  "originId": "https://contoso.sharepoint.com/sites/salesenablement"}}));
+    std::fs::write(&path, packages.to_string()).unwrap();
+
+    let output = run(entra_drift_at(NOW)
+        .args(["-q", "audit", "--tenant-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(work.path().join("out")));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let findings = read_csv(&Path::new(output.stdout.trim()).join("findings.csv")).rows;
+    let site: Vec<_> = findings
+        .iter()
+        .filter(|r| r["resource_type"] == "sharepoint_site")
+        .collect();
+    assert!(!site.is_empty());
+    let ids: std::collections::BTreeSet<&str> =
+        site.iter().map(|r| r["resource_id"].as_str()).collect();
+    assert_eq!(ids, [SITE].into(), "one spelling of the site");
+    let unexplained: Vec<_> = site
+        .iter()
+        .filter(|r| r["category"] == "access_without_assignment")
+        .map(|r| r["user_id"].as_str())
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "Sales Enablement explains the site role of {unexplained:?}"
+    );
+    let mut keys: Vec<_> = site
+        .iter()
+        .map(|r| {
+            (
+                r["category"].as_str(),
+                r["assignment_id"].as_str(),
+                r["user_id"].as_str(),
+            )
+        })
+        .collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "no finding twice");
+}
+
+#[test]
 fn a_stored_snapshot_carries_the_site_roles() {
     let work = tempfile::tempdir().unwrap();
     let offline = site_rows(&fixture("contoso"), &work.path().join("offline"));
