@@ -403,5 +403,15 @@ fn a_site_spelled_two_ways_is_one_resource_in_either_order() {
             .map(|id| id.unwrap_or_default().to_string())
             .collect::<Vec<_>>();
         assert_eq!(ids, ["https://x/sites/Sales"; 2], "order {order:?}");
+
+        // One package listing the site both ways has the role once.
+        let mut b = SnapshotBuilder::new();
+        let both: Vec<_> = order
+            .iter()
+            .map(|&at| ("SharePointOnline", "4", spellings[at]))
+            .collect();
+        b.add_package(&package("p", &both), "t").unwrap();
+        let tables = b.finish().unwrap();
+        assert_eq!(tables.package_roles.height(), 1, "order {order:?}");
     }
 }

@@ -74,7 +74,7 @@ async fn probe(
     }
     for group in wanted {
         let name = group.title.as_deref().unwrap_or("");
-        if group.can_current_user_view_membership == Some(false) {
+        if !group.members_visible() {
             lines.push((
                 format!("group {} \"{name}\": members hidden from this app (members-only visibility): its site roles would be unverifiable", group.id),
                 false,

@@ -211,9 +211,7 @@ impl SharePointClient {
             return Err(GraphError::new(GraphErrorKind::Auth, "SharePoint", reason));
         }
         match self.group(site_url, group).await? {
-            Some(record) if record.can_current_user_view_membership == Some(false) => {
-                Ok((Some(record), None))
-            }
+            Some(record) if !record.members_visible() => Ok((Some(record), None)),
             Some(record) => {
                 let users = self.users(site_url, group).await?;
                 Ok((Some(record), Some(users)))

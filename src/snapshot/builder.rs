@@ -48,8 +48,9 @@ pub struct SnapshotBuilder {
 }
 
 /// The spelling of a site URL every package role of the site uses: the least of the
-/// spellings the packages use, so that it does not depend on the order they are read in
-/// (a finding's resource id, and so its key across runs, stays the same).
+/// spellings the packages use, so that it does not depend on the order they are read in (a
+/// finding's resource id, and so its key across runs, stays the same while the packages'
+/// spellings do).
 #[derive(Default)]
 struct SiteSpelling {
     url: String,
@@ -143,8 +144,14 @@ impl SnapshotBuilder {
             } else {
                 resource_id
             };
-            // The same role listed twice in one package would double every finding.
-            if !seen.insert((resource_type, resource_id.clone(), role_key.clone())) {
+            // The same role listed twice in one package would double every finding (a site
+            // listed in two spellings too: a later, lesser spelling rewrites the first row).
+            let same = if resource_type == roles::SHAREPOINT_SITE {
+                resource_id.to_ascii_lowercase()
+            } else {
+                resource_id.clone()
+            };
+            if !seen.insert((resource_type, same, role_key.clone())) {
                 continue;
             }
             if resource_type == roles::SHAREPOINT_SITE {

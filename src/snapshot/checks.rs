@@ -90,7 +90,8 @@ pub fn check(tables: &Tables, dir: &Path) -> Result<()> {
         },
         || ids(&tables.users, col::USER_ID, &file("users"), Key::Unique),
     );
-    // The users' problem first, whichever ended first: the order the checks are listed in.
+    // The users' problem first, whichever ended first: what checking the users before the
+    // rest, one after another, would report.
     users?;
     rest
 }

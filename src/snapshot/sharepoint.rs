@@ -84,12 +84,7 @@ pub fn judge(
         );
     };
     // Hidden membership is not emptiness: SharePoint lists nobody to a reader it hides from.
-    // Where the recording does not say whether its reader could see the members, a group
-    // that shows them only to its members is taken as hidden: its list may be partial.
-    let visible = group
-        .can_current_user_view_membership
-        .unwrap_or(group.only_allow_members_view_membership != Some(true));
-    if !visible {
+    if !group.members_visible() {
         return GroupRead::not(
             read_status::UNREADABLE,
             "the site group's membership is visible only to its members \

@@ -465,6 +465,33 @@ fn refused_and_hidden_site_groups_are_unverifiable_with_what_to_grant() {
             .all(|r| r.0 == "unverifiable" && r.2.contains("visible only to its members")),
         "{rows:?}"
     );
+
+    // Recorded without whether the recorder could see the members, of a group that shows them
+    // only to its members: hidden live as offline.
+    let text = std::fs::read_to_string(&sites)
+        .unwrap()
+        .replace(
+            "\"OnlyAllowMembersViewMembership\": false,\n          \"CanCurrentUserViewMembership\": false",
+            "\"OnlyAllowMembersViewMembership\": true",
+        );
+    assert!(
+        !text.contains("CanCurrentUserViewMembership\": false"),
+        "{text}"
+    );
+    std::fs::write(&sites, text).unwrap();
+    let fake = Fake::start(tenant.to_str().unwrap(), |_| {});
+    let live = rows_of(&run_dir(&live_audit(
+        &fake,
+        Some(&pfx),
+        &work.path().join("c"),
+    )));
+    let offline = site_rows(&tenant, &work.path().join("d"));
+    assert!(
+        live.iter()
+            .all(|r| r.0 == "unverifiable" && r.2.contains("visible only to its members")),
+        "{live:?}"
+    );
+    assert_eq!(live, offline);
 }
 
 #[test]

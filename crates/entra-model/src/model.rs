@@ -592,6 +592,18 @@ pub struct SiteGroup {
     pub can_current_user_view_membership: Option<bool>,
 }
 
+impl SiteGroup {
+    /// Whether its reader may see the group's members: SharePoint's
+    /// `CanCurrentUserViewMembership`. Where a recording leaves that out, a group that shows its
+    /// members only to them (`OnlyAllowMembersViewMembership`) is taken as hidden: its recorded
+    /// list may be only what the recorder could see. The audit, `check sharepoint`, the live
+    /// client and fake-graph all ask this.
+    pub fn members_visible(&self) -> bool {
+        self.can_current_user_view_membership
+            .unwrap_or(self.only_allow_members_view_membership != Some(true))
+    }
+}
+
 /// A user entry of a site group (`SP.User`, nometadata, `AadObjectId` selected).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]

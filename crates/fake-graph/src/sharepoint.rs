@@ -189,8 +189,7 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
                 .iter()
                 .map(|g| {
                     let mut body = serde_json::to_value(g).unwrap_or(Value::Null);
-                    body["CanCurrentUserViewMembership"] =
-                        json!(g.can_current_user_view_membership.unwrap_or(true));
+                    body["CanCurrentUserViewMembership"] = json!(g.members_visible());
                     body
                 })
                 .collect();
@@ -230,11 +229,10 @@ pub fn handle(shared: &Shared, parts: &Parts) -> Reply {
     if !users {
         let mut body = serde_json::to_value(record).unwrap_or(Value::Null);
         body["PrincipalType"] = json!(8);
-        body["CanCurrentUserViewMembership"] =
-            json!(record.can_current_user_view_membership.unwrap_or(true));
+        body["CanCurrentUserViewMembership"] = json!(record.members_visible());
         return Reply::json(200, body);
     }
-    if record.can_current_user_view_membership == Some(false) {
+    if !record.members_visible() {
         return sp_error(403, "-2147024891, System.UnauthorizedAccessException", "Access denied. You do not have permission to perform this action or access this resource.");
     }
     let recorded = sites
