@@ -381,7 +381,7 @@ pub async fn read(
         "core lists read"
     );
 
-    let users_by_upn = super::sharepoint::users_by_upn(&users);
+    let users_by_upn = super::sharepoint::users_by_upn(&users, "Graph users")?;
     let reads = record_resource_reads(&mut builder, resource_reads, &users_by_upn);
     read_requests(
         client,

@@ -182,14 +182,46 @@ fn object_id(user: &SiteUser) -> Option<&str> {
 /// Lower-cased UPN → user id, for the site entries SharePoint gives no object id.
 pub fn users_by_upn<'u>(
     users: impl IntoIterator<Item = &'u entra_model::model::User>,
-) -> HashMap<String, String> {
-    users
-        .into_iter()
-        .filter_map(|u| {
-            let upn = u.user_principal_name.as_deref()?;
-            Some((upn.to_ascii_lowercase(), u.id.to_ascii_lowercase()))
-        })
-        .collect()
+    origin: &str,
+) -> crate::error::Result<HashMap<String, String>> {
+    let mut by_upn = HashMap::new();
+    for user in users {
+        add_upn(&mut by_upn, user, origin)?;
+    }
+    Ok(by_upn)
+}
+
+/// Adds `user` to a [`users_by_upn`] map. Entra keeps UPNs unique (ignoring case): two users
+/// with one UPN are an error naming both, as a site entry matched by it could be either.
+pub fn add_upn(
+    by_upn: &mut HashMap<String, String>,
+    user: &entra_model::model::User,
+    origin: &str,
+) -> crate::error::Result<()> {
+    let Some(upn) = user
+        .user_principal_name
+        .as_deref()
+        .filter(|upn| !upn.is_empty())
+    else {
+        return Ok(());
+    };
+    let id = user.id.to_ascii_lowercase();
+    match by_upn.entry(upn.to_ascii_lowercase()) {
+        std::collections::hash_map::Entry::Occupied(other) if *other.get() != id => {
+            Err(crate::error::Error::inconsistent(
+                format!("{origin}: user `{}`", user.id),
+                format!(
+                    "its userPrincipalName `{upn}` is also user `{}`'s (Entra keeps UPNs unique)",
+                    other.get()
+                ),
+            ))
+        }
+        std::collections::hash_map::Entry::Occupied(_) => Ok(()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(id);
+            Ok(())
+        }
+    }
 }
 
 /// A direct user entry: `PrincipalType` 1, or a user's claims login where the type is absent.

@@ -46,8 +46,8 @@ pub fn read_with(root: &Path, log: &LogRequest) -> Result<Snapshot> {
             let mut users = SnapshotBuilder::new();
             let mut by_upn = HashMap::new();
             holdings.each_user(|user| {
-                by_upn.extend(super::sharepoint::users_by_upn([&user]));
-                users.add_user(&user, &users_origin)
+                users.add_user(&user, &users_origin)?;
+                super::sharepoint::add_upn(&mut by_upn, &user, &users_origin)
             })??;
             Ok((users, by_upn))
         });
@@ -105,7 +105,7 @@ pub fn to_snapshot_with(dir: &TenantDir, log: &LogRequest) -> Result<Snapshot> {
         for user in &dir.users {
             builder.add_user(user, &origin)?;
         }
-        Ok(super::sharepoint::users_by_upn(&dir.users))
+        super::sharepoint::users_by_upn(&dir.users, &origin)
     })
 }
 

@@ -170,6 +170,35 @@ fn a_group_that_hides_its_members_is_never_read_as_complete_when_the_recording_s
 }
 
 #[test]
+fn two_users_with_one_upn_are_an_error_naming_both_never_a_match_to_either() {
+    // Patti has no object id in the site group: matched by UPN, which a second user shares.
+    let work = tempfile::tempdir().unwrap();
+    let users = json!({"value": [user(17, 1, Some("patti.fernandez@contoso.example"), None)]});
+    let dir = tenant(work.path(), Some(sites(true)), Some(users));
+    let path = dir.join("users.json");
+    let mut all: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let twin = "0d2a7c5e-1f3b-4c8d-9e6f-7a8b9c0d1e2f";
+    all["value"].as_array_mut().unwrap().push(json!({
+        "id": twin, "displayName": "Patti's twin", "userPrincipalName": "PATTI.Fernandez@contoso.example",
+        "accountEnabled": true}));
+    std::fs::write(&path, all.to_string()).unwrap();
+    let output = run(entra_drift_at(NOW)
+        .args(["-q", "audit", "--tenant-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(work.path().join("out")));
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    for named in ["users.json", twin, PATTI, "PATTI.Fernandez@contoso.example"] {
+        assert!(
+            output.stderr.contains(named),
+            "names {named}: {}",
+            output.stderr
+        );
+    }
+    assert!(output.stdout.is_empty() && !output.stderr.contains("panicked"));
+}
+
+#[test]
 fn a_site_two_packages_spell_differently_is_one_resource() {
     // Finance Analysts names the Sales Enablement site in lower case: one site, one group, so
     // Megan and Lidia (delivered it through Sales Enablement) hold it with an assignment that
