@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::common::{copy_tree, fixture, read_csv};
-use crate::support::scheduled::{entra_drift_at, run};
+use crate::support::scheduled::{audit_at, entra_drift_at, run};
 
 const NOW: &str = "2026-11-30T12:00:00Z";
 const SITE: &str = "https://contoso.sharepoint.com/sites/SalesEnablement";
@@ -46,11 +46,7 @@ fn sites(visible: bool) -> Value {
 
 /// `(category, user id, reason)` of the site-role findings of an audit of `tenant`.
 fn site_rows(tenant: &Path, out: &Path) -> Vec<(String, String, String)> {
-    let output = run(entra_drift_at(NOW)
-        .args(["-q", "audit", "--tenant-dir"])
-        .arg(tenant)
-        .arg("--out")
-        .arg(out));
+    let output = audit_at(tenant, out, NOW, &[]);
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     rows_of(Path::new(output.stdout.trim()))
 }
@@ -182,11 +178,7 @@ fn two_users_with_one_upn_are_an_error_naming_both_never_a_match_to_either() {
         "id": twin, "displayName": "Patti's twin", "userPrincipalName": "PATTI.Fernandez@contoso.example",
         "accountEnabled": true}));
     std::fs::write(&path, all.to_string()).unwrap();
-    let output = run(entra_drift_at(NOW)
-        .args(["-q", "audit", "--tenant-dir"])
-        .arg(&dir)
-        .arg("--out")
-        .arg(work.path().join("out")));
+    let output = audit_at(&dir, &work.path().join("out"), NOW, &[]);
     assert_eq!(output.code, Some(1), "{}", output.stderr);
     for named in ["users.json", twin, PATTI, "PATTI.Fernandez@contoso.example"] {
         assert!(
@@ -230,11 +222,7 @@ fn a_site_two_packages_spell_differently_is_one_resource() {
                   "originId": "https://contoso.sharepoint.com/sites/salesenablement"}}));
     std::fs::write(&path, packages.to_string()).unwrap();
 
-    let output = run(entra_drift_at(NOW)
-        .args(["-q", "audit", "--tenant-dir"])
-        .arg(&dir)
-        .arg("--out")
-        .arg(work.path().join("out")));
+    let output = audit_at(&dir, &work.path().join("out"), NOW, &[]);
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     let findings = read_csv(&Path::new(output.stdout.trim()).join("findings.csv")).rows;
     let site: Vec<_> = findings
