@@ -101,8 +101,8 @@ users AS (SELECT lower(u.id) AS user_id,
                  CASE WHEN lower(u.userPrincipalName) IN (SELECT lower(upn) FROM sp_entries WHERE object_id IS NULL)
                       THEN translate(u.userPrincipalName, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END AS upn, user_no
           FROM (SELECT unnest(value) AS u, generate_subscripts(value, 1) AS user_no FROM {users})),
--- users_by_upn, for the UPNs asked: lower-cased UPN → the user's id (the last one in users.json
--- when two share it, as the Rust map is filled in file order).
+-- users_by_upn, for the UPNs asked: lower-cased UPN → the user's id. Two users sharing a UPN
+-- stop entra-drift with an error (sharepoint.rs, add_upn); here the later one is kept.
 sp_upns AS (SELECT upn, arg_max(user_id, user_no) AS user_id FROM users WHERE upn IS NOT NULL GROUP BY upn),
 -- Each entry's Entra user; null: no object id and no UPN of a tenant user (cannot be matched).
 sp_held AS (

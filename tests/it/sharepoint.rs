@@ -282,7 +282,7 @@ fn a_stored_snapshot_carries_the_site_roles() {
 #[test]
 fn a_malformed_sharepoint_recording_is_an_error_naming_the_file_and_the_site() {
     let work = tempfile::tempdir().unwrap();
-    let cases: [(&str, Value, &str); 4] = [
+    let cases: [(&str, Value, &str); 5] = [
         (
             "path",
             json!({"value": [{"url": SITE, "key": "../../etc", "groups": []}]}),
@@ -292,6 +292,12 @@ fn a_malformed_sharepoint_recording_is_an_error_naming_the_file_and_the_site() {
             "twice",
             json!({"value": [{"url": SITE, "key": "a", "groups": []},
                               {"url": SITE.to_lowercase(), "key": "b", "groups": []}]}),
+            "duplicate site url",
+        ),
+        (
+            "spaced",
+            json!({"value": [{"url": format!("{SITE} "), "key": "a", "groups": []},
+                              {"url": format!("{SITE}/"), "key": "b", "groups": []}]}),
             "duplicate site url",
         ),
         (

@@ -101,7 +101,8 @@ impl RecordedSharePoint {
                     format!("duplicate key `{}`", site.key),
                 ));
             }
-            let url = site.url.trim_end_matches('/').to_ascii_lowercase();
+            // As the audit keys a site (`site_url`): trimmed, without trailing `/`, any case.
+            let url = site.url.trim().trim_end_matches('/').to_ascii_lowercase();
             if !urls.insert(url) {
                 return Err(Error::inconsistent(at, "duplicate site url"));
             }
