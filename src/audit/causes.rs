@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use polars::prelude::*;
 
-use super::frames::{filter_in, join, keep};
+use super::frames::{filter_in, join, keep, named_by};
 use super::{col, ACCESS_WITHOUT_ASSIGNMENT, MISSING_ACCESS, RESOURCE_NOT_FOUND};
 use crate::error::{FrameContext, Result};
 use crate::snapshot::events::{ADDED, DELETED, REMOVED};
@@ -102,15 +102,14 @@ pub fn columns(findings: &DataFrame, tables: &Tables) -> Result<Vec<Column>> {
             (0..height as u64).collect::<Vec<u64>>(),
         ))
         .frame("cause keys")?;
-    // Only the assignments the findings name: a left join would hash all of millions.
-    let starts = join(
+    // Only the assignments the findings name ([`named_by`]).
+    let starts = named_by(
         &keep(
             &tables.assignments,
             &[s::ASSIGNMENT_ID, s::ASSIGNMENT_START],
         )?,
-        &keep(&keyed, &[col::ASSIGNMENT_ID])?,
-        &[s::ASSIGNMENT_ID],
-        JoinType::Semi,
+        &keyed,
+        s::ASSIGNMENT_ID,
     )?;
     let keyed = join(&keyed, &starts, &[col::ASSIGNMENT_ID], JoinType::Left)?;
 

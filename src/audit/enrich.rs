@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 
-use super::frames::{join, keep, with_literal};
+use super::frames::{join, keep, named_by, with_literal};
 use super::{ACCESS_WITHOUT_ASSIGNMENT, MISSING_ACCESS, NOT_DELIVERED, RESOURCE_NOT_FOUND};
 use crate::error::{FrameContext, Result};
 use crate::snapshot::{col as s, roles, Tables};
@@ -132,24 +132,21 @@ const DIRECTORY_NAME: &str = "directory_name";
 
 pub fn enrich(core: DataFrame, tables: &Tables, now: DateTime<Utc>) -> Result<DataFrame> {
     let started = std::time::Instant::now();
-    // The users and assignments the findings name, first: a left join would otherwise hash
-    // every one of millions of rows to look up a few hundred thousand (the same rows match).
-    let named = |table: &DataFrame, key: &str| -> Result<DataFrame> {
-        join(table, &keep(&core, &[key])?, &[key], JoinType::Semi)
-    };
+    // Only the users and assignments the findings name ([`named_by`]).
     let users = with_literal(
-        named(
+        named_by(
             &keep(
                 &tables.users,
                 &[s::USER_ID, s::USER_NAME, s::USER_UPN, s::USER_ENABLED],
             )?,
+            &core,
             s::USER_ID,
         )?,
         USER_KNOWN,
         Some("yes"),
     )?;
     let frame = join(&core, &users, &[s::USER_ID], JoinType::Left)?;
-    let assignments = named(
+    let assignments = named_by(
         &keep(
             &tables.assignments,
             &[
@@ -159,6 +156,7 @@ pub fn enrich(core: DataFrame, tables: &Tables, now: DateTime<Utc>) -> Result<Da
                 s::TARGET_PRINCIPAL_NAME,
             ],
         )?,
+        &core,
         s::ASSIGNMENT_ID,
     )?;
     let frame = join(&frame, &assignments, &[s::ASSIGNMENT_ID], JoinType::Left)?;
