@@ -36,7 +36,7 @@ sp_classified AS (
            translate(site_head, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') || substr(site_trimmed, length(site_head) + 1) AS site_url
     FROM classified),
 -- Packages that spell one site two ways (ASCII case aside) name one site, spelled the least
--- way (builder.rs, SiteSpelling).
+-- way (builder.rs, site_spellings).
 sp_spelled AS (
     SELECT *, min(site_url) OVER (PARTITION BY translate(site_url, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) AS site_spelling
     FROM sp_classified),

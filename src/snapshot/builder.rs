@@ -24,8 +24,11 @@ pub struct SnapshotBuilder {
     package_roles: Columns<7>,
     package_role_collections: Vec<Option<roles::Collection>>,
     /// SharePoint sites by their URL in ASCII lower case (SharePoint's URLs are
-    /// case-insensitive): the one spelling all their package roles use, and those roles' rows.
-    site_spellings: HashMap<String, SiteSpelling>,
+    /// case-insensitive): the one spelling all their package roles use, the least of those the
+    /// packages use, so that it does not depend on the order they are read in (a finding's
+    /// resource id, and so its key across runs, stays the same while the packages' spellings
+    /// do).
+    site_spellings: HashMap<String, String>,
     assignment_ids: HashSet<String>,
     /// `(assignment id, package id, origin)`: checked against the packages at the end, when
     /// every package has been seen whatever the order of reading.
@@ -45,16 +48,6 @@ pub struct SnapshotBuilder {
     audit_log: Option<AuditLog>,
     /// Assignment states this tool does not know, with how many assignments have each.
     unknown_states: std::collections::BTreeMap<String, usize>,
-}
-
-/// The spelling of a site URL every package role of the site uses: the least of the
-/// spellings the packages use, so that it does not depend on the order they are read in (a
-/// finding's resource id, and so its key across runs, stays the same while the packages'
-/// spellings do).
-#[derive(Default)]
-struct SiteSpelling {
-    url: String,
-    rows: Vec<usize>,
 }
 
 /// Row-wise accumulation of string columns, turned into a frame once.
@@ -138,30 +131,17 @@ impl SnapshotBuilder {
                 origin_system,
             } = classified;
             // Two packages that spell one site two ways name one resource: read once, held
-            // once, and explained by either package's assignments.
-            let resource_id = if resource_type == roles::SHAREPOINT_SITE {
-                self.spell_site(resource_id)
+            // once, and explained by either package's assignments. `same` is what makes two
+            // rows one role: a site listed in two spellings by one package too.
+            let (resource_id, same) = if resource_type == roles::SHAREPOINT_SITE {
+                let site = resource_id.to_ascii_lowercase();
+                (self.spell_site(resource_id, &site), site)
             } else {
-                resource_id
+                (resource_id.clone(), resource_id)
             };
-            // The same role listed twice in one package would double every finding (a site
-            // listed in two spellings too: a later, lesser spelling rewrites the first row).
-            let same = if resource_type == roles::SHAREPOINT_SITE {
-                resource_id.to_ascii_lowercase()
-            } else {
-                resource_id.clone()
-            };
+            // The same role listed twice in one package would double every finding.
             if !seen.insert((resource_type, same, role_key.clone())) {
                 continue;
-            }
-            if resource_type == roles::SHAREPOINT_SITE {
-                let row = self.package_role_collections.len();
-                if let Some(spelling) = self
-                    .site_spellings
-                    .get_mut(&resource_id.to_ascii_lowercase())
-                {
-                    spelling.rows.push(row);
-                }
             }
             // A root scope's own name is "Root": it names no resource, so the resource is
             // named by the directory, or by its id (never "member of group Root").
@@ -190,23 +170,26 @@ impl SnapshotBuilder {
         Ok(())
     }
 
-    /// The spelling of site `url` its package roles use ([`SiteSpelling`]); a lesser spelling
-    /// than theirs so far becomes theirs, in the rows already added too.
-    fn spell_site(&mut self, url: String) -> String {
+    /// The spelling of site `url` (`site`: its ASCII lower case) its package roles use
+    /// (`site_spellings`); a lesser spelling than theirs so far becomes theirs, in the rows
+    /// already added too (rare: one site spelled two ways).
+    fn spell_site(&mut self, url: String, site: &str) -> String {
         let spelling = self
             .site_spellings
-            .entry(url.to_ascii_lowercase())
-            .or_insert_with(|| SiteSpelling {
-                url: url.clone(),
-                rows: Vec::new(),
-            });
-        if url < spelling.url {
-            for &row in &spelling.rows {
-                self.package_roles.0[2][row] = Some(url.clone());
+            .entry(site.to_string())
+            .or_insert_with(|| url.clone());
+        if url < *spelling {
+            let [_, types, ids, ..] = &mut self.package_roles.0;
+            for (resource_type, id) in types.iter().zip(ids.iter_mut()) {
+                if resource_type.as_deref() == Some(roles::SHAREPOINT_SITE)
+                    && id.as_deref() == Some(spelling.as_str())
+                {
+                    *id = Some(url.clone());
+                }
             }
-            spelling.url = url;
+            *spelling = url;
         }
-        spelling.url.clone()
+        spelling.clone()
     }
 
     /// Records that a package's role list could not be read completely: its assignments

@@ -156,7 +156,7 @@ pub fn classify(role: &ResourceRole, scope: &ResourceScope) -> Result<Classified
 /// A site URL as one key, however a package spells it: no trailing `/`, scheme and host in
 /// lower case. The path keeps its spelling for the reports; sites are matched on it
 /// case-insensitively, and packages that spell it two ways are given one spelling by the
-/// snapshot builder (`SiteSpelling`).
+/// snapshot builder (`site_spellings`).
 pub fn site_url(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');
     match url.find("://").map(|at| at + 3) {
